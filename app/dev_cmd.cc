@@ -1,0 +1,184 @@
+// `kledger dev`: everything in one process on the embedded broker — command API, one processor,
+// query API and metrics on one HTTP address; `--demo` pushes a workload through it.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "app/cli.h"
+#include "app/demo.h"
+#include "command-side/command_client.h"
+#include "command-side/gateway/routes.h"
+#include "common/http.h"
+#include "common/kafka/embedded_broker.h"
+#include "processors/processor.h"
+#include "processors/query/routes.h"
+
+namespace kledger::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DevFlags {
+  std::string http = "127.0.0.1:8080";
+  int partitions = 12;
+  std::string data_dir;  // empty: a fresh temporary directory, removed at exit
+  bool reset = false;
+  bool demo = false;
+  bool exit_after_demo = false;
+  DemoOptions demo_options;
+  std::vector<std::string> properties;
+};
+
+// The embedded broker's log lives in memory and starts empty at every run, so projections left
+// by an earlier run describe a log that no longer exists: refuse them rather than mix the two.
+Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
+  temporary = flags.data_dir.empty();
+  if (temporary) {
+    std::string pattern = (fs::temp_directory_path() / "kledger-dev-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return Status::IoError("cannot create a temporary data directory under " +
+                             fs::temp_directory_path().string());
+    }
+    return pattern;
+  }
+  std::error_code ec;
+  if (fs::exists(flags.data_dir, ec) && !fs::is_empty(flags.data_dir, ec)) {
+    if (!flags.reset) {
+      return Status::FailedPrecondition(
+          "--data-dir " + flags.data_dir +
+          " holds projections from an earlier run, but the embedded broker starts with an empty "
+          "log; pass --reset to wipe them, or leave out --data-dir for a fresh temporary one");
+    }
+    fs::remove_all(flags.data_dir, ec);
+    if (ec) return Status::IoError("cannot wipe " + flags.data_dir + ": " + ec.message());
+  }
+  return flags.data_dir;
+}
+
+int RunDev(const DevFlags& flags) {
+  auto address = http::ParseHostPort(flags.http);
+  auto overrides = kafka::ParseProperties(flags.properties);
+  if (!address.ok() || !overrides.ok()) {
+    spdlog::error("{}", (!address.ok() ? address.status() : overrides.status()).message());
+    return 2;
+  }
+  bool temporary = false;
+  auto data_dir = PrepareDataDir(flags, temporary);
+  if (!data_dir.ok()) {
+    spdlog::error("{}", data_dir.status().message());
+    return 2;
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!dir.empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{temporary ? *data_dir : std::string()};
+
+  kafka::EmbeddedBrokerOptions broker_options;
+  broker_options.topics = {{"kledger.events", flags.partitions},
+                           {"kledger.events.dlt", flags.partitions}};
+  auto broker = kafka::EmbeddedBroker::Start(broker_options);
+  if (!broker.ok()) {
+    spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());
+    return 1;
+  }
+  kafka::Properties props = kafka::DevClientDefaults();
+  props["bootstrap.servers"] = (*broker)->bootstrap();
+  props = kafka::Merge(std::move(props), *overrides);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = command::CommandClient::Create(props, {}, *registry);
+  if (!client.ok()) {
+    spdlog::error("cannot start the command side: {}", client.status().ToString());
+    return 1;
+  }
+  processors::ProcessorOptions processor_options;
+  processor_options.group = "kledger-dev";
+  processor_options.data_dir = *data_dir + "/processor";
+  auto processor = processors::Processor::Create(props, processor_options, *registry);
+  if (!processor.ok()) {
+    spdlog::error("cannot start the processor: {}", processor.status().ToString());
+    return 1;
+  }
+  processors::Processor& p = **processor;
+
+  http::Server server;
+  command::RegisterCommandRoutes(server.routes(), **client);
+  processors::RegisterQueryRoutes(server.routes(), p);
+  http::AddOperatorRoutes(server.routes(), registry, [&p] { return p.NotReadyReason(); });
+  if (Status s = server.Start(*address); !s.ok()) {
+    spdlog::error("{} (choose another with --http HOST:PORT)", s.message());
+    return 1;
+  }
+  if (Status s = p.Start(); !s.ok()) {
+    spdlog::error("cannot start the processor: {}", s.ToString());
+    return 1;
+  }
+  std::printf("kledger dev: http=%s bootstrap=%s data=%s%s\n", server.url().c_str(),
+              (*broker)->bootstrap().c_str(), data_dir->c_str(),
+              temporary ? " (temporary)" : "");
+  std::fflush(stdout);
+
+  int exit_code = 0;
+  if (flags.demo) {
+    // The demo waits on the processor's progress, so the processor must own its partitions first
+    // (the first group join takes a few seconds).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!p.NotReadyReason().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  if (flags.demo) {
+    Status demo = RunDemo(**client, p, flags.demo_options);
+    if (!demo.ok()) {
+      spdlog::error("demo failed: {}", demo.ToString());
+      exit_code = 1;
+    }
+  }
+  if (!flags.exit_after_demo) {
+    std::printf("kledger dev: serving on %s — try: curl %s/v1/instances/demo/trial-balance "
+                "(Ctrl-C stops; the embedded log is in memory)\n",
+                server.url().c_str(), server.url().c_str());
+    std::fflush(stdout);
+    WaitForShutdown([&p] { return !p.Failure().empty(); });
+  }
+  server.Stop();
+  p.Stop();
+  return exit_code;
+}
+
+}  // namespace
+
+void RegisterDev(CLI::App& app, Runner& run) {
+  auto flags = std::make_shared<DevFlags>();
+  auto* cmd = app.add_subcommand(
+      "dev", "all in one process on the embedded broker: command API, a processor, query API "
+             "and metrics on one HTTP address");
+  cmd->add_option("--http", flags->http, "HOST:PORT for every HTTP route")
+      ->envname("KLEDGER_HTTP")->capture_default_str();
+  cmd->add_option("--partitions", flags->partitions, "partitions of the events topic")
+      ->envname("KLEDGER_PARTITIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--data-dir", flags->data_dir,
+                  "where projections live (default: a fresh temporary directory, removed at exit)")
+      ->envname("KLEDGER_DATA_DIR");
+  cmd->add_flag("--reset", flags->reset, "wipe --data-dir first (its projections describe an "
+                                         "earlier run's log)")
+      ->envname("KLEDGER_RESET");
+  cmd->add_option("-X,--kafka-property", flags->properties, "librdkafka property key=value")
+      ->envname("KLEDGER_KAFKA_PROPERTIES")->delimiter(';');
+  cmd->add_flag("--demo", flags->demo, "submit a generated workload and print a summary")
+      ->envname("KLEDGER_DEMO");
+  cmd->add_flag("--exit-after-demo", flags->exit_after_demo, "stop after the demo's summary");
+  cmd->add_option("--demo-transactions", flags->demo_options.transactions,
+                  "transactions the demo submits")
+      ->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  cmd->callback([&run, flags] { run = [flags] { return RunDev(*flags); }; });
+}
+
+}  // namespace kledger::app

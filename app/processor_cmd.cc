@@ -1,0 +1,76 @@
+// `kledger processor`: a consumer-group member serving projections, the query API and metrics.
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "app/cli.h"
+#include "common/http.h"
+#include "processors/processor.h"
+#include "processors/query/routes.h"
+
+namespace kledger::app {
+namespace {
+
+struct ProcessorFlags {
+  KafkaFlags kafka;
+  std::string http = "127.0.0.1:8082";
+  std::string group = "kledger-processors";
+  std::string data_dir = "data/processor";
+};
+
+int RunProcessor(const ProcessorFlags& flags) {
+  auto props = ToProperties(flags.kafka);
+  auto address = http::ParseHostPort(flags.http);
+  if (!props.ok() || !address.ok()) {
+    spdlog::error("{}", (!props.ok() ? props.status() : address.status()).message());
+    return 2;
+  }
+  auto registry = std::make_shared<prometheus::Registry>();
+  processors::ProcessorOptions options;
+  options.events_topic = flags.kafka.events_topic();
+  options.dlt_topic = flags.kafka.dlt_topic();
+  options.group = flags.group;
+  options.data_dir = flags.data_dir;
+  auto processor = processors::Processor::Create(*props, options, *registry);
+  if (!processor.ok()) {
+    spdlog::error("cannot start the processor: {}", processor.status().ToString());
+    return 2;
+  }
+  processors::Processor& p = **processor;
+  http::Server server;
+  processors::RegisterQueryRoutes(server.routes(), p);
+  http::AddOperatorRoutes(server.routes(), registry, [&p] { return p.NotReadyReason(); });
+  if (Status s = server.Start(*address); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 1;
+  }
+  if (Status s = p.Start(); !s.ok()) {
+    spdlog::error("cannot join the consumer group: {}", s.ToString());
+    return 1;
+  }
+  spdlog::info("processor in group {} on {}, data in {}", flags.group, server.url(),
+               flags.data_dir);
+  const bool signalled = WaitForShutdown([&p] { return !p.Failure().empty(); });
+  server.Stop();
+  p.Stop();
+  // A failed processor exits non-zero so that its supervisor restarts it and operators notice.
+  return signalled ? 0 : 1;
+}
+
+}  // namespace
+
+void RegisterProcessor(CLI::App& app, Runner& run) {
+  auto flags = std::make_shared<ProcessorFlags>();
+  auto* cmd = app.add_subcommand(
+      "processor", "a consumer-group member: applies events to its projections, serves queries");
+  AddKafkaFlags(*cmd, flags->kafka, /*need_bootstrap=*/true);
+  cmd->add_option("--http", flags->http, "HOST:PORT to serve the query API and metrics on")
+      ->envname("KLEDGER_HTTP")->capture_default_str();
+  cmd->add_option("--group", flags->group, "consumer group id")
+      ->envname("KLEDGER_GROUP")->capture_default_str();
+  cmd->add_option("--data-dir", flags->data_dir, "RocksDB directory of this processor")
+      ->envname("KLEDGER_DATA_DIR")->capture_default_str();
+  cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
+}
+
+}  // namespace kledger::app

@@ -1,0 +1,29 @@
+# kledger_module(<name> [SOURCES ...] [PROTOS ...] [DEPS ...] [PRIVATE_DEPS ...]
+#                [TESTS ...] [TEST_DEPS ...] [TEST_DEFINITIONS ...])
+#
+# Makes the library kledger::<name> (target kledger_<name>) whose headers are included by their
+# path from the repository root ("common/status.h"; generated protobuf code as
+# "kledger/v1/events.pb.h"), and, when TESTS are given, the GoogleTest executable
+# kledger_<name>_tests whose cases CTest discovers with the label "unit".
+function(kledger_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PROTOS;DEPS;PRIVATE_DEPS;TESTS;TEST_DEPS;TEST_DEFINITIONS"
+                        ${ARGN})
+  add_library(kledger_${name} STATIC ${ARG_SOURCES} ${ARG_PROTOS})
+  add_library(kledger::${name} ALIAS kledger_${name})
+  target_include_directories(kledger_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(kledger_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  if(ARG_PROTOS)
+    protobuf_generate(TARGET kledger_${name} LANGUAGE cpp
+                      IMPORT_DIRS ${CMAKE_CURRENT_SOURCE_DIR}
+                      PROTOC_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR})
+    target_include_directories(kledger_${name} PUBLIC ${CMAKE_CURRENT_BINARY_DIR})
+    target_link_libraries(kledger_${name} PUBLIC protobuf::libprotobuf)
+  endif()
+  if(ARG_TESTS AND KLEDGER_BUILD_TESTS)
+    add_executable(kledger_${name}_tests ${ARG_TESTS})
+    target_link_libraries(kledger_${name}_tests PRIVATE kledger_${name} ${ARG_TEST_DEPS}
+                          GTest::gmock GTest::gtest_main)
+    target_compile_definitions(kledger_${name}_tests PRIVATE ${ARG_TEST_DEFINITIONS})
+    gtest_discover_tests(kledger_${name}_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  endif()
+endfunction()

@@ -1,0 +1,31 @@
+#include "command-side/command_probe.h"
+
+#include "common/metrics.h"
+
+namespace kledger::command {
+
+CommandProbe::CommandProbe(prometheus::Registry& registry)
+    : commands_(prometheus::BuildCounter()
+                    .Name("kledger_commands_total")
+                    .Help("Commands handled by the command side, by event type and result")
+                    .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("kledger_command_duration_seconds")
+                    .Help("Time from receiving a command to its Kafka acknowledgement or refusal")
+                    .Register(registry)
+                    .Add({}, LatencyBuckets())),
+      produce_errors_(prometheus::BuildCounter()
+                          .Name("kledger_produce_errors_total")
+                          .Help("Records Kafka did not acknowledge (timeouts, broker errors)")
+                          .Register(registry)
+                          .Add({})) {}
+
+void CommandProbe::CommandDone(std::string_view type, std::string_view result, double seconds) {
+  // Family::Add finds the existing child for known labels; it is thread-safe.
+  commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}}).Increment();
+  duration_.Observe(seconds);
+}
+
+void CommandProbe::ProduceError() { produce_errors_.Increment(); }
+
+}  // namespace kledger::command

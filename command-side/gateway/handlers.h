@@ -1,0 +1,26 @@
+// The command gateway's handlers and the one reply path they share (internal to command-side).
+#pragma once
+
+#include <httplib.h>
+
+#include "command-side/command_client.h"
+
+namespace kledger::command::gateway {
+
+// Prepares and appends `command`, then answers 202 {event_id, partition, offset}, 400 with
+// field details (nothing appended), or 503 + Retry-After when Kafka did not acknowledge in time.
+void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res);
+
+// Field errors as the error body's details.
+std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors);
+
+// Starts a command from the request: instance from the path, correlation id from the
+// X-Correlation-Id header.
+v1::Command CommandFromRequest(const httplib::Request& req);
+
+void OpenAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+void CreateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+void UpdateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace kledger::command::gateway

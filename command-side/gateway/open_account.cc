@@ -1,0 +1,15 @@
+// POST /v1/instances/{instance}/accounts — body: AccountOpened.
+#include "command-side/gateway/handlers.h"
+#include "common/http.h"
+
+namespace kledger::command::gateway {
+
+void OpenAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
+  v1::Command command = CommandFromRequest(req);
+  if (Status s = http::ParseJson(req.body, *command.mutable_open_account()); !s.ok()) {
+    return http::ReplyStatus(res, s);
+  }
+  SubmitAndReply(client, command, res);
+}
+
+}  // namespace kledger::command::gateway

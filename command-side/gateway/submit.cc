@@ -1,0 +1,57 @@
+// The reply path every command handler shares.
+#include <chrono>
+
+#include "command-side/command_probe.h"
+#include "command-side/gateway/handlers.h"
+#include "common/http.h"
+
+namespace kledger::command::gateway {
+
+std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors) {
+  std::vector<v1::FieldError> details;
+  details.reserve(errors.size());
+  for (const auto& e : errors) {
+    v1::FieldError d;
+    d.set_field(e.field);
+    d.set_code(e.code);
+    details.push_back(std::move(d));
+  }
+  return details;
+}
+
+v1::Command CommandFromRequest(const httplib::Request& req) {
+  v1::Command command;
+  command.set_instance_id(req.matches[1].str());
+  command.set_correlation_id(req.get_header_value("X-Correlation-Id"));
+  return command;
+}
+
+void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res) {
+  domain::FieldErrors errors;
+  auto prepared = client.Prepare(command, errors);
+  if (!prepared.ok()) {
+    client.probe().CommandDone("invalid", "invalid", 0);
+    http::ReplyError(res, 400, "invalid_argument", prepared.status().message(), ToDetails(errors));
+    return;
+  }
+  auto future = client.Append(std::move(prepared).value());
+  // The producer gives up at ack_timeout; the margin covers its delivery-report thread.
+  const auto wait = client.options().ack_timeout + std::chrono::seconds(1);
+  if (future.wait_for(wait) != std::future_status::ready) {
+    http::ReplyStatus(res, Status::Unavailable("Kafka did not acknowledge the event in time; "
+                                               "it is safe to resubmit the same command"));
+    return;
+  }
+  auto ack = future.get();
+  if (!ack.ok()) {
+    http::ReplyStatus(res, ack.status());
+    return;
+  }
+  v1::Ack body;
+  body.set_event_id(ack->event_id);
+  body.set_partition(ack->partition);
+  body.set_offset(ack->offset);
+  http::ReplyJson(res, 202, body);
+}
+
+}  // namespace kledger::command::gateway

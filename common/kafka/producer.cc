@@ -1,0 +1,288 @@
+// The producer: librdkafka's C producer behind RAII, with delivery reports served on one
+// background thread and every accepted record's callback fired exactly once, even at shutdown.
+#include "common/kafka/producer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "common/kafka/internal/rdkafka_handle.h"
+#include "common/kafka/internal/rdkafka_util.h"
+
+namespace kledger::kafka {
+namespace {
+
+using internal::ErrorObjectToStatus;
+using internal::ErrorToStatus;
+using internal::HeadersPtr;
+using internal::QueuePtr;
+using internal::RdKafkaPtr;
+using internal::ToTimeoutMs;
+
+// How long Close() waits for librdkafka to report purged records before giving up on it.
+constexpr std::chrono::milliseconds kPurgeDrainTimeout{5000};
+// How often the delivery thread wakes up to notice a stop request it missed.
+constexpr int kPollIntervalMs = 100;
+
+// The per-record opaque handed to librdkafka: owned by a unique_ptr until producev succeeds,
+// then by librdkafka until the delivery report hands it back.
+struct DeliveryContext {
+  DeliveryCallback callback;
+};
+
+void InvokeSafely(DeliveryCallback& callback, Result<DeliveryReport> result) {
+  // Exceptions must not unwind through librdkafka's C frames.
+  try {
+    callback(std::move(result));
+  } catch (const std::exception& e) {
+    spdlog::error("kafka producer: delivery callback threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("kafka producer: delivery callback threw a non-standard exception");
+  }
+}
+
+}  // namespace
+
+struct Producer::Impl {
+  RdKafkaPtr rk;
+  std::thread poller;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> closed{false};
+
+  std::mutex mu;
+  std::condition_variable drained;
+  // Every context librdkafka holds, so the ones it never reports (it was destroyed first) can
+  // still be answered. Guarded by mu.
+  std::unordered_set<DeliveryContext*> outstanding;
+
+  ~Impl() {
+    // Close() stopped the poller; after rd_kafka_destroy no report can arrive, so whatever is
+    // left gets its one answer here.
+    rk.reset();
+    std::unordered_set<DeliveryContext*> left;
+    {
+      std::lock_guard lock(mu);
+      left.swap(outstanding);
+    }
+    for (DeliveryContext* raw : left) {
+      std::unique_ptr<DeliveryContext> ctx(raw);
+      InvokeSafely(ctx->callback,
+                   Status::Unavailable("producer destroyed before the record was delivered"));
+    }
+  }
+
+  void PollLoop() {
+    while (!stopping.load(std::memory_order_acquire)) rd_kafka_poll(rk.get(), kPollIntervalMs);
+  }
+
+  void StopPoller() {
+    stopping.store(true, std::memory_order_release);
+    QueuePtr main_queue(rd_kafka_queue_get_main(rk.get()));
+    if (main_queue) rd_kafka_queue_yield(main_queue.get());
+    if (poller.joinable()) poller.join();
+  }
+
+  bool WaitDrained(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    return drained.wait_for(lock, timeout, [&] { return outstanding.empty(); });
+  }
+
+  size_t OutstandingCount() {
+    std::lock_guard lock(mu);
+    return outstanding.size();
+  }
+
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque) {
+    auto* impl = static_cast<Impl*>(opaque);
+    auto* raw = static_cast<DeliveryContext*>(message->_private);
+    if (impl == nullptr || raw == nullptr) return;
+    const char* topic = message->rkt ? rd_kafka_topic_name(message->rkt) : "";
+    Result<DeliveryReport> result = DeliveryReport{topic, message->partition, message->offset};
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // rd_kafka_message_errstr() must not be used on the producer side: payload is the value.
+      result = ErrorToStatus(message->err, std::string("delivery to topic '") + topic + "' failed");
+    }
+    InvokeSafely(raw->callback, std::move(result));
+    // Erased only after the callback returned, so Flush() means "every callback has run".
+    std::unique_ptr<DeliveryContext> ctx(raw);
+    std::lock_guard lock(impl->mu);
+    impl->outstanding.erase(raw);
+    if (impl->outstanding.empty()) impl->drained.notify_all();
+  }
+
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    try {
+      const auto code = static_cast<rd_kafka_resp_err_t>(err);
+      if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512] = {0};
+        const rd_kafka_resp_err_t original = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        spdlog::critical("kafka producer {}: fatal error {}: {}", rd_kafka_name(rk),
+                         rd_kafka_err2name(original), fatal);
+      } else if (code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                 code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        // Broker churn is retried by librdkafka; records fail through their own callbacks.
+        spdlog::warn("kafka producer {}: {}", rd_kafka_name(rk), reason);
+      } else {
+        spdlog::error("kafka producer {}: {} ({})", rd_kafka_name(rk), reason,
+                      rd_kafka_err2name(code));
+      }
+    } catch (...) {
+    }
+  }
+};
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Producer::~Producer() {
+  if (impl_) (void)Close(std::chrono::seconds(5));
+}
+
+Result<std::unique_ptr<Producer>> Producer::Create(const Properties& props) {
+  ASSIGN_OR_RETURN(internal::ConfPtr conf, internal::MakeConf(Merge(ProducerDefaults(), props)));
+  auto impl = std::make_unique<Impl>();
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Impl::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf.get(), &Impl::OnError);
+  rd_kafka_conf_set_opaque(conf.get(), impl.get());
+  char errstr[512] = {0};
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
+  if (rk == nullptr) {
+    return Status::InvalidArgument(std::string("cannot create Kafka producer: ") + errstr);
+  }
+  conf.release();  // rd_kafka_new owns it now
+  impl->rk.reset(rk);
+  impl->poller = std::thread([raw = impl.get()] { raw->PollLoop(); });
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Status Producer::Produce(ProducerRecord record, DeliveryCallback on_delivery) {
+  if (impl_->closed.load()) {
+    return Status::FailedPrecondition("producer is closed; create a new one to produce");
+  }
+  std::vector<rd_kafka_vu_t> args;
+  args.reserve(7);
+  auto add = [&](rd_kafka_vtype_t vtype) -> rd_kafka_vu_t& {
+    rd_kafka_vu_t& vu = args.emplace_back();
+    vu.vtype = vtype;
+    return vu;
+  };
+  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic.c_str();
+  add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
+  if (record.partition) add(RD_KAFKA_VTYPE_PARTITION).u.i32 = *record.partition;
+  if (!record.key.empty()) {
+    rd_kafka_vu_t& key = add(RD_KAFKA_VTYPE_KEY);
+    key.u.mem.ptr = record.key.data();
+    key.u.mem.size = record.key.size();
+  }
+  rd_kafka_vu_t& value = add(RD_KAFKA_VTYPE_VALUE);
+  value.u.mem.ptr = record.value.data();
+  value.u.mem.size = record.value.size();
+
+  HeadersPtr headers;
+  if (!record.headers.empty()) {
+    headers.reset(rd_kafka_headers_new(record.headers.size()));
+    for (const Header& h : record.headers) {
+      rd_kafka_header_add(headers.get(), h.key.data(), static_cast<ssize_t>(h.key.size()),
+                          h.value.data(), static_cast<ssize_t>(h.value.size()));
+    }
+    add(RD_KAFKA_VTYPE_HEADERS).u.headers = headers.get();
+  }
+
+  auto ctx = std::make_unique<DeliveryContext>(DeliveryContext{std::move(on_delivery)});
+  add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = ctx.get();
+  {
+    // Registered before producev: the report may arrive before producev returns.
+    std::lock_guard lock(impl_->mu);
+    impl_->outstanding.insert(ctx.get());
+  }
+  rd_kafka_error_t* error = rd_kafka_produceva(impl_->rk.get(), args.data(), args.size());
+  if (error != nullptr) {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->outstanding.erase(ctx.get());
+    }
+    if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FATAL) {
+      char fatal[512] = {0};
+      rd_kafka_fatal_error(impl_->rk.get(), fatal, sizeof(fatal));
+      rd_kafka_error_destroy(error);
+      return Status::Internal(std::string("produce to '") + record.topic +
+                              "' refused: the producer hit a fatal error (" + fatal +
+                              "); recreate it");
+    }
+    return ErrorObjectToStatus(error, "produce to '" + record.topic + "' refused");
+  }
+  // librdkafka now owns the headers and, until the delivery report, the context.
+  headers.release();
+  ctx.release();
+  return Status::Ok();
+}
+
+std::future<Result<DeliveryReport>> Producer::Produce(ProducerRecord record) {
+  auto promise = std::make_shared<std::promise<Result<DeliveryReport>>>();
+  std::future<Result<DeliveryReport>> future = promise->get_future();
+  Status status = Produce(std::move(record), [promise](Result<DeliveryReport> result) {
+    promise->set_value(std::move(result));
+  });
+  if (!status.ok()) promise->set_value(std::move(status));
+  return future;
+}
+
+Status Producer::Flush(std::chrono::milliseconds timeout) {
+  // Waits on our own count rather than rd_kafka_flush(), which would run delivery callbacks on
+  // the caller's thread instead of the delivery thread.
+  if (impl_->WaitDrained(timeout)) return Status::Ok();
+  return Status::Timeout("flush: " + std::to_string(impl_->OutstandingCount()) +
+                         " records still awaiting delivery after " +
+                         std::to_string(timeout.count()) + " ms");
+}
+
+Status Producer::InitTransactions(std::chrono::milliseconds timeout) {
+  return ErrorObjectToStatus(rd_kafka_init_transactions(impl_->rk.get(), ToTimeoutMs(timeout)),
+                             "init transactions");
+}
+
+Status Producer::BeginTransaction() {
+  return ErrorObjectToStatus(rd_kafka_begin_transaction(impl_->rk.get()), "begin transaction");
+}
+
+Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {
+  // Flush first so delivery callbacks run on the delivery thread; commit_transaction would
+  // otherwise serve them on this one.
+  const auto start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(Flush(timeout).WithContext("commit transaction"));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      timeout - (std::chrono::steady_clock::now() - start));
+  return ErrorObjectToStatus(
+      rd_kafka_commit_transaction(impl_->rk.get(),
+                                  ToTimeoutMs(std::max(left, std::chrono::milliseconds(1)))),
+      "commit transaction");
+}
+
+Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
+  return ErrorObjectToStatus(rd_kafka_abort_transaction(impl_->rk.get(), ToTimeoutMs(timeout)),
+                             "abort transaction");
+}
+
+Status Producer::Close(std::chrono::milliseconds flush_timeout) {
+  if (impl_->closed.exchange(true)) return Status::Ok();
+  Status result = Flush(flush_timeout);
+  if (!result.ok()) {
+    // Purged records come back through the delivery thread as _PURGE_QUEUE / _PURGE_INFLIGHT.
+    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    if (!impl_->WaitDrained(kPurgeDrainTimeout)) {
+      spdlog::error("kafka producer: {} purged records were not reported; they fail at destruction",
+                    impl_->OutstandingCount());
+    }
+    result = Status::Timeout("producer closed with records purged: " + result.message());
+  }
+  impl_->StopPoller();
+  return result;
+}
+
+int Producer::OutQueueLength() const { return static_cast<int>(impl_->OutstandingCount()); }
+
+}  // namespace kledger::kafka

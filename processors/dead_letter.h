@@ -1,0 +1,44 @@
+// Writes records that cannot be processed to the dead-letter topic: original key and bytes,
+// plus the kledger-dlt-* headers of SPEC §3.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/kafka/producer.h"
+#include "common/kafka/record.h"
+#include "common/status.h"
+
+namespace kledger::processors {
+
+struct DeadLetterReason {
+  std::string reason;         // "poison" | "retries_exhausted"
+  std::string error_code;     // machine-readable, e.g. "undecodable", "unknown_event_type"
+  std::string error_message;  // for a human
+  int attempts = 1;
+  int64_t first_failure_ms = 0;
+};
+
+// The dead-letter record for `original`: same key and value, original headers kept, and the
+// kledger-dlt-* headers added.
+kafka::ProducerRecord MakeDeadLetter(const kafka::ConsumedRecord& original,
+                                     const DeadLetterReason& why, const std::string& dlt_topic,
+                                     const std::string& consumer_group);
+
+class DeadLetterWriter {
+ public:
+  DeadLetterWriter(kafka::Producer& producer, std::string dlt_topic, std::string consumer_group);
+
+  // Appends the dead letter and waits for Kafka's acknowledgement: the caller advances past the
+  // original only after OK. Unavailable/Timeout when it was not acknowledged in `timeout`.
+  Status Write(const kafka::ConsumedRecord& original, const DeadLetterReason& why,
+               std::chrono::milliseconds timeout);
+
+ private:
+  kafka::Producer& producer_;
+  std::string dlt_topic_;
+  std::string consumer_group_;
+};
+
+}  // namespace kledger::processors

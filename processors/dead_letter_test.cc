@@ -1,0 +1,43 @@
+#include "processors/dead_letter.h"
+
+#include <gtest/gtest.h>
+
+namespace kledger::processors {
+namespace {
+
+TEST(DeadLetterTest, KeepsKeyValueAndHeadersAndAddsEverySpecHeader) {
+  kafka::ConsumedRecord original;
+  original.topic = "kledger.events";
+  original.partition = 7;
+  original.offset = 42;
+  original.timestamp_ms = 1700000000123;
+  original.key = "acme";
+  original.value = std::string("\x00\xff garbage", 10);
+  original.headers = {{"kledger-event-id", "abc"}};
+
+  DeadLetterReason why{"poison", "undecodable", "not an EventEnvelope", 1, 1700000000999};
+  kafka::ProducerRecord dlt = MakeDeadLetter(original, why, "kledger.events.dlt", "procs");
+
+  EXPECT_EQ(dlt.topic, "kledger.events.dlt");
+  EXPECT_EQ(dlt.key, original.key);
+  EXPECT_EQ(dlt.value, original.value);
+  EXPECT_EQ(kafka::FindHeader(dlt.headers, "kledger-event-id"), "abc");
+  const std::pair<const char*, const char*> expected[] = {
+      {"kledger-dlt-reason", "poison"},
+      {"kledger-dlt-error-code", "undecodable"},
+      {"kledger-dlt-error-message", "not an EventEnvelope"},
+      {"kledger-dlt-original-topic", "kledger.events"},
+      {"kledger-dlt-original-partition", "7"},
+      {"kledger-dlt-original-offset", "42"},
+      {"kledger-dlt-original-timestamp", "1700000000123"},
+      {"kledger-dlt-attempts", "1"},
+      {"kledger-dlt-first-failure-ms", "1700000000999"},
+      {"kledger-dlt-consumer-group", "procs"},
+  };
+  for (const auto& [key, value] : expected) {
+    EXPECT_EQ(kafka::FindHeader(dlt.headers, key), value) << key;
+  }
+}
+
+}  // namespace
+}  // namespace kledger::processors

@@ -1,0 +1,109 @@
+// A processor: one member of the consumer group that applies kledger.events to its RocksDB
+// projections, exactly once in effect. Threads: one apply thread (Kafka poll + RocksDB writes),
+// one monitor thread (watermarks, lag); HTTP query threads only read.
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/kafka/consumer.h"
+#include "common/kafka/producer.h"
+#include "common/kafka/properties.h"
+#include "common/status.h"
+#include "processors/dead_letter.h"
+#include "processors/processor_probe.h"
+#include "projections/store.h"
+
+namespace kledger::processors {
+
+struct ProcessorOptions {
+  std::string events_topic = "kledger.events";         // the log; default "kledger.events"
+  std::string dlt_topic = "kledger.events.dlt";        // dead letters; default "kledger.events.dlt"
+  std::string group = "kledger-processors";            // consumer group; default "kledger-processors"
+  std::string data_dir = "data/processor";             // RocksDB directory; default "data/processor"
+  size_t max_batch_records = 2000;                     // records applied per WriteBatch; default 2000
+  std::chrono::milliseconds poll_timeout{50};          // wait for records per poll; default 50 ms
+  std::chrono::milliseconds retry_backoff{200};        // pause after a failed apply; default 200 ms
+  std::chrono::milliseconds dlt_timeout{10000};        // DLT acknowledgement wait; default 10 s
+  std::chrono::milliseconds monitor_interval{1000};    // watermark/lag refresh; default 1 s
+};
+
+// What a processor knows about one partition it owns.
+struct PartitionProgress {
+  int64_t next_offset = 0;         // the next offset to apply (everything below is applied)
+  int64_t high_watermark = -1;     // the log's end as last seen; -1 before the first look
+  std::string halted;              // why this partition stopped, empty while it flows
+};
+
+class Processor : private kafka::RebalanceListener {
+ public:
+  // Opens the store in options.data_dir and connects to Kafka (props: bootstrap.servers and any
+  // -X overrides). Nothing is consumed until Start().
+  static Result<std::unique_ptr<Processor>> Create(const kafka::Properties& props,
+                                                   ProcessorOptions options,
+                                                   prometheus::Registry& registry);
+  ~Processor() override;  // stops
+
+  // Joins the group and starts the apply and monitor threads.
+  Status Start();
+  // Leaves the group cleanly and joins the threads. Idempotent.
+  void Stop();
+
+  projections::ProjectionStore& store() { return *store_; }
+
+  // Empty when ready to serve (joined the group, every owned partition caught up to the
+  // high watermark it saw, none halted); otherwise why not.
+  std::string NotReadyReason() const;
+
+  // A snapshot of the partitions this processor owns.
+  std::map<int32_t, PartitionProgress> Progress() const;
+
+  // Waits until `partition`'s next offset is above `offset` (the record is applied) or `timeout`
+  // passes. Timeout / FailedPrecondition (not owned) otherwise.
+  Status WaitForOffset(int32_t partition, int64_t offset, std::chrono::milliseconds timeout);
+
+  // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
+  std::string Failure() const;
+
+ private:
+  Processor(ProcessorOptions options, std::unique_ptr<projections::ProjectionStore> store,
+            std::unique_ptr<kafka::Producer> dlt_producer, std::unique_ptr<ProcessorProbe> probe);
+
+  // kafka::RebalanceListener, called on the apply thread inside Poll().
+  void OnAssigned(std::vector<kafka::TopicPartition>& partitions) override;
+  void OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) override;
+
+  void ApplyLoop();
+  void MonitorLoop();
+  // Applies `records` (one partition, log order) in one WriteBatch with the next offset.
+  void ApplyPartition(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
+  void Halt(int32_t partition, const std::string& why);
+  void Fail(const std::string& why);
+
+  ProcessorOptions options_;
+  std::unique_ptr<projections::ProjectionStore> store_;
+  std::unique_ptr<kafka::Producer> dlt_producer_;
+  std::unique_ptr<ProcessorProbe> probe_;
+  std::unique_ptr<DeadLetterWriter> dead_letters_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable progressed_;
+  std::map<int32_t, PartitionProgress> owned_;  // guarded by mu_
+  bool joined_ = false;                         // guarded by mu_
+  std::string failure_;                         // guarded by mu_
+
+  std::atomic<bool> stopping_{false};
+  std::thread apply_thread_;
+  std::thread monitor_thread_;
+};
+
+}  // namespace kledger::processors

@@ -1,0 +1,16 @@
+// The query API's handlers (internal to processors/).
+#pragma once
+
+#include <httplib.h>
+
+#include "processors/processor.h"
+
+namespace kledger::processors::query {
+
+void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetTrialBalance(Processor& processor, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace kledger::processors::query

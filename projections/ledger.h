@@ -1,0 +1,83 @@
+// The ledger state machine: turns one EventEnvelope into an outcome and balance changes.
+// Pure: it sees storage only through LedgerState, so the same log prefix gives the same state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/status.h"
+#include "kledger/v1/api.pb.h"
+#include "kledger/v1/events.pb.h"
+
+namespace kledger::projections {
+
+// Rejection reason codes recorded in EventOutcomeView.reason.
+inline constexpr std::string_view kReasonInvalidEvent = "invalid_event";
+inline constexpr std::string_view kReasonAccountExists = "account_exists";
+inline constexpr std::string_view kReasonUnknownAccount = "unknown_account";
+inline constexpr std::string_view kReasonAccountClosed = "account_closed";
+inline constexpr std::string_view kReasonAccountNotEmpty = "account_not_empty";
+inline constexpr std::string_view kReasonCurrencyMismatch = "currency_mismatch";
+inline constexpr std::string_view kReasonUnbalanced = "unbalanced";
+inline constexpr std::string_view kReasonOverflow = "overflow";
+inline constexpr std::string_view kReasonInsufficientFunds = "insufficient_funds";
+inline constexpr std::string_view kReasonUnknownTransaction = "unknown_transaction";
+inline constexpr std::string_view kReasonNotPending = "not_pending";
+inline constexpr std::string_view kReasonEntriesMismatch = "entries_mismatch";
+
+// The records the state machine reads and writes. Implementations buffer writes (e.g. in a
+// RocksDB WriteBatchWithIndex) and must return their own buffered writes from the Find calls.
+// Every identifier passed in is free of 0x00 bytes (the state machine rejects events carrying
+// one), so implementations may use 0x00 as a key separator.
+class LedgerState {
+ public:
+  virtual ~LedgerState() = default;
+
+  // On success returns the account, or nullopt when it does not exist. On error (storage
+  // failure or undecodable record) returns the Status.
+  virtual Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
+                                                             std::string_view address) = 0;
+  // Stores the account under (account.instance_id(), account.address()), replacing any.
+  virtual Status PutAccount(const v1::AccountView& account) = 0;
+
+  virtual Result<std::optional<v1::TransactionView>> FindTransaction(
+      std::string_view instance, std::string_view source, std::string_view source_idempk) = 0;
+  // Stores the transaction under (instance_id, source, source_idempk), replacing any.
+  virtual Status PutTransaction(const v1::TransactionView& transaction) = 0;
+
+  virtual Result<std::optional<v1::EventOutcomeView>> FindOutcome(std::string_view instance,
+                                                                  std::string_view event_id) = 0;
+  // Stores the outcome under (instance_id, event_id), replacing any.
+  virtual Status PutOutcome(const v1::EventOutcomeView& outcome) = 0;
+
+  // Appends one history item to the account's history. (item.offset(), entry_index) is unique
+  // per account and grows with the log, so the history can be listed newest first.
+  virtual Status AppendHistory(std::string_view instance, std::string_view address,
+                               int32_t entry_index, const v1::HistoryItem& item) = 0;
+
+  // Trial-balance totals of posted amounts for one (instance, currency); nullopt when none yet.
+  virtual Result<std::optional<v1::CurrencyTotals>> FindCurrencyTotals(
+      std::string_view instance, std::string_view currency) = 0;
+  // Stores the totals under (instance, totals.currency()), replacing any.
+  virtual Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& totals) = 0;
+};
+
+// Applies one event, read from `partition` at `offset`, to `state`.
+//
+// On success returns the event's outcome: APPLIED; REJECTED with a reason code (kReason*) and
+// a human-readable message; or DUPLICATE when the event id, the transaction's (source,
+// source_idempk) or the update's update_idempk was seen before — then `reason` carries the
+// original outcome's reason and `message` names the original. Every outcome except a repeated
+// event id is also stored in `state`, so each event id has exactly one recorded outcome.
+// A rejection changes nothing but the outcome record.
+//
+// On error (only a storage failure from `state`) returns that Status; `state` may then hold part
+// of the event's writes, so the caller must discard its whole buffered batch and retry later.
+//
+// The input is treated as untrusted: malformed events are rejected ("invalid_event"), never
+// applied, and arithmetic never wraps ("overflow").
+Result<v1::EventOutcomeView> ApplyEvent(const v1::EventEnvelope& event, int32_t partition,
+                                        int64_t offset, LedgerState& state);
+
+}  // namespace kledger::projections

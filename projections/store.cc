@@ -1,0 +1,397 @@
+// ProjectionStore on RocksDB: key layout, deterministic encoding, atomic commits, queries, digest.
+// The key layout is described in projections/README.md; keep both in step.
+#include "projections/store.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <array>
+#include <utility>
+
+namespace kledger::projections {
+namespace {
+
+// One byte per record kind leads every key, so each kind is one contiguous, ordered range.
+constexpr char kAccountPrefix = 'a';
+constexpr char kTrialBalancePrefix = 'b';
+constexpr char kOutcomePrefix = 'e';
+constexpr char kHistoryPrefix = 'h';
+constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
+constexpr char kTransactionPrefix = 't';
+constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
+constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
+
+void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint64_t ReadBigEndian(std::string_view in) {
+  uint64_t value = 0;
+  for (char c : in) value = (value << 8) | static_cast<uint8_t>(c);
+  return value;
+}
+
+// prefix, then the parts separated by kSeparator.
+std::string MakeKey(char prefix, std::initializer_list<std::string_view> parts) {
+  std::string key(1, prefix);
+  bool first = true;
+  for (std::string_view part : parts) {
+    if (!first) key.push_back(kSeparator);
+    key.append(part);
+    first = false;
+  }
+  return key;
+}
+
+std::string AccountKey(std::string_view instance, std::string_view address) {
+  return MakeKey(kAccountPrefix, {instance, address});
+}
+std::string TransactionKey(std::string_view instance, std::string_view source,
+                           std::string_view source_idempk) {
+  return MakeKey(kTransactionPrefix, {instance, source, source_idempk});
+}
+std::string OutcomeKey(std::string_view instance, std::string_view event_id) {
+  return MakeKey(kOutcomePrefix, {instance, event_id});
+}
+std::string TrialBalancePrefix(std::string_view instance) {
+  return MakeKey(kTrialBalancePrefix, {instance, ""});
+}
+// Every history key of one account starts with this.
+std::string HistoryPrefix(std::string_view instance, std::string_view address) {
+  return MakeKey(kHistoryPrefix, {instance, address, ""});
+}
+// Complemented so that ascending key order lists the newest item first.
+std::string HistoryPosition(int64_t offset, int32_t entry_index) {
+  std::string position;
+  AppendBigEndian(position, ~static_cast<uint64_t>(offset), 8);
+  AppendBigEndian(position, ~static_cast<uint32_t>(entry_index), 4);
+  return position;
+}
+std::string OffsetKey(int32_t partition) {
+  std::string key(1, kOffsetPrefix);
+  AppendBigEndian(key, static_cast<uint32_t>(partition), 4);
+  return key;
+}
+
+// Maps are serialized in key order only when asked; the digest needs the same bytes every time.
+std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializePartialToCodedStream(&coded);
+  }
+  return out;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  return Status::IoError(std::move(msg));
+}
+
+template <typename T>
+Result<T> Parse(const std::string& value, std::string_view what) {
+  T message;
+  if (!message.ParseFromString(value)) {
+    return Status::Corruption("stored " + std::string(what) + " cannot be decoded");
+  }
+  return message;
+}
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+std::string ToHex(std::string_view bytes) {
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    hex.push_back(kHexDigits[c >> 4]);
+    hex.push_back(kHexDigits[c & 0xf]);
+  }
+  return hex;
+}
+
+std::optional<std::string> FromHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string bytes;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    bytes.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+// ---- Batch --------------------------------------------------------------------------------
+
+ProjectionStore::Batch::Batch(rocksdb::DB* db, int32_t partition)
+    : db_(db),
+      partition_(partition),
+      // overwrite_key: a record written twice in one batch reads back as its last value.
+      batch_(std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
+                                                            /*overwrite_key=*/true)) {}
+
+ProjectionStore::Batch::~Batch() = default;
+
+int ProjectionStore::Batch::Count() const { return batch_->GetWriteBatch()->Count(); }
+
+template <typename T>
+Result<std::optional<T>> ProjectionStore::Batch::Find(const std::string& key) {
+  std::string value;
+  rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading the projection store");
+  ASSIGN_OR_RETURN(T message, Parse<T>(value, T::descriptor()->name()));
+  return {std::optional<T>(std::move(message))};
+}
+
+Status ProjectionStore::Batch::Put(const std::string& key,
+                                   const google::protobuf::MessageLite& value) {
+  rocksdb::Status s = batch_->Put(key, SerializeDeterministic(value));
+  if (!s.ok()) return FromRocks(s, "buffering a projection write");
+  return Status::Ok();
+}
+
+Result<std::optional<v1::AccountView>> ProjectionStore::Batch::FindAccount(
+    std::string_view instance, std::string_view address) {
+  return Find<v1::AccountView>(AccountKey(instance, address));
+}
+
+Status ProjectionStore::Batch::PutAccount(const v1::AccountView& account) {
+  return Put(AccountKey(account.instance_id(), account.address()), account);
+}
+
+Result<std::optional<v1::TransactionView>> ProjectionStore::Batch::FindTransaction(
+    std::string_view instance, std::string_view source, std::string_view source_idempk) {
+  return Find<v1::TransactionView>(TransactionKey(instance, source, source_idempk));
+}
+
+Status ProjectionStore::Batch::PutTransaction(const v1::TransactionView& tx) {
+  return Put(TransactionKey(tx.instance_id(), tx.source(), tx.source_idempk()), tx);
+}
+
+Result<std::optional<v1::EventOutcomeView>> ProjectionStore::Batch::FindOutcome(
+    std::string_view instance, std::string_view event_id) {
+  return Find<v1::EventOutcomeView>(OutcomeKey(instance, event_id));
+}
+
+Status ProjectionStore::Batch::PutOutcome(const v1::EventOutcomeView& outcome) {
+  return Put(OutcomeKey(outcome.instance_id(), outcome.event_id()), outcome);
+}
+
+Status ProjectionStore::Batch::AppendHistory(std::string_view instance, std::string_view address,
+                                             int32_t entry_index, const v1::HistoryItem& item) {
+  if (item.offset() < 0 || entry_index < 0) {
+    return Status::Internal("history positions are non-negative, got offset " +
+                            std::to_string(item.offset()) + " entry " +
+                            std::to_string(entry_index));
+  }
+  return Put(HistoryPrefix(instance, address) + HistoryPosition(item.offset(), entry_index), item);
+}
+
+Result<std::optional<v1::CurrencyTotals>> ProjectionStore::Batch::FindCurrencyTotals(
+    std::string_view instance, std::string_view currency) {
+  return Find<v1::CurrencyTotals>(TrialBalancePrefix(instance) + std::string(currency));
+}
+
+Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
+                                                 const v1::CurrencyTotals& totals) {
+  return Put(TrialBalancePrefix(instance) + totals.currency(), totals);
+}
+
+// ---- ProjectionStore ----------------------------------------------------------------------
+
+ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db)
+    : options_(std::move(options)), db_(std::move(db)) {}
+
+ProjectionStore::~ProjectionStore() = default;
+
+Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOptions& options) {
+  if (options.path.empty()) {
+    return Status::InvalidArgument("StoreOptions.path is empty: name the projection directory");
+  }
+  if (options.max_history_page <= 0) {
+    return Status::InvalidArgument("StoreOptions.max_history_page must be > 0");
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.error_if_exists = options.error_if_exists;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
+  if (!s.ok()) return FromRocks(s, "opening the projection store at " + Quote(options.path));
+  return std::unique_ptr<ProjectionStore>(
+      new ProjectionStore(options, std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Result<std::optional<int64_t>> ProjectionStore::NextOffset(int32_t partition) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), OffsetKey(partition), &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading the offset of partition " + std::to_string(partition));
+  if (value.size() != 8) {
+    return Status::Corruption("the stored offset of partition " + std::to_string(partition) +
+                              " is not 8 bytes");
+  }
+  return {static_cast<int64_t>(ReadBigEndian(value))};
+}
+
+std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t partition) {
+  return std::unique_ptr<Batch>(new Batch(db_.get(), partition));
+}
+
+Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
+  if (next_offset < 0) {
+    return Status::InvalidArgument("next offset must be >= 0, got " + std::to_string(next_offset));
+  }
+  {
+    std::lock_guard lock(fault_mu_);
+    if (write_fault_) RETURN_IF_ERROR(write_fault_());
+  }
+  std::string offset;
+  AppendBigEndian(offset, static_cast<uint64_t>(next_offset), 8);
+  rocksdb::Status s = batch.batch_->Put(OffsetKey(batch.partition()), offset);
+  if (!s.ok()) return FromRocks(s, "buffering the partition offset");
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  s = db_->Write(write_options, batch.batch_->GetWriteBatch());
+  if (!s.ok()) {
+    return FromRocks(s, "committing partition " + std::to_string(batch.partition()) +
+                            " up to offset " + std::to_string(next_offset));
+  }
+  batch.batch_->Clear();
+  return Status::Ok();
+}
+
+template <typename T>
+Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return Status::NotFound(std::string(what) + " does not exist");
+  if (!s.ok()) return FromRocks(s, "reading " + std::string(what));
+  return Parse<T>(value, what);
+}
+
+Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
+                                                    std::string_view address) {
+  return GetMessage<v1::AccountView>(
+      AccountKey(instance, address),
+      "account " + Quote(address) + " in instance " + Quote(instance));
+}
+
+Result<v1::TransactionView> ProjectionStore::GetTransaction(std::string_view instance,
+                                                            std::string_view source,
+                                                            std::string_view source_idempk) {
+  return GetMessage<v1::TransactionView>(TransactionKey(instance, source, source_idempk),
+                                         "transaction (" + Quote(source) + ", " +
+                                             Quote(source_idempk) + ") in instance " +
+                                             Quote(instance));
+}
+
+Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instance,
+                                                         std::string_view event_id) {
+  return GetMessage<v1::EventOutcomeView>(
+      OutcomeKey(instance, event_id), "an outcome for event " + Quote(event_id) + " in instance " +
+                                          Quote(instance) +
+                                          " (not yet processed here, or never submitted)");
+}
+
+Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view instance) {
+  v1::TrialBalance balance;
+  balance.set_instance_id(std::string(instance));
+  const std::string prefix = TrialBalancePrefix(instance);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(*balance.add_currencies(),
+                     Parse<v1::CurrencyTotals>(it->value().ToString(), "trial balance totals"));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the trial balance");
+  return balance;
+}
+
+Result<v1::HistoryPage> ProjectionStore::GetHistory(std::string_view instance,
+                                                    std::string_view address, int limit,
+                                                    std::string_view cursor) {
+  std::string start = HistoryPrefix(instance, address);
+  const size_t prefix_size = start.size();
+  if (!cursor.empty()) {
+    std::optional<std::string> position = FromHex(cursor);
+    if (!position || position->size() != kHistoryPositionSize) {
+      return Status::InvalidArgument("cursor " + Quote(cursor) +
+                                     " is malformed: pass a next_cursor from an earlier page, "
+                                     "or none for the first page");
+    }
+    start += *position;
+  }
+  // History is listed only for existing accounts, so a typo answers NotFound, not empty pages.
+  RETURN_IF_ERROR(GetAccount(instance, address).status());
+  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
+
+  v1::HistoryPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string_view prefix = std::string_view(start).substr(0, prefix_size);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (page.items_size() == limit) {
+      page.set_next_cursor(ToHex(it->key().ToStringView().substr(prefix_size)));
+      break;
+    }
+    ASSIGN_OR_RETURN(*page.add_items(),
+                     Parse<v1::HistoryItem>(it->value().ToString(), "history item"));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading history");
+  return page;
+}
+
+Result<std::string> ProjectionStore::Digest() {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return Status::Internal("cannot initialise SHA-256");
+  }
+  // Length-prefixing each key and value keeps the encoding unambiguous.
+  auto update = [&](std::string_view bytes) {
+    std::string length;
+    AppendBigEndian(length, bytes.size(), 8);
+    return EVP_DigestUpdate(ctx.get(), length.data(), length.size()) == 1 &&
+           EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) == 1;
+  };
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (!key.empty() && key.front() == kOffsetPrefix) continue;
+    if (!update(key) || !update(it->value().ToStringView())) {
+      return Status::Internal("SHA-256 update failed");
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the store for its digest");
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &size) != 1) {
+    return Status::Internal("SHA-256 finalisation failed");
+  }
+  return ToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
+}
+
+void ProjectionStore::SetWriteFaultForTesting(std::function<Status()> hook) {
+  std::lock_guard lock(fault_mu_);
+  write_fault_ = std::move(hook);
+}
+
+}  // namespace kledger::projections

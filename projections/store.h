@@ -1,0 +1,139 @@
+// ProjectionStore: the RocksDB-backed read models (accounts, transactions, outcomes, history,
+// trial balance) plus each partition's next offset, committed together in one atomic write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "kledger/v1/api.pb.h"
+#include "projections/ledger.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatchWithIndex;
+}  // namespace rocksdb
+
+namespace kledger::projections {
+
+struct StoreOptions {
+  // Directory of the RocksDB database. Default: "" (must be set).
+  std::string path;
+  // Create the database when it does not exist. Default: true.
+  bool create_if_missing = true;
+  // Fail Open when the database already exists (e.g. a rebuild into a fresh directory).
+  // Default: false.
+  bool error_if_exists = false;
+  // fsync the WAL on every Commit. Off, a machine crash (not a process crash) may lose the last
+  // commits; state and offset still agree, so the lost events are simply consumed again.
+  // Default: false.
+  bool sync = false;
+  // Maximum number of history items GetHistory returns per page. Default: 1000.
+  int max_history_page = 1000;
+};
+
+class ProjectionStore {
+ public:
+  // A set of uncommitted state changes for one partition. The state machine writes into it
+  // through LedgerState and reads its own writes back. Not thread-safe; one writer at a time.
+  class Batch : public LedgerState {
+   public:
+    ~Batch() override;
+
+    int32_t partition() const { return partition_; }
+    // Number of records written so far.
+    int Count() const;
+
+    Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
+                                                       std::string_view address) override;
+    Status PutAccount(const v1::AccountView& account) override;
+    Result<std::optional<v1::TransactionView>> FindTransaction(
+        std::string_view instance, std::string_view source,
+        std::string_view source_idempk) override;
+    Status PutTransaction(const v1::TransactionView& transaction) override;
+    Result<std::optional<v1::EventOutcomeView>> FindOutcome(std::string_view instance,
+                                                            std::string_view event_id) override;
+    Status PutOutcome(const v1::EventOutcomeView& outcome) override;
+    Status AppendHistory(std::string_view instance, std::string_view address, int32_t entry_index,
+                         const v1::HistoryItem& item) override;
+    Result<std::optional<v1::CurrencyTotals>> FindCurrencyTotals(
+        std::string_view instance, std::string_view currency) override;
+    Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& totals) override;
+
+   private:
+    friend class ProjectionStore;
+    Batch(rocksdb::DB* db, int32_t partition);
+
+    template <typename T>
+    Result<std::optional<T>> Find(const std::string& key);
+    Status Put(const std::string& key, const google::protobuf::MessageLite& value);
+
+    rocksdb::DB* db_;
+    int32_t partition_;
+    std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
+  };
+
+  // On success returns the open store. On error (bad options, locked or corrupt database)
+  // returns IoError/InvalidArgument naming the path.
+  static Result<std::unique_ptr<ProjectionStore>> Open(const StoreOptions& options);
+
+  ~ProjectionStore();
+  ProjectionStore(const ProjectionStore&) = delete;
+  ProjectionStore& operator=(const ProjectionStore&) = delete;
+
+  // On success returns the next offset of `partition` to consume, or nullopt when nothing of it
+  // was ever committed (start from the beginning). On error returns IoError or Corruption.
+  Result<std::optional<int64_t>> NextOffset(int32_t partition);
+
+  // Starts an empty batch for `partition`. The store must outlive the batch.
+  std::unique_ptr<Batch> BeginBatch(int32_t partition);
+
+  // Writes the batch's changes and `next_offset` as the partition's next offset in one atomic
+  // write: after a crash both or neither are visible. On success the batch is emptied and may be
+  // reused. On error nothing was written; discard the batch and re-apply from NextOffset().
+  Status Commit(Batch& batch, int64_t next_offset);
+
+  // Queries for the HTTP API; safe to call from any thread while a batch commits.
+  // Each returns NotFound with a message naming what was looked for when it does not exist,
+  // and IoError/Corruption on storage failure.
+  Result<v1::AccountView> GetAccount(std::string_view instance, std::string_view address);
+  Result<v1::TransactionView> GetTransaction(std::string_view instance, std::string_view source,
+                                             std::string_view source_idempk);
+  Result<v1::EventOutcomeView> GetOutcome(std::string_view instance, std::string_view event_id);
+  // Currencies in ascending order; an instance with no posted transaction has none (not an
+  // error: the store cannot tell an unknown instance from an empty one).
+  Result<v1::TrialBalance> GetTrialBalance(std::string_view instance);
+  // One page of the account's history, newest first. `limit` <= 0 means the maximum page size;
+  // larger values are clamped to it. `cursor` is "" for the first page, else a next_cursor from
+  // an earlier page (of the same account). next_cursor is "" on the last page. Returns
+  // InvalidArgument for a malformed cursor and NotFound for an unknown account.
+  Result<v1::HistoryPage> GetHistory(std::string_view instance, std::string_view address, int limit,
+                                     std::string_view cursor);
+
+  // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
+  // excluding the partitions' offsets: two stores that applied the same events agree on it
+  // whatever their offsets. On error returns IoError.
+  Result<std::string> Digest();
+
+  // When set, Commit calls `hook` first and, if it returns non-OK, fails with that Status
+  // without writing anything. Pass nullptr to clear. For fault-injection tests.
+  void SetWriteFaultForTesting(std::function<Status()> hook);
+
+ private:
+  ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db);
+
+  template <typename T>
+  Result<T> GetMessage(const std::string& key, std::string_view what);
+
+  const StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex fault_mu_;
+  std::function<Status()> write_fault_;  // guarded by fault_mu_
+};
+
+}  // namespace kledger::projections

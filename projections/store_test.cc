@@ -1,0 +1,339 @@
+// Tests of ProjectionStore on a temporary RocksDB: atomic commits of state and offset, fault
+// injection, reopen, digests, queries and history pagination.
+#include "projections/store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "projections/test_util.h"
+
+namespace kledger::projections {
+namespace {
+
+using namespace testutil;  // NOLINT: the event builders
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::path(::testing::TempDir()) /
+            ("kledger_store_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::unique_ptr<ProjectionStore> OpenStore(const std::string& name = "db") {
+    StoreOptions options;
+    options.path = (root_ / name).string();
+    options.max_history_page = 100;
+    Result<std::unique_ptr<ProjectionStore>> store = ProjectionStore::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // Applies events at offsets first_offset... into `batch`, expecting no storage error.
+  static void ApplyAll(ProjectionStore::Batch& batch, const std::vector<v1::EventEnvelope>& events,
+                       int64_t first_offset) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      Result<v1::EventOutcomeView> r =
+          ApplyEvent(events[i], batch.partition(), first_offset + static_cast<int64_t>(i), batch);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+  }
+
+  static std::vector<v1::EventEnvelope> Workload() {
+    return {OpenAccount("acme", "cash", v1::ASSET, "USD"),
+            OpenAccount("acme", "sales", v1::REVENUE, "USD", true),
+            OpenAccount("acme", "eur", v1::ASSET, "EUR"),
+            OpenAccount("acme", "eur_eq", v1::EQUITY, "EUR", true),
+            CreateTx("acme", "t1", v1::POSTED,
+                     {MakeEntry("cash", v1::DEBIT, 100), MakeEntry("sales", v1::CREDIT, 100)}),
+            CreateTx("acme", "t2", v1::PENDING,
+                     {MakeEntry("sales", v1::DEBIT, 30), MakeEntry("cash", v1::CREDIT, 30)}),
+            CreateTx(
+                "acme", "t3", v1::POSTED,
+                {MakeEntry("eur", v1::DEBIT, 7, "EUR"), MakeEntry("eur_eq", v1::CREDIT, 7, "EUR")}),
+            UpdateTx("acme", "t2", "post", v1::POST),
+            CreateTx("acme", "t4", v1::POSTED,  // rejected: insufficient funds
+                     {MakeEntry("sales", v1::DEBIT, 1000), MakeEntry("cash", v1::CREDIT, 1000)})};
+  }
+
+  std::filesystem::path root_;
+};
+
+TEST_F(StoreTest, OpenNeedsAPath) {
+  Result<std::unique_ptr<ProjectionStore>> store = ProjectionStore::Open(StoreOptions());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, CommitMakesStateAndOffsetVisibleTogether) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  Result<std::optional<int64_t>> offset = store->NextOffset(0);
+  ASSERT_TRUE(offset.ok());
+  EXPECT_FALSE(offset->has_value());
+
+  auto batch = store->BeginBatch(0);
+  ApplyAll(*batch, Workload(), 0);
+  // The batch read its own writes: the transactions found the accounts opened in it.
+  Result<std::optional<v1::AccountView>> in_batch = batch->FindAccount("acme", "cash");
+  ASSERT_TRUE(in_batch.ok());
+  ASSERT_TRUE(in_batch->has_value());
+  EXPECT_EQ((*in_batch)->balances().posted().amount(), 70);
+  // Nothing is visible before the commit.
+  EXPECT_EQ(store->GetAccount("acme", "cash").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store->NextOffset(0)->has_value());
+
+  ASSERT_TRUE(store->Commit(*batch, 9).ok());
+  EXPECT_EQ(batch->Count(), 0);
+  EXPECT_EQ(store->NextOffset(0)->value_or(-1), 9);
+  EXPECT_FALSE(store->NextOffset(1)->has_value());
+  Result<v1::AccountView> cash = store->GetAccount("acme", "cash");
+  ASSERT_TRUE(cash.ok());
+  EXPECT_EQ(cash->balances().posted().amount(), 70);
+  EXPECT_EQ(cash->balances().available(), 70);
+}
+
+TEST_F(StoreTest, FailedCommitWritesNeitherStateNorOffset) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto first = store->BeginBatch(0);
+  ApplyAll(*first, {OpenAccount("acme", "cash", v1::ASSET, "USD")}, 0);
+  ASSERT_TRUE(store->Commit(*first, 1).ok());
+  Result<std::string> digest = store->Digest();
+  ASSERT_TRUE(digest.ok());
+
+  store->SetWriteFaultForTesting([] { return Status::IoError("injected: disk full"); });
+  auto batch = store->BeginBatch(0);
+  std::vector<v1::EventEnvelope> rest = Workload();
+  rest.erase(rest.begin());
+  ApplyAll(*batch, rest, 1);
+  Status s = store->Commit(*batch, 9);
+  EXPECT_EQ(s.code(), StatusCode::kIoError);
+  EXPECT_THAT(s.message(), HasSubstr("disk full"));
+  EXPECT_EQ(store->NextOffset(0)->value_or(-1), 1);
+  EXPECT_EQ(store->GetAccount("acme", "sales").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store->Digest(), *digest);
+
+  // The processor's recovery: drop the batch, re-apply from the stored offset.
+  store->SetWriteFaultForTesting(nullptr);
+  auto retry = store->BeginBatch(0);
+  ApplyAll(*retry, rest, *store->NextOffset(0).value());
+  ASSERT_TRUE(store->Commit(*retry, 9).ok());
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+}
+
+TEST_F(StoreTest, ReopenShowsCommittedStateAndOffset) {
+  std::string digest;
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store);
+    auto batch = store->BeginBatch(3);
+    ApplyAll(*batch, Workload(), 0);
+    ASSERT_TRUE(store->Commit(*batch, 9).ok());
+    // Uncommitted work is lost on close, as after a crash.
+    auto lost = store->BeginBatch(3);
+    ApplyAll(*lost, {OpenAccount("acme", "ghost", v1::ASSET, "USD")}, 9);
+    digest = *store->Digest();
+  }
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->NextOffset(3)->value_or(-1), 9);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+  EXPECT_EQ(store->GetAccount("acme", "ghost").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store->Digest(), digest);
+}
+
+TEST_F(StoreTest, SameEventsGiveTheSameDigestWhateverTheOffsets) {
+  auto a = OpenStore("a");
+  auto b = OpenStore("b");
+  ASSERT_TRUE(a && b);
+  const std::vector<v1::EventEnvelope> events = Workload();
+
+  auto batch = a->BeginBatch(0);
+  ApplyAll(*batch, events, 0);
+  ASSERT_TRUE(a->Commit(*batch, 9).ok());
+
+  // Store b gets the same events in batches of one, plus a commit of another partition.
+  for (size_t i = 0; i < events.size(); ++i) {
+    auto one = b->BeginBatch(0);
+    ApplyAll(*one, {events[i]}, static_cast<int64_t>(i));
+    ASSERT_TRUE(b->Commit(*one, static_cast<int64_t>(i) + 1).ok());
+  }
+  auto other = b->BeginBatch(7);
+  ASSERT_TRUE(b->Commit(*other, 12345).ok());
+
+  Result<std::string> da = a->Digest();
+  Result<std::string> db = b->Digest();
+  ASSERT_TRUE(da.ok() && db.ok());
+  EXPECT_EQ(da->size(), 64u);
+  EXPECT_EQ(*da, *db);
+
+  // A redelivered event is a duplicate and changes nothing, so the digest stays.
+  auto dup = b->BeginBatch(0);
+  ApplyAll(*dup, {events[4]}, 9);
+  ASSERT_TRUE(b->Commit(*dup, 10).ok());
+  EXPECT_EQ(*b->Digest(), *da);
+
+  // Any new state changes it.
+  auto more = b->BeginBatch(0);
+  ApplyAll(*more, {OpenAccount("acme", "new", v1::ASSET, "USD")}, 10);
+  ASSERT_TRUE(b->Commit(*more, 11).ok());
+  EXPECT_NE(*b->Digest(), *da);
+}
+
+TEST_F(StoreTest, Queries) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  std::vector<v1::EventEnvelope> events = Workload();
+  events.push_back(OpenAccount("acme", "aud", v1::ASSET, "AUD", true));
+  events.push_back(OpenAccount("acme", "aud_eq", v1::EQUITY, "AUD", true));
+  events.push_back(
+      CreateTx("acme", "t5", v1::POSTED,
+               {MakeEntry("aud", v1::DEBIT, 5, "AUD"), MakeEntry("aud_eq", v1::CREDIT, 5, "AUD")}));
+  ApplyAll(*batch, events, 0);
+  ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(events.size())).ok());
+
+  Result<v1::TransactionView> tx = store->GetTransaction("acme", "src", "t2");
+  ASSERT_TRUE(tx.ok());
+  EXPECT_EQ(tx->status(), v1::POSTED);
+  EXPECT_EQ(tx->update_idempks(0), "post");
+  Result<v1::TransactionView> missing_tx = store->GetTransaction("acme", "src", "nope");
+  EXPECT_EQ(missing_tx.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing_tx.status().message(), HasSubstr("'nope'"));
+
+  Result<v1::EventOutcomeView> outcome = store->GetOutcome("acme", "tx:src:t4");
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->outcome(), v1::REJECTED);
+  EXPECT_EQ(outcome->reason(), kReasonInsufficientFunds);
+  EXPECT_EQ(outcome->offset(), 8);
+  EXPECT_EQ(store->GetOutcome("other", "tx:src:t4").status().code(), StatusCode::kNotFound);
+
+  Result<v1::AccountView> missing = store->GetAccount("acme", "nope");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("account 'nope' in instance 'acme'"));
+
+  Result<v1::TrialBalance> trial = store->GetTrialBalance("acme");
+  ASSERT_TRUE(trial.ok());
+  ASSERT_EQ(trial->currencies_size(), 3);
+  EXPECT_EQ(trial->currencies(0).currency(), "AUD");
+  EXPECT_EQ(trial->currencies(1).currency(), "EUR");
+  EXPECT_EQ(trial->currencies(2).currency(), "USD");
+  EXPECT_EQ(trial->currencies(2).debits(), 130);
+  for (const v1::CurrencyTotals& c : trial->currencies()) EXPECT_EQ(c.debits(), c.credits());
+  // Another instance whose name starts like this one shares nothing.
+  EXPECT_EQ(store->GetTrialBalance("acm")->currencies_size(), 0);
+}
+
+TEST_F(StoreTest, HistoryPagesNewestFirstWithCursor) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  std::vector<v1::EventEnvelope> events = {OpenAccount("acme", "cash", v1::ASSET, "USD"),
+                                           OpenAccount("acme", "eq", v1::EQUITY, "USD", true),
+                                           OpenAccount("acme", "cash2", v1::ASSET, "USD")};
+  for (int i = 1; i <= 7; ++i) {
+    events.push_back(CreateTx("acme", "t" + std::to_string(i), v1::POSTED,
+                              {MakeEntry("cash", v1::DEBIT, i), MakeEntry("eq", v1::CREDIT, i)}));
+  }
+  events.push_back(CreateTx("acme", "x", v1::POSTED,
+                            {MakeEntry("cash2", v1::DEBIT, 1), MakeEntry("eq", v1::CREDIT, 1)}));
+  ApplyAll(*batch, events, 0);
+  ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(events.size())).ok());
+
+  std::vector<int64_t> amounts;
+  std::vector<int> page_sizes;
+  std::string cursor;
+  do {
+    Result<v1::HistoryPage> page = store->GetHistory("acme", "cash", 3, cursor);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    page_sizes.push_back(page->items_size());
+    for (const v1::HistoryItem& item : page->items()) amounts.push_back(item.amount());
+    cursor = page->next_cursor();
+  } while (!cursor.empty());
+  EXPECT_EQ(page_sizes, (std::vector<int>{3, 3, 1}));
+  EXPECT_EQ(amounts, (std::vector<int64_t>{7, 6, 5, 4, 3, 2, 1}));
+
+  Result<v1::HistoryPage> first = store->GetHistory("acme", "cash", 0, "");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->items_size(), 7);
+  EXPECT_TRUE(first->next_cursor().empty());
+  EXPECT_EQ(first->items(0).balances_after().posted().amount(), 28);
+  EXPECT_EQ(first->items(6).balances_after().posted().amount(), 1);
+
+  // An exact fit: the last full page has no cursor.
+  Result<v1::HistoryPage> exact = store->GetHistory("acme", "cash", 7, "");
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->items_size(), 7);
+  EXPECT_TRUE(exact->next_cursor().empty());
+
+  Result<v1::HistoryPage> page1 = store->GetHistory("acme", "cash", 6, "");
+  ASSERT_TRUE(page1.ok());
+  Result<v1::HistoryPage> last = store->GetHistory("acme", "cash", 6, page1->next_cursor());
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->items_size(), 1);
+  EXPECT_TRUE(last->next_cursor().empty());
+
+  for (const char* bad : {"zz", "abc", "00", "not a cursor", "0000000000000000000000000g"}) {
+    EXPECT_EQ(store->GetHistory("acme", "cash", 3, bad).status().code(),
+              StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(store->GetHistory("acme", "nope", 3, "").status().code(), StatusCode::kNotFound);
+  // cash2's history is not mixed into cash's, nor the other way round.
+  EXPECT_EQ(store->GetHistory("acme", "cash2", 0, "")->items_size(), 1);
+}
+
+TEST_F(StoreTest, ReadersSeeWholeCommitsWhileTheWriterCommits) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto setup = store->BeginBatch(0);
+  ApplyAll(*setup,
+           {OpenAccount("acme", "cash", v1::ASSET, "USD"),
+            OpenAccount("acme", "eq", v1::EQUITY, "USD", true)},
+           0);
+  ASSERT_TRUE(store->Commit(*setup, 2).ok());
+
+  std::atomic<bool> done = false;
+  std::atomic<int> reads = 0;
+  std::thread reader([&] {
+    while (!done) {
+      Result<v1::TrialBalance> trial = store->GetTrialBalance("acme");
+      ASSERT_TRUE(trial.ok());
+      for (const auto& c : trial->currencies()) ASSERT_EQ(c.debits(), c.credits());
+      // Each commit holds ten transactions of 1, so a committed balance is a multiple of 10.
+      Result<v1::AccountView> cash = store->GetAccount("acme", "cash");
+      ASSERT_TRUE(cash.ok());
+      ASSERT_EQ(cash->balances().posted().amount() % 10, 0);
+      ++reads;
+    }
+  });
+  int64_t offset = 2;
+  for (int commit = 0; commit < 50; ++commit) {
+    auto batch = store->BeginBatch(0);
+    for (int i = 0; i < 10; ++i) {
+      ApplyAll(*batch,
+               {CreateTx("acme", std::to_string(offset), v1::POSTED,
+                         {MakeEntry("cash", v1::DEBIT, 1), MakeEntry("eq", v1::CREDIT, 1)})},
+               offset);
+      ++offset;
+    }
+    ASSERT_TRUE(store->Commit(*batch, offset).ok());
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 500);
+}
+
+}  // namespace
+}  // namespace kledger::projections

@@ -1,0 +1,103 @@
+#include "tests/support/cluster.h"
+
+#include <csignal>
+
+namespace kledger::testing {
+
+Cluster::Cluster(ClusterOptions options)
+    : options_(std::move(options)), log_dir_(MakeTempDir("kledger-test")) {}
+
+Cluster::~Cluster() {
+  for (auto& p : processes_) p.reset();
+  command_.reset();
+  broker_.reset();
+}
+
+bool Answers200(httplib::Client& client, const std::string& path) {
+  auto res = client.Get(path.c_str());
+  return res && res->status == 200;
+}
+
+Status Cluster::Start() {
+  ASSIGN_OR_RETURN(ChildProcess broker,
+                   ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
+                                        std::to_string(options_.partitions)},
+                                       log_dir_ + "/broker.log"));
+  broker_ = std::make_unique<ChildProcess>(std::move(broker));
+  auto first = broker_->ReadLine(std::chrono::seconds(20));
+  auto second = broker_->ReadLine(std::chrono::seconds(5));
+  if (!first || first->rfind("bootstrap=", 0) != 0 || !second ||
+      second->rfind("control=", 0) != 0) {
+    return Status::Unavailable("kledger broker did not print bootstrap=/control=; see " +
+                               log_dir_ + "/broker.log");
+  }
+  bootstrap_ = first->substr(std::string("bootstrap=").size());
+  control_url_ = second->substr(std::string("control=").size());
+
+  command_port_ = FreePort();
+  ASSIGN_OR_RETURN(ChildProcess command,
+                   ChildProcess::Spawn({KledgerBinary(), "command", "--profile", "dev",
+                                        "--bootstrap", bootstrap_, "--http",
+                                        "127.0.0.1:" + std::to_string(command_port_)},
+                                       log_dir_ + "/command.log"));
+  command_ = std::make_unique<ChildProcess>(std::move(command));
+
+  processes_.resize(options_.processors);
+  processor_ports_.resize(options_.processors);
+  for (int i = 0; i < options_.processors; ++i) {
+    processor_ports_[i] = FreePort();
+    RETURN_IF_ERROR(StartProcessor(i));
+  }
+  auto cmd = CommandClient();
+  if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*cmd, "/healthz"); })) {
+    return Status::Unavailable("kledger command did not come up; see " + log_dir_);
+  }
+  for (int i = 0; i < options_.processors; ++i) {
+    auto client = ProcessorClient(i);
+    if (!WaitUntil(std::chrono::seconds(30), [&] { return Answers200(*client, "/readyz"); })) {
+      return Status::Unavailable("processor " + std::to_string(i) + " did not get ready; see " +
+                                 log_dir_);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Cluster::StartProcessor(int i) {
+  processes_[i].reset();  // kills a previous incarnation
+  const std::string name = "processor-" + std::to_string(i);
+  ASSIGN_OR_RETURN(
+      ChildProcess p,
+      ChildProcess::Spawn({KledgerBinary(), "processor", "--profile", "dev", "--bootstrap",
+                           bootstrap_, "--group", options_.group, "--http",
+                           "127.0.0.1:" + std::to_string(processor_ports_[i]), "--data-dir",
+                           log_dir_ + "/" + name + "-data"},
+                          log_dir_ + "/" + name + ".log"));
+  processes_[i] = std::make_unique<ChildProcess>(std::move(p));
+  auto client = ProcessorClient(i);
+  if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*client, "/healthz"); })) {
+    return Status::Unavailable(name + " did not come up; see " + log_dir_ + "/" + name + ".log");
+  }
+  return Status::Ok();
+}
+
+std::unique_ptr<httplib::Client> Cluster::CommandClient() const {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", command_port_);
+  c->set_read_timeout(15, 0);
+  return c;
+}
+
+std::unique_ptr<httplib::Client> Cluster::ProcessorClient(int i) const {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", processor_ports_[i]);
+  c->set_read_timeout(15, 0);
+  return c;
+}
+
+Result<std::string> Cluster::Fault(const std::string& order) const {
+  httplib::Client control(control_url_);
+  auto res = control.Post("/faults", order, "text/plain");
+  if (!res) return Status::Unavailable("the broker's control endpoint did not answer");
+  if (res->status != 200) return Status::InvalidArgument(res->body);
+  return res->body;
+}
+
+}  // namespace kledger::testing

@@ -1,0 +1,59 @@
+// Test support: a kledger deployment on loopback made of separate processes — `kledger broker`,
+// `kledger command` and N `kledger processor`s — with HTTP clients for each.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace kledger::testing {
+
+struct ClusterOptions {
+  int partitions = 4;      // partitions of the events topic; default 4
+  int processors = 1;      // processor processes; default 1
+  std::string group = "kledger-test";  // their consumer group; default "kledger-test"
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions options = {});
+  ~Cluster();  // kills every process; logs stay in log_dir()
+
+  // Starts the broker, the command side and the processors, and waits until all answer
+  // /healthz and the processors /readyz.
+  Status Start();
+
+  // (Re)starts processor `i` on its port and data directory; waits for /healthz.
+  Status StartProcessor(int i);
+  ChildProcess& processor(int i) { return *processes_[i]; }
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  const std::string& control_url() const { return control_url_; }
+  const std::string& log_dir() const { return log_dir_; }
+
+  std::unique_ptr<httplib::Client> CommandClient() const;
+  std::unique_ptr<httplib::Client> ProcessorClient(int i) const;
+
+  // Sends a fault order to the broker's control endpoint; the answer line or the error.
+  Result<std::string> Fault(const std::string& order) const;
+
+ private:
+  ClusterOptions options_;
+  std::string log_dir_;
+  std::string bootstrap_;
+  std::string control_url_;
+  int command_port_ = 0;
+  std::vector<int> processor_ports_;
+  std::unique_ptr<ChildProcess> broker_;
+  std::unique_ptr<ChildProcess> command_;
+  std::vector<std::unique_ptr<ChildProcess>> processes_;
+};
+
+// True when GET `path` on `client` answers 200.
+bool Answers200(httplib::Client& client, const std::string& path);
+
+}  // namespace kledger::testing
