@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/domain/validation.h"
@@ -21,11 +22,30 @@ namespace kledger::command {
 
 class CommandProbe;
 
+// How events reach Kafka; see command-side/README.md for why both exist.
+enum class ProducerMode {
+  // One idempotent producer, each record acknowledged on its own. Exact on real Kafka.
+  kIdempotent,
+  // A transactional producer with group commit: a committer thread appends every command waiting
+  // at that moment in one Kafka transaction and acknowledges them once it commits. Exact on the
+  // embedded broker under injected faults too, and makes a batch all-or-nothing.
+  kTransactional,
+};
+
+// Parses "idempotent" | "transactional". InvalidArgument naming the accepted values otherwise.
+Result<ProducerMode> ParseProducerMode(std::string_view text);
+std::string_view ProducerModeName(ProducerMode mode);
+
 struct CommandClientOptions {
   std::string events_topic = "kledger.events";  // where events are appended; default "kledger.events"
   std::chrono::milliseconds ack_timeout{5000};  // how long Kafka may take to acknowledge; default 5 s
   domain::Limits limits;                        // sizes commands may have; see domain::Limits
   size_t max_batch_commands = 1000;             // commands one /v1/batch may carry; default 1000
+  ProducerMode producer_mode = ProducerMode::kIdempotent;  // see ProducerMode; default idempotent
+  // Transactional mode: the producer's transactional.id, unique per running process (a second
+  // process with the same id fences the first). Default "": "kledger-command-<host>-<pid>".
+  std::string transactional_id;
+  size_t max_transaction_records = 10000;  // transactional mode: records per transaction; default 10000
 };
 
 // What an accepted command became: its event and where the log holds it.
@@ -41,17 +61,25 @@ struct PreparedEvent {
   std::string event_type;
 };
 
+// Checks `command` and makes its event (deterministic event id, schema version, correlation id)
+// without any Kafka in sight: the gateway, the C++ API and the fuzzer share it. On error returns
+// InvalidArgument and fills `errors` with every problem found (paths relative to the command:
+// "instance_id", "correlation_id", "command", "transaction_created.entries[0].amount").
+Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
+                                   domain::FieldErrors& errors);
+
 class CommandClient {
  public:
-  // Connects a producer (acks=all, idempotent, murmur2 partitioner) with `props` on top of the
-  // defaults. InvalidArgument for bad properties or options.
+  // Connects a producer (acks=all, idempotent or transactional per options.producer_mode,
+  // murmur2 partitioner) with `props` on top of the defaults. InvalidArgument for bad properties
+  // or options. A transactional producer registers its transactional.id with the broker lazily,
+  // on the first append, so the command side starts while Kafka is still down.
   static Result<std::unique_ptr<CommandClient>> Create(const kafka::Properties& props,
                                                        CommandClientOptions options,
                                                        prometheus::Registry& registry);
   ~CommandClient();
 
-  // Checks `command` and makes its event (deterministic event id, schema version, headers).
-  // On error returns InvalidArgument and fills `errors` with every problem found.
+  // PrepareEvent with this client's options.
   Result<PreparedEvent> Prepare(const v1::Command& command, domain::FieldErrors& errors) const;
 
   // Appends a prepared event. The future resolves with the Ack once every in-sync replica has the
@@ -60,10 +88,15 @@ class CommandClient {
   // (same idempotency key, same event id, applied once).
   std::future<Result<Ack>> Append(PreparedEvent event);
 
+  // Appends prepared events; futures in the same order. In transactional mode they share one
+  // Kafka transaction: all are acknowledged, or none is.
+  std::vector<std::future<Result<Ack>>> AppendAll(std::vector<PreparedEvent> events);
+
   // Prepare + Append. Invalid commands resolve at once with InvalidArgument; nothing is appended.
   std::future<Result<Ack>> Submit(const v1::Command& command);
 
-  // Submits each command; results in the same order.
+  // Submits each command; results in the same order. Invalid commands resolve at once with
+  // InvalidArgument; the valid ones are appended with AppendAll.
   std::vector<std::future<Result<Ack>>> SubmitBatch(const std::vector<v1::Command>& commands);
 
   // Waits for outstanding appends (shutdown).
@@ -73,12 +106,30 @@ class CommandClient {
   CommandProbe& probe() { return *probe_; }
 
  private:
+  class Committer;
+  // One record on its way, with what resolves its future.
+  struct Pending {
+    kafka::ProducerRecord record;
+    std::string event_id;
+    std::string event_type;
+    std::chrono::steady_clock::time_point start;
+    std::promise<Result<Ack>> promise;
+  };
+
   CommandClient(std::unique_ptr<kafka::Producer> producer, CommandClientOptions options,
                 std::unique_ptr<CommandProbe> probe);
 
-  std::unique_ptr<kafka::Producer> producer_;
+  // The record of `event`, or the error that resolves its future at once.
+  Result<Pending> MakePending(PreparedEvent event);
+  // Resolves `p` with `ack` (or its error) and counts it.
+  void Resolve(Pending& p, Result<Ack> ack);
+  // Idempotent mode: produces `p` on its own.
+  void ProduceOne(Pending p);
+
+  std::unique_ptr<kafka::Producer> producer_;  // idempotent mode; the committer owns its own
   CommandClientOptions options_;
   std::unique_ptr<CommandProbe> probe_;
+  std::unique_ptr<Committer> committer_;  // transactional mode
 };
 
 // The event headers of SPEC §3 for an envelope.

@@ -312,6 +312,14 @@ Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instan
                                           " (not yet processed here, or never submitted)");
 }
 
+Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
+  uint64_t value = 0;
+  if (!db_->GetIntProperty(rocksdb::Slice(name.data(), name.size()), &value)) {
+    return Status::NotFound("RocksDB has no integer property '" + std::string(name) + "'");
+  }
+  return value;
+}
+
 Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view instance) {
   v1::TrialBalance balance;
   balance.set_instance_id(std::string(instance));

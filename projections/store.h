@@ -120,6 +120,10 @@ class ProjectionStore {
   // whatever their offsets. On error returns IoError.
   Result<std::string> Digest();
 
+  // On success returns RocksDB's integer property `name` (e.g. "rocksdb.estimate-live-data-size")
+  // for the metrics probe. NotFound when RocksDB does not know the property.
+  Result<uint64_t> IntProperty(std::string_view name);
+
   // When set, Commit calls `hook` first and, if it returns non-OK, fails with that Status
   // without writing anything. Pass nullptr to clear. For fault-injection tests.
   void SetWriteFaultForTesting(std::function<Status()> hook);

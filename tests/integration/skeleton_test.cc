@@ -156,7 +156,7 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   const std::string out = kcat->ReadAll(std::chrono::seconds(20));
   EXPECT_EQ(kcat->Wait(std::chrono::seconds(5)), 0);
   EXPECT_NE(out.find("kcat\n"), std::string::npos) << out;  // the key is the instance
-  for (const std::string header :
+  for (const std::string& header :
        {"kledger-event-id=" + ack.event_id(), std::string("kledger-event-type=account_opened"),
         std::string("kledger-schema-version=1"), std::string("kledger-correlation-id="),
         std::string("content-type=application/x-protobuf")}) {
