@@ -27,7 +27,8 @@ int RunBroker(const BrokerFlags& flags) {
   kafka::EmbeddedBrokerOptions options;
   options.brokers = flags.brokers;
   options.topics = {{flags.topic_prefix + ".events", flags.partitions},
-                    {flags.topic_prefix + ".events.dlt", flags.partitions}};
+                    {flags.topic_prefix + ".events.dlt", flags.partitions},
+                    {flags.topic_prefix + ".owners", 1}};
   auto broker = kafka::EmbeddedBroker::Start(options);
   if (!broker.ok()) {
     spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());

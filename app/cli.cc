@@ -13,12 +13,12 @@ int Main(int argc, char** argv) {
   CLI::App app{"kledger: an event-sourced double-entry ledger on Apache Kafka"};
   app.set_version_flag("--version", std::string("kledger 0.1.0"));
   app.require_subcommand(1);
-  std::string log_level = "info";
-  AddLogFlags(app, log_level);
+  LogOptions log_options;
+  AddLogFlags(app, log_options);
 
   Runner run;
   for (auto* add : {RegisterDev, RegisterBroker, RegisterCommand, RegisterProcessor,
-                    RegisterPending}) {
+                    RegisterRebuild, RegisterPending}) {
     add(app, run);
   }
   try {
@@ -26,7 +26,7 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (Status s = InitLogging({log_level}); !s.ok()) {
+  if (Status s = InitLogging(log_options); !s.ok()) {
     std::fprintf(stderr, "kledger: %s\n", s.message().c_str());
     return 2;
   }

@@ -14,6 +14,7 @@
 #include "command-side/gateway/routes.h"
 #include "common/http.h"
 #include "common/kafka/embedded_broker.h"
+#include "common/kafka/statistics.h"
 #include "processors/processor.h"
 #include "processors/query/routes.h"
 
@@ -82,7 +83,8 @@ int RunDev(const DevFlags& flags) {
 
   kafka::EmbeddedBrokerOptions broker_options;
   broker_options.topics = {{"kledger.events", flags.partitions},
-                           {"kledger.events.dlt", flags.partitions}};
+                           {"kledger.events.dlt", flags.partitions},
+                           {"kledger.owners", 1}};
   auto broker = kafka::EmbeddedBroker::Start(broker_options);
   if (!broker.ok()) {
     spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());
@@ -90,9 +92,11 @@ int RunDev(const DevFlags& flags) {
   }
   kafka::Properties props = kafka::DevClientDefaults();
   props["bootstrap.servers"] = (*broker)->bootstrap();
+  props["statistics.interval.ms"] = std::to_string(kafka::kDefaultStatisticsIntervalMs);
   props = kafka::Merge(std::move(props), *overrides);
 
   auto registry = std::make_shared<prometheus::Registry>();
+  KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
   auto client = command::CommandClient::Create(props, {}, *registry);
   if (!client.ok()) {
     spdlog::error("cannot start the command side: {}", client.status().ToString());
@@ -107,16 +111,19 @@ int RunDev(const DevFlags& flags) {
     return 1;
   }
   processors::Processor& p = **processor;
+  processors::StoreProbe store_probe(*registry, p.store());
 
   http::Server server;
   command::RegisterCommandRoutes(server.routes(), **client);
   processors::RegisterQueryRoutes(server.routes(), p);
-  http::AddOperatorRoutes(server.routes(), registry, [&p] { return p.NotReadyReason(); });
+  http::AddOperatorRoutes(server.routes(), registry,
+                          KafkaReadiness(kafka_stats, props, /*require_statistics=*/false,
+                                         [&p] { return p.NotReadyReason(); }));
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{} (choose another with --http HOST:PORT)", s.message());
     return 1;
   }
-  if (Status s = p.Start(); !s.ok()) {
+  if (Status s = p.Start(server.url()); !s.ok()) {
     spdlog::error("cannot start the processor: {}", s.ToString());
     return 1;
   }

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/kafka/properties.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace kledger::app {
@@ -22,6 +24,7 @@ struct KafkaFlags {
 
   std::string events_topic() const { return topic_prefix + ".events"; }
   std::string dlt_topic() const { return topic_prefix + ".events.dlt"; }
+  std::string owners_topic() const { return topic_prefix + ".owners"; }
 };
 
 // Adds --bootstrap, -X, --profile and --topic-prefix. `need_bootstrap`: --bootstrap is required.
@@ -30,8 +33,17 @@ void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap);
 // librdkafka properties from the flags: profile defaults, then bootstrap.servers, then -X.
 Result<kafka::Properties> ToProperties(const KafkaFlags& flags);
 
-// Adds --log-level to the top-level app.
-void AddLogFlags(CLI::App& app, std::string& level);
+// A /readyz reason function: `first`'s reason when it has one (may be empty: none), else the
+// Kafka half — empty while `stats` shows a broker connection UP in statistics at most three
+// emissions old (statistics.interval.ms in `props`). With `require_statistics`, no statistics
+// yet means not ready; without, only a known-down cluster does. Statistics off (interval 0):
+// the Kafka half is always empty, as nothing can be told. `stats` must outlive the function.
+std::function<std::string()> KafkaReadiness(const KafkaStatisticsProbe& stats,
+                                            const kafka::Properties& props, bool require_statistics,
+                                            std::function<std::string()> first = {});
+
+// Adds --log-level and --log-format to the top-level app.
+void AddLogFlags(CLI::App& app, LogOptions& options);
 
 // Blocks SIGINT and SIGTERM in this thread and every thread started after it, so that
 // WaitForShutdown can take them synchronously. Call first thing in main.

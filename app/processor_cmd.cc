@@ -16,6 +16,8 @@ struct ProcessorFlags {
   std::string http = "127.0.0.1:8082";
   std::string group = "kledger-processors";
   std::string data_dir = "data/processor";
+  std::string advertised_url;  // empty: the --http address
+  bool allow_log_gaps = false;
 };
 
 int RunProcessor(const ProcessorFlags& flags) {
@@ -26,25 +28,33 @@ int RunProcessor(const ProcessorFlags& flags) {
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
+  KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
   processors::ProcessorOptions options;
   options.events_topic = flags.kafka.events_topic();
   options.dlt_topic = flags.kafka.dlt_topic();
   options.group = flags.group;
   options.data_dir = flags.data_dir;
+  options.owners_topic = flags.kafka.owners_topic();
+  options.allow_log_gaps = flags.allow_log_gaps;
   auto processor = processors::Processor::Create(*props, options, *registry);
   if (!processor.ok()) {
     spdlog::error("cannot start the processor: {}", processor.status().ToString());
     return 2;
   }
   processors::Processor& p = **processor;
+  processors::StoreProbe store_probe(*registry, p.store());
   http::Server server;
   processors::RegisterQueryRoutes(server.routes(), p);
-  http::AddOperatorRoutes(server.routes(), registry, [&p] { return p.NotReadyReason(); });
+  // Caught-up partitions prove the broker answered; the statistics add a broker known down.
+  http::AddOperatorRoutes(server.routes(), registry,
+                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/false,
+                                         [&p] { return p.NotReadyReason(); }));
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  if (Status s = p.Start(); !s.ok()) {
+  const std::string query_url = flags.advertised_url.empty() ? server.url() : flags.advertised_url;
+  if (Status s = p.Start(query_url); !s.ok()) {
     spdlog::error("cannot join the consumer group: {}", s.ToString());
     return 1;
   }
@@ -70,6 +80,14 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
       ->envname("KLEDGER_GROUP")->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir, "RocksDB directory of this processor")
       ->envname("KLEDGER_DATA_DIR")->capture_default_str();
+  cmd->add_option("--advertised-url", flags->advertised_url,
+                  "URL other processors name in 421 answers for partitions this one owns "
+                  "(default: http://HOST:PORT of --http)")
+      ->envname("KLEDGER_ADVERTISED_URL");
+  cmd->add_flag("--allow-log-gaps", flags->allow_log_gaps,
+                "apply a partition whose log starts above the stored offset (events lost to "
+                "retention) instead of halting it")
+      ->envname("KLEDGER_ALLOW_LOG_GAPS");
   cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
 }
 

@@ -40,7 +40,8 @@ void ProgressBar::Draw(bool final) {
   const int filled = static_cast<int>(done_ * kWidth / total_);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = seconds > 0 ? done_ / seconds : 0;
+  // A bar made after the work began (its total known late) has no honest rate for a moment.
+  const double rate = seconds > 0.05 ? done_ / seconds : 0;
   std::string bar(filled, '#');
   bar.resize(kWidth, '.');
   std::fprintf(out_, "%s%s [%s] %lld/%lld %.0f/s%s", tty_ ? "\r" : "", label_.c_str(), bar.c_str(),

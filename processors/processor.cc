@@ -5,57 +5,13 @@
 #include <algorithm>
 
 #include "common/domain/validation.h"
-#include "projections/ledger.h"
+#include "common/kafka/partitioner.h"
+#include "processors/applier.h"
 
 namespace kledger::processors {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string_view OutcomeName(v1::Outcome outcome) {
-  switch (outcome) {
-    case v1::APPLIED: return "applied";
-    case v1::REJECTED: return "rejected";
-    case v1::DUPLICATE: return "duplicate";
-    case v1::DEAD_LETTERED: return "dead_lettered";
-    default: return "unknown";
-  }
-}
-
-// Decodes and checks a record; on failure says why it is poison (error code, message).
-Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record, std::string& error_code) {
-  v1::EventEnvelope envelope;
-  if (!envelope.ParseFromString(record.value)) {
-    error_code = "undecodable";
-    return Status::Corruption("the record value is not an EventEnvelope");
-  }
-  if (envelope.schema_version() != domain::kSchemaVersion) {
-    error_code = "unsupported_schema_version";
-    return Status::Corruption("schema version " + std::to_string(envelope.schema_version()) +
-                              " is not supported (this build reads " +
-                              std::to_string(domain::kSchemaVersion) + ")");
-  }
-  if (envelope.event_case() == v1::EventEnvelope::EVENT_NOT_SET) {
-    error_code = "unknown_event_type";
-    return Status::Corruption("the envelope carries no event type this build knows");
-  }
-  if (envelope.instance_id() != record.key) {
-    error_code = "key_mismatch";
-    return Status::Corruption("the record key is not the envelope's instance id");
-  }
-  domain::FieldErrors errors = domain::ValidateEnvelope(envelope);
-  if (!errors.empty()) {
-    error_code = "invalid_envelope";
-    return domain::FieldErrorsToStatus(errors);
-  }
-  return envelope;
-}
 
 }  // namespace
 
@@ -72,6 +28,7 @@ Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& pr
   kafka::Properties consumer_props = props;
   consumer_props["group.id"] = processor->options_.group;
   ASSIGN_OR_RETURN(processor->consumer_, kafka::Consumer::Create(consumer_props, processor.get()));
+  processor->props_ = props;
   return processor;
 }
 
@@ -82,12 +39,22 @@ Processor::Processor(ProcessorOptions options, std::unique_ptr<projections::Proj
       store_(std::move(store)),
       dlt_producer_(std::move(dlt_producer)),
       probe_(std::move(probe)),
-      dead_letters_(std::make_unique<DeadLetterWriter>(*dlt_producer_, options_.dlt_topic,
-                                                       options_.group)) {}
+      dead_letters_(
+          std::make_unique<DeadLetterWriter>(*dlt_producer_, options_.dlt_topic, options_.group)) {}
 
 Processor::~Processor() { Stop(); }
 
-Status Processor::Start() {
+Status Processor::Start(const std::string& query_url) {
+  auto partitions = consumer_->PartitionCount(options_.events_topic, std::chrono::seconds(15));
+  if (!partitions.ok()) {
+    return partitions.status().WithContext("the events topic " + options_.events_topic +
+                                           " is not usable (on a real cluster, create the topics "
+                                           "first: see deploy/README.md)");
+  }
+  partition_count_ = *partitions;
+  ASSIGN_OR_RETURN(owners_, OwnershipDirectory::Create(props_, options_.owners_topic,
+                                                       options_.group, query_url, *dlt_producer_));
+  RETURN_IF_ERROR(owners_->Start());
   RETURN_IF_ERROR(consumer_->Subscribe({options_.events_topic}));
   apply_thread_ = std::thread([this] { ApplyLoop(); });
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
@@ -98,6 +65,7 @@ void Processor::Stop() {
   if (stopping_.exchange(true)) return;
   if (apply_thread_.joinable()) apply_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
+  if (owners_) owners_->Stop();
   progressed_.notify_all();
 }
 
@@ -113,17 +81,49 @@ void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
       progress.halted = "cannot read the stored offset: " + stored.status().ToString();
       spdlog::error("partition {}: {}", tp.partition, progress.halted);
       tp.offset = kafka::kOffsetBeginning;
-    } else if (stored->has_value()) {
-      progress.next_offset = **stored;
-      tp.offset = **stored;
     } else {
-      tp.offset = kafka::kOffsetBeginning;  // no state yet: rebuild from the log
+      progress.next_offset = stored->value_or(0);
+      // No state yet: rebuild from the start of the log.
+      tp.offset = stored->has_value() ? **stored : kafka::kOffsetBeginning;
+      progress.halted = CheckLogStart(tp.partition, progress.next_offset, tp.offset);
     }
     spdlog::info("partition {} assigned, applying from offset {}", tp.partition,
                  progress.next_offset);
     owned_[tp.partition] = progress;
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
+  probe_->HaltedPartitions(HaltedCountLocked());
+  std::vector<int32_t> announced;
+  for (const auto& tp : partitions) announced.push_back(tp.partition);
+  if (owners_) owners_->Announce(announced);
+}
+
+std::string Processor::CheckLogStart(int32_t partition, int64_t next_offset,
+                                     int64_t& start_offset) {
+  auto marks =
+      consumer_->QueryWatermarks(options_.events_topic, partition, std::chrono::seconds(2));
+  if (!marks.ok()) {
+    // Not knowing is no reason to stop; an offset reset still stops the consumer loudly.
+    spdlog::warn("partition {}: cannot check where its log starts: {}", partition,
+                 marks.status().ToString());
+    return "";
+  }
+  if (marks->first <= next_offset) return "";
+  const std::string why = "the log of partition " + std::to_string(partition) +
+                          " starts at offset " + std::to_string(marks->first) +
+                          ", above the next offset to apply (" + std::to_string(next_offset) +
+                          "): events were deleted (retention, truncation) before this processor "
+                          "applied them";
+  // Reading below the log start would stop the whole consumer (auto.offset.reset=error); the
+  // log start is readable, and a halted partition applies nothing anyway.
+  start_offset = marks->first;
+  if (options_.allow_log_gaps) {
+    spdlog::error("{}; applying from {} anyway because gaps are allowed", why, marks->first);
+    return "";
+  }
+  spdlog::error("partition {} HALTED: {} (restart with --allow-log-gaps to accept the loss)",
+                partition, why);
+  return why;
 }
 
 void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
@@ -135,6 +135,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
     probe_->ForgetPartition(tp.partition);
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
+  probe_->HaltedPartitions(HaltedCountLocked());
 }
 
 void Processor::ApplyLoop() {
@@ -160,68 +161,50 @@ void Processor::ApplyPartition(int32_t partition,
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);
-    if (it == owned_.end() || !it->second.halted.empty()) return;
+    if (it == owned_.end()) return;
+    if (!it->second.halted.empty()) {
+      Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
+      if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
+      return;
+    }
     next_offset = it->second.next_offset;
   }
-
-  auto batch = store_->BeginBatch(partition);
-  struct Done {
-    std::string type;
-    std::string outcome;
-    double apply_seconds;
-    double end_to_end_seconds;
-  };
-  std::vector<Done> done;
-  int64_t batch_next = next_offset;
   auto retry_later = [&](const Status& why, std::string_view error_code) {
     spdlog::warn("partition {}: applying from offset {} failed, retrying: {}", partition,
                  next_offset, why.ToString());
     probe_->Retry(error_code);
-    Status seek = consumer_->Seek({options_.events_topic, partition, next_offset},
-                                  std::chrono::seconds(5));
+    Status seek =
+        consumer_->Seek({options_.events_topic, partition, next_offset}, std::chrono::seconds(5));
     if (!seek.ok()) Halt(partition, "cannot seek back after a failure: " + seek.ToString());
     std::this_thread::sleep_for(options_.retry_backoff);
   };
+  auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
+    RETURN_IF_ERROR(dead_letters_->Write(record, why, options_.dlt_timeout));
+    spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
+                  why.reason, why.error_code, why.error_message);
+    probe_->DeadLetter(why.reason);
+    return Status::Ok();
+  };
 
-  for (const auto& record : records) {
-    if (record.offset < batch_next) continue;  // already applied (re-delivered after a seek)
-    const auto start = Clock::now();
-    std::string error_code;
-    auto envelope = DecodeEvent(record, error_code);
-    if (!envelope.ok()) {
-      DeadLetterReason why{"poison", error_code, envelope.status().message(), 1, NowMs()};
-      Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
-      if (!written.ok()) return retry_later(written, "dead_letter_write");
-      spdlog::error("partition {} offset {}: dead-lettered as poison ({}): {}", partition,
-                    record.offset, error_code, envelope.status().message());
-      probe_->DeadLetter("poison");
-      done.push_back({"unknown", "dead_lettered", 0, -1});
-      batch_next = record.offset + 1;
-      continue;
-    }
-    auto outcome = projections::ApplyEvent(*envelope, partition, record.offset, *batch);
-    if (!outcome.ok()) return retry_later(outcome.status(), "storage");
-    const double apply_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    done.push_back({std::string(domain::EventTypeName(*envelope)),
-                    std::string(OutcomeName(outcome->outcome())), apply_seconds,
-                    record.timestamp_ms >= 0 ? (NowMs() - record.timestamp_ms) / 1000.0 : -1});
-    batch_next = record.offset + 1;
-  }
-  if (batch_next == next_offset) return;
-
-  Status committed = store_->Commit(*batch, batch_next);
+  auto batch = store_->BeginBatch(partition);
+  auto run = ApplyRecords(*batch, next_offset, records, dead_letter);
+  if (!run.ok()) return retry_later(run.status(), "storage");
+  if (run->next_offset == next_offset) return;
+  Status committed = store_->Commit(*batch, run->next_offset);
   if (!committed.ok()) return retry_later(committed, "storage");
-  for (const auto& d : done) {
-    probe_->EventProcessed(d.type, d.outcome, d.apply_seconds, d.end_to_end_seconds);
+
+  for (const auto& r : run->records) {
+    probe_->EventProcessed(r.event_type, r.outcome, r.apply_seconds, r.end_to_end_seconds,
+                           r.event_id, r.correlation_id);
   }
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);
-    if (it != owned_.end()) it->second.next_offset = batch_next;
+    if (it != owned_.end()) it->second.next_offset = run->next_offset;
   }
   progressed_.notify_all();
   // Advisory only: the truth is the offset committed with the state above.
-  Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, batch_next}});
+  Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, run->next_offset}});
   if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
 }
 
@@ -233,8 +216,8 @@ void Processor::MonitorLoop() {
       for (const auto& [p, _] : owned_) partitions.push_back(p);
     }
     for (int32_t p : partitions) {
-      auto marks = consumer_->QueryWatermarks(options_.events_topic, p,
-                                              std::chrono::milliseconds(500));
+      auto marks =
+          consumer_->QueryWatermarks(options_.events_topic, p, std::chrono::milliseconds(500));
       if (!marks.ok()) continue;
       std::lock_guard lock(mu_);
       auto it = owned_.find(p);
@@ -256,6 +239,13 @@ void Processor::Halt(int32_t partition, const std::string& why) {
   std::lock_guard lock(mu_);
   auto it = owned_.find(partition);
   if (it != owned_.end()) it->second.halted = why;
+  probe_->HaltedPartitions(HaltedCountLocked());
+}
+
+int Processor::HaltedCountLocked() const {
+  int halted = 0;
+  for (const auto& [p, progress] : owned_) halted += progress.halted.empty() ? 0 : 1;
+  return halted;
 }
 
 void Processor::Fail(const std::string& why) {
@@ -283,6 +273,16 @@ std::string Processor::NotReadyReason() const {
     }
   }
   return "";
+}
+
+InstanceRoute Processor::Route(std::string_view instance) const {
+  InstanceRoute route;
+  if (partition_count_ <= 0) return route;
+  route.partition = kafka::PartitionForKey(instance, partition_count_);
+  std::lock_guard lock(mu_);
+  route.owned = owned_.count(route.partition) > 0;
+  if (!route.owned && owners_) route.owner_url = owners_->OwnerOf(route.partition).value_or("");
+  return route;
 }
 
 std::map<int32_t, PartitionProgress> Processor::Progress() const {

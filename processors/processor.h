@@ -19,28 +19,41 @@
 #include "common/kafka/properties.h"
 #include "common/status.h"
 #include "processors/dead_letter.h"
+#include "processors/ownership.h"
 #include "processors/processor_probe.h"
 #include "projections/store.h"
 
 namespace kledger::processors {
 
 struct ProcessorOptions {
-  std::string events_topic = "kledger.events";         // the log; default "kledger.events"
-  std::string dlt_topic = "kledger.events.dlt";        // dead letters; default "kledger.events.dlt"
-  std::string group = "kledger-processors";            // consumer group; default "kledger-processors"
-  std::string data_dir = "data/processor";             // RocksDB directory; default "data/processor"
-  size_t max_batch_records = 2000;                     // records applied per WriteBatch; default 2000
-  std::chrono::milliseconds poll_timeout{50};          // wait for records per poll; default 50 ms
-  std::chrono::milliseconds retry_backoff{200};        // pause after a failed apply; default 200 ms
-  std::chrono::milliseconds dlt_timeout{10000};        // DLT acknowledgement wait; default 10 s
-  std::chrono::milliseconds monitor_interval{1000};    // watermark/lag refresh; default 1 s
+  std::string events_topic = "kledger.events";       // the log; default "kledger.events"
+  std::string dlt_topic = "kledger.events.dlt";      // dead letters; default "kledger.events.dlt"
+  std::string group = "kledger-processors";          // consumer group; default "kledger-processors"
+  std::string data_dir = "data/processor";           // RocksDB directory; default "data/processor"
+  size_t max_batch_records = 2000;                   // records applied per WriteBatch; default 2000
+  std::chrono::milliseconds poll_timeout{50};        // wait for records per poll; default 50 ms
+  std::chrono::milliseconds retry_backoff{200};      // pause after a failed apply; default 200 ms
+  std::chrono::milliseconds dlt_timeout{10000};      // DLT acknowledgement wait; default 10 s
+  std::chrono::milliseconds monitor_interval{1000};  // watermark/lag refresh; default 1 s
+  std::string owners_topic = "kledger.owners";       // who owns what; default "kledger.owners"
+  std::chrono::milliseconds read_your_writes_timeout{10000};  // ?min_offset= wait; default 10 s
+  // Apply a partition even when its log starts above the stored offset (records were deleted by
+  // retention or truncation) — the projections then miss those events. Default false: halt.
+  bool allow_log_gaps = false;
+};
+
+// Where an instance's events live and whether this processor serves them.
+struct InstanceRoute {
+  int32_t partition = -1;
+  bool owned = false;
+  std::string owner_url;  // when not owned: the owner's query URL if announced, else empty
 };
 
 // What a processor knows about one partition it owns.
 struct PartitionProgress {
-  int64_t next_offset = 0;         // the next offset to apply (everything below is applied)
-  int64_t high_watermark = -1;     // the log's end as last seen; -1 before the first look
-  std::string halted;              // why this partition stopped, empty while it flows
+  int64_t next_offset = 0;      // the next offset to apply (everything below is applied)
+  int64_t high_watermark = -1;  // the log's end as last seen; -1 before the first look
+  std::string halted;           // why this partition stopped, empty while it flows
 };
 
 class Processor : private kafka::RebalanceListener {
@@ -52,8 +65,10 @@ class Processor : private kafka::RebalanceListener {
                                                    prometheus::Registry& registry);
   ~Processor() override;  // stops
 
-  // Joins the group and starts the apply and monitor threads.
-  Status Start();
+  // Joins the group and starts the apply and monitor threads. `query_url` is where this
+  // processor's query API answers, announced to the other processors for 421 answers.
+  // NotFound when the events topic does not exist.
+  Status Start(const std::string& query_url);
   // Leaves the group cleanly and joins the threads. Idempotent.
   void Stop();
 
@@ -69,6 +84,11 @@ class Processor : private kafka::RebalanceListener {
   // Waits until `partition`'s next offset is above `offset` (the record is applied) or `timeout`
   // passes. Timeout / FailedPrecondition (not owned) otherwise.
   Status WaitForOffset(int32_t partition, int64_t offset, std::chrono::milliseconds timeout);
+
+  // The partition of `instance` (murmur2, as the command side's producer) and its owner.
+  InstanceRoute Route(std::string_view instance) const;
+
+  const ProcessorOptions& options() const { return options_; }
 
   // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
   std::string Failure() const;
@@ -86,14 +106,22 @@ class Processor : private kafka::RebalanceListener {
   // Applies `records` (one partition, log order) in one WriteBatch with the next offset.
   void ApplyPartition(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
   void Halt(int32_t partition, const std::string& why);
+  // For a newly assigned partition: Ok, or why its log no longer holds what the store expects.
+  // May move `start_offset` to where the log starts, so that a halted partition's fetch does not
+  // fail the whole consumer.
+  std::string CheckLogStart(int32_t partition, int64_t next_offset, int64_t& start_offset);
+  int HaltedCountLocked() const;  // requires mu_
   void Fail(const std::string& why);
 
   ProcessorOptions options_;
+  kafka::Properties props_;
   std::unique_ptr<projections::ProjectionStore> store_;
   std::unique_ptr<kafka::Producer> dlt_producer_;
   std::unique_ptr<ProcessorProbe> probe_;
   std::unique_ptr<DeadLetterWriter> dead_letters_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<OwnershipDirectory> owners_;
+  int32_t partition_count_ = 0;  // set by Start()
 
   mutable std::mutex mu_;
   std::condition_variable progressed_;

@@ -1,7 +1,11 @@
 #include "processors/processor_probe.h"
 
-#include <string>
+#include <spdlog/spdlog.h>
 
+#include <string>
+#include <utility>
+
+#include "common/log.h"
 #include "common/metrics.h"
 
 namespace kledger::processors {
@@ -42,11 +46,26 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
                     .Name("kledger_assigned_partitions")
                     .Help("Partitions of the events topic assigned to this processor")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+      halted_(prometheus::BuildGauge()
+                  .Name("kledger_halted_partitions")
+                  .Help("Assigned partitions stopped until an operator acts (log gap, bad offset)")
+                  .Register(registry)
+                  .Add({})) {
+  // Alerts and panels on these families should return 0, not "no data", before the first one.
+  for (const char* reason : {"poison", "retries_exhausted"})
+    dead_letters_.Add({{"reason", reason}});
+  for (const char* code : {"storage", "dead_letter_write"}) retries_.Add({{"error_code", code}});
+}
 
 void ProcessorProbe::EventProcessed(std::string_view type, std::string_view outcome,
-                                    double apply_seconds, double end_to_end_seconds) {
+                                    double apply_seconds, double end_to_end_seconds,
+                                    std::string_view event_id, std::string_view correlation_id) {
   events_.Add({{"type", std::string(type)}, {"outcome", std::string(outcome)}}).Increment();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
+    spdlog::debug("event {} {}", type, outcome);
+  }
   apply_duration_.Observe(apply_seconds);
   if (end_to_end_seconds >= 0) end_to_end_.Observe(end_to_end_seconds);
 }
@@ -63,6 +82,8 @@ void ProcessorProbe::Rebalance() { rebalances_.Increment(); }
 
 void ProcessorProbe::AssignedPartitions(int count) { assigned_.Set(count); }
 
+void ProcessorProbe::HaltedPartitions(int count) { halted_.Set(count); }
+
 void ProcessorProbe::ConsumerLag(int32_t partition, int64_t lag) {
   lag_.Add({{"partition", std::to_string(partition)}}).Set(static_cast<double>(lag));
 }
@@ -70,6 +91,42 @@ void ProcessorProbe::ConsumerLag(int32_t partition, int64_t lag) {
 void ProcessorProbe::ForgetPartition(int32_t partition) {
   auto& gauge = lag_.Add({{"partition", std::to_string(partition)}});
   lag_.Remove(&gauge);
+}
+
+StoreProbe::StoreProbe(prometheus::Registry& registry, projections::ProjectionStore& store,
+                       std::chrono::milliseconds interval)
+    : store_(store),
+      live_data_(prometheus::BuildGauge()
+                     .Name("kledger_rocksdb_live_data_bytes")
+                     .Help("Estimated live data in the projection store (RocksDB)")
+                     .Register(registry)
+                     .Add({})),
+      pending_compaction_(prometheus::BuildGauge()
+                              .Name("kledger_rocksdb_pending_compaction_bytes")
+                              .Help("Estimated bytes RocksDB compaction still has to rewrite")
+                              .Register(registry)
+                              .Add({})),
+      memtables_(prometheus::BuildGauge()
+                     .Name("kledger_rocksdb_memtable_bytes")
+                     .Help("Bytes held in the projection store's memtables")
+                     .Register(registry)
+                     .Add({})),
+      sampler_(interval, [this] { Sample(); }) {}
+
+void StoreProbe::Sample() {
+  const std::pair<const char*, prometheus::Gauge*> properties[] = {
+      {"rocksdb.estimate-live-data-size", &live_data_},
+      {"rocksdb.estimate-pending-compaction-bytes", &pending_compaction_},
+      {"rocksdb.cur-size-all-mem-tables", &memtables_},
+  };
+  for (const auto& [name, gauge] : properties) {
+    auto value = store_.IntProperty(name);
+    if (value.ok()) {
+      gauge->Set(static_cast<double>(*value));
+    } else {
+      spdlog::debug("metrics: {}", value.status().ToString());
+    }
+  }
 }
 
 }  // namespace kledger::processors

@@ -323,6 +323,45 @@ Result<std::vector<ConsumedRecord>> Consumer::Poll(std::chrono::milliseconds tim
   return records;
 }
 
+Status Consumer::Assign(const std::vector<TopicPartition>& partitions) {
+  std::vector<TopicPartition> from = partitions;
+  for (auto& tp : from) {
+    if (tp.offset < 0) tp.offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  TopicPartitionListPtr list = ToPartitionList(from);
+  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_assign(impl_->rk.get(), list.get()), "assign"));
+  return Status::Ok();
+}
+
+Result<int32_t> Consumer::PartitionCount(const std::string& topic,
+                                         std::chrono::milliseconds timeout) {
+  // A topic handle limits the metadata request to this topic.
+  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle(
+      rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  RETURN_IF_ERROR(ErrorToStatus(
+      rd_kafka_metadata(impl_->rk.get(), 0, handle.get(), &metadata, ToTimeoutMs(timeout)),
+      "metadata of topic " + topic));
+  std::unique_ptr<const rd_kafka_metadata_t, decltype(&rd_kafka_metadata_destroy)> owned(
+      metadata, &rd_kafka_metadata_destroy);
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+    if (topic != t.topic) continue;
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return ErrorToStatus(t.err, "metadata of topic " + topic);
+    }
+    return t.partition_cnt;
+  }
+  return Status::NotFound("topic " + topic + " is not in the cluster's metadata");
+}
+
+Result<std::vector<TopicPartition>> Consumer::Positions(
+    const std::vector<TopicPartition>& partitions) {
+  TopicPartitionListPtr list = ToPartitionList(partitions);
+  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_position(impl_->rk.get(), list.get()), "position"));
+  return FromPartitionList(list.get());
+}
+
 Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
   TopicPartitionListPtr list = ToPartitionList(partitions);
   RETURN_IF_ERROR(ErrorToStatus(rd_kafka_pause_partitions(impl_->rk.get(), list.get()), "pause"));

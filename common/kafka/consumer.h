@@ -29,6 +29,13 @@ class RebalanceListener {
   virtual void OnRevoked(const std::vector<TopicPartition>& partitions, bool lost) = 0;
 };
 
+// For consumers that Assign() partitions themselves: they never hear of rebalances.
+class NoRebalanceListener final : public RebalanceListener {
+ public:
+  void OnAssigned(std::vector<TopicPartition>&) override {}
+  void OnRevoked(const std::vector<TopicPartition>&, bool) override {}
+};
+
 class Consumer {
  public:
   // Creates a group consumer with ConsumerDefaults() overlaid by `props` (bootstrap.servers and
@@ -53,6 +60,15 @@ class Consumer {
   // paused. FailedPrecondition after Close().
   Result<std::vector<ConsumedRecord>> Poll(std::chrono::milliseconds timeout, size_t max_records);
 
+  // Reads `partitions` from their offsets (-1: the beginning) without joining the group: for
+  // tools that read whole partitions themselves (rebuild, the ownership directory). Do not mix
+  // with Subscribe() on one consumer.
+  Status Assign(const std::vector<TopicPartition>& partitions);
+
+  // The number of partitions of `topic` per the cluster's metadata. NotFound when the topic does
+  // not exist, Unavailable/Timeout when the cluster did not answer.
+  Result<int32_t> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
+
   // Stops / resumes fetching the given partitions (offsets ignored).
   Status Pause(const std::vector<TopicPartition>& partitions);
   Status Resume(const std::vector<TopicPartition>& partitions);
@@ -63,6 +79,10 @@ class Consumer {
   // Commits `offsets` (next offset to read) to the group, asynchronously. Advisory only: kledger
   // keeps its offsets in RocksDB; this keeps external lag tools working.
   Status CommitAsync(const std::vector<TopicPartition>& offsets);
+
+  // The next offset this consumer will hand out for each of `partitions` (past records it
+  // returned and past transaction markers); negative when not known yet.
+  Result<std::vector<TopicPartition>> Positions(const std::vector<TopicPartition>& partitions);
 
   // The partitions currently assigned.
   Result<std::vector<TopicPartition>> Assignment() const;

@@ -1,4 +1,6 @@
-// The query API's handlers: each reads one projection and answers it as JSON.
+// The query API's handlers. Each instance lives on one partition; a processor answers only for
+// the partitions it owns (421 naming the owner otherwise), and `?min_offset=` (the offset of a
+// 202) waits until that record is applied: read-your-writes.
 #include "processors/query/handlers.h"
 
 #include <charconv>
@@ -14,45 +16,96 @@ void Reply(const Result<T>& result, httplib::Response& res) {
   http::ReplyJson(res, 200, *result);
 }
 
-// ?limit= as a page size from 1 to 1000; 50 when absent.
-Result<int> PageLimit(const httplib::Request& req) {
-  if (!req.has_param("limit")) return 50;
-  const std::string text = req.get_param_value("limit");
-  int limit = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-  if (ec != std::errc() || end != text.data() + text.size() || limit < 1 || limit > 1000) {
-    return Status::InvalidArgument("limit must be a whole number from 1 to 1000, not '" + text +
-                                   "'");
+// Parses a whole-number query parameter within [min, max]; `fallback` when absent.
+Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t fallback,
+                         int64_t min, int64_t max) {
+  if (!req.has_param(name)) return fallback;
+  const std::string text = req.get_param_value(name);
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return Status::InvalidArgument(std::string(name) + " must be a whole number from " +
+                                   std::to_string(min) + " to " + std::to_string(max) + ", not '" +
+                                   text + "'");
   }
-  return limit;
+  return value;
+}
+
+// Serves `answer` when this processor owns the instance of the request's first path parameter
+// and has applied ?min_offset=; otherwise answers 421 / 503 / 400 itself.
+template <typename Answer>
+void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib::Response& res,
+                      Answer answer) {
+  const std::string instance = req.matches[1].str();
+  auto min_offset = IntParam(req, "min_offset", -1, 0, INT64_MAX);
+  if (!min_offset.ok()) return http::ReplyStatus(res, min_offset.status());
+
+  const InstanceRoute route = processor.Route(instance);
+  if (route.partition < 0) {
+    return http::ReplyStatus(res, Status::Unavailable("the processor has not started yet"));
+  }
+  if (!route.owned) {
+    const std::string where =
+        "instance '" + instance + "' lives on partition " + std::to_string(route.partition);
+    if (route.owner_url.empty()) {
+      return http::ReplyStatus(
+          res, Status::Unavailable(where + ", whose owner is not known yet (rebalancing)"));
+    }
+    res.set_header("X-Kledger-Owner", route.owner_url);
+    return http::ReplyError(res, 421, "misdirected",
+                            where + ", served by " + route.owner_url + "; ask it instead");
+  }
+  if (*min_offset >= 0) {
+    Status applied = processor.WaitForOffset(route.partition, *min_offset,
+                                             processor.options().read_your_writes_timeout);
+    if (!applied.ok()) return http::ReplyStatus(res, applied);
+  }
+  answer();
 }
 
 }  // namespace
 
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res) {
-  Reply(processor.store().GetAccount(req.matches[1].str(), req.matches[2].str()), res);
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().GetAccount(req.matches[1].str(), req.matches[2].str()), res);
+  });
 }
 
 void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res) {
-  auto limit = PageLimit(req);
+  auto limit = IntParam(req, "limit", 50, 1, 1000);
   if (!limit.ok()) return http::ReplyStatus(res, limit.status());
-  Reply(processor.store().GetHistory(req.matches[1].str(), req.matches[2].str(), *limit,
-                                     req.get_param_value("cursor")),
-        res);
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().GetHistory(req.matches[1].str(), req.matches[2].str(),
+                                       static_cast<int>(*limit), req.get_param_value("cursor")),
+          res);
+  });
 }
 
 void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res) {
-  Reply(processor.store().GetTransaction(req.matches[1].str(), req.matches[2].str(),
-                                         req.matches[3].str()),
-        res);
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().GetTransaction(req.matches[1].str(), req.matches[2].str(),
+                                           req.matches[3].str()),
+          res);
+  });
 }
 
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res) {
-  Reply(processor.store().GetOutcome(req.matches[1].str(), req.matches[2].str()), res);
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().GetOutcome(req.matches[1].str(), req.matches[2].str()), res);
+  });
 }
 
 void GetTrialBalance(Processor& processor, const httplib::Request& req, httplib::Response& res) {
-  Reply(processor.store().GetTrialBalance(req.matches[1].str()), res);
+  ForOwnedInstance(processor, req, res,
+                   [&] { Reply(processor.store().GetTrialBalance(req.matches[1].str()), res); });
+}
+
+void GetDigest(Processor& processor, const httplib::Request&, httplib::Response& res) {
+  auto digest = processor.store().Digest();
+  if (!digest.ok()) return http::ReplyStatus(res, digest.status());
+  v1::StateDigest body;
+  body.set_digest(*digest);
+  http::ReplyJson(res, 200, body);
 }
 
 }  // namespace kledger::processors::query

@@ -12,5 +12,6 @@ void GetHistory(Processor& processor, const httplib::Request& req, httplib::Resp
 void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetTrialBalance(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetDigest(Processor& processor, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace kledger::processors::query

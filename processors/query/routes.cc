@@ -16,6 +16,7 @@ void RegisterQueryRoutes(httplib::Server& server, Processor& processor) {
       {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+))", query::GetTransaction},
       {R"(/v1/instances/([^/]+)/events/([^/]+))", query::GetEvent},
       {R"(/v1/instances/([^/]+)/trial-balance)", query::GetTrialBalance},
+      {R"(/v1/digest)", query::GetDigest},
   };
   for (const Route& route : kRoutes) {
     server.Get(route.pattern, [&processor, handler = route.handler](const httplib::Request& req,

@@ -28,18 +28,20 @@ Status Cluster::Start() {
   auto second = broker_->ReadLine(std::chrono::seconds(5));
   if (!first || first->rfind("bootstrap=", 0) != 0 || !second ||
       second->rfind("control=", 0) != 0) {
-    return Status::Unavailable("kledger broker did not print bootstrap=/control=; see " +
-                               log_dir_ + "/broker.log");
+    return Status::Unavailable("kledger broker did not print bootstrap=/control=; see " + log_dir_ +
+                               "/broker.log");
   }
   bootstrap_ = first->substr(std::string("bootstrap=").size());
   control_url_ = second->substr(std::string("control=").size());
 
   command_port_ = FreePort();
+  std::vector<std::string> command_argv = {
+      KledgerBinary(), "command",  "--profile", "dev",
+      "--bootstrap",   bootstrap_, "--http",    "127.0.0.1:" + std::to_string(command_port_)};
+  command_argv.insert(command_argv.end(), options_.command_flags.begin(),
+                      options_.command_flags.end());
   ASSIGN_OR_RETURN(ChildProcess command,
-                   ChildProcess::Spawn({KledgerBinary(), "command", "--profile", "dev",
-                                        "--bootstrap", bootstrap_, "--http",
-                                        "127.0.0.1:" + std::to_string(command_port_)},
-                                       log_dir_ + "/command.log"));
+                   ChildProcess::Spawn(command_argv, log_dir_ + "/command.log"));
   command_ = std::make_unique<ChildProcess>(std::move(command));
 
   processes_.resize(options_.processors);
@@ -67,11 +69,11 @@ Status Cluster::StartProcessor(int i) {
   const std::string name = "processor-" + std::to_string(i);
   ASSIGN_OR_RETURN(
       ChildProcess p,
-      ChildProcess::Spawn({KledgerBinary(), "processor", "--profile", "dev", "--bootstrap",
-                           bootstrap_, "--group", options_.group, "--http",
-                           "127.0.0.1:" + std::to_string(processor_ports_[i]), "--data-dir",
-                           log_dir_ + "/" + name + "-data"},
-                          log_dir_ + "/" + name + ".log"));
+      ChildProcess::Spawn(
+          {KledgerBinary(), "processor", "--profile", "dev", "--bootstrap", bootstrap_, "--group",
+           options_.group, "--http", "127.0.0.1:" + std::to_string(processor_ports_[i]),
+           "--data-dir", log_dir_ + "/" + name + "-data"},
+          log_dir_ + "/" + name + ".log"));
   processes_[i] = std::make_unique<ChildProcess>(std::move(p));
   auto client = ProcessorClient(i);
   if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*client, "/healthz"); })) {
@@ -90,6 +92,10 @@ std::unique_ptr<httplib::Client> Cluster::ProcessorClient(int i) const {
   auto c = std::make_unique<httplib::Client>("127.0.0.1", processor_ports_[i]);
   c->set_read_timeout(15, 0);
   return c;
+}
+
+std::string Cluster::ProcessorUrl(int i) const {
+  return "http://127.0.0.1:" + std::to_string(processor_ports_[i]);
 }
 
 Result<std::string> Cluster::Fault(const std::string& order) const {

@@ -13,9 +13,10 @@
 namespace kledger::testing {
 
 struct ClusterOptions {
-  int partitions = 4;      // partitions of the events topic; default 4
-  int processors = 1;      // processor processes; default 1
-  std::string group = "kledger-test";  // their consumer group; default "kledger-test"
+  int partitions = 4;                      // partitions of the events topic; default 4
+  int processors = 1;                      // processor processes; default 1
+  std::string group = "kledger-test";      // their consumer group; default "kledger-test"
+  std::vector<std::string> command_flags;  // extra flags for `kledger command`; default none
 };
 
 class Cluster {
@@ -37,6 +38,8 @@ class Cluster {
 
   std::unique_ptr<httplib::Client> CommandClient() const;
   std::unique_ptr<httplib::Client> ProcessorClient(int i) const;
+  // "http://127.0.0.1:PORT" of processor i: the URL it announces as a partition owner.
+  std::string ProcessorUrl(int i) const;
 
   // Sends a fault order to the broker's control endpoint; the answer line or the error.
   Result<std::string> Fault(const std::string& order) const;

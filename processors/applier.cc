@@ -1,0 +1,89 @@
+#include "processors/applier.h"
+
+#include <chrono>
+
+#include "common/domain/validation.h"
+#include "common/wall_clock.h"
+#include "projections/ledger.h"
+
+namespace kledger::processors {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string_view OutcomeName(v1::Outcome outcome) {
+  switch (outcome) {
+    case v1::APPLIED:
+      return "applied";
+    case v1::REJECTED:
+      return "rejected";
+    case v1::DUPLICATE:
+      return "duplicate";
+    case v1::DEAD_LETTERED:
+      return "dead_lettered";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record,
+                                      std::string& error_code) {
+  v1::EventEnvelope envelope;
+  if (!envelope.ParseFromString(record.value)) {
+    error_code = "undecodable";
+    return Status::Corruption("the record value is not an EventEnvelope");
+  }
+  if (envelope.schema_version() != domain::kSchemaVersion) {
+    error_code = "unsupported_schema_version";
+    return Status::Corruption("schema version " + std::to_string(envelope.schema_version()) +
+                              " is not supported (this build reads " +
+                              std::to_string(domain::kSchemaVersion) + ")");
+  }
+  if (envelope.event_case() == v1::EventEnvelope::EVENT_NOT_SET) {
+    error_code = "unknown_event_type";
+    return Status::Corruption("the envelope carries no event type this build knows");
+  }
+  if (envelope.instance_id() != record.key) {
+    error_code = "key_mismatch";
+    return Status::Corruption("the record key is not the envelope's instance id");
+  }
+  domain::FieldErrors errors = domain::ValidateEnvelope(envelope);
+  if (!errors.empty()) {
+    error_code = "invalid_envelope";
+    return domain::FieldErrorsToStatus(errors);
+  }
+  return envelope;
+}
+
+Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
+                              const std::vector<kafka::ConsumedRecord>& records,
+                              const PoisonHandler& on_poison) {
+  ApplyRun run;
+  run.next_offset = next_offset;
+  for (const auto& record : records) {
+    if (record.offset < run.next_offset) continue;  // applied before (re-delivered after a seek)
+    const auto start = Clock::now();
+    std::string error_code;
+    auto envelope = DecodeEvent(record, error_code);
+    if (!envelope.ok()) {
+      RETURN_IF_ERROR(
+          on_poison(record, {"poison", error_code, envelope.status().message(), 1, WallClockMs()}));
+      run.records.push_back({"unknown", "dead_lettered", 0, -1, "", ""});
+      run.next_offset = record.offset + 1;
+      continue;
+    }
+    ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
+                     projections::ApplyEvent(*envelope, batch.partition(), record.offset, batch));
+    run.records.push_back(
+        {std::string(domain::EventTypeName(*envelope)), std::string(OutcomeName(outcome.outcome())),
+         std::chrono::duration<double>(Clock::now() - start).count(),
+         record.timestamp_ms >= 0 ? (WallClockMs() - record.timestamp_ms) / 1000.0 : -1,
+         envelope->event_id(), envelope->correlation_id()});
+    run.next_offset = record.offset + 1;
+  }
+  return run;
+}
+
+}  // namespace kledger::processors

@@ -1,0 +1,51 @@
+// Applying a run of one partition's records to a projection batch: the part of the processor
+// that `kledger rebuild` shares, so that a rebuild and a live processor decide identically.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/kafka/record.h"
+#include "common/status.h"
+#include "processors/dead_letter.h"
+#include "projections/store.h"
+
+namespace kledger::processors {
+
+// What became of one record, for metrics and logs.
+struct AppliedRecord {
+  std::string event_type;  // "transaction_created", ...; "unknown" for poison
+  std::string outcome;     // applied | rejected | duplicate | dead_lettered
+  double apply_seconds = 0;
+  double end_to_end_seconds = -1;  // record timestamp to now; -1 when the record has none
+  std::string event_id;            // empty for poison
+  std::string correlation_id;
+};
+
+// Called for a record that can never be applied (undecodable, unknown type or schema version,
+// invalid envelope). It must make the record durable elsewhere (the dead-letter topic) before
+// returning OK; an error stops the run there, to be retried.
+using PoisonHandler =
+    std::function<Status(const kafka::ConsumedRecord& record, const DeadLetterReason& why)>;
+
+struct ApplyRun {
+  int64_t next_offset = 0;             // the offset after the last record applied
+  std::vector<AppliedRecord> records;  // one per record applied (records below next_offset skipped)
+};
+
+// Applies `records` (one partition, log order) whose offsets are >= `next_offset` to `batch`.
+// On success the batch holds their effects; the caller commits it with the returned next offset.
+// On error (storage, or the poison handler) the batch holds part of the effects and must be
+// discarded; nothing was committed.
+Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
+                              const std::vector<kafka::ConsumedRecord>& records,
+                              const PoisonHandler& on_poison);
+
+// Decodes a record's value and checks it as an untrusted event. On error fills `error_code`
+// with why it is poison ("undecodable", "unsupported_schema_version", "unknown_event_type",
+// "key_mismatch", "invalid_envelope").
+Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record, std::string& error_code);
+
+}  // namespace kledger::processors

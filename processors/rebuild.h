@@ -1,0 +1,39 @@
+// Rebuilding projections from offset 0: reads every partition of the events topic up to the end
+// it had when the rebuild started, through the same apply code as a live processor, into a fresh
+// store, and reports the state digest (SPEC §4: determinism).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/kafka/properties.h"
+#include "common/status.h"
+
+namespace kledger::processors {
+
+struct RebuildOptions {
+  std::string events_topic = "kledger.events";  // the log to read; default "kledger.events"
+  std::string data_dir;                         // a fresh store is built here; required
+  size_t max_batch_records = 5000;              // records per WriteBatch; default 5000
+  std::chrono::seconds stall_timeout{60};       // no progress for this long fails; default 60 s
+};
+
+struct RebuildResult {
+  std::string digest;   // ProjectionStore::Digest() of the rebuilt state
+  int64_t records = 0;  // records applied (poison ones included)
+  int64_t poison = 0;   // records skipped as poison (they are in the dead-letter topic)
+  int32_t partitions = 0;
+  double seconds = 0;
+};
+
+// Called now and then with how many offsets of how many are done.
+using RebuildProgress = std::function<void(int64_t done, int64_t total)>;
+
+// Runs the rebuild. InvalidArgument when data_dir already holds a store (a rebuild starts from
+// nothing), Unavailable/NotFound when the log cannot be read, Timeout when reading stalls.
+Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptions& options,
+                              const RebuildProgress& progress);
+
+}  // namespace kledger::processors
