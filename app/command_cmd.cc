@@ -25,6 +25,7 @@ int RunCommand(const CommandFlags& flags) {
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
+  KafkaStatisticsProbe kafka_stats(*registry);  // before the producer, to see its statistics
   command::CommandClientOptions options;
   options.events_topic = flags.kafka.events_topic();
   options.ack_timeout = std::chrono::milliseconds(flags.ack_timeout_ms);
@@ -35,7 +36,8 @@ int RunCommand(const CommandFlags& flags) {
   }
   http::Server server;
   command::RegisterCommandRoutes(server.routes(), **client);
-  http::AddOperatorRoutes(server.routes(), registry, [] { return std::string(); });
+  http::AddOperatorRoutes(server.routes(), registry,
+                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true));
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;

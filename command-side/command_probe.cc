@@ -1,5 +1,8 @@
 #include "command-side/command_probe.h"
 
+#include <spdlog/spdlog.h>
+
+#include "common/log.h"
 #include "common/metrics.h"
 
 namespace kledger::command {
@@ -20,10 +23,15 @@ CommandProbe::CommandProbe(prometheus::Registry& registry)
                           .Register(registry)
                           .Add({})) {}
 
-void CommandProbe::CommandDone(std::string_view type, std::string_view result, double seconds) {
+void CommandProbe::CommandDone(std::string_view type, std::string_view result, double seconds,
+                               std::string_view event_id, std::string_view correlation_id) {
   // Family::Add finds the existing child for known labels; it is thread-safe.
   commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}}).Increment();
   duration_.Observe(seconds);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
+    spdlog::debug("command {} {} in {:.3f} ms", type, result, seconds * 1000);
+  }
 }
 
 void CommandProbe::ProduceError() { produce_errors_.Increment(); }

@@ -16,8 +16,10 @@ class CommandProbe {
   explicit CommandProbe(prometheus::Registry& registry);
 
   // One command finished: `type` is the event type ("transaction_created"), `result` one of
-  // accepted | invalid | unavailable | error.
-  void CommandDone(std::string_view type, std::string_view result, double seconds);
+  // accepted | invalid | unavailable | error. Also logs it at debug level with the event and
+  // correlation ids (empty ones are left out).
+  void CommandDone(std::string_view type, std::string_view result, double seconds,
+                   std::string_view event_id = {}, std::string_view correlation_id = {});
   void ProduceError();
 
  private:

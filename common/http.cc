@@ -1,6 +1,7 @@
 #include "common/http.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -159,7 +160,16 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason) {
-  server.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+  // Readiness as a metric too, so that an alert can see it lost (Kubernetes only acts on it):
+  // evaluated at every scrape, the moment Prometheus looks.
+  auto& ready = prometheus::BuildGauge()
+                    .Name("kledger_ready")
+                    .Help("1 when /readyz answers 200 (the process is ready to serve), else 0")
+                    .Register(*registry)
+                    .Add({});
+  server.Get("/metrics", [registry, not_ready_reason, &ready](const httplib::Request&,
+                                                               httplib::Response& res) {
+    ready.Set(!not_ready_reason || not_ready_reason().empty() ? 1 : 0);
     res.set_content(RenderMetrics(*registry), "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

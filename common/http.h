@@ -81,7 +81,8 @@ std::string_view ErrorCodeFor(const Status& status);
 void ReplyStatus(httplib::Response& res, const Status& status);
 
 // Registers GET /metrics (the registry), /healthz (always 200 while the process serves) and
-// /readyz (200 when `ready` returns an empty string, else 503 with that reason).
+// /readyz (200 when `ready` returns an empty string, else 503 with that reason). Registers the
+// gauge kledger_ready (1/0, the same answer as /readyz) in `registry`, refreshed at each scrape.
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason);
 

@@ -314,7 +314,8 @@ Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instan
 
 Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
   uint64_t value = 0;
-  if (!db_->GetIntProperty(rocksdb::Slice(name.data(), name.size()), &value)) {
+  // Summed over every column family: the store may spread its tables over several.
+  if (!db_->GetAggregatedIntProperty(rocksdb::Slice(name.data(), name.size()), &value)) {
     return Status::NotFound("RocksDB has no integer property '" + std::string(name) + "'");
   }
   return value;

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <climits>
 
+#include "common/kafka/statistics.h"
+
 namespace kledger::kafka::internal {
 namespace {
 
@@ -38,6 +40,13 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const ch
   }
 }
 
+// Runs on the client's polling thread when statistics.interval.ms > 0. Returning 0 lets
+// librdkafka free `json`.
+int StatsCallback(rd_kafka_t*, char* json, size_t json_len, void*) {
+  DispatchStatistics(std::string_view(json, json_len));
+  return 0;
+}
+
 }  // namespace
 
 Result<ConfPtr> MakeConf(const Properties& props) {
@@ -52,6 +61,7 @@ Result<ConfPtr> MakeConf(const Properties& props) {
     }
   }
   rd_kafka_conf_set_log_cb(conf.get(), &LogCallback);
+  rd_kafka_conf_set_stats_cb(conf.get(), &StatsCallback);
   return conf;
 }
 
