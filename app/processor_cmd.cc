@@ -18,6 +18,10 @@ struct ProcessorFlags {
   std::string data_dir = "data/processor";
   std::string advertised_url;  // empty: the --http address
   bool allow_log_gaps = false;
+  int retry_base_ms = 100;
+  int retry_cap_ms = 10000;
+  int retry_max_attempts = 5;
+  std::string on_exhausted = "dead_letter";
 };
 
 int RunProcessor(const ProcessorFlags& flags) {
@@ -36,6 +40,12 @@ int RunProcessor(const ProcessorFlags& flags) {
   options.data_dir = flags.data_dir;
   options.owners_topic = flags.kafka.owners_topic();
   options.allow_log_gaps = flags.allow_log_gaps;
+  options.retry_base = std::chrono::milliseconds(flags.retry_base_ms);
+  options.retry_cap = std::chrono::milliseconds(flags.retry_cap_ms);
+  options.retry_max_attempts = flags.retry_max_attempts;
+  options.on_exhausted = flags.on_exhausted == "halt"
+                             ? processors::ProcessorOptions::OnExhausted::kHalt
+                             : processors::ProcessorOptions::OnExhausted::kDeadLetter;
   auto processor = processors::Processor::Create(*props, options, *registry);
   if (!processor.ok()) {
     spdlog::error("cannot start the processor: {}", processor.status().ToString());
@@ -88,6 +98,19 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
                 "apply a partition whose log starts above the stored offset (events lost to "
                 "retention) instead of halting it")
       ->envname("KLEDGER_ALLOW_LOG_GAPS");
+  cmd->add_option("--retry-base-ms", flags->retry_base_ms,
+                  "first backoff after a transient failure; doubles per attempt")
+      ->envname("KLEDGER_RETRY_BASE_MS")->check(CLI::Range(1, 600000))->capture_default_str();
+  cmd->add_option("--retry-cap-ms", flags->retry_cap_ms, "longest backoff between attempts")
+      ->envname("KLEDGER_RETRY_CAP_MS")->check(CLI::Range(1, 3600000))->capture_default_str();
+  cmd->add_option("--retry-max-attempts", flags->retry_max_attempts,
+                  "attempts at a failing record before --on-exhausted applies")
+      ->envname("KLEDGER_RETRY_MAX_ATTEMPTS")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--on-exhausted", flags->on_exhausted,
+                  "dead_letter: write the record to the dead-letter topic and go on; halt: stop "
+                  "the partition until an operator acts")
+      ->envname("KLEDGER_ON_EXHAUSTED")->check(CLI::IsMember({"dead_letter", "halt"}))
+      ->capture_default_str();
   cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
 }
 

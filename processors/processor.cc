@@ -6,6 +6,7 @@
 
 #include "common/domain/validation.h"
 #include "common/kafka/partitioner.h"
+#include "common/wall_clock.h"
 #include "processors/applier.h"
 
 namespace kledger::processors {
@@ -132,6 +133,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
   for (const auto& tp : partitions) {
     spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
     owned_.erase(tp.partition);
+    retries_.erase(tp.partition);  // the next owner starts its own attempts
     probe_->ForgetPartition(tp.partition);
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
@@ -140,6 +142,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
 
 void Processor::ApplyLoop() {
   while (!stopping_) {
+    ResumeDueRetries();
     auto polled = consumer_->Poll(options_.poll_timeout, options_.max_batch_records);
     if (!polled.ok()) {
       // Offset resets and fatal consumer errors: never continue past them silently.
@@ -169,43 +172,171 @@ void Processor::ApplyPartition(int32_t partition,
     }
     next_offset = it->second.next_offset;
   }
-  auto retry_later = [&](const Status& why, std::string_view error_code) {
-    spdlog::warn("partition {}: applying from offset {} failed, retrying: {}", partition,
-                 next_offset, why.ToString());
-    probe_->Retry(error_code);
-    Status seek =
-        consumer_->Seek({options_.events_topic, partition, next_offset}, std::chrono::seconds(5));
-    if (!seek.ok()) Halt(partition, "cannot seek back after a failure: " + seek.ToString());
-    std::this_thread::sleep_for(options_.retry_backoff);
-  };
+  // Fetched before a retry paused the partition: they come again after the seek.
+  if (retries_[partition].paused) return;
+
+  std::vector<kafka::ConsumedRecord> pending;
+  for (const auto& record : records) {
+    if (record.offset >= next_offset) pending.push_back(record);
+  }
+  if (pending.empty()) return;
+
+  std::string error_code;
+  if (retries_[partition].attempts == 0) {
+    Status applied = ApplyAndCommit(partition, pending, error_code);
+    if (applied.ok()) return;
+    if (pending.size() == 1) return OnApplyFailure(partition, pending[0], applied, error_code);
+    // Some record of the batch failed: find which, committing the ones before it.
+  }
+  for (const auto& record : pending) {
+    Status applied = ApplyAndCommit(partition, {record}, error_code);
+    if (!applied.ok()) return OnApplyFailure(partition, record, applied, error_code);
+    if (retries_[partition].attempts > 0) {
+      spdlog::info("partition {} offset {}: applied after {} failed attempt(s)", partition,
+                   record.offset, retries_[partition].attempts);
+    }
+    retries_.erase(partition);
+  }
+}
+
+Status Processor::ApplyAndCommit(int32_t partition,
+                                 const std::vector<kafka::ConsumedRecord>& records,
+                                 std::string& error_code) {
+  int64_t next_offset;
+  {
+    std::lock_guard lock(mu_);
+    next_offset = owned_.at(partition).next_offset;
+  }
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
-    RETURN_IF_ERROR(dead_letters_->Write(record, why, options_.dlt_timeout));
+    Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
+    if (!written.ok()) {
+      error_code = "dead_letter_write";
+      return written;
+    }
     spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
                   why.reason, why.error_code, why.error_message);
     probe_->DeadLetter(why.reason);
     return Status::Ok();
   };
-
+  error_code = "storage";
   auto batch = store_->BeginBatch(partition);
-  auto run = ApplyRecords(*batch, next_offset, records, dead_letter);
-  if (!run.ok()) return retry_later(run.status(), "storage");
-  if (run->next_offset == next_offset) return;
-  Status committed = store_->Commit(*batch, run->next_offset);
-  if (!committed.ok()) return retry_later(committed, "storage");
+  ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, next_offset, records, dead_letter));
+  if (run.next_offset == next_offset) return Status::Ok();
+  error_code = "storage";
+  RETURN_IF_ERROR(store_->Commit(*batch, run.next_offset));
 
-  for (const auto& r : run->records) {
+  for (const auto& r : run.records) {
     probe_->EventProcessed(r.event_type, r.outcome, r.apply_seconds, r.end_to_end_seconds,
                            r.event_id, r.correlation_id);
   }
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);
-    if (it != owned_.end()) it->second.next_offset = run->next_offset;
+    if (it != owned_.end()) it->second.next_offset = run.next_offset;
   }
   progressed_.notify_all();
   // Advisory only: the truth is the offset committed with the state above.
-  Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, run->next_offset}});
+  Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, run.next_offset}});
   if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
+  return Status::Ok();
+}
+
+std::chrono::milliseconds Processor::Backoff(int attempts) {
+  const int64_t base = options_.retry_base.count();
+  const int64_t cap = options_.retry_cap.count();
+  int64_t backoff = base;
+  for (int i = 1; i < attempts && backoff < cap; ++i) backoff *= 2;
+  backoff = std::min(backoff, cap);
+  // Equal jitter: processors retrying the same broken dependency do not retry in lockstep.
+  const int64_t half = backoff / 2;
+  return std::chrono::milliseconds(half + static_cast<int64_t>(jitter_() % (half + 1)));
+}
+
+void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record,
+                               const Status& why, const std::string& error_code) {
+  RetryState& retry = retries_[partition];
+  if (retry.attempts++ == 0) retry.first_failure_ms = WallClockMs();
+  probe_->Retry(error_code);
+  int64_t resume_from = record.offset;
+  if (retry.attempts >= options_.retry_max_attempts) {
+    if (options_.on_exhausted == ProcessorOptions::OnExhausted::kHalt) {
+      Halt(partition, "offset " + std::to_string(record.offset) + " failed " +
+                          std::to_string(retry.attempts) + " times: " + why.ToString());
+      retries_.erase(partition);
+      return;
+    }
+    Status dead = DeadLetterExhausted(partition, record, why, error_code, retry);
+    if (dead.ok()) {
+      retries_.erase(partition);
+      resume_from = record.offset + 1;
+    } else {
+      spdlog::error("partition {} offset {}: cannot dead-letter it yet: {}", partition,
+                    record.offset, dead.ToString());
+    }
+  }
+  // The consumer has moved past records that were not applied: read again from the failed one
+  // (or the one after it), after a backoff that pauses this partition only.
+  Status seek =
+      consumer_->Seek({options_.events_topic, partition, resume_from}, std::chrono::seconds(5));
+  if (!seek.ok()) {
+    Halt(partition, "cannot seek back after a failure: " + seek.ToString());
+    return;
+  }
+  if (retries_.count(partition) == 0) return;  // dead-lettered: carry on at once
+  const auto backoff = Backoff(retry.attempts);
+  spdlog::warn("partition {} offset {}: attempt {} of {} failed ({}), retrying in {} ms: {}",
+               partition, record.offset, retry.attempts, options_.retry_max_attempts, error_code,
+               backoff.count(), why.ToString());
+  Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
+  if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
+  retry.paused = true;
+  retry.resume_at = std::chrono::steady_clock::now() + backoff;
+}
+
+Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
+                                      const Status& why, const std::string& error_code,
+                                      const RetryState& retry) {
+  RETURN_IF_ERROR(dead_letters_->Write(
+      record,
+      {"retries_exhausted", error_code, why.message(), retry.attempts, retry.first_failure_ms},
+      options_.dlt_timeout));
+  probe_->DeadLetter("retries_exhausted");
+  // The event's one outcome is "dead_lettered" until a redrive applies it.
+  auto batch = store_->BeginBatch(partition);
+  std::string poison_code;
+  auto envelope = DecodeEvent(record, poison_code);
+  if (envelope.ok()) {
+    v1::EventOutcomeView outcome;
+    outcome.set_event_id(envelope->event_id());
+    outcome.set_instance_id(envelope->instance_id());
+    outcome.set_outcome(v1::DEAD_LETTERED);
+    outcome.set_reason(error_code);
+    outcome.set_message(why.message());
+    outcome.set_partition(partition);
+    outcome.set_offset(record.offset);
+    outcome.set_event_type(std::string(domain::EventTypeName(*envelope)));
+    RETURN_IF_ERROR(batch->PutOutcome(outcome));
+  }
+  RETURN_IF_ERROR(store_->Commit(*batch, record.offset + 1));
+  spdlog::error("partition {} offset {}: dead-lettered after {} attempts ({}): {}", partition,
+                record.offset, retry.attempts, error_code, why.ToString());
+  {
+    std::lock_guard lock(mu_);
+    auto it = owned_.find(partition);
+    if (it != owned_.end()) it->second.next_offset = record.offset + 1;
+  }
+  progressed_.notify_all();
+  return Status::Ok();
+}
+
+void Processor::ResumeDueRetries() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [partition, retry] : retries_) {
+    if (!retry.paused || now < retry.resume_at) continue;
+    Status resumed = consumer_->Resume({{options_.events_topic, partition, -1}});
+    if (!resumed.ok()) spdlog::warn("partition {}: resume: {}", partition, resumed.ToString());
+    retry.paused = false;
+  }
 }
 
 void Processor::MonitorLoop() {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -26,16 +27,24 @@
 namespace kledger::processors {
 
 struct ProcessorOptions {
-  std::string events_topic = "kledger.events";       // the log; default "kledger.events"
-  std::string dlt_topic = "kledger.events.dlt";      // dead letters; default "kledger.events.dlt"
-  std::string group = "kledger-processors";          // consumer group; default "kledger-processors"
-  std::string data_dir = "data/processor";           // RocksDB directory; default "data/processor"
-  size_t max_batch_records = 2000;                   // records applied per WriteBatch; default 2000
-  std::chrono::milliseconds poll_timeout{50};        // wait for records per poll; default 50 ms
-  std::chrono::milliseconds retry_backoff{200};      // pause after a failed apply; default 200 ms
-  std::chrono::milliseconds dlt_timeout{10000};      // DLT acknowledgement wait; default 10 s
-  std::chrono::milliseconds monitor_interval{1000};  // watermark/lag refresh; default 1 s
-  std::string owners_topic = "kledger.owners";       // who owns what; default "kledger.owners"
+  std::string events_topic = "kledger.events";   // the log; default "kledger.events"
+  std::string dlt_topic = "kledger.events.dlt";  // dead letters; default "kledger.events.dlt"
+  std::string group = "kledger-processors";      // consumer group; default "kledger-processors"
+  std::string data_dir = "data/processor";       // RocksDB directory; default "data/processor"
+  size_t max_batch_records = 2000;               // records applied per WriteBatch; default 2000
+  std::chrono::milliseconds poll_timeout{50};    // wait for records per poll; default 50 ms
+  // Transient failures (storage) are retried in place, pausing only the failing partition, with
+  // exponential backoff and jitter: base * 2^(attempt-1), at most the cap, then between half of
+  // that and all of it.
+  std::chrono::milliseconds retry_base{100};   // first backoff; default 100 ms
+  std::chrono::milliseconds retry_cap{10000};  // longest backoff; default 10 s
+  int retry_max_attempts = 5;                  // attempts before giving up; default 5
+  // When a record's attempts are exhausted: dead-letter it and go on, or halt the partition.
+  enum class OnExhausted { kDeadLetter, kHalt };
+  OnExhausted on_exhausted = OnExhausted::kDeadLetter;  // default dead_letter
+  std::chrono::milliseconds dlt_timeout{10000};         // DLT acknowledgement wait; default 10 s
+  std::chrono::milliseconds monitor_interval{1000};     // watermark/lag refresh; default 1 s
+  std::string owners_topic = "kledger.owners";          // who owns what; default "kledger.owners"
   std::chrono::milliseconds read_your_writes_timeout{10000};  // ?min_offset= wait; default 10 s
   // Apply a partition even when its log starts above the stored offset (records were deleted by
   // retention or truncation) — the projections then miss those events. Default false: halt.
@@ -101,10 +110,32 @@ class Processor : private kafka::RebalanceListener {
   void OnAssigned(std::vector<kafka::TopicPartition>& partitions) override;
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) override;
 
+  // A record of one partition that keeps failing to apply (apply thread only).
+  struct RetryState {
+    int attempts = 0;
+    int64_t first_failure_ms = 0;
+    bool paused = false;
+    std::chrono::steady_clock::time_point resume_at;
+  };
+
   void ApplyLoop();
   void MonitorLoop();
-  // Applies `records` (one partition, log order) in one WriteBatch with the next offset.
+  // Applies `records` (one partition, log order): all in one WriteBatch normally; one at a time
+  // while a record is failing, so that the failing record is the one retried.
   void ApplyPartition(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
+  // Applies `records` in one WriteBatch committed with the partition's next offset.
+  Status ApplyAndCommit(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
+                        std::string& error_code);
+  // `record` failed: back off (partition paused, re-read from it later), or when its attempts
+  // are exhausted, dead-letter it or halt.
+  void OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record, const Status& why,
+                      const std::string& error_code);
+  // Dead-letters `record` as retries_exhausted, records its outcome and moves past it.
+  Status DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
+                             const Status& why, const std::string& error_code,
+                             const RetryState& retry);
+  void ResumeDueRetries();
+  std::chrono::milliseconds Backoff(int attempts);
   void Halt(int32_t partition, const std::string& why);
   // For a newly assigned partition: Ok, or why its log no longer holds what the store expects.
   // May move `start_offset` to where the log starts, so that a halted partition's fetch does not
@@ -128,6 +159,9 @@ class Processor : private kafka::RebalanceListener {
   std::map<int32_t, PartitionProgress> owned_;  // guarded by mu_
   bool joined_ = false;                         // guarded by mu_
   std::string failure_;                         // guarded by mu_
+
+  std::map<int32_t, RetryState> retries_;           // apply thread only
+  std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes
 
   std::atomic<bool> stopping_{false};
   std::thread apply_thread_;

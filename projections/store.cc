@@ -262,7 +262,7 @@ Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
   }
   {
     std::lock_guard lock(fault_mu_);
-    if (write_fault_) RETURN_IF_ERROR(write_fault_());
+    if (write_fault_) RETURN_IF_ERROR(write_fault_(batch, next_offset));
   }
   std::string offset;
   AppendBigEndian(offset, static_cast<uint64_t>(next_offset), 8);
@@ -398,7 +398,7 @@ Result<std::string> ProjectionStore::Digest() {
   return ToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
 }
 
-void ProjectionStore::SetWriteFaultForTesting(std::function<Status()> hook) {
+void ProjectionStore::SetWriteFaultForTesting(WriteFault hook) {
   std::lock_guard lock(fault_mu_);
   write_fault_ = std::move(hook);
 }

@@ -124,9 +124,11 @@ class ProjectionStore {
   // for the metrics probe. NotFound when RocksDB does not know the property.
   Result<uint64_t> IntProperty(std::string_view name);
 
-  // When set, Commit calls `hook` first and, if it returns non-OK, fails with that Status
-  // without writing anything. Pass nullptr to clear. For fault-injection tests.
-  void SetWriteFaultForTesting(std::function<Status()> hook);
+  // When set, Commit calls `hook` with its arguments first and, if it returns non-OK, fails with
+  // that Status without writing anything. Pass nullptr to clear. For fault-injection tests, which
+  // pick their victims by batch.partition(), batch.Count() and the offset committed.
+  using WriteFault = std::function<Status(const Batch& batch, int64_t next_offset)>;
+  void SetWriteFaultForTesting(WriteFault hook);
 
  private:
   ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db);
@@ -137,7 +139,7 @@ class ProjectionStore {
   const StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::mutex fault_mu_;
-  std::function<Status()> write_fault_;  // guarded by fault_mu_
+  WriteFault write_fault_;  // guarded by fault_mu_
 };
 
 }  // namespace kledger::projections

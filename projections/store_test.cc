@@ -111,7 +111,8 @@ TEST_F(StoreTest, FailedCommitWritesNeitherStateNorOffset) {
   Result<std::string> digest = store->Digest();
   ASSERT_TRUE(digest.ok());
 
-  store->SetWriteFaultForTesting([] { return Status::IoError("injected: disk full"); });
+  store->SetWriteFaultForTesting(
+      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("injected: disk full"); });
   auto batch = store->BeginBatch(0);
   std::vector<v1::EventEnvelope> rest = Workload();
   rest.erase(rest.begin());

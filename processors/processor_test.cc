@@ -1,0 +1,230 @@
+// The processor against an in-process embedded broker: storage faults that clear are retried
+// in place; one that persists dead-letters exactly one record; other partitions keep flowing.
+#include "processors/processor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "common/domain/event_id.h"
+#include "common/kafka/embedded_broker.h"
+#include "common/kafka/partitioner.h"
+#include "common/metrics.h"
+#include "projections/test_util.h"
+
+namespace kledger::processors {
+namespace {
+
+using projections::testutil::CreateTx;
+using projections::testutil::MakeEntry;
+using projections::testutil::OpenAccount;
+
+constexpr int kPartitions = 4;
+
+// The first name "<prefix>N" whose partition satisfies `wanted`.
+std::string InstanceOn(const std::string& prefix, const std::function<bool(int32_t)>& wanted) {
+  for (int n = 0;; ++n) {
+    std::string name = prefix + std::to_string(n);
+    if (wanted(kafka::PartitionForKey(name, kPartitions))) return name;
+  }
+}
+
+class ProcessorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = kafka::EmbeddedBroker::Start({.brokers = 1,
+                                                .topics = {{"kledger.events", kPartitions, 1},
+                                                           {"kledger.events.dlt", kPartitions, 1},
+                                                           {"kledger.owners", 1, 1}}});
+    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+    broker_ = std::move(*broker);
+    props_ = kafka::DevClientDefaults();
+    props_["bootstrap.servers"] = broker_->bootstrap();
+    auto producer = kafka::Producer::Create(props_);
+    ASSERT_TRUE(producer.ok());
+    producer_ = std::move(*producer);
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kledger-processor-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+
+  void TearDown() override {
+    if (processor_) processor_->Stop();
+    processor_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartProcessor() {
+    ProcessorOptions options;
+    options.data_dir = dir_.string();
+    options.group = "processor-test";
+    // Long enough that other partitions visibly flow while one backs off.
+    options.retry_base = std::chrono::milliseconds(400);
+    options.retry_cap = std::chrono::milliseconds(1000);
+    options.retry_max_attempts = 3;
+    auto processor = Processor::Create(props_, options, registry_);
+    ASSERT_TRUE(processor.ok()) << processor.status().ToString();
+    processor_ = std::move(*processor);
+  }
+
+  // Starts the processor and waits until the group gave it every partition.
+  void Run() {
+    ASSERT_TRUE(processor_->Start("http://test").ok());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (processor_->Progress().size() < kPartitions) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no assignment";
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  // Appends an event (event id derived as the command side does); its offset.
+  int64_t Append(v1::EventEnvelope event) {
+    event.set_event_id(domain::DeriveEventId(event));
+    std::string value;
+    event.SerializeToString(&value);
+    auto report = producer_->Produce({"kledger.events", event.instance_id(), value, {}, {}}).get();
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? report->offset : -1;
+  }
+
+  void OpenBooks(const std::string& instance) {
+    Append(OpenAccount(instance, "cash", v1::ASSET, "USD"));
+    Append(OpenAccount(instance, "equity", v1::EQUITY, "USD"));
+  }
+
+  int64_t Fund(const std::string& instance, const std::string& key, int64_t amount) {
+    return Append(
+        CreateTx(instance, key, v1::POSTED,
+                 {MakeEntry("cash", v1::DEBIT, amount), MakeEntry("equity", v1::CREDIT, amount)}));
+  }
+
+  // Waits until `instance`'s partition has applied `offset`.
+  bool Applied(const std::string& instance, int64_t offset,
+               std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    Status s =
+        processor_->WaitForOffset(kafka::PartitionForKey(instance, kPartitions), offset, timeout);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return s.ok();
+  }
+
+  int64_t Cash(const std::string& instance) {
+    auto account = processor_->store().GetAccount(instance, "cash");
+    return account.ok() ? account->balances().posted().amount() : -1;
+  }
+
+  // Records in the dead-letter topic, over all partitions.
+  int64_t DeadLetters() {
+    kafka::NoRebalanceListener none;
+    kafka::Properties props = props_;
+    props["group.id"] = "dlt-count";
+    auto consumer = kafka::Consumer::Create(props, &none);
+    EXPECT_TRUE(consumer.ok());
+    int64_t total = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+      auto marks = (*consumer)->QueryWatermarks("kledger.events.dlt", p, std::chrono::seconds(5));
+      EXPECT_TRUE(marks.ok());
+      if (marks.ok()) total += marks->second - marks->first;
+    }
+    return total;
+  }
+
+  std::string Metrics() { return RenderMetrics(registry_); }
+
+  std::unique_ptr<kafka::EmbeddedBroker> broker_;
+  kafka::Properties props_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::filesystem::path dir_;
+  prometheus::Registry registry_;
+  std::unique_ptr<Processor> processor_;
+};
+
+TEST_F(ProcessorTest, StorageFaultThatClearsIsRetriedInPlaceWithoutDeadLetters) {
+  const std::string instance = InstanceOn("clears-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor();
+  std::atomic<int> failures{0};
+  processor_->store().SetWriteFaultForTesting(
+      [&](const projections::ProjectionStore::Batch& batch, int64_t) {
+        if (batch.partition() == partition && failures < 2) {
+          ++failures;
+          return Status::IoError("injected: disk hiccup");
+        }
+        return Status::Ok();
+      });
+  Run();
+  OpenBooks(instance);
+  const int64_t last = Fund(instance, "f1", 700);
+  ASSERT_TRUE(Applied(instance, last));
+  EXPECT_EQ(failures, 2);
+  EXPECT_EQ(Cash(instance), 700);
+  EXPECT_EQ(DeadLetters(), 0);
+  EXPECT_NE(Metrics().find("kledger_retries_total{error_code=\"storage\"} "), std::string::npos);
+  EXPECT_EQ(Metrics().find("kledger_retries_total{error_code=\"storage\"} 0"), std::string::npos)
+      << "no retry was counted";
+}
+
+TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartitionsFlow) {
+  const std::string victim = InstanceOn("victim-", [](int32_t) { return true; });
+  const int32_t victim_partition = kafka::PartitionForKey(victim, kPartitions);
+  const std::string neighbour =
+      InstanceOn("neighbour-", [&](int32_t p) { return p == victim_partition; });
+  const std::string bystander =
+      InstanceOn("bystander-", [&](int32_t p) { return p != victim_partition; });
+
+  StartProcessor();
+  Run();
+  for (const auto& instance : {victim, neighbour, bystander}) OpenBooks(instance);
+  ASSERT_TRUE(Applied(neighbour, Fund(neighbour, "warm-up", 1)));
+
+  // From now on, any commit that would apply the victim's transaction fails; the commit that
+  // only records its dead-lettered outcome (one write) gets through.
+  std::atomic<int64_t> victim_offset{INT64_MAX};
+  std::atomic<int64_t> committed_next{0};
+  std::atomic<int> failures{0};
+  std::atomic<bool> bystander_applied_during_retries{false};
+  processor_->store().SetWriteFaultForTesting(
+      [&](const projections::ProjectionStore::Batch& batch, int64_t next_offset) {
+        if (batch.partition() != victim_partition) return Status::Ok();
+        if (batch.Count() > 1 && committed_next <= victim_offset && victim_offset < next_offset) {
+          ++failures;
+          return Status::IoError("injected: bad sector under the victim's account");
+        }
+        committed_next = next_offset;
+        return Status::Ok();
+      });
+  committed_next = processor_->Progress().at(victim_partition).next_offset;
+  victim_offset = Fund(victim, "doomed", 500);
+  const int64_t behind = Fund(neighbour, "behind", 42);
+  // While the victim's partition backs off, another partition's events are applied.
+  const int64_t other = Fund(bystander, "meanwhile", 9);
+  ASSERT_TRUE(Applied(bystander, other));
+  bystander_applied_during_retries = DeadLetters() == 0;
+
+  ASSERT_TRUE(Applied(neighbour, behind)) << "the record behind the dead letter was not applied";
+  EXPECT_TRUE(bystander_applied_during_retries);
+  // Three attempts (retry_max_attempts) at the victim alone; a batch it was part of may have
+  // failed once more before the processor narrowed down to it.
+  EXPECT_GE(failures, 3);
+  EXPECT_NE(Metrics().find("kledger_retries_total{error_code=\"storage\"} 3"), std::string::npos);
+  EXPECT_EQ(DeadLetters(), 1);
+  EXPECT_EQ(Cash(victim), 0);
+  EXPECT_EQ(Cash(neighbour), 43);
+  EXPECT_EQ(Cash(bystander), 9);
+
+  v1::EventEnvelope doomed =
+      CreateTx(victim, "doomed", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 500), MakeEntry("equity", v1::CREDIT, 500)});
+  auto outcome = processor_->store().GetOutcome(victim, domain::DeriveEventId(doomed));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->outcome(), v1::DEAD_LETTERED);
+  EXPECT_EQ(outcome->reason(), "storage");
+  EXPECT_NE(Metrics().find("kledger_dead_letters_total{reason=\"retries_exhausted\"} 1"),
+            std::string::npos)
+      << Metrics();
+}
+
+}  // namespace
+}  // namespace kledger::processors
