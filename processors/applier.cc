@@ -59,7 +59,8 @@ Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record,
 
 Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
                               const std::vector<kafka::ConsumedRecord>& records,
-                              const PoisonHandler& on_poison) {
+                              const PoisonHandler& on_poison,
+                              const projections::Projections& extra) {
   ApplyRun run;
   run.next_offset = next_offset;
   for (const auto& record : records) {
@@ -76,6 +77,10 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
     }
     ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
                      projections::ApplyEvent(*envelope, batch.partition(), record.offset, batch));
+    for (const auto& projection : extra) {
+      projections::ProjectionSpace space(batch, projection->name());
+      RETURN_IF_ERROR(projection->Apply(*envelope, outcome, space));
+    }
     run.records.push_back(
         {std::string(domain::EventTypeName(*envelope)), std::string(OutcomeName(outcome.outcome())),
          std::chrono::duration<double>(Clock::now() - start).count(),

@@ -10,6 +10,7 @@
 #include "common/kafka/record.h"
 #include "common/status.h"
 #include "processors/dead_letter.h"
+#include "projections/projection.h"
 #include "projections/store.h"
 
 namespace kledger::processors {
@@ -35,13 +36,15 @@ struct ApplyRun {
   std::vector<AppliedRecord> records;  // one per record applied (records below next_offset skipped)
 };
 
-// Applies `records` (one partition, log order) whose offsets are >= `next_offset` to `batch`.
+// Applies `records` (one partition, log order) whose offsets are >= `next_offset` to `batch`:
+// the ledger state machine, then every one of `extra` projections with the event and its outcome.
 // On success the batch holds their effects; the caller commits it with the returned next offset.
 // On error (storage, or the poison handler) the batch holds part of the effects and must be
 // discarded; nothing was committed.
 Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
                               const std::vector<kafka::ConsumedRecord>& records,
-                              const PoisonHandler& on_poison);
+                              const PoisonHandler& on_poison,
+                              const projections::Projections& extra = {});
 
 // Decodes a record's value and checks it as an untrusted event. On error fills `error_code`
 // with why it is poison ("undecodable", "unsupported_schema_version", "unknown_event_type",

@@ -220,7 +220,8 @@ Status Processor::ApplyAndCommit(int32_t partition,
   };
   error_code = "storage";
   auto batch = store_->BeginBatch(partition);
-  ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, next_offset, records, dead_letter));
+  ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, next_offset, records, dead_letter,
+                                                 options_.projections));
   if (run.next_offset == next_offset) return Status::Ok();
   error_code = "storage";
   RETURN_IF_ERROR(store_->Commit(*batch, run.next_offset));

@@ -22,6 +22,7 @@
 #include "processors/dead_letter.h"
 #include "processors/ownership.h"
 #include "processors/processor_probe.h"
+#include "projections/projection.h"
 #include "projections/store.h"
 
 namespace kledger::processors {
@@ -42,6 +43,9 @@ struct ProcessorOptions {
   // When a record's attempts are exhausted: dead-letter it and go on, or halt the partition.
   enum class OnExhausted { kDeadLetter, kHalt };
   OnExhausted on_exhausted = OnExhausted::kDeadLetter;  // default dead_letter
+  // Read models beyond the ledger's own (projection.h); `kledger rebuild` needs the same list
+  // for equal digests. Default none.
+  projections::Projections projections;
   std::chrono::milliseconds dlt_timeout{10000};         // DLT acknowledgement wait; default 10 s
   std::chrono::milliseconds monitor_interval{1000};     // watermark/lag refresh; default 1 s
   std::string owners_topic = "kledger.owners";          // who owns what; default "kledger.owners"

@@ -95,7 +95,8 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
     for (const auto& [p, run_records] : by_partition) {
       PartitionState& state = partitions[p];
       auto batch = store->BeginBatch(p);
-      ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, state.next, run_records, skip_poison));
+      ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, state.next, run_records,
+                                                     skip_poison, options.projections));
       if (run.next_offset == state.next) continue;
       RETURN_IF_ERROR(store->Commit(*batch, run.next_offset));
       result.records += static_cast<int64_t>(run.records.size());

@@ -10,6 +10,7 @@
 
 #include "common/kafka/properties.h"
 #include "common/status.h"
+#include "projections/projection.h"
 
 namespace kledger::processors {
 
@@ -18,6 +19,7 @@ struct RebuildOptions {
   std::string data_dir;                         // a fresh store is built here; required
   size_t max_batch_records = 5000;              // records per WriteBatch; default 5000
   std::chrono::seconds stall_timeout{60};       // no progress for this long fails; default 60 s
+  projections::Projections projections;         // the processors' pluggable read models; none
 };
 
 struct RebuildResult {

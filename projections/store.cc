@@ -21,6 +21,7 @@ constexpr char kOutcomePrefix = 'e';
 constexpr char kHistoryPrefix = 'h';
 constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
 constexpr char kTransactionPrefix = 't';
+constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
 constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
 constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
 
@@ -150,6 +151,23 @@ ProjectionStore::Batch::Batch(rocksdb::DB* db, int32_t partition)
 
 ProjectionStore::Batch::~Batch() = default;
 
+Result<std::optional<std::string>> ProjectionStore::Batch::GetExtension(std::string_view projection,
+                                                                      std::string_view key) {
+  std::string value;
+  rocksdb::Status s = batch_->GetFromBatchAndDB(
+      db_, rocksdb::ReadOptions(), MakeKey(kExtensionPrefix, {projection, key}), &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading projection " + std::string(projection));
+  return {std::optional<std::string>(std::move(value))};
+}
+
+Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::string_view key,
+                                            std::string_view value) {
+  rocksdb::Status s = batch_->Put(MakeKey(kExtensionPrefix, {projection, key}), value);
+  if (!s.ok()) return FromRocks(s, "buffering a write of projection " + std::string(projection));
+  return Status::Ok();
+}
+
 int ProjectionStore::Batch::Count() const { return batch_->GetWriteBatch()->Count(); }
 
 template <typename T>
@@ -218,6 +236,13 @@ Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
 
 // ---- ProjectionStore ----------------------------------------------------------------------
 
+void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
+                      rocksdb::WriteOptions& write) {
+  db.create_if_missing = options.create_if_missing;
+  db.error_if_exists = options.error_if_exists;
+  write.sync = options.sync;
+}
+
 ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db)
     : options_(std::move(options)), db_(std::move(db)) {}
 
@@ -231,8 +256,8 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOption
     return Status::InvalidArgument("StoreOptions.max_history_page must be > 0");
   }
   rocksdb::Options db_options;
-  db_options.create_if_missing = options.create_if_missing;
-  db_options.error_if_exists = options.error_if_exists;
+  rocksdb::WriteOptions unused;
+  ToRocksDbOptions(options, db_options, unused);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
   if (!s.ok()) return FromRocks(s, "opening the projection store at " + Quote(options.path));
@@ -269,7 +294,7 @@ Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
   rocksdb::Status s = batch.batch_->Put(OffsetKey(batch.partition()), offset);
   if (!s.ok()) return FromRocks(s, "buffering the partition offset");
   rocksdb::WriteOptions write_options;
-  write_options.sync = options_.sync;
+  write_options.sync = options_.sync;  // as ToRocksDbOptions says
   s = db_->Write(write_options, batch.batch_->GetWriteBatch());
   if (!s.ok()) {
     return FromRocks(s, "committing partition " + std::to_string(batch.partition()) +
@@ -310,6 +335,16 @@ Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instan
       OutcomeKey(instance, event_id), "an outcome for event " + Quote(event_id) + " in instance " +
                                           Quote(instance) +
                                           " (not yet processed here, or never submitted)");
+}
+
+Result<std::optional<std::string>> ProjectionStore::ReadExtension(std::string_view projection,
+                                                                 std::string_view key) {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), MakeKey(kExtensionPrefix, {projection, key}), &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading projection " + std::string(projection));
+  return {std::optional<std::string>(std::move(value))};
 }
 
 Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {

@@ -17,6 +17,8 @@
 namespace rocksdb {
 class DB;
 class WriteBatchWithIndex;
+struct Options;
+struct WriteOptions;
 }  // namespace rocksdb
 
 namespace kledger::projections {
@@ -36,6 +38,11 @@ struct StoreOptions {
   // Maximum number of history items GetHistory returns per page. Default: 1000.
   int max_history_page = 1000;
 };
+
+// The RocksDB options ProjectionStore::Open and Commit use for `options`, for tools that must
+// write exactly as the store does (the benchmark's RocksDB ceiling).
+void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
+                      rocksdb::WriteOptions& write);
 
 class ProjectionStore {
  public:
@@ -64,6 +71,12 @@ class ProjectionStore {
     Result<std::optional<v1::CurrencyTotals>> FindCurrencyTotals(
         std::string_view instance, std::string_view currency) override;
     Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& totals) override;
+
+    // The key space of pluggable projections (projection.h): raw values under
+    // (projection, key), this batch's own writes included.
+    Result<std::optional<std::string>> GetExtension(std::string_view projection,
+                                                    std::string_view key);
+    Status PutExtension(std::string_view projection, std::string_view key, std::string_view value);
 
    private:
     friend class ProjectionStore;
@@ -119,6 +132,11 @@ class ProjectionStore {
   // excluding the partitions' offsets: two stores that applied the same events agree on it
   // whatever their offsets. On error returns IoError.
   Result<std::string> Digest();
+
+  // A pluggable projection's committed value under `key`; nullopt when it has none. On error
+  // returns IoError.
+  Result<std::optional<std::string>> ReadExtension(std::string_view projection,
+                                                   std::string_view key);
 
   // On success returns RocksDB's integer property `name` (e.g. "rocksdb.estimate-live-data-size")
   // for the metrics probe. NotFound when RocksDB does not know the property.

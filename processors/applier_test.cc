@@ -1,0 +1,109 @@
+// ApplyRecords with a pluggable read model: a new projection is one class, written in the same
+// batch as the ledger's state and the offset, so it commits or vanishes with them.
+#include "processors/applier.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/domain/event_id.h"
+#include "projections/test_util.h"
+
+namespace kledger::processors {
+namespace {
+
+using projections::testutil::CreateTx;
+using projections::testutil::MakeEntry;
+using projections::testutil::OpenAccount;
+
+// A read model the ledger does not have: how many events of each outcome an instance saw.
+class OutcomeCounts : public projections::Projection {
+ public:
+  std::string_view name() const override { return "outcome_counts"; }
+  Status Apply(const v1::EventEnvelope& event, const v1::EventOutcomeView& outcome,
+               projections::ProjectionSpace& space) override {
+    const std::string key = event.instance_id() + "/" + v1::Outcome_Name(outcome.outcome());
+    ASSIGN_OR_RETURN(auto current, space.Get(key));
+    return space.Put(key, std::to_string(current ? std::stoll(*current) + 1 : 1));
+  }
+};
+
+kafka::ConsumedRecord Record(v1::EventEnvelope event, int64_t offset) {
+  event.set_event_id(domain::DeriveEventId(event));
+  kafka::ConsumedRecord record;
+  record.partition = 0;
+  record.offset = offset;
+  record.key = event.instance_id();
+  event.SerializeToString(&record.value);
+  return record;
+}
+
+class ApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kledger-applier-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    auto store = projections::ProjectionStore::Open({.path = dir_.string()});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::optional<std::string> Count(const std::string& key) {
+    auto value = store_->ReadExtension("outcome_counts", key);
+    EXPECT_TRUE(value.ok());
+    return value.ok() ? *value : std::nullopt;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<projections::ProjectionStore> store_;
+};
+
+TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
+  const projections::Projections extra = {std::make_shared<OutcomeCounts>()};
+  const auto no_poison = [](const kafka::ConsumedRecord&, const DeadLetterReason&) {
+    ADD_FAILURE() << "no record here is poison";
+    return Status::Ok();
+  };
+  const std::vector<kafka::ConsumedRecord> records = {
+      Record(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0),
+      Record(OpenAccount("acme", "equity", v1::EQUITY, "USD"), 1),
+      Record(CreateTx("acme", "t1", v1::POSTED,
+                      {MakeEntry("cash", v1::CREDIT, 5), MakeEntry("equity", v1::DEBIT, 5)}),
+             2),  // rejected: cash may not go negative
+      Record(CreateTx("acme", "t2", v1::POSTED,
+                      {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("equity", v1::CREDIT, 5)}),
+             3),
+  };
+
+  // A failed commit leaves the projection untouched, like the ledger's own state.
+  store_->SetWriteFaultForTesting([](const auto&, int64_t) { return Status::IoError("injected"); });
+  auto failed = store_->BeginBatch(0);
+  ASSERT_TRUE(ApplyRecords(*failed, 0, records, no_poison, extra).ok());
+  EXPECT_FALSE(store_->Commit(*failed, 4).ok());
+  EXPECT_EQ(Count("acme/APPLIED"), std::nullopt);
+  const auto empty_digest = store_->Digest();
+
+  store_->SetWriteFaultForTesting(nullptr);
+  auto batch = store_->BeginBatch(0);
+  auto run = ApplyRecords(*batch, 0, records, no_poison, extra);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(store_->Commit(*batch, run->next_offset).ok());
+  EXPECT_EQ(Count("acme/APPLIED"), "3");
+  EXPECT_EQ(Count("acme/REJECTED"), "1");
+  EXPECT_NE(store_->Digest().value(), empty_digest.value());  // part of the digested state
+
+  // Re-delivered records below the committed offset are skipped: counted once.
+  auto again = store_->BeginBatch(0);
+  auto rerun = ApplyRecords(*again, run->next_offset, records, no_poison, extra);
+  ASSERT_TRUE(rerun.ok());
+  EXPECT_TRUE(rerun->records.empty());
+  EXPECT_EQ(Count("acme/APPLIED"), "3");
+}
+
+}  // namespace
+}  // namespace kledger::processors
