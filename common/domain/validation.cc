@@ -239,6 +239,21 @@ void ValidateInstanceId(std::string_view instance_id, FieldErrors& errors) {
                   "^[A-Za-z0-9_.:-]{1,128}$", errors);
 }
 
+void ValidateCorrelationId(std::string_view correlation_id, FieldErrors& errors) {
+  if (correlation_id.size() > kMaxCorrelationIdBytes) {
+    Add(errors, "correlation_id", "too_long",
+        "is " + std::to_string(correlation_id.size()) + " bytes, the limit is " +
+            std::to_string(kMaxCorrelationIdBytes));
+    return;
+  }
+  const bool printable = std::all_of(correlation_id.begin(), correlation_id.end(),
+                                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+  if (!printable) {
+    Add(errors, "correlation_id", "invalid_format",
+        "must be printable ASCII (no control characters or non-ASCII bytes)");
+  }
+}
+
 FieldErrors ValidateInstanceCreated(const v1::InstanceCreated& event, const Limits& limits) {
   FieldErrors errors;
   CheckDescription(event.description(), limits, errors);

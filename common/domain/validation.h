@@ -44,6 +44,14 @@ struct Limits {
 // Appends an error on field "instance_id" unless `instance_id` is valid.
 void ValidateInstanceId(std::string_view instance_id, FieldErrors& errors);
 
+// Longest correlation id a command may carry, in bytes.
+inline constexpr std::size_t kMaxCorrelationIdBytes = 256;
+
+// Appends an error on field "correlation_id" unless `correlation_id` is empty (the command side
+// then uses the event id) or at most kMaxCorrelationIdBytes of printable ASCII: it travels in
+// every event's Kafka headers and log lines ("too_long", "invalid_format").
+void ValidateCorrelationId(std::string_view correlation_id, FieldErrors& errors);
+
 // Each returns every problem with the message, with paths relative to the message itself (the
 // HTTP command bodies are these messages).
 FieldErrors ValidateInstanceCreated(const v1::InstanceCreated& event, const Limits& limits = {});

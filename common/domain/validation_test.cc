@@ -85,6 +85,22 @@ TEST(ValidationInstanceIdTest, RequiredAndFormat) {
   EXPECT_ONLY_ERROR(errors, "instance_id", "invalid_format");
 }
 
+TEST(ValidationCorrelationIdTest, OptionalPrintableAndBounded) {
+  FieldErrors errors;
+  ValidateCorrelationId("", errors);
+  ValidateCorrelationId("req-1 from checkout/7", errors);
+  ValidateCorrelationId(std::string(kMaxCorrelationIdBytes, 'x'), errors);
+  EXPECT_THAT(errors, IsEmpty());
+  ValidateCorrelationId(std::string(kMaxCorrelationIdBytes + 1, 'x'), errors);
+  EXPECT_ONLY_ERROR(errors, "correlation_id", "too_long");
+  for (const std::string& bad : {std::string("a\nb"), std::string("tab\t"), std::string("\xc3\xa9"),
+                                 std::string("nul\0", 4)}) {
+    errors.clear();
+    ValidateCorrelationId(bad, errors);
+    EXPECT_ONLY_ERROR(errors, "correlation_id", "invalid_format");
+  }
+}
+
 // ---------------------------------------------------------------------------- accounts
 
 TEST(ValidationAccountOpenedTest, ValidAccountPasses) {
