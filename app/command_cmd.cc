@@ -15,26 +15,36 @@ struct CommandFlags {
   KafkaFlags kafka;
   std::string http = "127.0.0.1:8081";
   int ack_timeout_ms = 5000;
+  size_t max_body_bytes = 1 << 20;
+  std::string producer_mode = "idempotent";
+  std::string transactional_id;
 };
 
 int RunCommand(const CommandFlags& flags) {
   auto props = ToProperties(flags.kafka);
   auto address = http::ParseHostPort(flags.http);
-  if (!props.ok() || !address.ok()) {
-    spdlog::error("{}", (!props.ok() ? props.status() : address.status()).message());
-    return 2;
+  auto mode = command::ParseProducerMode(flags.producer_mode);
+  for (const Status* s : {&props.status(), &address.status(), &mode.status()}) {
+    if (!s->ok()) {
+      spdlog::error("{}", s->message());
+      return 2;
+    }
   }
   auto registry = std::make_shared<prometheus::Registry>();
   KafkaStatisticsProbe kafka_stats(*registry);  // before the producer, to see its statistics
   command::CommandClientOptions options;
   options.events_topic = flags.kafka.events_topic();
   options.ack_timeout = std::chrono::milliseconds(flags.ack_timeout_ms);
+  options.producer_mode = *mode;
+  options.transactional_id = flags.transactional_id;
   auto client = command::CommandClient::Create(*props, options, *registry);
   if (!client.ok()) {
     spdlog::error("cannot start the command side: {}", client.status().ToString());
     return 2;
   }
-  http::Server server;
+  http::ServerOptions server_options;
+  server_options.max_body_bytes = flags.max_body_bytes;
+  http::Server server(server_options);
   command::RegisterCommandRoutes(server.routes(), **client);
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true));
@@ -42,8 +52,9 @@ int RunCommand(const CommandFlags& flags) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  spdlog::info("command API on {} appending to {} via {}", server.url(), options.events_topic,
-               flags.kafka.bootstrap);
+  spdlog::info("command API on {} appending to {} via {} ({} producer)", server.url(),
+               options.events_topic, flags.kafka.bootstrap,
+               command::ProducerModeName(options.producer_mode));
   WaitForShutdown();
   server.Stop();
   if (Status s = (*client)->Flush(std::chrono::seconds(10)); !s.ok()) {
@@ -63,6 +74,22 @@ void RegisterCommand(CLI::App& app, Runner& run) {
   cmd->add_option("--ack-timeout-ms", flags->ack_timeout_ms,
                   "how long Kafka may take to acknowledge a command before it is answered 503")
       ->envname("KLEDGER_ACK_TIMEOUT_MS")->check(CLI::Range(100, 600000))->capture_default_str();
+  cmd->add_option("--max-body-bytes", flags->max_body_bytes,
+                  "largest request body accepted; larger ones are answered 413")
+      ->envname("KLEDGER_MAX_BODY_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20))
+      ->capture_default_str();
+  cmd->add_option("--producer-mode", flags->producer_mode,
+                  "idempotent: one record per acknowledgement (exact on real Kafka); "
+                  "transactional: group commit in Kafka transactions, /v1/batch all-or-nothing "
+                  "(exact on the embedded broker under faults too)")
+      ->envname("KLEDGER_PRODUCER_MODE")
+      ->check(CLI::IsMember({"idempotent", "transactional"}))
+      ->capture_default_str();
+  cmd->add_option("--transactional-id", flags->transactional_id,
+                  "transactional mode: the producer's transactional.id, unique per process and "
+                  "stable across its restarts (default: kledger-command-<host>-<pid>)")
+      ->envname("KLEDGER_TRANSACTIONAL_ID");
   cmd->callback([&run, flags] { run = [flags] { return RunCommand(*flags); }; });
 }
 

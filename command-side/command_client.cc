@@ -1,6 +1,17 @@
+// The producer API: validation without Kafka (PrepareEvent), then one of two ways to append —
+// an idempotent producer acknowledging each record, or a transactional committer that groups
+// every waiting command into one Kafka transaction.
 #include "command-side/command_client.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "command-side/command_probe.h"
 #include "common/domain/event_id.h"
@@ -14,6 +25,10 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // Moves the command's payload into the envelope's `event` oneof. False when none is set.
@@ -59,7 +74,35 @@ std::future<T> Ready(T value) {
   return promise.get_future();
 }
 
+std::string DefaultTransactionalId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return "kledger-command-" + std::string(host[0] ? host : "localhost") + "-" +
+         std::to_string(getpid());
+}
+
+Status Unacknowledged(std::string_view why) {
+  return Status::Unavailable("Kafka did not acknowledge the event; it is safe to resubmit: " +
+                             std::string(why));
+}
+
 }  // namespace
+
+Result<ProducerMode> ParseProducerMode(std::string_view text) {
+  if (text == "idempotent") return ProducerMode::kIdempotent;
+  if (text == "transactional") return ProducerMode::kTransactional;
+  return Status::InvalidArgument("producer mode '" + std::string(text) +
+                                 "' is unknown; use idempotent or transactional");
+}
+
+std::string_view ProducerModeName(ProducerMode mode) {
+  return mode == ProducerMode::kTransactional ? "transactional" : "idempotent";
+}
+
+std::string_view CommandFieldName(const v1::Command& command) {
+  const auto* field = v1::Command::descriptor()->FindFieldByNumber(command.command_case());
+  return field == nullptr ? std::string_view() : std::string_view(field->name());
+}
 
 kafka::Headers EventHeaders(const v1::EventEnvelope& envelope, std::string_view event_type) {
   return {
@@ -71,6 +114,228 @@ kafka::Headers EventHeaders(const v1::EventEnvelope& envelope, std::string_view 
   };
 }
 
+Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
+                                   domain::FieldErrors& errors) {
+  errors.clear();
+  PreparedEvent prepared;
+  v1::EventEnvelope& envelope = prepared.envelope;
+  envelope.set_instance_id(command.instance_id());
+  envelope.set_schema_version(domain::kSchemaVersion);
+  envelope.set_submitted_at_ms(NowMs());
+  domain::ValidateCorrelationId(command.correlation_id(), errors);
+  if (!SetEvent(command, envelope)) {
+    domain::ValidateInstanceId(command.instance_id(), errors);
+    errors.push_back({"command", "required", "the command names no operation"});
+    return Status::InvalidArgument(DescribeErrors(errors));
+  }
+  envelope.set_event_id(domain::DeriveEventId(envelope));
+  // Without one from the caller, the event id ties the logs of this command together.
+  envelope.set_correlation_id(command.correlation_id().empty() ? envelope.event_id()
+                                                               : command.correlation_id());
+  // The event id and schema version are this function's own work, so of the envelope only the
+  // instance and the payload need checking; payload paths are made relative to the command.
+  domain::ValidateInstanceId(command.instance_id(), errors);
+  const std::string prefix = std::string(CommandFieldName(command)) + ".";
+  for (domain::FieldError& e : domain::ValidatePayload(envelope, options.limits)) {
+    e.field.insert(0, prefix);
+    errors.push_back(std::move(e));
+  }
+  if (!errors.empty()) return Status::InvalidArgument(DescribeErrors(errors));
+  prepared.event_type = std::string(domain::EventTypeName(envelope));
+  return prepared;
+}
+
+// Transactional mode's group commit. One thread owns the transactional producer; callers queue
+// groups of records (a group never spans two transactions); each round takes every group waiting,
+// begins a transaction, produces them, commits, and only then resolves their futures — with the
+// offsets on success, Unavailable on any failure (the transaction is aborted, nothing of it is
+// committed). Waiting while a round commits is what batches concurrent commands.
+class CommandClient::Committer {
+ public:
+  Committer(CommandClient& client, std::unique_ptr<kafka::Producer> producer)
+      : client_(client), producer_(std::move(producer)), thread_([this] { Run(); }) {}
+
+  ~Committer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    thread_.join();
+  }
+
+  void Enqueue(std::vector<Pending> group) {
+    if (group.empty()) return;
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(group));
+    }
+    work_.notify_one();
+  }
+
+  Status Flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (idle_.wait_for(lock, timeout, [&] { return queue_.empty() && !busy_; })) {
+      return Status::Ok();
+    }
+    return Status::Timeout("flush: transactions still committing after " +
+                           std::to_string(timeout.count()) + " ms");
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::vector<std::vector<Pending>> round;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        // At shutdown the queue is still committed, so Flush()ed commands are not lost.
+        if (queue_.empty()) return;
+        size_t records = 0;
+        while (!queue_.empty() && (round.empty() || records + queue_.front().size() <=
+                                                        client_.options_.max_transaction_records)) {
+          records += queue_.front().size();
+          round.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        busy_ = true;
+      }
+      CommitRound(round);
+      {
+        std::lock_guard lock(mu_);
+        busy_ = false;
+      }
+      idle_.notify_all();
+    }
+  }
+
+  void FailRound(std::vector<std::vector<Pending>>& round, const Status& why) {
+    for (auto& group : round) {
+      for (Pending& p : group) client_.Resolve(p, Unacknowledged(why.message()));
+    }
+  }
+
+  void CommitRound(std::vector<std::vector<Pending>>& round) {
+    const auto timeout = client_.options_.ack_timeout;
+    // A command whose caller already gave up (it waited behind a slow round) is not appended:
+    // its caller was told to resubmit.
+    for (auto& group : round) {
+      const bool expired = std::any_of(group.begin(), group.end(), [&](const Pending& p) {
+        return Clock::now() - p.start > timeout;
+      });
+      if (expired) {
+        for (Pending& p : group) {
+          client_.Resolve(p, Unacknowledged("it waited longer than the acknowledgement timeout"));
+        }
+        group.clear();
+      }
+    }
+    std::erase_if(round, [](const auto& group) { return group.empty(); });
+    if (round.empty()) return;
+
+    if (Status s = MakeReady(timeout); !s.ok()) return FailRound(round, s);
+    if (Status s = producer_->BeginTransaction(); !s.ok()) {
+      Recover(s, timeout);
+      return FailRound(round, s);
+    }
+    // Written by the delivery thread; shared because a failed commit may return before the
+    // last delivery report arrives.
+    auto reports = std::make_shared<std::vector<std::optional<Result<kafka::DeliveryReport>>>>();
+    for (const auto& group : round) reports->resize(reports->size() + group.size());
+    size_t index = 0;
+    for (auto& group : round) {
+      for (Pending& p : group) {
+        Status produced = producer_->Produce(
+            std::move(p.record), [reports, index](Result<kafka::DeliveryReport> report) {
+              (*reports)[index] = std::move(report);
+            });
+        ++index;
+        if (!produced.ok()) {
+          FailRound(round, produced);
+          return Recover(produced, timeout);
+        }
+      }
+    }
+    Status committed = producer_->CommitTransaction(timeout);
+    if (!committed.ok()) {
+      // Answer first: the callers need not wait for the abort.
+      FailRound(round, committed);
+      return Recover(committed, timeout);
+    }
+    index = 0;
+    for (auto& group : round) {
+      for (Pending& p : group) {
+        const auto& report = (*reports)[index++];
+        if (!report || !report->ok()) {
+          // A committed transaction delivered every record; anything else is a bug to see.
+          client_.Resolve(p, Status::Internal("transaction committed without a delivery report"));
+          continue;
+        }
+        client_.Resolve(p, Ack{p.event_id, (*report)->partition, (*report)->offset});
+      }
+    }
+  }
+
+  // Registers the transactional id on first use and finishes an abort left over from a failed
+  // round, so the next transaction starts clean.
+  Status MakeReady(std::chrono::milliseconds timeout) {
+    if (!producer_) {
+      ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(client_.producer_properties_));
+      initialized_ = false;
+    }
+    if (!initialized_) {
+      Status s = producer_->InitTransactions(timeout);
+      if (!s.ok()) {
+        if (s.code() == StatusCode::kInternal) producer_.reset();
+        return s;
+      }
+      initialized_ = true;
+      needs_abort_ = false;
+    }
+    if (needs_abort_) {
+      Status s = producer_->AbortTransaction(timeout);
+      if (!s.ok()) {
+        if (s.code() == StatusCode::kInternal) producer_.reset();
+        return s;
+      }
+      needs_abort_ = false;
+    }
+    return Status::Ok();
+  }
+
+  // After a failed begin/produce/commit: abort, or drop a producer that hit a fatal error (a new
+  // one with the same transactional.id fences it off).
+  void Recover(const Status& failure, std::chrono::milliseconds timeout) {
+    spdlog::warn("command: transaction failed, aborting it: {}", failure.ToString());
+    if (failure.code() == StatusCode::kInternal) {
+      producer_.reset();
+      return;
+    }
+    Status aborted = producer_->AbortTransaction(timeout);
+    if (aborted.ok()) return;
+    spdlog::warn("command: abort failed, retried before the next transaction: {}",
+                 aborted.ToString());
+    if (aborted.code() == StatusCode::kInternal) {
+      producer_.reset();
+    } else {
+      needs_abort_ = true;
+    }
+  }
+
+  CommandClient& client_;
+  std::unique_ptr<kafka::Producer> producer_;  // only the committer thread touches it
+  bool initialized_ = false;                   // InitTransactions succeeded on producer_
+  bool needs_abort_ = false;                   // a failed abort must be retried first
+
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::condition_variable idle_;
+  std::deque<std::vector<Pending>> queue_;  // guarded by mu_
+  bool busy_ = false;                       // a round is committing; guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::thread thread_;                      // last: starts once the rest is built
+};
+
 Result<std::unique_ptr<CommandClient>> CommandClient::Create(const kafka::Properties& props,
                                                              CommandClientOptions options,
                                                              prometheus::Registry& registry) {
@@ -80,99 +345,143 @@ Result<std::unique_ptr<CommandClient>> CommandClient::Create(const kafka::Proper
   if (options.ack_timeout.count() <= 0) {
     return Status::InvalidArgument("the acknowledgement timeout must be positive");
   }
+  if (options.max_transaction_records == 0) {
+    return Status::InvalidArgument("max_transaction_records must be at least 1");
+  }
   // Kafka gives up on a record when the caller does: an unacknowledged command answers 503 and
   // is not retried behind the caller's back by this producer.
   kafka::Properties base = {{"message.timeout.ms", std::to_string(options.ack_timeout.count())}};
-  ASSIGN_OR_RETURN(auto producer, kafka::Producer::Create(kafka::Merge(base, props)));
-  return std::unique_ptr<CommandClient>(new CommandClient(
-      std::move(producer), std::move(options), std::make_unique<CommandProbe>(registry)));
+  if (options.producer_mode == ProducerMode::kTransactional) {
+    if (options.transactional_id.empty()) options.transactional_id = DefaultTransactionalId();
+    base["transactional.id"] = options.transactional_id;
+    // librdkafka refuses a message timeout longer than the transaction timeout.
+    base["transaction.timeout.ms"] =
+        std::to_string(std::max<int64_t>(60000, options.ack_timeout.count()));
+  }
+  const kafka::Properties merged = kafka::Merge(base, props);
+  // Created here even in transactional mode, so bad properties fail at start.
+  ASSIGN_OR_RETURN(auto producer, kafka::Producer::Create(merged));
+  std::unique_ptr<CommandClient> client(
+      new CommandClient(nullptr, std::move(options), std::make_unique<CommandProbe>(registry)));
+  client->producer_properties_ = merged;
+  if (client->options_.producer_mode == ProducerMode::kTransactional) {
+    client->committer_ = std::make_unique<Committer>(*client, std::move(producer));
+  } else {
+    client->producer_ = std::move(producer);
+  }
+  return client;
 }
 
 CommandClient::CommandClient(std::unique_ptr<kafka::Producer> producer,
                              CommandClientOptions options, std::unique_ptr<CommandProbe> probe)
     : producer_(std::move(producer)), options_(std::move(options)), probe_(std::move(probe)) {}
 
-CommandClient::~CommandClient() = default;
+CommandClient::~CommandClient() {
+  // Both resolve futures through this object (its probe), so they go while it is whole.
+  committer_.reset();
+  producer_.reset();
+}
 
 Result<PreparedEvent> CommandClient::Prepare(const v1::Command& command,
                                              domain::FieldErrors& errors) const {
-  PreparedEvent prepared;
-  v1::EventEnvelope& envelope = prepared.envelope;
-  envelope.set_instance_id(command.instance_id());
-  envelope.set_schema_version(domain::kSchemaVersion);
-  envelope.set_submitted_at_ms(NowMs());
-  if (!SetEvent(command, envelope)) {
-    errors.push_back({"command", "required", "the command names no operation"});
-    return Status::InvalidArgument(DescribeErrors(errors));
+  return PrepareEvent(command, options_, errors);
+}
+
+Result<CommandClient::Pending> CommandClient::MakePending(PreparedEvent event) {
+  Pending p;
+  p.start = Clock::now();
+  p.event_id = event.envelope.event_id();
+  p.event_type = event.event_type;
+  p.correlation_id = event.envelope.correlation_id();
+  p.record.topic = options_.events_topic;
+  p.record.key = event.envelope.instance_id();
+  p.record.headers = EventHeaders(event.envelope, event.event_type);
+  if (!event.envelope.SerializeToString(&p.record.value)) {
+    probe_->CommandDone(event.event_type, "error", 0);
+    return Status::Internal("cannot serialize the event envelope");
   }
-  envelope.set_event_id(domain::DeriveEventId(envelope));
-  // Without one from the caller, the event id ties the logs of this command together.
-  envelope.set_correlation_id(command.correlation_id().empty() ? envelope.event_id()
-                                                                : command.correlation_id());
-  errors = domain::ValidateEnvelope(envelope, options_.limits);
-  if (!errors.empty()) return Status::InvalidArgument(DescribeErrors(errors));
-  prepared.event_type = std::string(domain::EventTypeName(envelope));
-  return prepared;
+  return p;
+}
+
+void CommandClient::Resolve(Pending& p, Result<Ack> ack) {
+  const double seconds = SecondsSince(p.start);
+  if (ack.ok()) {
+    probe_->CommandDone(p.event_type, "accepted", seconds, p.event_id, p.correlation_id);
+  } else {
+    probe_->ProduceError();
+    probe_->CommandDone(p.event_type, "unavailable", seconds, p.event_id, p.correlation_id);
+  }
+  p.promise.set_value(std::move(ack));
+}
+
+void CommandClient::ProduceOne(Pending p) {
+  auto owned = std::make_shared<Pending>(std::move(p));
+  kafka::ProducerRecord record = std::move(owned->record);
+  Status enqueued =
+      producer_->Produce(std::move(record), [this, owned](Result<kafka::DeliveryReport> report) {
+        if (!report.ok()) return Resolve(*owned, Unacknowledged(report.status().message()));
+        Resolve(*owned, Ack{owned->event_id, report->partition, report->offset});
+      });
+  if (!enqueued.ok()) {
+    Resolve(*owned, Status::Unavailable("cannot enqueue the event: " + enqueued.message()));
+  }
 }
 
 std::future<Result<Ack>> CommandClient::Append(PreparedEvent event) {
-  const auto start = Clock::now();
-  auto promise = std::make_shared<std::promise<Result<Ack>>>();
-  auto future = promise->get_future();
+  std::vector<PreparedEvent> one;
+  one.push_back(std::move(event));
+  return std::move(AppendAll(std::move(one)).front());
+}
 
-  kafka::ProducerRecord record;
-  record.topic = options_.events_topic;
-  record.key = event.envelope.instance_id();
-  record.headers = EventHeaders(event.envelope, event.event_type);
-  if (!event.envelope.SerializeToString(&record.value)) {
-    probe_->CommandDone(event.event_type, "error", 0);
-    promise->set_value(Status::Internal("cannot serialize the event envelope"));
-    return future;
-  }
-
-  auto on_delivery = [promise, start, probe = probe_.get(), event_id = event.envelope.event_id(),
-                      type = event.event_type](Result<kafka::DeliveryReport> report) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (!report.ok()) {
-      probe->ProduceError();
-      probe->CommandDone(type, "unavailable", seconds);
-      promise->set_value(
-          Status::Unavailable("Kafka did not acknowledge the event; it is safe to resubmit: " +
-                              report.status().message()));
-      return;
+std::vector<std::future<Result<Ack>>> CommandClient::AppendAll(std::vector<PreparedEvent> events) {
+  std::vector<std::future<Result<Ack>>> futures;
+  futures.reserve(events.size());
+  std::vector<Pending> group;
+  group.reserve(events.size());
+  for (PreparedEvent& event : events) {
+    auto p = MakePending(std::move(event));
+    if (!p.ok()) {
+      futures.push_back(Ready<Result<Ack>>(p.status()));
+      continue;
     }
-    probe->CommandDone(type, "accepted", seconds);
-    promise->set_value(Ack{event_id, report->partition, report->offset});
-  };
-
-  Status enqueued = producer_->Produce(std::move(record), std::move(on_delivery));
-  if (!enqueued.ok()) {
-    probe_->ProduceError();
-    probe_->CommandDone(event.event_type, "unavailable",
-                        std::chrono::duration<double>(Clock::now() - start).count());
-    promise->set_value(Status::Unavailable("cannot enqueue the event: " + enqueued.message()));
+    futures.push_back(p->promise.get_future());
+    group.push_back(std::move(p).value());
   }
-  return future;
+  if (committer_) {
+    committer_->Enqueue(std::move(group));
+  } else {
+    for (Pending& p : group) ProduceOne(std::move(p));
+  }
+  return futures;
 }
 
 std::future<Result<Ack>> CommandClient::Submit(const v1::Command& command) {
-  domain::FieldErrors errors;
-  auto prepared = Prepare(command, errors);
-  if (!prepared.ok()) {
-    probe_->CommandDone("invalid", "invalid", 0);
-    return Ready<Result<Ack>>(prepared.status());
-  }
-  return Append(std::move(prepared).value());
+  return std::move(SubmitBatch({command}).front());
 }
 
 std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(
     const std::vector<v1::Command>& commands) {
-  std::vector<std::future<Result<Ack>>> out;
-  out.reserve(commands.size());
-  for (const auto& command : commands) out.push_back(Submit(command));
+  std::vector<std::future<Result<Ack>>> out(commands.size());
+  std::vector<PreparedEvent> valid;
+  std::vector<size_t> valid_index;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    domain::FieldErrors errors;
+    auto prepared = Prepare(commands[i], errors);
+    if (!prepared.ok()) {
+      probe_->CommandDone("invalid", "invalid", 0);
+      out[i] = Ready<Result<Ack>>(prepared.status());
+      continue;
+    }
+    valid.push_back(std::move(prepared).value());
+    valid_index.push_back(i);
+  }
+  auto appended = AppendAll(std::move(valid));
+  for (size_t k = 0; k < appended.size(); ++k) out[valid_index[k]] = std::move(appended[k]);
   return out;
 }
 
-Status CommandClient::Flush(std::chrono::milliseconds timeout) { return producer_->Flush(timeout); }
+Status CommandClient::Flush(std::chrono::milliseconds timeout) {
+  return committer_ ? committer_->Flush(timeout) : producer_->Flush(timeout);
+}
 
 }  // namespace kledger::command

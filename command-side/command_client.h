@@ -37,15 +37,18 @@ Result<ProducerMode> ParseProducerMode(std::string_view text);
 std::string_view ProducerModeName(ProducerMode mode);
 
 struct CommandClientOptions {
-  std::string events_topic = "kledger.events";  // where events are appended; default "kledger.events"
-  std::chrono::milliseconds ack_timeout{5000};  // how long Kafka may take to acknowledge; default 5 s
-  domain::Limits limits;                        // sizes commands may have; see domain::Limits
-  size_t max_batch_commands = 1000;             // commands one /v1/batch may carry; default 1000
+  // Where events are appended; default "kledger.events".
+  std::string events_topic = "kledger.events";
+  // How long Kafka may take to acknowledge; default 5 s.
+  std::chrono::milliseconds ack_timeout{5000};
+  domain::Limits limits;             // sizes commands may have; see domain::Limits
+  size_t max_batch_commands = 1000;  // commands one /v1/batch may carry; default 1000
   ProducerMode producer_mode = ProducerMode::kIdempotent;  // see ProducerMode; default idempotent
   // Transactional mode: the producer's transactional.id, unique per running process (a second
   // process with the same id fences the first). Default "": "kledger-command-<host>-<pid>".
   std::string transactional_id;
-  size_t max_transaction_records = 10000;  // transactional mode: records per transaction; default 10000
+  // Transactional mode: most records one transaction carries; default 10000.
+  size_t max_transaction_records = 10000;
 };
 
 // What an accepted command became: its event and where the log holds it.
@@ -63,8 +66,8 @@ struct PreparedEvent {
 
 // Checks `command` and makes its event (deterministic event id, schema version, correlation id)
 // without any Kafka in sight: the gateway, the C++ API and the fuzzer share it. On error returns
-// InvalidArgument and fills `errors` with every problem found (paths relative to the command:
-// "instance_id", "correlation_id", "command", "transaction_created.entries[0].amount").
+// InvalidArgument and fills `errors` with every problem found, paths relative to the command:
+// "instance_id", "correlation_id", "command" (none set), "create_transaction.entries[0].amount".
 Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
                                    domain::FieldErrors& errors);
 
@@ -112,6 +115,7 @@ class CommandClient {
     kafka::ProducerRecord record;
     std::string event_id;
     std::string event_type;
+    std::string correlation_id;
     std::chrono::steady_clock::time_point start;
     std::promise<Result<Ack>> promise;
   };
@@ -127,10 +131,14 @@ class CommandClient {
   void ProduceOne(Pending p);
 
   std::unique_ptr<kafka::Producer> producer_;  // idempotent mode; the committer owns its own
+  kafka::Properties producer_properties_;      // the committer recreates its producer with them
   CommandClientOptions options_;
   std::unique_ptr<CommandProbe> probe_;
   std::unique_ptr<Committer> committer_;  // transactional mode
 };
+
+// The name of the command's operation field ("create_transaction"); "" when none is set.
+std::string_view CommandFieldName(const v1::Command& command);
 
 // The event headers of SPEC §3 for an envelope.
 kafka::Headers EventHeaders(const v1::EventEnvelope& envelope, std::string_view event_type);

@@ -11,8 +11,10 @@ namespace kledger::command::gateway {
 // field details (nothing appended), or 503 + Retry-After when Kafka did not acknowledge in time.
 void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res);
 
-// Field errors as the error body's details.
-std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors);
+// Field errors as the error body's details, with `strip_prefix` taken off the paths that start
+// with it (a single-command body is the operation itself: "entries[0].amount").
+std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors,
+                                      std::string_view strip_prefix = {});
 
 // Starts a command from the request: instance from the path, correlation id from the
 // X-Correlation-Id header.

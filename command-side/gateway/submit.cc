@@ -7,12 +7,14 @@
 
 namespace kledger::command::gateway {
 
-std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors) {
+std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors,
+                                      std::string_view strip_prefix) {
   std::vector<v1::FieldError> details;
   details.reserve(errors.size());
   for (const auto& e : errors) {
     v1::FieldError d;
-    d.set_field(e.field);
+    const bool strip = !strip_prefix.empty() && e.field.starts_with(strip_prefix);
+    d.set_field(strip ? e.field.substr(strip_prefix.size()) : e.field);
     d.set_code(e.code);
     details.push_back(std::move(d));
   }
@@ -31,7 +33,10 @@ void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::
   auto prepared = client.Prepare(command, errors);
   if (!prepared.ok()) {
     client.probe().CommandDone("invalid", "invalid", 0);
-    http::ReplyError(res, 400, "invalid_argument", prepared.status().message(), ToDetails(errors));
+    // The body is the command's operation alone, so paths are made relative to it.
+    const std::string body_prefix = std::string(CommandFieldName(command)) + ".";
+    http::ReplyError(res, 400, "invalid_argument", prepared.status().message(),
+                     ToDetails(errors, body_prefix));
     return;
   }
   auto future = client.Append(std::move(prepared).value());

@@ -1,5 +1,8 @@
 // POST /v1/batch — body: BatchRequest; answers 200 with one result per command, in order.
-// Every valid command is appended; invalid ones are refused alone.
+// Every valid command is appended; invalid ones are refused alone. With a transactional client
+// the valid ones are appended all-or-nothing.
+#include <algorithm>
+
 #include "command-side/command_probe.h"
 #include "command-side/gateway/handlers.h"
 #include "common/http.h"
@@ -12,13 +15,13 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
   if (static_cast<size_t>(batch.commands_size()) > client.options().max_batch_commands) {
     return http::ReplyError(res, 400, "invalid_argument",
                             "a batch holds at most " +
-                                std::to_string(client.options().max_batch_commands) +
-                                " commands");
+                                std::to_string(client.options().max_batch_commands) + " commands");
   }
   const std::string correlation_id = req.get_header_value("X-Correlation-Id");
 
   v1::BatchResponse response;
-  std::vector<std::pair<int, std::future<Result<Ack>>>> pending;  // result index, its ack
+  std::vector<int> appended_index;  // result index of each appended command
+  std::vector<PreparedEvent> appended;
   for (const v1::Command& command : batch.commands()) {
     v1::BatchItemResult& item = *response.add_results();
     v1::Command with_id = command;
@@ -33,13 +36,17 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
       for (auto& detail : ToDetails(errors)) *item.mutable_error()->add_details() = detail;
       continue;
     }
-    pending.emplace_back(response.results_size() - 1, client.Append(std::move(prepared).value()));
+    appended_index.push_back(response.results_size() - 1);
+    appended.push_back(std::move(prepared).value());
   }
+  // One call, so that a transactional client commits the valid commands together.
+  auto futures = client.AppendAll(std::move(appended));
 
   const auto deadline =
       std::chrono::steady_clock::now() + client.options().ack_timeout + std::chrono::seconds(1);
-  for (auto& [index, future] : pending) {
-    v1::BatchItemResult& item = *response.mutable_results(index);
+  for (size_t k = 0; k < futures.size(); ++k) {
+    auto& future = futures[k];
+    v1::BatchItemResult& item = *response.mutable_results(appended_index[k]);
     if (future.wait_until(deadline) != std::future_status::ready) {
       item.set_status(503);
       item.mutable_error()->set_code("unavailable");
@@ -58,6 +65,9 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
     item.mutable_ack()->set_partition(ack->partition);
     item.mutable_ack()->set_offset(ack->offset);
   }
+  const bool any_unavailable = std::any_of(response.results().begin(), response.results().end(),
+                                           [](const auto& item) { return item.status() == 503; });
+  if (any_unavailable) res.set_header("Retry-After", "1");
   http::ReplyJson(res, 200, response);
 }
 
