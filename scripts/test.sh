@@ -21,3 +21,4 @@ if [[ "${KLEDGER_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "== asan-ubsan unit tests"
   ctest --preset asan-ubsan -j "$jobs" --timeout 300
 fi
+[[ "${KLEDGER_SKIP_FUZZ:-0}" == "1" ]] || ./scripts/fuzz.sh  # bounded libFuzzer run (KLEDGER_FUZZ_SECONDS)
