@@ -18,7 +18,7 @@ int Main(int argc, char** argv) {
 
   Runner run;
   for (auto* add : {RegisterDev, RegisterBroker, RegisterCommand, RegisterProcessor,
-                    RegisterRebuild, RegisterPending}) {
+                    RegisterRebuild, RegisterBenchmark, RegisterPending}) {
     add(app, run);
   }
   try {

@@ -15,6 +15,7 @@ void RegisterBroker(CLI::App& app, Runner& run);
 void RegisterCommand(CLI::App& app, Runner& run);
 void RegisterProcessor(CLI::App& app, Runner& run);
 void RegisterRebuild(CLI::App& app, Runner& run);
+void RegisterBenchmark(CLI::App& app, Runner& run);
 void RegisterPending(CLI::App& app, Runner& run);  // subcommands whose issues are still open
 
 }  // namespace kledger::app

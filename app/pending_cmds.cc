@@ -24,8 +24,6 @@ void RegisterPending(CLI::App& app, Runner& run) {
   dlt->add_subcommand("show", "show one dead letter")->callback(not_yet("dlt show"));
   dlt->add_subcommand("redrive", "send dead letters back to the events topic")
       ->callback(not_yet("dlt redrive"));
-  app.add_subcommand("benchmark", "the canonical workload with same-run Kafka/RocksDB ceilings")
-      ->callback(not_yet("benchmark"));
 }
 
 }  // namespace kledger::app

@@ -35,6 +35,9 @@ struct StoreOptions {
   // commits; state and offset still agree, so the lost events are simply consumed again.
   // Default: false.
   bool sync = false;
+  // Whole-key bloom filters in the memtable and the SST files, so that the apply path's point
+  // reads of keys that do not exist yet (outcomes, idempotency keys) stay cheap. Default: true.
+  bool bloom_filters = true;
   // Maximum number of history items GetHistory returns per page. Default: 1000.
   int max_history_page = 1000;
 };

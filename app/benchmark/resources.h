@@ -1,0 +1,56 @@
+// What the benchmark measures besides throughput: resident memory over time (so that "flat over
+// the second half of a run" can be checked) and latency percentiles.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kledger::app::bench {
+
+// Peak resident set size of this process so far (getrusage ru_maxrss), in MiB.
+double PeakRssMb();
+// Current resident set size (/proc/self/statm), in MiB; 0 when it cannot be read.
+double CurrentRssMb();
+
+// Samples CurrentRssMb() every `interval` on its own thread, tagged with the work done so far
+// (an atomic the caller advances), until destroyed or Stop()ped.
+class RssSampler {
+ public:
+  struct Sample {
+    double seconds;  // since the sampler started
+    int64_t done;    // the caller's progress counter at that moment
+    double rss_mb;
+  };
+
+  RssSampler(const std::atomic<int64_t>& progress, std::chrono::milliseconds interval);
+  ~RssSampler();
+  void Stop();
+  std::vector<Sample> Samples() const;
+
+ private:
+  const std::atomic<int64_t>& progress_;
+  mutable std::mutex mu_;
+  std::vector<Sample> samples_;  // guarded by mu_
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Over the samples whose progress is at least half of `total`: the lowest and highest RSS and
+// whether the highest is within `tolerance` (0.10: 10%) of the lowest.
+struct RssFlatness {
+  double min_mb = 0;
+  double max_mb = 0;
+  size_t samples = 0;
+  bool flat = false;
+};
+RssFlatness SecondHalfFlatness(const std::vector<RssSampler::Sample>& samples, int64_t total,
+                               double tolerance);
+
+// Percentile `q` (0..1) of `values` by the nearest-rank method; sorts them. 0 when empty.
+double Percentile(std::vector<double>& values, double q);
+
+}  // namespace kledger::app::bench

@@ -1,0 +1,43 @@
+// `kledger benchmark`'s engine: runs the embedded broker, the same-run ceilings, the command path
+// through the C++ API, real processors applying what it appended, a paced end-to-end latency
+// phase, and the exactly-once verification; returns the figures.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "app/benchmark/workload.h"
+#include "common/kafka/properties.h"
+#include "common/status.h"
+
+namespace kledger::app::bench {
+
+struct BenchmarkOptions {
+  WorkloadOptions workload;
+  int batch_size = 2000;     // records per WriteBatch: processors and the RocksDB ceiling; 2000
+  int processors = 1;        // processors in the group, in this process; default 1
+  int64_t in_flight = 10000;  // unacknowledged commands at most; default 10,000
+  double latency_seconds = 5;  // length of the paced latency phase; default 5 s
+  // Backlog allowed per partition, in bytes, before producers wait for consumers: the embedded
+  // broker keeps ~5 MiB per partition and drops the rest silently. Default 2.5 MiB.
+  int64_t backlog_bytes_per_partition = 5 * 1024 * 1024 / 2;
+  kafka::Properties overrides;  // -X key=value on top of the dev client defaults
+};
+
+struct BenchmarkReport {
+  nlohmann::json json;  // the figures, in the shape `--json` writes
+  bool verified = false;  // every event applied exactly once, books balanced
+  std::string failure;    // why not, when not
+};
+
+// Runs the benchmark. An error when it could not run at all; a report with verified=false when
+// it ran but records were lost, doubled or left unapplied — a failed run, not a fast one.
+Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options);
+
+// The report as a table, with the ratios to the ceilings and the targets.
+void PrintReport(const BenchmarkReport& report, std::FILE* out);
+
+}  // namespace kledger::app::bench

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Smoke test of `kledger benchmark` (issue 7): a tiny workload runs every phase, verifies that
+each event was applied exactly once, and writes the JSON report in the documented shape.
+
+Usage: benchmark_smoke_test.py KLEDGER_BINARY
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def main() -> int:
+    kledger = sys.argv[1]
+    with tempfile.TemporaryDirectory(prefix="kledger-bench-smoke-") as tmp:
+        report_path = os.path.join(tmp, "bench.json")
+        run = subprocess.run(
+            [kledger, "--log-level", "warn", "benchmark", "--transfers", "2000", "--accounts",
+             "100", "--partitions", "4", "--pending-ratio", "0.1", "--latency-seconds", "1",
+             "--json", report_path],
+            capture_output=True, text=True, timeout=240)
+        sys.stdout.write(run.stdout)
+        if run.returncode != 0:
+            sys.stderr.write(run.stderr[-4000:])
+            print(f"FAIL: kledger benchmark exited {run.returncode}")
+            return 1
+        with open(report_path) as f:
+            report = json.load(f)
+
+    failures = []
+
+    def check(condition, what):
+        if not condition:
+            failures.append(what)
+
+    for key in ("ceilings", "command", "apply", "e2e_latency_ms", "ratios", "rss_mb",
+                "verification"):
+        check(key in report, f"report has '{key}'")
+    check(report["command"]["commands_per_s"] > 0, "commands_per_s > 0")
+    check(report["apply"]["txn_per_s"] > 0, "txn_per_s > 0")
+    for p in ("p50", "p99", "p999"):
+        check(report["e2e_latency_ms"][p] > 0, f"e2e_latency_ms.{p} > 0")
+    for r in ("command_vs_produce", "apply_vs_rocksdb"):
+        check(report["ratios"][r] > 0, f"ratios.{r} > 0")
+    check(report["rss_mb"]["peak"] > 0, "rss_mb.peak > 0")
+    v = report["verification"]
+    check(v["ok"], "verification ok")
+    # 2000 transfers, 10% of them pending and posted later, 100 accounts, plus the latency phase.
+    check(v["events_acked"] >= 2000 + 200 + 100, "every workload event was acknowledged")
+    check(v["applied"] == v["events_acked"], "applied == acknowledged: each event exactly once")
+    check(v["duplicate"] == 0 and v["rejected"] == 0 and v["dead_lettered"] == 0,
+          "no duplicate, rejected or dead-lettered outcome")
+    check(v["trial_balance_zero_and_complete"], "trial balance zero and complete")
+    if failures:
+        print("FAIL: " + "; ".join(failures))
+        return 1
+    print("benchmark smoke test: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
