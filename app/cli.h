@@ -16,6 +16,7 @@ void RegisterCommand(CLI::App& app, Runner& run);
 void RegisterProcessor(CLI::App& app, Runner& run);
 void RegisterRebuild(CLI::App& app, Runner& run);
 void RegisterBenchmark(CLI::App& app, Runner& run);
+void RegisterDlt(CLI::App& app, Runner& run);
 void RegisterPending(CLI::App& app, Runner& run);  // subcommands whose issues are still open
 
 }  // namespace kledger::app

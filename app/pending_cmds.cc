@@ -18,12 +18,6 @@ void RegisterPending(CLI::App& app, Runner& run) {
   topics->require_subcommand(1);
   topics->add_subcommand("create", "create the kledger topics through the admin API")
       ->callback(not_yet("topics create"));
-  auto* dlt = app.add_subcommand("dlt", "dead-letter tooling");
-  dlt->require_subcommand(1);
-  dlt->add_subcommand("list", "list dead letters")->callback(not_yet("dlt list"));
-  dlt->add_subcommand("show", "show one dead letter")->callback(not_yet("dlt show"));
-  dlt->add_subcommand("redrive", "send dead letters back to the events topic")
-      ->callback(not_yet("dlt redrive"));
 }
 
 }  // namespace kledger::app

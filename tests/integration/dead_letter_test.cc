@@ -1,0 +1,375 @@
+// Issue 5's dead-letter "done when", across processes: poison records written straight to the
+// events topic with kcat (garbage, a truncated envelope, an unknown event type, an unsupported
+// schema version) land in the dead-letter topic with every SPEC §3 header while the events behind
+// them are applied; `kledger dlt list/show` report them; and a dead letter redriven twice with
+// `kledger dlt redrive` is applied exactly once (the second copy is a DUPLICATE).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/domain/event_id.h"
+#include "common/http.h"
+#include "kledger/v1/api.pb.h"
+#include "kledger/v1/events.pb.h"
+#include "tests/support/cluster.h"
+
+namespace kledger::testing {
+namespace {
+
+constexpr char kJson[] = "application/json";
+constexpr char kInstance[] = "dlt";
+constexpr char kGroup[] = "kledger-test";  // ClusterOptions' default group
+constexpr auto kToolTimeout = std::chrono::seconds(30);
+constexpr char kGarbage[] = "this is not a protobuf \xff\xfe\x00!";
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // its stderr, from its own log file
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+class DeadLetterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ClusterOptions options;
+    options.partitions = 4;
+    options.processors = 1;
+    cluster_ = new Cluster(options);
+    Status started = cluster_->Start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  // Runs `argv` to completion; its stderr is kept apart in a log file of its own.
+  static ToolRun Exec(std::vector<std::string> argv) {
+    const std::string log = cluster_->log_dir() + "/tool-" + std::to_string(++runs_) + ".log";
+    ToolRun run;
+    auto child = ChildProcess::Spawn(argv, log);
+    EXPECT_TRUE(child.ok()) << child.status().ToString();
+    if (!child.ok()) return run;
+    run.out = child->ReadAll(kToolTimeout);
+    run.exit_code = child->Wait(std::chrono::seconds(5)).value_or(-1);
+    run.err = ReadFile(log);
+    return run;
+  }
+
+  static ToolRun Dlt(std::vector<std::string> args) {
+    std::vector<std::string> argv = {KledgerBinary(), "dlt"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const char* flag : {"--bootstrap", cluster_->bootstrap().c_str(), "--profile", "dev"}) {
+      argv.push_back(flag);
+    }
+    return Exec(argv);
+  }
+
+  // kcat -P: one record holding exactly `value` (from a file, so any byte is allowed).
+  static void KcatProduce(const std::string& topic, int32_t partition, const std::string& key,
+                          const std::string& value, const std::vector<std::string>& headers) {
+    const std::string file = cluster_->log_dir() + "/value-" + std::to_string(++runs_);
+    std::ofstream(file, std::ios::binary) << value;
+    std::vector<std::string> argv = {
+        "/usr/bin/kcat",           "-P", "-b", cluster_->bootstrap(), "-t", topic, "-p",
+        std::to_string(partition), "-k", key};
+    for (const auto& h : headers) {
+      argv.push_back("-H");
+      argv.push_back(h);
+    }
+    argv.push_back(file);
+    const ToolRun run = Exec(argv);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+
+  // kcat -C: one record of the events topic, formatted by `format`.
+  static std::string KcatRead(int32_t partition, int64_t offset, const std::string& format) {
+    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", "kledger.events", "-p",
+                 std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e", "-f",
+                 format})
+        .out;
+  }
+
+  static v1::Ack Accept(const std::string& path, const std::string& body) {
+    auto res = cluster_->CommandClient()->Post(path.c_str(), body, kJson);
+    v1::Ack ack;
+    EXPECT_TRUE(res) << path;
+    if (!res) return ack;
+    EXPECT_EQ(res->status, 202) << path << " " << res->body;
+    EXPECT_TRUE(http::ParseJson(res->body, ack).ok()) << res->body;
+    return ack;
+  }
+
+  static v1::Ack OpenAccount(const std::string& address, const std::string& type) {
+    return Accept(std::string("/v1/instances/") + kInstance + "/accounts",
+                  R"({"address":")" + address + R"(","type":")" + type + R"(","currency":"USD"})");
+  }
+
+  static v1::Ack Sale(const std::string& idempk, int64_t amount) {
+    const std::string a = std::to_string(amount);
+    return Accept(std::string("/v1/instances/") + kInstance + "/transactions",
+                  R"({"source":"shop","source_idempk":")" + idempk +
+                      R"(","status":"posted","entries":[)"
+                      R"({"account":"assets:cash","direction":"debit","amount":)" +
+                      a +
+                      R"(,"currency":"USD"},)"
+                      R"({"account":"revenue:sales","direction":"credit","amount":)" +
+                      a + R"(,"currency":"USD"}]})");
+  }
+
+  // assets:cash once the processor has applied `min_offset` of its partition.
+  static v1::AccountView Cash(int64_t min_offset) {
+    const std::string path = std::string("/v1/instances/") + kInstance +
+                             "/accounts/assets:cash?min_offset=" + std::to_string(min_offset);
+    v1::AccountView view;
+    auto res = cluster_->ProcessorClient(0)->Get(path.c_str());
+    EXPECT_TRUE(res);
+    if (!res) return view;
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_TRUE(http::ParseJson(res->body, view).ok()) << res->body;
+    return view;
+  }
+
+  static v1::EventOutcomeView Outcome(const std::string& event_id) {
+    v1::EventOutcomeView view;
+    auto res = cluster_->ProcessorClient(0)->Get(
+        (std::string("/v1/instances/") + kInstance + "/events/" + event_id).c_str());
+    EXPECT_TRUE(res);
+    if (!res) return view;
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_TRUE(http::ParseJson(res->body, view).ok()) << res->body;
+    return view;
+  }
+
+  // kledger_events_processed_total{outcome="duplicate"} summed over event types.
+  static double DuplicatesCounted() {
+    auto res = cluster_->ProcessorClient(0)->Get("/metrics");
+    if (!res) return -1;
+    double total = 0;
+    for (const std::string& line : Lines(res->body)) {
+      if (line.rfind("kledger_events_processed_total{", 0) == 0 &&
+          line.find("outcome=\"duplicate\"") != std::string::npos) {
+        total += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return total;
+  }
+
+  static std::vector<nlohmann::json> ListJson(const std::vector<std::string>& filters) {
+    std::vector<std::string> args = {"list", "--json"};
+    args.insert(args.end(), filters.begin(), filters.end());
+    const ToolRun run = Dlt(args);
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    std::vector<nlohmann::json> letters;
+    for (const std::string& line : Lines(run.out)) letters.push_back(nlohmann::json::parse(line));
+    return letters;
+  }
+
+  static Cluster* cluster_;
+  static int runs_;
+};
+
+Cluster* DeadLetterTest::cluster_ = nullptr;
+int DeadLetterTest::runs_ = 0;
+
+TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce) {
+  const auto test_start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  OpenAccount("assets:cash", "asset");
+  OpenAccount("revenue:sales", "revenue");
+  const v1::Ack first = Sale("s-1", 100);
+  const int32_t partition = first.partition();
+  const std::string valid = KcatRead(partition, first.offset(), "%s");
+  v1::EventEnvelope envelope;
+  ASSERT_TRUE(envelope.ParseFromString(valid)) << valid.size() << " bytes";
+  ASSERT_TRUE(envelope.has_transaction_created());
+
+  // The poison, each between two valid commands of the same instance (same key, same partition).
+  v1::EventEnvelope unknown_type = envelope;
+  unknown_type.clear_transaction_created();
+  unknown_type.set_event_id("from-a-newer-build");
+  // Field 99, length-delimited, two bytes: what an event type added later looks like today.
+  const std::string unknown_bytes = unknown_type.SerializeAsString() + "\x9a\x06\x02hi";
+  v1::EventEnvelope next_schema = envelope;
+  next_schema.set_schema_version(2);
+  struct Poison {
+    std::string value;
+    std::string error_code;
+  };
+  const std::vector<Poison> poison = {
+      {std::string(kGarbage, sizeof kGarbage - 1), "undecodable"},
+      {valid.substr(0, valid.size() - 5), "undecodable"},
+      {unknown_bytes, "unknown_event_type"},
+      {next_schema.SerializeAsString(), "unsupported_schema_version"},
+  };
+  std::vector<v1::Ack> around = {first};
+  for (size_t i = 0; i < poison.size(); ++i) {
+    KcatProduce("kledger.events", partition, kInstance, poison[i].value,
+                {"kledger-event-id=poison-" + std::to_string(i)});
+    around.push_back(Sale("s-" + std::to_string(i + 2), 100 * static_cast<int64_t>(i + 2)));
+  }
+
+  // Everything behind the poison was applied: 100 + 200 + 300 + 400 + 500.
+  const v1::AccountView cash = Cash(around.back().offset());
+  EXPECT_EQ(cash.balances().posted().debit(), 1500);
+
+  // list --json: one letter per poison record, every SPEC §3 header, in log order.
+  const auto letters = ListJson({});
+  ASSERT_EQ(letters.size(), poison.size());
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < letters.size(); ++i) {
+    const auto& letter = letters[i];
+    SCOPED_TRACE(letter.dump());
+    ids.push_back(letter["id"]);
+    EXPECT_EQ(letter["reason"], "poison");
+    EXPECT_EQ(letter["error_code"], poison[i].error_code);
+    EXPECT_FALSE(letter["error_message"].get<std::string>().empty());
+    EXPECT_EQ(letter["original_topic"], "kledger.events");
+    EXPECT_EQ(letter["original_partition"], partition);
+    EXPECT_GT(letter["original_offset"].get<int64_t>(), around[i].offset());
+    EXPECT_LT(letter["original_offset"].get<int64_t>(), around[i + 1].offset());
+    EXPECT_GE(letter["original_timestamp_ms"].get<int64_t>(), test_start_ms - 1000);
+    EXPECT_EQ(letter["attempts"], 1);
+    EXPECT_GE(letter["first_failure_ms"].get<int64_t>(), test_start_ms - 1000);
+    EXPECT_EQ(letter["consumer_group"], kGroup);
+    EXPECT_EQ(letter["event_id"], "poison-" + std::to_string(i));
+    EXPECT_EQ(letter["key"], kInstance);
+    EXPECT_EQ(letter["value_bytes"], poison[i].value.size());
+  }
+
+  // Filters.
+  EXPECT_EQ(ListJson({"--error-code", "unknown_event_type"}).size(), 1u);
+  EXPECT_EQ(ListJson({"--reason", "retries_exhausted"}).size(), 0u);
+  EXPECT_EQ(ListJson({"--reason", "poison", "--original-partition", std::to_string(partition),
+                      "--limit", "2"})
+                .size(),
+            2u);
+  EXPECT_EQ(ListJson({"--since", std::to_string(test_start_ms - 1000)}).size(), poison.size());
+  EXPECT_EQ(ListJson({"--since", "2999-01-01T00:00:00Z"}).size(), 0u);
+  const ToolRun text = Dlt({"list"});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find(ids[2] + " reason=poison error=unknown_event_type"), std::string::npos)
+      << text.out;
+
+  // show: every header, binary-safe, and a decoded view where there is one.
+  const ToolRun shown = Dlt({"show", ids[2]});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  for (const std::string& header :
+       {std::string("kledger-dlt-reason: poison"),
+        std::string("kledger-dlt-error-code: unknown_event_type"),
+        std::string("kledger-dlt-error-message: "),
+        std::string("kledger-dlt-original-topic: "
+                    "kledger.events"),
+        "kledger-dlt-original-partition: " + std::to_string(partition),
+        "kledger-dlt-original-offset: " +
+            std::to_string(letters[2]["original_offset"].get<int64_t>()),
+        std::string("kledger-dlt-original-timestamp: "), std::string("kledger-dlt-attempts: 1"),
+        std::string("kledger-dlt-first-failure-ms: "),
+        std::string("kledger-dlt-consumer-group: ") + kGroup,
+        std::string("kledger-event-id: poison-2"), std::string("key: dlt")}) {
+    EXPECT_NE(shown.out.find(header), std::string::npos) << header << " missing in:\n" << shown.out;
+  }
+  EXPECT_NE(shown.out.find("decoded: poison (unknown_event_type)"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("\"event_id\":\"from-a-newer-build\""), std::string::npos) << shown.out;
+  const ToolRun garbage = Dlt({"show", ids[0]});
+  ASSERT_EQ(garbage.exit_code, 0) << garbage.err;
+  EXPECT_NE(garbage.out.find("value: " + std::to_string(sizeof kGarbage - 1) + " bytes"),
+            std::string::npos)
+      << garbage.out;
+  EXPECT_NE(garbage.out.find("decoded: poison (undecodable)"), std::string::npos) << garbage.out;
+  EXPECT_NE(garbage.out.find("|this is not a pr|"), std::string::npos) << garbage.out;
+
+  // Bad input: a clear error and a non-zero exit.
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"show", "nonsense"}, "PARTITION:OFFSET"},
+           {{"show", "99:0"}, "partition 99 does not exist"},
+           {{"show", std::to_string(letters[0]["dlt_partition"].get<int>()) + ":100000"},
+            "not in kledger.events.dlt"},
+           {{"list", "--reason", "banana"}, "poison or retries_exhausted"},
+           {{"list", "--since", "last tuesday"}, "RFC 3339"},
+           {{"redrive"}, "say which dead letters"},
+       }) {
+    const ToolRun bad = Dlt(args);
+    EXPECT_NE(bad.exit_code, 0) << args[0] << " " << args[1];
+    EXPECT_NE(bad.err.find(says), std::string::npos) << says << " not in: " << bad.err;
+  }
+
+  // A valid event that exhausted its retries (written into the DLT as the processor would):
+  // redriven twice, applied once.
+  v1::EventEnvelope stuck = envelope;
+  stuck.set_correlation_id("redrive-test");
+  for (auto& entry : *stuck.mutable_transaction_created()->mutable_entries()) entry.set_amount(7);
+  stuck.mutable_transaction_created()->set_source_idempk("stuck-1");
+  stuck.set_event_id(domain::DeriveEventId(stuck));
+  KcatProduce("kledger.events.dlt", 0, kInstance, stuck.SerializeAsString(),
+              {"kledger-event-id=" + stuck.event_id(), "kledger-event-type=transaction_created",
+               "kledger-schema-version=1", "content-type=application/x-protobuf",
+               "kledger-dlt-reason=retries_exhausted", "kledger-dlt-error-code=storage",
+               "kledger-dlt-error-message=injected write failure",
+               "kledger-dlt-original-topic=kledger.events",
+               "kledger-dlt-original-partition=" + std::to_string(partition),
+               "kledger-dlt-original-offset=999", "kledger-dlt-original-timestamp=1",
+               "kledger-dlt-attempts=5", "kledger-dlt-first-failure-ms=2",
+               std::string("kledger-dlt-consumer-group=") + kGroup});
+  const auto exhausted = ListJson({"--reason", "retries_exhausted"});
+  ASSERT_EQ(exhausted.size(), 1u);
+  const std::string stuck_id = exhausted[0]["id"];
+  EXPECT_EQ(exhausted[0]["event_id"], stuck.event_id());
+
+  const ToolRun dry = Dlt({"redrive", "--dry-run", stuck_id});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("would redrive 1, nothing sent"), std::string::npos) << dry.out;
+
+  const double duplicates_before = DuplicatesCounted();
+  std::vector<int64_t> redriven_offsets;
+  for (int round = 0; round < 2; ++round) {
+    const ToolRun redrive = Dlt({"redrive", stuck_id});
+    ASSERT_EQ(redrive.exit_code, 0) << redrive.out << redrive.err;
+    EXPECT_NE(redrive.out.find("redriven 1, failed 0"), std::string::npos) << redrive.out;
+    const std::string marker =
+        "redriven " + stuck_id + " -> kledger.events " + std::to_string(partition) + ":";
+    const size_t at = redrive.out.find(marker);
+    ASSERT_NE(at, std::string::npos) << redrive.out;
+    redriven_offsets.push_back(std::stoll(redrive.out.substr(at + marker.size())));
+    // 1500 + 7 after the first round, still 1507 after the second.
+    EXPECT_EQ(Cash(redriven_offsets.back()).balances().posted().debit(), 1507) << round;
+  }
+  EXPECT_GT(redriven_offsets[1], redriven_offsets[0]);
+  const v1::EventOutcomeView outcome = Outcome(stuck.event_id());
+  EXPECT_EQ(outcome.outcome(), v1::APPLIED);
+  EXPECT_EQ(outcome.offset(), redriven_offsets[0]);  // the first copy applied; the second not
+  EXPECT_EQ(DuplicatesCounted(), duplicates_before + 1);
+
+  // The redriven record: original key, value and event headers; no kledger-dlt-* header.
+  const std::string headers = KcatRead(partition, redriven_offsets[0], "%k|%h");
+  EXPECT_EQ(headers.rfind(std::string(kInstance) + "|", 0), 0u) << headers;
+  EXPECT_NE(headers.find("kledger-redriven-from=" + stuck_id), std::string::npos) << headers;
+  EXPECT_NE(headers.find("kledger-event-id=" + stuck.event_id()), std::string::npos) << headers;
+  EXPECT_EQ(headers.find("kledger-dlt-"), std::string::npos) << headers;
+  EXPECT_EQ(KcatRead(partition, redriven_offsets[0], "%s"), stuck.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace kledger::testing
