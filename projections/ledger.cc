@@ -519,7 +519,9 @@ Result<v1::EventOutcomeView> ApplyEvent(const v1::EventEnvelope& event, int32_t 
 
   ASSIGN_OR_RETURN(std::optional<v1::EventOutcomeView> original,
                    state.FindOutcome(event.instance_id(), event.event_id()));
-  if (original) {
+  // A dead-lettered event was never applied: a redrive of it is its first real processing, and
+  // its outcome replaces the DEAD_LETTERED placeholder (still one outcome per event id).
+  if (original && original->outcome() != v1::DEAD_LETTERED) {
     // The original record stays as it is: an event id has exactly one recorded outcome.
     outcome.set_outcome(v1::DUPLICATE);
     outcome.set_reason(original->reason());

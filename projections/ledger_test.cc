@@ -512,6 +512,25 @@ TEST_F(TransactionTest, DuplicateEventIdReturnsOriginalAndChangesNothing) {
   EXPECT_EQ(state_.Dump(), before2);
 }
 
+TEST_F(TransactionTest, RedriveOfADeadLetteredEventAppliesItOnceThenIsDuplicate) {
+  v1::EventEnvelope t1 =
+      CreateTx("acme", "t1", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 9), MakeEntry("sales", v1::CREDIT, 9)});
+  // What the processor records when t1 exhausted its retries: an outcome, no effect.
+  v1::EventOutcomeView dead;
+  dead.set_event_id(t1.event_id());
+  dead.set_instance_id("acme");
+  dead.set_outcome(v1::DEAD_LETTERED);
+  dead.set_reason("storage");
+  ASSERT_TRUE(state_.PutOutcome(dead).ok());
+
+  ExpectApplied(t1);  // the redriven copy
+  EXPECT_EQ(state_.outcomes.at({"acme", t1.event_id()}).outcome(), v1::APPLIED);
+  const std::string after = state_.Dump();
+  EXPECT_EQ(Apply(t1).outcome(), v1::DUPLICATE);  // redriven again
+  EXPECT_EQ(state_.Dump(), after);
+}
+
 TEST_F(TransactionTest, DuplicateSourceKeyWithAnotherEventId) {
   ASSERT_EQ(Move("t1", "cash", "sales", 9).outcome(), v1::APPLIED);
   const v1::Balances cash = Bal("cash");
