@@ -18,6 +18,7 @@ struct CommandFlags {
   size_t max_body_bytes = 1 << 20;
   std::string producer_mode = "idempotent";
   std::string transactional_id;
+  HttpSecurityFlags security;
 };
 
 int RunCommand(const CommandFlags& flags) {
@@ -29,6 +30,11 @@ int RunCommand(const CommandFlags& flags) {
       spdlog::error("{}", s->message());
       return 2;
     }
+  }
+  auto authorizer = MakeAuthorizer(flags.security, /*auth_required=*/true, "command API");
+  if (!authorizer.ok()) {
+    spdlog::error("{}", authorizer.status().message());
+    return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
   KafkaStatisticsProbe kafka_stats(*registry);  // before the producer, to see its statistics
@@ -44,10 +50,11 @@ int RunCommand(const CommandFlags& flags) {
   }
   http::ServerOptions server_options;
   server_options.max_body_bytes = flags.max_body_bytes;
-  http::Server server(server_options);
-  command::RegisterCommandRoutes(server.routes(), **client);
+  http::Server server(ToServerOptions(flags.security, server_options));
+  command::RegisterCommandRoutes(server.routes(), **client, *authorizer);
   http::AddOperatorRoutes(server.routes(), registry,
-                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true));
+                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true),
+                          flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
@@ -71,6 +78,7 @@ void RegisterCommand(CLI::App& app, Runner& run) {
   AddKafkaFlags(*cmd, flags->kafka, /*need_bootstrap=*/true);
   cmd->add_option("--http", flags->http, "HOST:PORT to serve the command API on")
       ->envname("KLEDGER_HTTP")->capture_default_str();
+  AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/true);
   cmd->add_option("--ack-timeout-ms", flags->ack_timeout_ms,
                   "how long Kafka may take to acknowledge a command before it is answered 503")
       ->envname("KLEDGER_ACK_TIMEOUT_MS")->check(CLI::Range(100, 600000))->capture_default_str();

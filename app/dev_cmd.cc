@@ -32,6 +32,7 @@ struct DevFlags {
   bool exit_after_demo = false;
   DemoOptions demo_options;
   std::vector<std::string> properties;
+  HttpSecurityFlags security;
 };
 
 // The embedded broker's log lives in memory and starts empty at every run, so projections left
@@ -65,6 +66,13 @@ int RunDev(const DevFlags& flags) {
   auto overrides = kafka::ParseProperties(flags.properties);
   if (!address.ok() || !overrides.ok()) {
     spdlog::error("{}", (!address.ok() ? address.status() : overrides.status()).message());
+    return 2;
+  }
+  // Off by default here (a laptop playground), and said loudly when it is.
+  auto authorizer =
+      MakeAuthorizer(flags.security, /*auth_required=*/false, "command and query API");
+  if (!authorizer.ok()) {
+    spdlog::error("{}", authorizer.status().message());
     return 2;
   }
   bool temporary = false;
@@ -113,12 +121,13 @@ int RunDev(const DevFlags& flags) {
   processors::Processor& p = **processor;
   processors::StoreProbe store_probe(*registry, p.store());
 
-  http::Server server;
-  command::RegisterCommandRoutes(server.routes(), **client);
-  processors::RegisterQueryRoutes(server.routes(), p);
+  http::Server server(ToServerOptions(flags.security));
+  command::RegisterCommandRoutes(server.routes(), **client, *authorizer);
+  processors::RegisterQueryRoutes(server.routes(), p, *authorizer);
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, props, /*require_statistics=*/false,
-                                         [&p] { return p.NotReadyReason(); }));
+                                         [&p] { return p.NotReadyReason(); }),
+                          flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{} (choose another with --http HOST:PORT)", s.message());
     return 1;
@@ -169,6 +178,7 @@ void RegisterDev(CLI::App& app, Runner& run) {
              "and metrics on one HTTP address");
   cmd->add_option("--http", flags->http, "HOST:PORT for every HTTP route")
       ->envname("KLEDGER_HTTP")->capture_default_str();
+  AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/false);
   cmd->add_option("--partitions", flags->partitions, "partitions of the events topic")
       ->envname("KLEDGER_PARTITIONS")->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir,

@@ -1,6 +1,7 @@
 #include "app/flags.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 
@@ -27,6 +28,67 @@ void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap) {
                  "topics are PREFIX.events and PREFIX.events.dlt")
       ->envname("KLEDGER_TOPIC_PREFIX")
       ->capture_default_str();
+}
+
+void AddHttpSecurityFlags(CLI::App& cmd, HttpSecurityFlags& flags, bool auth_required) {
+  auto* tokens = cmd.add_option("--auth-tokens", flags.auth_tokens,
+                                "bearer token file, one 'TOKEN INSTANCE_PATTERN RIGHTS' per line "
+                                "(docs/security.md); turns authentication on")
+                     ->envname("KLEDGER_AUTH_TOKENS");
+  if (auth_required) {
+    cmd.add_flag("--insecure-no-auth", flags.insecure_no_auth,
+                 "serve the API without authentication (anyone reaching the port may read and "
+                 "write every instance); required when --auth-tokens is not given")
+        ->envname("KLEDGER_INSECURE_NO_AUTH")
+        ->excludes(tokens);
+  }
+  cmd.add_flag("--metrics-auth", flags.metrics_auth,
+               "require an admin token on /metrics too (default: open for Prometheus)")
+      ->envname("KLEDGER_METRICS_AUTH");
+  auto* cert = cmd.add_option("--tls-cert", flags.tls_cert,
+                              "PEM certificate (chain) file: serve HTTPS only (needs --tls-key)")
+                   ->envname("KLEDGER_TLS_CERT")
+                   ->check(CLI::ExistingFile);
+  auto* key = cmd.add_option("--tls-key", flags.tls_key, "PEM private key file of --tls-cert")
+                  ->envname("KLEDGER_TLS_KEY")
+                  ->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
+  cmd.add_option("--max-concurrent-requests", flags.max_concurrent_requests,
+                 "requests handled at once; more are answered 503 with Retry-After")
+      ->envname("KLEDGER_MAX_CONCURRENT_REQUESTS")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+}
+
+Result<std::shared_ptr<const auth::Authorizer>> MakeAuthorizer(const HttpSecurityFlags& flags,
+                                                               bool auth_required,
+                                                               std::string_view what) {
+  if (!flags.auth_tokens.empty()) {
+    ASSIGN_OR_RETURN(auto authorizer, auth::Authorizer::FromFile(flags.auth_tokens));
+    spdlog::info("authentication on: {} token grants from {}", authorizer->size(),
+                 flags.auth_tokens);
+    return authorizer;
+  }
+  if (auth_required && !flags.insecure_no_auth) {
+    return Status::InvalidArgument(
+        "no --auth-tokens FILE (KLEDGER_AUTH_TOKENS) given: refusing to serve " +
+        std::string(what) +
+        " without authentication; pass a token file (docs/security.md), or --insecure-no-auth to "
+        "serve it open on purpose");
+  }
+  spdlog::warn(
+      "*** AUTHENTICATION IS OFF: anyone who can reach this port may read and write "
+      "every ledger instance through the {}; pass --auth-tokens FILE to turn it on ***",
+      what);
+  return auth::Authorizer::AllowAll();
+}
+
+http::ServerOptions ToServerOptions(const HttpSecurityFlags& flags, http::ServerOptions base) {
+  base.tls_cert_file = flags.tls_cert;
+  base.tls_key_file = flags.tls_key;
+  base.max_concurrent_requests = flags.max_concurrent_requests;
+  return base;
 }
 
 Result<kafka::Properties> ToProperties(const KafkaFlags& flags) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/auth.h"
+#include "common/http.h"
 #include "common/kafka/properties.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -26,6 +28,29 @@ struct KafkaFlags {
   std::string dlt_topic() const { return topic_prefix + ".events.dlt"; }
   std::string owners_topic() const { return topic_prefix + ".owners"; }
 };
+
+// Who may use an HTTP listener and how it is reached: bearer tokens, TLS, the concurrency limit.
+struct HttpSecurityFlags {
+  std::string auth_tokens;        // token file (common/auth.h); empty: see insecure_no_auth
+  bool insecure_no_auth = false;  // command/processor: serve without auth (must be explicit)
+  bool metrics_auth = false;      // /metrics needs an admin token too
+  std::string tls_cert;           // PEM certificate; with tls_key, HTTPS only
+  std::string tls_key;            // PEM private key
+  int max_concurrent_requests = 64;
+};
+
+// Adds --auth-tokens, --metrics-auth, --tls-cert, --tls-key, --max-concurrent-requests and,
+// when `auth_required` (command, processor), --insecure-no-auth.
+void AddHttpSecurityFlags(CLI::App& cmd, HttpSecurityFlags& flags, bool auth_required);
+
+// The authorizer the flags ask for. Without --auth-tokens: InvalidArgument when `auth_required`
+// and --insecure-no-auth is absent, else AllowAll() after a loud warning that `what` is open.
+Result<std::shared_ptr<const auth::Authorizer>> MakeAuthorizer(const HttpSecurityFlags& flags,
+                                                               bool auth_required,
+                                                               std::string_view what);
+
+// `base` with the flags' TLS files and concurrency limit.
+http::ServerOptions ToServerOptions(const HttpSecurityFlags& flags, http::ServerOptions base = {});
 
 // Adds --bootstrap, -X, --profile and --topic-prefix. `need_bootstrap`: --bootstrap is required.
 void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap);

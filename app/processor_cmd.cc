@@ -22,6 +22,7 @@ struct ProcessorFlags {
   int retry_cap_ms = 10000;
   int retry_max_attempts = 5;
   std::string on_exhausted = "dead_letter";
+  HttpSecurityFlags security;
 };
 
 int RunProcessor(const ProcessorFlags& flags) {
@@ -29,6 +30,11 @@ int RunProcessor(const ProcessorFlags& flags) {
   auto address = http::ParseHostPort(flags.http);
   if (!props.ok() || !address.ok()) {
     spdlog::error("{}", (!props.ok() ? props.status() : address.status()).message());
+    return 2;
+  }
+  auto authorizer = MakeAuthorizer(flags.security, /*auth_required=*/true, "query API");
+  if (!authorizer.ok()) {
+    spdlog::error("{}", authorizer.status().message());
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
@@ -53,12 +59,13 @@ int RunProcessor(const ProcessorFlags& flags) {
   }
   processors::Processor& p = **processor;
   processors::StoreProbe store_probe(*registry, p.store());
-  http::Server server;
-  processors::RegisterQueryRoutes(server.routes(), p);
+  http::Server server(ToServerOptions(flags.security));
+  processors::RegisterQueryRoutes(server.routes(), p, *authorizer);
   // Caught-up partitions prove the broker answered; the statistics add a broker known down.
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/false,
-                                         [&p] { return p.NotReadyReason(); }));
+                                         [&p] { return p.NotReadyReason(); }),
+                          flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
@@ -86,6 +93,7 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
   AddKafkaFlags(*cmd, flags->kafka, /*need_bootstrap=*/true);
   cmd->add_option("--http", flags->http, "HOST:PORT to serve the query API and metrics on")
       ->envname("KLEDGER_HTTP")->capture_default_str();
+  AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/true);
   cmd->add_option("--group", flags->group, "consumer group id")
       ->envname("KLEDGER_GROUP")->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir, "RocksDB directory of this processor")

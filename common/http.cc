@@ -4,6 +4,7 @@
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/metrics.h"
@@ -27,23 +28,70 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   return out;
 }
 
-Server::Server(ServerOptions options) : options_(options) {
-  server_.set_payload_max_length(options_.max_body_bytes);
-  server_.set_read_timeout(options_.read_timeout_s, 0);
-  server_.set_write_timeout(options_.write_timeout_s, 0);
-  server_.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                   std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
-    ReplyError(res, 500, "internal", "the server failed to handle the request; see its log");
+namespace {
+
+// Threads beyond max_concurrent_requests: they read the excess requests and answer them 503
+// instead of leaving them queued behind busy threads.
+constexpr int kSpareThreads = 4;
+
+// Whether this pool thread's current request holds an in-flight slot. httplib serves a request
+// on one pool thread from pre-routing to post-routing, and each pool belongs to one server.
+thread_local bool holds_slot = false;
+
+std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    return std::make_unique<httplib::Server>();
+  }
+  return std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
+                                              options.tls_key_file.c_str());
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), server_(MakeServer(options_)) {
+  httplib::Server& server = *server_;
+  server.set_payload_max_length(options_.max_body_bytes);
+  server.set_read_timeout(options_.read_timeout_s, 0);
+  server.set_write_timeout(options_.write_timeout_s, 0);
+  // An idle keep-alive connection is dropped no later than a silent half-sent request.
+  server.set_keep_alive_timeout(std::min(options_.read_timeout_s, 5));
+  const int max_in_flight = std::max(1, options_.max_concurrent_requests);
+  server.new_task_queue = [max_in_flight] {
+    return new httplib::ThreadPool(static_cast<size_t>(max_in_flight + kSpareThreads));
+  };
+  server.set_pre_routing_handler(
+      [this, max_in_flight](const httplib::Request&, httplib::Response& res) {
+        if (holds_slot) in_flight_.fetch_sub(1);  // a response that skipped post-routing
+        holds_slot = false;
+        if (in_flight_.fetch_add(1) >= max_in_flight) {
+          in_flight_.fetch_sub(1);
+          res.set_header("Retry-After", "1");
+          ReplyError(res, 503, "unavailable",
+                     "too many concurrent requests (limit " + std::to_string(max_in_flight) +
+                         "); retry shortly");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        holds_slot = true;
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
+  server.set_post_routing_handler([this](const httplib::Request&, httplib::Response&) {
+    if (holds_slot) in_flight_.fetch_sub(1);
+    holds_slot = false;
   });
-  server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
+        ReplyError(res, 500, "internal", "the server failed to handle the request; see its log");
+      });
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     // Only fill in bodies httplib left empty (its own 404s and 413s); handlers write their own.
     if (!res.body.empty()) return;
     if (res.status == 413) {
@@ -58,10 +106,17 @@ Server::~Server() { Stop(); }
 
 Status Server::Start(const HostPort& address) {
   host_ = address.host;
+  if (!server_->is_valid()) {
+    // SSLServer is invalid when its certificate or key did not load; the paths are not secret.
+    return Status::InvalidArgument("cannot load the TLS certificate " + options_.tls_cert_file +
+                                   " and key " + options_.tls_key_file +
+                                   " (both must be readable PEM files, the key matching the "
+                                   "certificate; pass --tls-cert and --tls-key together)");
+  }
   if (address.port == 0) {
-    port_ = server_.bind_to_any_port(address.host);
+    port_ = server_->bind_to_any_port(address.host);
     if (port_ <= 0) port_ = 0;
-  } else if (server_.bind_to_port(address.host, address.port)) {
+  } else if (server_->bind_to_port(address.host, address.port)) {
     port_ = address.port;
   }
   if (port_ == 0) {
@@ -69,16 +124,59 @@ Status Server::Start(const HostPort& address) {
                                std::to_string(address.port) +
                                " (in use, or not an address of this machine)");
   }
-  thread_ = std::thread([this] { server_.listen_after_bind(); });
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::Ok();
 }
 
 void Server::Stop() {
-  server_.stop();
+  server_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
-std::string Server::url() const { return "http://" + host_ + ":" + std::to_string(port_); }
+std::string Server::url() const {
+  return (tls() ? "https://" : "http://") + host_ + ":" + std::to_string(port_);
+}
+
+std::vector<std::string> PathInstance(const httplib::Request& req) {
+  if (req.matches.size() < 2) return {};
+  return {req.matches[1].str()};
+}
+
+httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
+                                 httplib::Server::Handler handler) {
+  assert(authorizer && "pass auth::Authorizer::AllowAll() to serve without authentication");
+  if (!authorizer->enabled()) return handler;
+  return [authorizer = std::move(authorizer), access = std::move(access),
+          handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    const std::string header = req.get_header_value("Authorization");
+    const std::string_view token = auth::BearerToken(header);
+    std::vector<std::string> instances;
+    if (!access.instances) {
+      instances.emplace_back(auth::kAllInstances);
+    } else {
+      instances = access.instances(req);
+    }
+    // Nothing names an instance (a body the handler refuses): any grant of the right will do.
+    if (instances.empty()) instances.emplace_back(auth::kAnyInstance);
+    auth::Decision decision;
+    for (const std::string& instance : instances) {
+      decision = authorizer->Authorize(token, instance, access.right);
+      if (!decision.allowed()) break;
+    }
+    if (decision.allowed()) return handler(req, res);
+    // The token never reaches the log: only its digest's prefix, for correlation.
+    spdlog::warn("http: {} {} from {} refused {}: {}{}", req.method, req.path, req.remote_addr,
+                 decision.http_status(), decision.reason,
+                 decision.token_id.empty() ? "" : " (token " + decision.token_id + ")");
+    if (decision.kind == auth::Decision::Kind::kUnauthenticated) {
+      res.set_header("WWW-Authenticate", R"(Bearer realm="kledger")");
+      ReplyError(res, 401, "unauthenticated", decision.reason);
+    } else {
+      res.set_header("WWW-Authenticate", R"(Bearer realm="kledger", error="insufficient_scope")");
+      ReplyError(res, 403, "forbidden", decision.reason);
+    }
+  };
+}
 
 Status ParseJson(std::string_view body, google::protobuf::Message& message) {
   google::protobuf::util::JsonParseOptions options;
@@ -120,34 +218,54 @@ void ReplyError(httplib::Response& res, int status, std::string_view code, std::
 
 int HttpStatusFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kAlreadyExists: return 409;
-    case StatusCode::kFailedPrecondition: return 409;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kTimeout: return 503;
-    case StatusCode::kOutOfRange: return 400;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kTimeout:
+      return 503;
+    case StatusCode::kOutOfRange:
+      return 400;
     case StatusCode::kCorruption:
     case StatusCode::kIoError:
-    case StatusCode::kInternal: return 500;
+    case StatusCode::kInternal:
+      return 500;
   }
   return 500;
 }
 
 std::string_view ErrorCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kAlreadyExists: return "already_exists";
-    case StatusCode::kFailedPrecondition: return "failed_precondition";
-    case StatusCode::kUnavailable: return "unavailable";
-    case StatusCode::kTimeout: return "timeout";
-    case StatusCode::kOutOfRange: return "out_of_range";
-    case StatusCode::kCorruption: return "corruption";
-    case StatusCode::kIoError: return "io_error";
-    case StatusCode::kInternal: return "internal";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kAlreadyExists:
+      return "already_exists";
+    case StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kTimeout:
+      return "timeout";
+    case StatusCode::kOutOfRange:
+      return "out_of_range";
+    case StatusCode::kCorruption:
+      return "corruption";
+    case StatusCode::kIoError:
+      return "io_error";
+    case StatusCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -159,7 +277,8 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 }
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
-                       std::function<std::string()> not_ready_reason) {
+                       std::function<std::string()> not_ready_reason,
+                       std::shared_ptr<const auth::Authorizer> metrics_authorizer) {
   // Readiness as a metric too, so that an alert can see it lost (Kubernetes only acts on it):
   // evaluated at every scrape, the moment Prometheus looks.
   auto& ready = prometheus::BuildGauge()
@@ -167,11 +286,14 @@ void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Regi
                     .Help("1 when /readyz answers 200 (the process is ready to serve), else 0")
                     .Register(*registry)
                     .Add({});
-  server.Get("/metrics", [registry, not_ready_reason, &ready](const httplib::Request&,
-                                                               httplib::Response& res) {
+  auto metrics = [registry, not_ready_reason, &ready](const httplib::Request&,
+                                                      httplib::Response& res) {
     ready.Set(!not_ready_reason || not_ready_reason().empty() ? 1 : 0);
     res.set_content(RenderMetrics(*registry), "text/plain; version=0.0.4; charset=utf-8");
-  });
+  };
+  server.Get("/metrics", metrics_authorizer ? Guarded(std::move(metrics_authorizer),
+                                                      {.right = auth::Right::kAdmin}, metrics)
+                                            : metrics);
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/auth.h"
 #include "common/status.h"
 #include "kledger/v1/api.pb.h"
 
@@ -31,32 +33,63 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;  // larger bodies are answered 413; default 1 MiB
   int read_timeout_s = 10;          // a client that sends nothing for this long is dropped; default 10
   int write_timeout_s = 10;         // a client that reads nothing for this long is dropped; default 10
+  // Requests handled at once; more are answered 503 + Retry-After. The thread pool has a few
+  // threads more than this, so that the excess is read and refused rather than left queued.
+  // Default 64.
+  int max_concurrent_requests = 64;
+  // PEM certificate (chain) and private key files: both set, the server speaks HTTPS only;
+  // both empty, plain HTTP. Default: empty.
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
 };
 
-// An httplib::Server listening on one address, serving on its own threads until Stop().
+// An httplib::Server (or httplib::SSLServer with TLS) listening on one address, serving on its
+// own threads until Stop().
 class Server {
  public:
   explicit Server(ServerOptions options = {});
   ~Server();  // stops
 
-  httplib::Server& routes() { return server_; }
+  httplib::Server& routes() { return *server_; }
 
-  // Binds and starts serving. Unavailable when the address cannot be bound.
+  // Binds and starts serving. Unavailable when the address cannot be bound; InvalidArgument
+  // when the TLS certificate or key cannot be loaded.
   Status Start(const HostPort& address);
   void Stop();
 
   // The bound port (useful when started on port 0).
   int port() const { return port_; }
-  // "http://HOST:PORT"
+  bool tls() const { return !options_.tls_cert_file.empty(); }
+  // "http://HOST:PORT", or "https://HOST:PORT" with TLS.
   std::string url() const;
 
  private:
   ServerOptions options_;
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  std::atomic<int> in_flight_{0};
   std::thread thread_;
   std::string host_;
   int port_ = 0;
 };
+
+// Who may call a route: the right it needs and the instances a request touches.
+struct Access {
+  auth::Right right = auth::Right::kQuery;
+  // The instance ids the request touches. Unset: the route spans every instance (/v1/digest,
+  // /metrics) and needs a token granted on "*". An empty list (e.g. a body that does not parse,
+  // which the handler then refuses) needs the right on some instance.
+  std::function<std::vector<std::string>(const httplib::Request&)> instances{};
+};
+
+// The {instance} of /v1/instances/{instance}/... routes: the route pattern's first capture.
+std::vector<std::string> PathInstance(const httplib::Request& req);
+
+// Wraps `handler` so that it runs only when `authorizer` grants the request's bearer token
+// `access`; otherwise answers 401 (with WWW-Authenticate: Bearer) or 403 and logs the refusal
+// without the token. With Authorizer::AllowAll() the handler always runs. Every route of the
+// command and query APIs is registered through this.
+httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
+                                 httplib::Server::Handler handler);
 
 // Parses a JSON body into `message` (snake_case or lowerCamel names, enum names in any case,
 // unknown fields refused). InvalidArgument with the parser's words otherwise.
@@ -83,7 +116,10 @@ void ReplyStatus(httplib::Response& res, const Status& status);
 // Registers GET /metrics (the registry), /healthz (always 200 while the process serves) and
 // /readyz (200 when `ready` returns an empty string, else 503 with that reason). Registers the
 // gauge kledger_ready (1/0, the same answer as /readyz) in `registry`, refreshed at each scrape.
+// /healthz and /readyz stay open for probes; /metrics needs an `admin` token on "*" when
+// `metrics_authorizer` is given (default: open, for Prometheus scrapes).
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
-                       std::function<std::string()> not_ready_reason);
+                       std::function<std::string()> not_ready_reason,
+                       std::shared_ptr<const auth::Authorizer> metrics_authorizer = nullptr);
 
 }  // namespace kledger::http

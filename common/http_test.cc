@@ -1,6 +1,15 @@
 #include "common/http.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 
 namespace kledger::http {
 namespace {
@@ -59,6 +68,123 @@ TEST(HttpTest, ServesOperatorRoutesAndAnswersErrorsWithTheSpecBody) {
   ASSERT_TRUE(too_large);
   EXPECT_EQ(too_large->status, 413);
   EXPECT_EQ(client.Get("/nowhere")->status, 404);
+}
+
+TEST(HttpTest, GuardedRoutesAnswer401And403AndRunTheHandlerWhenGranted) {
+  auto authorizer = auth::Authorizer::FromText(
+      "acme-token-0123456789 acme* submit\nadmin-token-0123456789 * admin\n", "tokens");
+  ASSERT_TRUE(authorizer.ok()) << authorizer.status().ToString();
+  Server server;
+  auto ok = [](const httplib::Request&, httplib::Response& res) { res.status = 202; };
+  server.routes().Post(R"(/v1/instances/([^/]+)/accounts)",
+                       Guarded(*authorizer, {auth::Right::kSubmit, PathInstance}, ok));
+  server.routes().Get("/v1/digest", Guarded(*authorizer, {.right = auth::Right::kAdmin}, ok));
+  AddOperatorRoutes(server.routes(), std::make_shared<prometheus::Registry>(), {}, *authorizer);
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  httplib::Client client("127.0.0.1", server.port());
+
+  auto missing = client.Post("/v1/instances/acme/accounts", "{}", "application/json");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 401);
+  EXPECT_NE(missing->get_header_value("WWW-Authenticate").find("Bearer"), std::string::npos);
+  v1::ErrorBody body;
+  ASSERT_TRUE(ParseJson(missing->body, body).ok()) << missing->body;
+  EXPECT_EQ(body.error().code(), "unauthenticated");
+
+  client.set_bearer_token_auth("acme-token-0123456789");
+  EXPECT_EQ(client.Post("/v1/instances/acme/accounts", "{}", "application/json")->status, 202);
+  EXPECT_EQ(client.Post("/v1/instances/beta/accounts", "{}", "application/json")->status, 403);
+  EXPECT_EQ(client.Get("/v1/digest")->status, 403);
+  EXPECT_EQ(client.Get("/metrics")->status, 403);
+  EXPECT_EQ(client.Get("/healthz")->status, 200);  // probes stay open
+
+  client.set_bearer_token_auth("admin-token-0123456789");
+  EXPECT_EQ(client.Get("/v1/digest")->status, 202);
+  EXPECT_EQ(client.Get("/metrics")->status, 200);
+  client.set_bearer_token_auth("wrong-token-0123456789");
+  EXPECT_EQ(client.Get("/v1/digest")->status, 401);
+}
+
+TEST(HttpTest, AllowAllLeavesRoutesOpen) {
+  Server server;
+  server.routes().Get("/open", Guarded(auth::Authorizer::AllowAll(), {.right = auth::Right::kAdmin},
+                                       [](const httplib::Request&, httplib::Response& res) {
+                                         res.set_content("ok", "text/plain");
+                                       }));
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  httplib::Client client("127.0.0.1", server.port());
+  EXPECT_EQ(client.Get("/open")->status, 200);
+}
+
+TEST(HttpTest, RequestsOverTheConcurrencyLimitAre503WithRetryAfter) {
+  Server server({.max_concurrent_requests = 1});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool release = false;
+  server.routes().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    res.set_content("done", "text/plain");
+  });
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  auto slow = std::async(std::launch::async, [&] {
+    httplib::Client client("127.0.0.1", server.port());
+    auto res = client.Get("/slow");
+    return res ? res->status : -1;
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  httplib::Client second("127.0.0.1", server.port());
+  auto refused = second.Get("/healthz");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(slow.get(), 200);
+  // The slot is free again.
+  EXPECT_EQ(second.Get("/slow")->status, 200);
+}
+
+TEST(HttpTest, AClientThatSendsHalfARequestIsDroppedWithinTheReadTimeout) {
+  Server server({.read_timeout_s = 1});
+  server.routes().Get("/x", [](const httplib::Request&, httplib::Response& res) {});
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string half = "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+  ASSERT_EQ(send(fd, half.data(), half.size(), 0), static_cast<ssize_t>(half.size()));
+  const timeval guard{10, 0};  // the test's own bound, well past the server's 1 s
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
+  const auto start = std::chrono::steady_clock::now();
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  close(fd);
+  EXPECT_EQ(n, 0) << "the server did not close the connection";
+  EXPECT_LT(waited, std::chrono::seconds(4));
+}
+
+TEST(HttpTest, UnloadableTlsCertificateIsRefusedAtStart) {
+  Server server({.tls_cert_file = "/nonexistent/cert.pem", .tls_key_file = "/nonexistent/key.pem"});
+  Status s = server.Start({"127.0.0.1", 0});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("/nonexistent/cert.pem"), std::string::npos) << s.message();
 }
 
 }  // namespace

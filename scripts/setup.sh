@@ -9,7 +9,7 @@ packages=(
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   libssl-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  kcat prometheus curl python3 python3-yaml nlohmann-json3-dev
+  kcat prometheus curl python3 python3-yaml nlohmann-json3-dev openssl
 )
 
 missing=()

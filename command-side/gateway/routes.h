@@ -3,11 +3,17 @@
 
 #include <httplib.h>
 
+#include <memory>
+
 #include "command-side/command_client.h"
+#include "common/auth.h"
 
 namespace kledger::command {
 
-// Registers every command route on `server`; `client` must outlive it.
-void RegisterCommandRoutes(httplib::Server& server, CommandClient& client);
+// Registers every command route on `server`; `client` must outlive it. Each route needs the
+// `submit` right on the instance(s) it appends to (every item's, for /v1/batch), as `authorizer`
+// grants it; Authorizer::AllowAll() serves them without authentication.
+void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
+                           std::shared_ptr<const auth::Authorizer> authorizer);
 
 }  // namespace kledger::command

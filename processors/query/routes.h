@@ -4,11 +4,17 @@
 
 #include <httplib.h>
 
+#include <memory>
+
+#include "common/auth.h"
 #include "processors/processor.h"
 
 namespace kledger::processors {
 
-// Registers every query route on `server`; `processor` must outlive it.
-void RegisterQueryRoutes(httplib::Server& server, Processor& processor);
+// Registers every query route on `server`; `processor` must outlive it. Instance routes need the
+// `query` right on their instance, /v1/digest `admin` on every instance ("*"), as `authorizer`
+// grants them; Authorizer::AllowAll() serves them without authentication.
+void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
+                         std::shared_ptr<const auth::Authorizer> authorizer);
 
 }  // namespace kledger::processors

@@ -1,8 +1,21 @@
 #include "tests/support/cluster.h"
 
+#include <algorithm>
 #include <csignal>
 
 namespace kledger::testing {
+namespace {
+
+// `flags` plus --insecure-no-auth unless they configure authentication: the API processes refuse
+// to start with neither.
+std::vector<std::string> WithAuthChoice(std::vector<std::string> flags) {
+  if (std::find(flags.begin(), flags.end(), "--auth-tokens") == flags.end()) {
+    flags.push_back("--insecure-no-auth");
+  }
+  return flags;
+}
+
+}  // namespace
 
 Cluster::Cluster(ClusterOptions options)
     : options_(std::move(options)), log_dir_(MakeTempDir("kledger-test")) {}
@@ -38,8 +51,8 @@ Status Cluster::Start() {
   std::vector<std::string> command_argv = {
       KledgerBinary(), "command",  "--profile", "dev",
       "--bootstrap",   bootstrap_, "--http",    "127.0.0.1:" + std::to_string(command_port_)};
-  command_argv.insert(command_argv.end(), options_.command_flags.begin(),
-                      options_.command_flags.end());
+  const std::vector<std::string> command_flags = WithAuthChoice(options_.command_flags);
+  command_argv.insert(command_argv.end(), command_flags.begin(), command_flags.end());
   ASSIGN_OR_RETURN(ChildProcess command,
                    ChildProcess::Spawn(command_argv, log_dir_ + "/command.log"));
   command_ = std::make_unique<ChildProcess>(std::move(command));
@@ -67,13 +80,13 @@ Status Cluster::Start() {
 Status Cluster::StartProcessor(int i) {
   processes_[i].reset();  // kills a previous incarnation
   const std::string name = "processor-" + std::to_string(i);
-  ASSIGN_OR_RETURN(
-      ChildProcess p,
-      ChildProcess::Spawn(
-          {KledgerBinary(), "processor", "--profile", "dev", "--bootstrap", bootstrap_, "--group",
-           options_.group, "--http", "127.0.0.1:" + std::to_string(processor_ports_[i]),
-           "--data-dir", log_dir_ + "/" + name + "-data"},
-          log_dir_ + "/" + name + ".log"));
+  std::vector<std::string> argv = {
+      KledgerBinary(), "processor", "--profile", "dev", "--bootstrap", bootstrap_, "--group",
+      options_.group, "--http", "127.0.0.1:" + std::to_string(processor_ports_[i]),
+      "--data-dir", log_dir_ + "/" + name + "-data"};
+  const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
+  argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());
+  ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir_ + "/" + name + ".log"));
   processes_[i] = std::make_unique<ChildProcess>(std::move(p));
   auto client = ProcessorClient(i);
   if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*client, "/healthz"); })) {
