@@ -14,18 +14,15 @@
 namespace kledger::testing {
 namespace {
 
-constexpr char kJson[] = "application/json";
 constexpr int kPartitions = 4;
 constexpr int kInstances = 8;
 
 std::string Instance(int i) { return "tenant-" + std::to_string(i); }
 
 v1::Ack Post(Cluster& cluster, const std::string& path, const std::string& body) {
-  auto res = cluster.CommandClient()->Post(path.c_str(), body, kJson);
-  v1::Ack ack;
-  EXPECT_TRUE(res && res->status == 202) << path << " " << (res ? res->body : "no answer");
-  if (res) EXPECT_TRUE(http::ParseJson(res->body, ack).ok());
-  return ack;
+  auto ack = cluster.Submit(path, body);
+  EXPECT_TRUE(ack.ok()) << ack.status().ToString();
+  return ack.ok() ? *ack : v1::Ack();
 }
 
 v1::Ack Fund(Cluster& cluster, int instance, int n, int64_t amount) {

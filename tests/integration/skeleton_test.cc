@@ -27,13 +27,9 @@ class SkeletonTest : public ::testing::Test {
 
   // POSTs `body` to the command API; the 202's Ack, failing the test otherwise.
   static v1::Ack Accept(const std::string& path, const std::string& body) {
-    auto res = cluster_->CommandClient()->Post(path.c_str(), body, kJson);
-    v1::Ack ack;
-    EXPECT_TRUE(res) << path;
-    if (!res) return ack;
-    EXPECT_EQ(res->status, 202) << path << " " << res->body;
-    EXPECT_TRUE(http::ParseJson(res->body, ack).ok()) << res->body;
-    return ack;
+    auto ack = cluster_->Submit(path, body);
+    EXPECT_TRUE(ack.ok()) << ack.status().ToString();
+    return ack.ok() ? *ack : v1::Ack();
   }
 
   static std::string OpenAccount(const std::string& address, const std::string& type) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <csignal>
 
+#include "common/http.h"
+
 namespace kledger::testing {
 namespace {
 
@@ -81,9 +83,12 @@ Status Cluster::StartProcessor(int i) {
   processes_[i].reset();  // kills a previous incarnation
   const std::string name = "processor-" + std::to_string(i);
   std::vector<std::string> argv = {
-      KledgerBinary(), "processor", "--profile", "dev", "--bootstrap", bootstrap_, "--group",
-      options_.group, "--http", "127.0.0.1:" + std::to_string(processor_ports_[i]),
-      "--data-dir", log_dir_ + "/" + name + "-data"};
+      KledgerBinary(), "processor",
+      "--profile",     "dev",
+      "--bootstrap",   bootstrap_,
+      "--group",       options_.group,
+      "--http",        "127.0.0.1:" + std::to_string(processor_ports_[i]),
+      "--data-dir",    log_dir_ + "/" + name + "-data"};
   const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
   argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());
   ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir_ + "/" + name + ".log"));
@@ -109,6 +114,18 @@ std::unique_ptr<httplib::Client> Cluster::ProcessorClient(int i) const {
 
 std::string Cluster::ProcessorUrl(int i) const {
   return "http://127.0.0.1:" + std::to_string(processor_ports_[i]);
+}
+
+Result<v1::Ack> Cluster::Submit(const std::string& path, const std::string& body) const {
+  auto res = CommandClient()->Post(path.c_str(), body, "application/json");
+  if (!res) return Status::Unavailable("POST " + path + ": the command API did not answer");
+  if (res->status != 202) {
+    return Status::FailedPrecondition("POST " + path + " answered " + std::to_string(res->status) +
+                                      ": " + res->body);
+  }
+  v1::Ack ack;
+  RETURN_IF_ERROR(http::ParseJson(res->body, ack).WithContext("POST " + path));
+  return ack;
 }
 
 Result<std::string> Cluster::Fault(const std::string& order) const {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kledger/v1/api.pb.h"
 #include "tests/support/process.h"
 
 namespace kledger::testing {
@@ -42,6 +43,10 @@ class Cluster {
   std::unique_ptr<httplib::Client> ProcessorClient(int i) const;
   // "http://127.0.0.1:PORT" of processor i: the URL it announces as a partition owner.
   std::string ProcessorUrl(int i) const;
+
+  // POSTs the JSON `body` to the command API's `path`. On a 202 returns its Ack; otherwise an
+  // error naming the path, the status and the answer's body.
+  Result<v1::Ack> Submit(const std::string& path, const std::string& body) const;
 
   // Sends a fault order to the broker's control endpoint; the answer line or the error.
   Result<std::string> Fault(const std::string& order) const;
