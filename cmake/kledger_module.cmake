@@ -27,3 +27,16 @@ function(kledger_module name)
     gtest_discover_tests(kledger_${name}_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
   endif()
 endfunction()
+
+# kledger_fuzzer(<name> <source> <library>): a libFuzzer executable over `library`, made only with
+# KLEDGER_FUZZ=ON (clang; scripts/fuzz.sh builds everything it links with
+# -fsanitize=fuzzer-no-link,address,undefined).
+function(kledger_fuzzer name source library)
+  if(NOT KLEDGER_FUZZ)
+    return()
+  endif()
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE ${library})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+endfunction()
