@@ -15,17 +15,12 @@
 
 #include "command-side/command_probe.h"
 #include "common/domain/event_id.h"
+#include "common/wall_clock.h"
 
 namespace kledger::command {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -121,7 +116,7 @@ Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClie
   v1::EventEnvelope& envelope = prepared.envelope;
   envelope.set_instance_id(command.instance_id());
   envelope.set_schema_version(domain::kSchemaVersion);
-  envelope.set_submitted_at_ms(NowMs());
+  envelope.set_submitted_at_ms(WallClockMs());
   domain::ValidateCorrelationId(command.correlation_id(), errors);
   if (!SetEvent(command, envelope)) {
     domain::ValidateInstanceId(command.instance_id(), errors);
