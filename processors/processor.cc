@@ -143,6 +143,8 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
 void Processor::ApplyLoop() {
   while (!stopping_) {
     ResumeDueRetries();
+    // Held: partitions assigned since are paused too, so this repeats while the hold lasts.
+    if (hold_ || holding_) FollowHold(hold_);
     auto polled = consumer_->Poll(options_.poll_timeout, options_.max_batch_records);
     if (!polled.ok()) {
       // Offset resets and fatal consumer errors: never continue past them silently.
@@ -156,6 +158,22 @@ void Processor::ApplyLoop() {
   }
   Status closed = consumer_->Close();
   if (!closed.ok()) spdlog::warn("leaving the consumer group: {}", closed.ToString());
+}
+
+void Processor::FollowHold(bool hold) {
+  std::vector<kafka::TopicPartition> partitions;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, progress] : owned_) {
+      auto retry = retries_.find(p);
+      if (progress.halted.empty() && (retry == retries_.end() || !retry->second.paused)) {
+        partitions.push_back({options_.events_topic, p, -1});
+      }
+    }
+  }
+  Status changed = hold ? consumer_->Pause(partitions) : consumer_->Resume(partitions);
+  if (!changed.ok()) spdlog::warn("{} for a hold: {}", hold ? "pause" : "resume", changed.ToString());
+  holding_ = hold;
 }
 
 void Processor::ApplyPartition(int32_t partition,

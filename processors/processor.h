@@ -106,6 +106,11 @@ class Processor : private kafka::RebalanceListener {
   // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
   std::string Failure() const;
 
+  // While held, the processor stays in the group and answers queries but fetches and applies
+  // nothing (every owned partition is paused at the consumer); Hold(false) carries on. For
+  // `kledger benchmark`, which measures the command path and the apply path each on its own.
+  void Hold(bool hold) { hold_ = hold; }
+
  private:
   Processor(ProcessorOptions options, std::unique_ptr<projections::ProjectionStore> store,
             std::unique_ptr<kafka::Producer> dlt_producer, std::unique_ptr<ProcessorProbe> probe);
@@ -123,6 +128,8 @@ class Processor : private kafka::RebalanceListener {
   };
 
   void ApplyLoop();
+  // Pauses (hold) or resumes every owned partition that is neither halted nor backing off.
+  void FollowHold(bool hold);
   void MonitorLoop();
   // Applies `records` (one partition, log order): all in one WriteBatch normally; one at a time
   // while a record is failing, so that the failing record is the one retried.
@@ -168,6 +175,8 @@ class Processor : private kafka::RebalanceListener {
   std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> hold_{false};
+  bool holding_ = false;  // what FollowHold last did (apply thread only)
   std::thread apply_thread_;
   std::thread monitor_thread_;
 };
