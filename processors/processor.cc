@@ -154,7 +154,7 @@ void Processor::ApplyLoop() {
     // Records arrive in log order per partition; keep that order, group by partition.
     std::map<int32_t, std::vector<kafka::ConsumedRecord>> by_partition;
     for (auto& record : *polled) by_partition[record.partition].push_back(std::move(record));
-    for (const auto& [partition, records] : by_partition) ApplyPartition(partition, records);
+    ApplyPolled(by_partition);
   }
   Status closed = consumer_->Close();
   if (!closed.ok()) spdlog::warn("leaving the consumer group: {}", closed.ToString());
@@ -176,40 +176,80 @@ void Processor::FollowHold(bool hold) {
   holding_ = hold;
 }
 
-void Processor::ApplyPartition(int32_t partition,
-                               const std::vector<kafka::ConsumedRecord>& records) {
-  int64_t next_offset;
+void Processor::ApplyPolled(const std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
+  // Every flowing partition's records go into a batch of its own, and all the batches into one
+  // write; a partition that is retrying, or whose batch fails, takes the careful path alone.
+  std::vector<Staged> staged;
+  for (const auto& [partition, records] : polled) {
+    int64_t next_offset;
+    if (!Flowing(partition, next_offset)) continue;
+    std::vector<kafka::ConsumedRecord> pending;
+    for (const auto& record : records) {
+      if (record.offset >= next_offset) pending.push_back(record);
+    }
+    if (pending.empty()) continue;
+    if (retries_.count(partition) > 0) {
+      ApplyOneByOne(partition, pending);
+      continue;
+    }
+    std::string error_code;
+    auto applied = Stage(partition, next_offset, pending, error_code);
+    if (!applied.ok()) {
+      if (pending.size() == 1) {
+        OnApplyFailure(partition, pending[0], applied.status(), error_code);
+      } else {
+        ApplyOneByOne(partition, pending);  // finds the failing record
+      }
+      continue;
+    }
+    if (applied->run.next_offset == next_offset) continue;  // nothing new
+    applied->records = std::move(pending);
+    staged.push_back(std::move(*applied));
+  }
+  if (staged.empty()) return;
+
+  std::vector<projections::ProjectionStore::PartitionCommit> commits;
+  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
+  Status committed = store_->Commit(commits);
+  if (committed.ok()) {
+    for (auto& s : staged) Committed(s.partition, s.run);
+    return;
+  }
+  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
+               staged.size(), committed.ToString());
+  for (auto& s : staged) {
+    if (s.records.size() == 1) {
+      OnApplyFailure(s.partition, s.records[0], committed, "storage");
+    } else {
+      ApplyOneByOne(s.partition, s.records);
+    }
+  }
+}
+
+bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);
-    if (it == owned_.end()) return;
+    if (it == owned_.end()) return false;
     if (!it->second.halted.empty()) {
       Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
       if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
-      return;
+      return false;
     }
     next_offset = it->second.next_offset;
   }
   // Fetched before a retry paused the partition: they come again after the seek.
-  if (retries_[partition].paused) return;
+  auto retry = retries_.find(partition);
+  return retry == retries_.end() || !retry->second.paused;
+}
 
-  std::vector<kafka::ConsumedRecord> pending;
+void Processor::ApplyOneByOne(int32_t partition,
+                              const std::vector<kafka::ConsumedRecord>& records) {
   for (const auto& record : records) {
-    if (record.offset >= next_offset) pending.push_back(record);
-  }
-  if (pending.empty()) return;
-
-  std::string error_code;
-  if (retries_[partition].attempts == 0) {
-    Status applied = ApplyAndCommit(partition, pending, error_code);
-    if (applied.ok()) return;
-    if (pending.size() == 1) return OnApplyFailure(partition, pending[0], applied, error_code);
-    // Some record of the batch failed: find which, committing the ones before it.
-  }
-  for (const auto& record : pending) {
+    std::string error_code;
     Status applied = ApplyAndCommit(partition, {record}, error_code);
     if (!applied.ok()) return OnApplyFailure(partition, record, applied, error_code);
-    if (retries_[partition].attempts > 0) {
+    if (retries_.count(partition) > 0 && retries_[partition].attempts > 0) {
       spdlog::info("partition {} offset {}: applied after {} failed attempt(s)", partition,
                    record.offset, retries_[partition].attempts);
     }
@@ -217,14 +257,9 @@ void Processor::ApplyPartition(int32_t partition,
   }
 }
 
-Status Processor::ApplyAndCommit(int32_t partition,
-                                 const std::vector<kafka::ConsumedRecord>& records,
-                                 std::string& error_code) {
-  int64_t next_offset;
-  {
-    std::lock_guard lock(mu_);
-    next_offset = owned_.at(partition).next_offset;
-  }
+Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offset,
+                                           const std::vector<kafka::ConsumedRecord>& records,
+                                           std::string& error_code) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
     Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
     if (!written.ok()) {
@@ -237,13 +272,13 @@ Status Processor::ApplyAndCommit(int32_t partition,
     return Status::Ok();
   };
   error_code = "storage";
-  auto batch = store_->BeginBatch(partition);
-  ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, next_offset, records, dead_letter,
-                                                 options_.projections));
-  if (run.next_offset == next_offset) return Status::Ok();
-  error_code = "storage";
-  RETURN_IF_ERROR(store_->Commit(*batch, run.next_offset));
+  Staged staged{partition, store_->BeginBatch(partition), {}, {}};
+  ASSIGN_OR_RETURN(staged.run, ApplyRecords(*staged.batch, next_offset, records, dead_letter,
+                                            options_.projections));
+  return staged;
+}
 
+void Processor::Committed(int32_t partition, const ApplyRun& run) {
   for (const auto& r : run.records) {
     probe_->EventProcessed(r.event_type, r.outcome, r.apply_seconds, r.end_to_end_seconds,
                            r.event_id, r.correlation_id);
@@ -257,6 +292,21 @@ Status Processor::ApplyAndCommit(int32_t partition,
   // Advisory only: the truth is the offset committed with the state above.
   Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, run.next_offset}});
   if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
+}
+
+Status Processor::ApplyAndCommit(int32_t partition,
+                                 const std::vector<kafka::ConsumedRecord>& records,
+                                 std::string& error_code) {
+  int64_t next_offset;
+  {
+    std::lock_guard lock(mu_);
+    next_offset = owned_.at(partition).next_offset;
+  }
+  ASSIGN_OR_RETURN(Staged staged, Stage(partition, next_offset, records, error_code));
+  if (staged.run.next_offset == next_offset) return Status::Ok();
+  error_code = "storage";
+  RETURN_IF_ERROR(store_->Commit(*staged.batch, staged.run.next_offset));
+  Committed(partition, staged.run);
   return Status::Ok();
 }
 

@@ -19,6 +19,7 @@
 #include "common/kafka/producer.h"
 #include "common/kafka/properties.h"
 #include "common/status.h"
+#include "processors/applier.h"
 #include "processors/dead_letter.h"
 #include "processors/ownership.h"
 #include "processors/processor_probe.h"
@@ -131,9 +132,24 @@ class Processor : private kafka::RebalanceListener {
   // Pauses (hold) or resumes every owned partition that is neither halted nor backing off.
   void FollowHold(bool hold);
   void MonitorLoop();
-  // Applies `records` (one partition, log order): all in one WriteBatch normally; one at a time
-  // while a record is failing, so that the failing record is the one retried.
-  void ApplyPartition(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
+  // A partition's records applied to a batch not yet committed.
+  struct Staged {
+    int32_t partition;
+    std::unique_ptr<projections::ProjectionStore::Batch> batch;
+    ApplyRun run;
+    std::vector<kafka::ConsumedRecord> records;  // what was applied, for a retry one by one
+  };
+  // Applies one poll's records: the flowing partitions' batches in one commit; a partition that
+  // is retrying, or whose batch failed, one record per commit so the failing one is retried.
+  void ApplyPolled(const std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
+  // Whether `partition` is owned, not halted and not backing off; then sets its next offset.
+  bool Flowing(int32_t partition, int64_t& next_offset);
+  void ApplyOneByOne(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
+  // Applies `records` (one partition, log order) from `next_offset` into a new batch.
+  Result<Staged> Stage(int32_t partition, int64_t next_offset,
+                       const std::vector<kafka::ConsumedRecord>& records, std::string& error_code);
+  // After a commit: metrics, the partition's progress, the advisory consumer offset.
+  void Committed(int32_t partition, const ApplyRun& run);
   // Applies `records` in one WriteBatch committed with the partition's next offset.
   Status ApplyAndCommit(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
                         std::string& error_code);

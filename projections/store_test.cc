@@ -29,9 +29,11 @@ class StoreTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
-  std::unique_ptr<ProjectionStore> OpenStore(const std::string& name = "db") {
+  std::unique_ptr<ProjectionStore> OpenStore(const std::string& name = "db",
+                                             size_t cache_entries = StoreOptions().cache_entries) {
     StoreOptions options;
     options.path = (root_ / name).string();
+    options.cache_entries = cache_entries;
     options.max_history_page = 100;
     Result<std::unique_ptr<ProjectionStore>> store = ProjectionStore::Open(options);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
@@ -130,6 +132,58 @@ TEST_F(StoreTest, FailedCommitWritesNeitherStateNorOffset) {
   ApplyAll(*retry, rest, *store->NextOffset(0).value());
   ASSERT_TRUE(store->Commit(*retry, 9).ok());
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+}
+
+TEST_F(StoreTest, BatchesOfSeveralPartitionsCommitInOneWriteOrNotAtAll) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto acme = store->BeginBatch(0);
+  ApplyAll(*acme, Workload(), 0);
+  auto globex = store->BeginBatch(1);
+  ApplyAll(*globex, {OpenAccount("globex", "cash", v1::ASSET, "USD")}, 0);
+
+  store->SetWriteFaultForTesting([](const ProjectionStore::Batch& batch, int64_t) {
+    return batch.partition() == 1 ? Status::IoError("injected: partition 1 cannot write")
+                                  : Status::Ok();
+  });
+  Status failed = store->Commit({{acme.get(), 9}, {globex.get(), 1}});
+  EXPECT_EQ(failed.code(), StatusCode::kIoError);
+  EXPECT_FALSE(store->NextOffset(0)->has_value());
+  EXPECT_FALSE(store->NextOffset(1)->has_value());
+  EXPECT_EQ(store->GetAccount("acme", "cash").status().code(), StatusCode::kNotFound);
+
+  store->SetWriteFaultForTesting(nullptr);
+  acme = store->BeginBatch(0);
+  ApplyAll(*acme, Workload(), 0);
+  globex = store->BeginBatch(1);
+  ApplyAll(*globex, {OpenAccount("globex", "cash", v1::ASSET, "USD")}, 0);
+  ASSERT_TRUE(store->Commit({{acme.get(), 9}, {globex.get(), 1}}).ok());
+  EXPECT_EQ(store->NextOffset(0)->value_or(-1), 9);
+  EXPECT_EQ(store->NextOffset(1)->value_or(-1), 1);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+  EXPECT_TRUE(store->GetAccount("globex", "cash").ok());
+  EXPECT_EQ(acme->Count(), 0);
+  EXPECT_EQ(globex->Count(), 0);
+}
+
+TEST_F(StoreTest, TheAccountCacheNeverChangesWhatIsApplied) {
+  // One event per commit, so that every read after the first goes through the committed-record
+  // cache: absent (0), evicting at every insert (1), and roomy (default).
+  std::vector<std::string> digests;
+  for (size_t entries : {size_t{0}, size_t{1}, StoreOptions().cache_entries}) {
+    auto store = OpenStore("cache" + std::to_string(entries), entries);
+    ASSERT_TRUE(store);
+    const std::vector<v1::EventEnvelope> events = Workload();
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto batch = store->BeginBatch(0);
+      ApplyAll(*batch, {events[i]}, static_cast<int64_t>(i));
+      ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(i) + 1).ok());
+    }
+    EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+    digests.push_back(*store->Digest());
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+  EXPECT_EQ(digests[0], digests[2]);
 }
 
 TEST_F(StoreTest, ReopenShowsCommittedStateAndOffset) {
