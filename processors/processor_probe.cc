@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -61,7 +62,15 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
 void ProcessorProbe::EventProcessed(std::string_view type, std::string_view outcome,
                                     double apply_seconds, double end_to_end_seconds,
                                     std::string_view event_id, std::string_view correlation_id) {
-  events_.Add({{"type", std::string(type)}, {"outcome", std::string(outcome)}}).Increment();
+  auto it = std::find_if(event_counters_.begin(), event_counters_.end(),
+                         [&](const EventCounter& c) { return c.type == type && c.outcome == outcome; });
+  if (it == event_counters_.end()) {
+    prometheus::Counter& counter =
+        events_.Add({{"type", std::string(type)}, {"outcome", std::string(outcome)}});
+    it = event_counters_.insert(event_counters_.end(),
+                                {std::string(type), std::string(outcome), &counter});
+  }
+  it->counter->Increment();
   if (spdlog::should_log(spdlog::level::debug)) {
     LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
     spdlog::debug("event {} {}", type, outcome);

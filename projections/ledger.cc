@@ -107,14 +107,14 @@ std::optional<Verdict> CheckEntryShapes(const EntryList& entries) {
   std::map<std::string, std::pair<int64_t, int64_t>> totals;  // currency -> (debits, credits)
   for (int i = 0; i < entries.size(); ++i) {
     const v1::Entry& e = entries[i];
-    const std::string where = "entries[" + std::to_string(i) + "]";
+    auto where = [i] { return "entries[" + std::to_string(i) + "]"; };
     if (!IsValidId(e.account()) || !IsValidId(e.currency()) || !IsSide(e.direction())) {
       return Rejected(kReasonInvalidEvent,
-                      where + " needs an account, a currency and a direction DEBIT or CREDIT");
+                      where() + " needs an account, a currency and a direction DEBIT or CREDIT");
     }
     if (e.amount() <= 0) {
       return Rejected(kReasonInvalidEvent,
-                      where + ".amount must be > 0, got " + std::to_string(e.amount()));
+                      where() + ".amount must be > 0, got " + std::to_string(e.amount()));
     }
     auto& [debits, credits] = totals[e.currency()];
     int64_t& total = e.direction() == v1::DEBIT ? debits : credits;
@@ -173,7 +173,10 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
                                             const EntryList& entries,
                                             const std::vector<EntryChange>& changes,
                                             std::map<std::string, v1::AccountView>& accounts) {
-  const std::map<std::string, v1::AccountView> before = accounts;
+  std::map<std::string_view, int64_t> available_before;
+  for (const auto& [address, account] : accounts) {
+    available_before.emplace(address, account.balances().available());
+  }
   std::vector<std::pair<int32_t, v1::HistoryItem>> history;
   std::map<std::string, std::pair<int64_t, int64_t>> posted;  // currency -> (debits, credits)
 
@@ -215,7 +218,7 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
   // available balance must leave it at or above the floor. One that raises it is always fine,
   // even for an account already below its floor (e.g. after its credit limit was lowered).
   for (const auto& [address, account] : accounts) {
-    const int64_t was = before.at(address).balances().available();
+    const int64_t was = available_before.at(address);
     const int64_t now = account.balances().available();
     const std::optional<int64_t> floor = AvailableFloor(account);
     if (floor && now < was && now < *floor) {
@@ -342,13 +345,14 @@ Result<Verdict> ApplyTransactionCreated(const Context& ctx, const v1::Transactio
   if (!IsValidId(m.source()) || !IsValidId(m.source_idempk())) {
     return Rejected(kReasonInvalidEvent, "a transaction needs a source and a source_idempk");
   }
-  const std::string key =
-      "transaction (" + Quote(m.source()) + ", " + Quote(m.source_idempk()) + ")";
+  auto key = [&m] {
+    return "transaction (" + Quote(m.source()) + ", " + Quote(m.source_idempk()) + ")";
+  };
   ASSIGN_OR_RETURN(std::optional<v1::TransactionView> existing,
                    ctx.state.FindTransaction(ctx.instance(), m.source(), m.source_idempk()));
   if (existing) {
     return Verdict{v1::DUPLICATE, "",
-                   key + " already exists, created by event " + Quote(existing->event_id()) +
+                   key() + " already exists, created by event " + Quote(existing->event_id()) +
                        " with outcome APPLIED"};
   }
   if (m.status() != v1::PENDING && m.status() != v1::POSTED) {
@@ -394,21 +398,22 @@ Result<Verdict> ApplyTransactionUpdated(const Context& ctx, const v1::Transactio
     return Rejected(kReasonInvalidEvent,
                     "an update needs a source, a source_idempk and an update_idempk");
   }
-  const std::string key =
-      "transaction (" + Quote(m.source()) + ", " + Quote(m.source_idempk()) + ")";
+  auto key = [&m] {
+    return "transaction (" + Quote(m.source()) + ", " + Quote(m.source_idempk()) + ")";
+  };
   ASSIGN_OR_RETURN(std::optional<v1::TransactionView> found,
                    ctx.state.FindTransaction(ctx.instance(), m.source(), m.source_idempk()));
-  if (!found) return Rejected(kReasonUnknownTransaction, key + " does not exist");
+  if (!found) return Rejected(kReasonUnknownTransaction, key() + " does not exist");
   v1::TransactionView& tx = *found;
   for (const std::string& applied : tx.update_idempks()) {
     if (applied == m.update_idempk()) {
       return Verdict{v1::DUPLICATE, "",
-                     "update " + Quote(m.update_idempk()) + " was already applied to " + key +
+                     "update " + Quote(m.update_idempk()) + " was already applied to " + key() +
                          " with outcome APPLIED"};
     }
   }
   if (tx.status() != v1::PENDING) {
-    return Rejected(kReasonNotPending, key + " is " + v1::TransactionStatus_Name(tx.status()) +
+    return Rejected(kReasonNotPending, key() + " is " + v1::TransactionStatus_Name(tx.status()) +
                                            "; only a PENDING transaction can be updated");
   }
   if (m.action() != v1::POST && m.action() != v1::ARCHIVE && m.action() != v1::EDIT) {
@@ -426,7 +431,7 @@ Result<Verdict> ApplyTransactionUpdated(const Context& ctx, const v1::Transactio
       return Rejected(kReasonEntriesMismatch,
                       "the edited entries must name the same accounts, directions and currencies "
                       "in the same order as " +
-                          key);
+                          key());
     }
     if (auto rejected = CheckEntryShapes(m.entries())) return std::move(*rejected);
   }
