@@ -342,8 +342,7 @@ Result<int32_t> Consumer::PartitionCount(const std::string& topic,
   RETURN_IF_ERROR(ErrorToStatus(
       rd_kafka_metadata(impl_->rk.get(), 0, handle.get(), &metadata, ToTimeoutMs(timeout)),
       "metadata of topic " + topic));
-  std::unique_ptr<const rd_kafka_metadata_t, decltype(&rd_kafka_metadata_destroy)> owned(
-      metadata, &rd_kafka_metadata_destroy);
+  internal::MetadataPtr owned(metadata);
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = metadata->topics[i];
     if (topic != t.topic) continue;

@@ -8,15 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/kafka/topic_spec.h"
 #include "common/status.h"
 
 namespace kledger::kafka {
-
-struct TopicSpec {
-  std::string name;
-  int partitions = 12;         // default 12
-  int replication_factor = 3;  // default 3 (clamped to the broker count)
-};
 
 struct EmbeddedBrokerOptions {
   int brokers = 3;                // mock brokers in the cluster; default 3
