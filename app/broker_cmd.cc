@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "app/cli.h"
+#include "app/topic_layout.h"
 #include "common/http.h"
 #include "common/kafka/embedded_broker.h"
 
@@ -26,9 +27,7 @@ int RunBroker(const BrokerFlags& flags) {
   }
   kafka::EmbeddedBrokerOptions options;
   options.brokers = flags.brokers;
-  options.topics = {{flags.topic_prefix + ".events", flags.partitions},
-                    {flags.topic_prefix + ".events.dlt", flags.partitions},
-                    {flags.topic_prefix + ".owners", 1}};
+  options.topics = KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions});
   auto broker = kafka::EmbeddedBroker::Start(options);
   if (!broker.ok()) {
     spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());

@@ -18,7 +18,7 @@ int Main(int argc, char** argv) {
 
   Runner run;
   for (auto* add : {RegisterDev, RegisterBroker, RegisterCommand, RegisterProcessor,
-                    RegisterRebuild, RegisterBenchmark, RegisterDlt, RegisterPending}) {
+                    RegisterRebuild, RegisterBenchmark, RegisterDlt, RegisterTopics}) {
     add(app, run);
   }
   try {

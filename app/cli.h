@@ -17,6 +17,6 @@ void RegisterProcessor(CLI::App& app, Runner& run);
 void RegisterRebuild(CLI::App& app, Runner& run);
 void RegisterBenchmark(CLI::App& app, Runner& run);
 void RegisterDlt(CLI::App& app, Runner& run);
-void RegisterPending(CLI::App& app, Runner& run);  // subcommands whose issues are still open
+void RegisterTopics(CLI::App& app, Runner& run);
 
 }  // namespace kledger::app

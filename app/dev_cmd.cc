@@ -10,6 +10,7 @@
 
 #include "app/cli.h"
 #include "app/demo.h"
+#include "app/topic_layout.h"
 #include "command-side/command_client.h"
 #include "command-side/gateway/routes.h"
 #include "common/http.h"
@@ -90,9 +91,7 @@ int RunDev(const DevFlags& flags) {
   } cleanup{temporary ? *data_dir : std::string()};
 
   kafka::EmbeddedBrokerOptions broker_options;
-  broker_options.topics = {{"kledger.events", flags.partitions},
-                           {"kledger.events.dlt", flags.partitions},
-                           {"kledger.owners", 1}};
+  broker_options.topics = KledgerTopics("kledger", {.partitions = flags.partitions});
   auto broker = kafka::EmbeddedBroker::Start(broker_options);
   if (!broker.ok()) {
     spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());

@@ -1,0 +1,23 @@
+// The topics kledger needs, with the settings deploy/README.md documents: one list serves the
+// embedded broker (`kledger broker`, `kledger dev`) and `kledger topics create`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/kafka/topic_spec.h"
+
+namespace kledger::app {
+
+struct TopicLayoutOptions {
+  int partitions = 12;           // of the events and dead-letter topics; default 12
+  int replication_factor = 3;    // of every topic; default 3
+  int min_insync_replicas = 0;   // 0: 2, or 1 when replication_factor < 3; default 0
+};
+
+// <prefix>.events and <prefix>.events.dlt (`partitions` each, kept forever), <prefix>.owners
+// (1 partition, compacted), in that order; all with min.insync.replicas.
+std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
+                                            const TopicLayoutOptions& options = {});
+
+}  // namespace kledger::app

@@ -1,0 +1,233 @@
+// `kledger topics create`: makes the topics of deploy/README.md on a real Kafka cluster through
+// the admin API. Idempotent: what exists is reported and left alone; what is missing is created.
+// The whole run — metadata and CreateTopics — is bounded by --timeout-ms.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/topic_layout.h"
+#include "common/kafka/admin.h"
+
+namespace kledger::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TopicsCreateFlags {
+  KafkaFlags kafka;
+  TopicLayoutOptions layout;
+  bool dry_run = false;
+  int timeout_ms = 30000;
+};
+
+// One topic's fate: what is asked, what the cluster has, and what that means.
+struct TopicPlan {
+  kafka::TopicSpec spec;
+  std::optional<kafka::TopicDescription> existing;
+  std::string warning;  // the topic differs from the ask in a way that can be left as it is
+  std::string error;    // the topic differs in a way kledger will not paper over
+};
+
+// Compares each asked topic with the cluster's. An events topic with fewer partitions than asked
+// is an error: kledger never adds partitions to it (murmur2 would move instances to partitions
+// whose processors lack their state), so the operator must accept the count or start afresh.
+// Any other difference in partitions, or fewer replicas than asked, is a warning.
+std::vector<TopicPlan> MakePlan(const std::vector<kafka::TopicSpec>& specs,
+                                const std::map<std::string, kafka::TopicDescription>& cluster,
+                                const std::string& events_topic) {
+  std::vector<TopicPlan> plan;
+  for (const kafka::TopicSpec& spec : specs) {
+    TopicPlan& item = plan.emplace_back();
+    item.spec = spec;
+    auto it = cluster.find(spec.name);
+    if (it == cluster.end()) continue;
+    item.existing = it->second;
+    const int32_t have = it->second.partitions;
+    if (have < spec.partitions && spec.name == events_topic) {
+      item.error = "has " + std::to_string(have) + " partitions, fewer than the " +
+                   std::to_string(spec.partitions) +
+                   " asked; kledger never adds partitions to the events topic (instances would "
+                   "move away from their partition's state): rerun with --partitions " +
+                   std::to_string(have) + " to keep it, or use a new --topic-prefix";
+    } else if (have != spec.partitions) {
+      item.warning = std::to_string(spec.partitions) + " partitions asked; left as it is";
+    }
+    if (it->second.replication_factor < spec.replication_factor) {
+      if (!item.warning.empty()) item.warning += "; ";
+      item.warning += "replication factor " + std::to_string(spec.replication_factor) +
+                      " asked; raise it with kafka-reassign-partitions.sh";
+    }
+  }
+  return plan;
+}
+
+std::string Plural(int64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// "12 partitions, replication factor 3"
+std::string Shape(int32_t partitions, int32_t replication_factor) {
+  return Plural(partitions, "partition", "partitions") + ", replication factor " +
+         std::to_string(replication_factor);
+}
+
+// "12 partitions, replication factor 3, min.insync.replicas=2 retention.ms=-1"
+std::string Describe(const kafka::TopicSpec& spec) {
+  std::string out = Shape(spec.partitions, spec.replication_factor) + ",";
+  for (const auto& [key, value] : spec.configs) out += " " + key + "=" + value;
+  return out;
+}
+
+void PrintExisting(const TopicPlan& item) {
+  std::printf("%s: exists, %s", item.spec.name.c_str(),
+              Shape(item.existing->partitions, item.existing->replication_factor).c_str());
+  if (!item.error.empty()) std::printf("; ERROR: %s", item.error.c_str());
+  if (!item.warning.empty()) std::printf("; warning: %s", item.warning.c_str());
+  std::printf("\n");
+}
+
+int Fail(const std::string& message, int exit_code) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "kledger topics create: %s\n", message.c_str());
+  return exit_code;
+}
+
+int RunTopicsCreate(const TopicsCreateFlags& flags) {
+  const TopicLayoutOptions& layout = flags.layout;
+  if (layout.min_insync_replicas > layout.replication_factor) {
+    return Fail("--min-insync-replicas " + std::to_string(layout.min_insync_replicas) +
+                    " exceeds --replication-factor " + std::to_string(layout.replication_factor) +
+                    ": every acks=all write would fail",
+                2);
+  }
+  auto props = ToProperties(flags.kafka);
+  if (!props.ok()) return Fail(props.status().message(), 2);
+  auto admin = kafka::Admin::Create(*props);
+  if (!admin.ok()) return Fail(admin.status().message(), 2);
+
+  const auto deadline = Clock::now() + std::chrono::milliseconds(flags.timeout_ms);
+  auto remaining = [&] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  };
+  auto cluster = (*admin)->ListTopics(remaining());
+  if (!cluster.ok()) {
+    return Fail("cannot read the topics of " + flags.kafka.bootstrap + " within " +
+                    std::to_string(flags.timeout_ms) + " ms: " + cluster.status().message() +
+                    "; check --bootstrap and the -X security settings (security.protocol, sasl.*, "
+                    "ssl.*)",
+                1);
+  }
+
+  const std::vector<TopicPlan> plan =
+      MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
+               flags.kafka.events_topic());
+  std::vector<kafka::TopicSpec> missing;
+  std::string wrong;  // the plan's error, if any (only the events topic can have one)
+  for (const TopicPlan& item : plan) {
+    if (!item.existing) {
+      missing.push_back(item.spec);
+      if (flags.dry_run) {
+        std::printf("%s: would create, %s\n", item.spec.name.c_str(),
+                    Describe(item.spec).c_str());
+      }
+      continue;
+    }
+    PrintExisting(item);
+    if (!item.error.empty()) wrong = item.spec.name + " " + item.error;
+  }
+  if (flags.dry_run) {
+    std::printf("dry run: %s would be created, nothing changed\n",
+                Plural(static_cast<int64_t>(missing.size()), "topic", "topics").c_str());
+    return wrong.empty() ? 0 : Fail(wrong, 1);
+  }
+  // A wrong events topic means the operator has a decision to make; create nothing before it.
+  auto not_created = [&missing](const char* why) {
+    for (const kafka::TopicSpec& spec : missing) {
+      std::printf("%s: not created%s\n", spec.name.c_str(), why);
+    }
+  };
+  if (!wrong.empty()) {
+    not_created(" (the error below comes first)");
+    return Fail(wrong, 1);
+  }
+
+  int created_count = 0;
+  std::string failed;  // names of topics the cluster refused, comma-separated
+  if (!missing.empty()) {
+    auto created = (*admin)->CreateTopics(missing, remaining());
+    if (!created.ok()) {
+      not_created("");
+      return Fail(created.status().message(), 1);
+    }
+    for (size_t i = 0; i < missing.size(); ++i) {
+      const kafka::TopicSpec& spec = missing[i];
+      const Status& status = (*created)[i];
+      if (status.ok()) {
+        std::printf("%s: created, %s\n", spec.name.c_str(), Describe(spec).c_str());
+        ++created_count;
+      } else if (status.code() == StatusCode::kAlreadyExists) {
+        std::printf("%s: exists (created by someone else meanwhile)\n", spec.name.c_str());
+      } else {
+        std::printf("%s: FAILED: %s\n", spec.name.c_str(), status.message().c_str());
+        failed += (failed.empty() ? "" : ", ") + spec.name;
+      }
+    }
+  }
+  if (!failed.empty()) {
+    return Fail("not created: " + failed + " (the broker's answers above)", 1);
+  }
+  std::printf("%s in place (%d created)\n",
+              Plural(static_cast<int64_t>(plan.size()), "topic", "topics").c_str(), created_count);
+  return 0;
+}
+
+}  // namespace
+
+void RegisterTopics(CLI::App& app, Runner& run) {
+  auto* topics = app.add_subcommand("topics", "topic administration on a real Kafka cluster");
+  topics->require_subcommand(1);
+
+  auto flags = std::make_shared<TopicsCreateFlags>();
+  auto* create = topics->add_subcommand(
+      "create",
+      "create PREFIX.events, PREFIX.events.dlt and PREFIX.owners through the admin API, with the "
+      "settings of deploy/README.md; topics that exist are reported and left alone");
+  AddKafkaFlags(*create, flags->kafka, /*need_bootstrap=*/true);
+  create
+      ->add_option("--partitions", flags->layout.partitions,
+                   "partitions of the events and dead-letter topics (the events topic's count "
+                   "cannot change later without moving instances)")
+      ->envname("KLEDGER_PARTITIONS")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  create
+      ->add_option("--replication-factor", flags->layout.replication_factor,
+                   "replicas of every partition")
+      ->envname("KLEDGER_REPLICATION_FACTOR")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
+  create
+      ->add_option("--min-insync-replicas", flags->layout.min_insync_replicas,
+                   "min.insync.replicas of every topic (default: 2, or 1 when "
+                   "--replication-factor is below 3)")
+      ->envname("KLEDGER_MIN_INSYNC_REPLICAS")
+      ->check(CLI::Range(1, 32));
+  create->add_flag("--dry-run", flags->dry_run,
+                   "print what exists and what would be created; change nothing");
+  create
+      ->add_option("--timeout-ms", flags->timeout_ms,
+                   "bound on the whole run: reading metadata and creating the topics")
+      ->envname("KLEDGER_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+  create->callback([&run, flags] { run = [flags] { return RunTopicsCreate(*flags); }; });
+}
+
+}  // namespace kledger::app
