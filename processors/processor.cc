@@ -176,16 +176,17 @@ void Processor::FollowHold(bool hold) {
   holding_ = hold;
 }
 
-void Processor::ApplyPolled(const std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
+void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
   // Every flowing partition's records go into a batch of its own, and all the batches into one
   // write; a partition that is retrying, or whose batch fails, takes the careful path alone.
   std::vector<Staged> staged;
-  for (const auto& [partition, records] : polled) {
+  for (auto& [partition, records] : polled) {
     int64_t next_offset;
     if (!Flowing(partition, next_offset)) continue;
     std::vector<kafka::ConsumedRecord> pending;
-    for (const auto& record : records) {
-      if (record.offset >= next_offset) pending.push_back(record);
+    pending.reserve(records.size());
+    for (auto& record : records) {
+      if (record.offset >= next_offset) pending.push_back(std::move(record));
     }
     if (pending.empty()) continue;
     if (retries_.count(partition) > 0) {

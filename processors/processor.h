@@ -141,7 +141,8 @@ class Processor : private kafka::RebalanceListener {
   };
   // Applies one poll's records: the flowing partitions' batches in one commit; a partition that
   // is retrying, or whose batch failed, one record per commit so the failing one is retried.
-  void ApplyPolled(const std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
+  // Takes the records out of `polled`.
+  void ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
   // Whether `partition` is owned, not halted and not backing off; then sets its next offset.
   bool Flowing(int32_t partition, int64_t& next_offset);
   void ApplyOneByOne(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
