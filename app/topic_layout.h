@@ -10,9 +10,9 @@
 namespace kledger::app {
 
 struct TopicLayoutOptions {
-  int partitions = 12;           // of the events and dead-letter topics; default 12
-  int replication_factor = 3;    // of every topic; default 3
-  int min_insync_replicas = 0;   // 0: 2, or 1 when replication_factor < 3; default 0
+  int partitions = 12;          // of the events and dead-letter topics; default 12
+  int replication_factor = 3;   // of every topic; default 3
+  int min_insync_replicas = 0;  // 0: 2, or 1 when replication_factor < 3; default 0
 };
 
 // <prefix>.events and <prefix>.events.dlt (`partitions` each, kept forever), <prefix>.owners

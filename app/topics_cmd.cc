@@ -125,17 +125,15 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
                 1);
   }
 
-  const std::vector<TopicPlan> plan =
-      MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
-               flags.kafka.events_topic());
+  const std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout),
+                                               *cluster, flags.kafka.events_topic());
   std::vector<kafka::TopicSpec> missing;
   std::string wrong;  // the plan's error, if any (only the events topic can have one)
   for (const TopicPlan& item : plan) {
     if (!item.existing) {
       missing.push_back(item.spec);
       if (flags.dry_run) {
-        std::printf("%s: would create, %s\n", item.spec.name.c_str(),
-                    Describe(item.spec).c_str());
+        std::printf("%s: would create, %s\n", item.spec.name.c_str(), Describe(item.spec).c_str());
       }
       continue;
     }

@@ -51,9 +51,9 @@ Result<NewTopicPtr> ToNewTopic(const TopicSpec& topic) {
                                         topic.replication_factor, errstr, sizeof(errstr)));
   if (!out) return Status::InvalidArgument("topic " + topic.name + ": " + errstr);
   for (const auto& [key, value] : topic.configs) {
-    RETURN_IF_ERROR(ErrorToStatus(
-        rd_kafka_NewTopic_set_config(out.get(), key.c_str(), value.c_str()),
-        "topic " + topic.name + " config " + key + "=" + value));
+    RETURN_IF_ERROR(
+        ErrorToStatus(rd_kafka_NewTopic_set_config(out.get(), key.c_str(), value.c_str()),
+                      "topic " + topic.name + " config " + key + "=" + value));
   }
   return out;
 }

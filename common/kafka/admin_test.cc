@@ -68,10 +68,11 @@ TEST_F(AdminTest, CreateTopicsOnEmbeddedBrokerFailsPlainlyWithinTimeout) {
   auto admin = Connected();
   ASSERT_NE(admin, nullptr);
   const auto start = Clock::now();
-  auto created = admin->CreateTopics(
-      {{.name = "adm.new", .partitions = 3, .replication_factor = 1,
-        .configs = {{"cleanup.policy", "compact"}}}},
-      2s);
+  auto created = admin->CreateTopics({{.name = "adm.new",
+                                       .partitions = 3,
+                                       .replication_factor = 1,
+                                       .configs = {{"cleanup.policy", "compact"}}}},
+                                     2s);
   const auto took = Clock::now() - start;
   ASSERT_FALSE(created.ok()) << "the mock created the topic after all; update "
                                 "EMBEDDED-BROKER.md and this test";

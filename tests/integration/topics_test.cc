@@ -23,7 +23,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kPrefix[] = "kt";  // the broker's topics: kt.events, kt.events.dlt (4 each), kt.owners
+// The broker's topics: kt.events and kt.events.dlt with 4 partitions each, kt.owners with 1.
+constexpr char kPrefix[] = "kt";
 constexpr int kPartitions = 4;
 
 struct ToolRun {
@@ -37,10 +38,9 @@ class TopicsCreateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     log_dir_ = new std::string(MakeTempDir("kledger-topics-test"));
-    auto broker = ChildProcess::Spawn(
-        {KledgerBinary(), "broker", "--partitions", std::to_string(kPartitions), "--topic-prefix",
-         kPrefix},
-        *log_dir_ + "/broker.log");
+    auto broker = ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
+                                       std::to_string(kPartitions), "--topic-prefix", kPrefix},
+                                      *log_dir_ + "/broker.log");
     ASSERT_TRUE(broker.ok()) << broker.status().ToString();
     broker_ = new ChildProcess(std::move(broker).value());
     auto first = broker_->ReadLine(20s);
@@ -117,19 +117,22 @@ TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
 TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
   ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "2"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_TRUE(Contains(run.out, "kt.events: exists, 4 partitions, replication factor 3; "
-                                "warning: 2 partitions asked; left as it is\n"));
+  EXPECT_TRUE(Contains(run.out,
+                       "kt.events: exists, 4 partitions, replication factor 3; "
+                       "warning: 2 partitions asked; left as it is\n"));
   EXPECT_TRUE(Contains(run.out, "kt.owners: exists, 1 partition, replication factor 3\n"));
 }
 
 TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
-  ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "8", "--timeout-ms", "5000"});
+  ToolRun run =
+      TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "8", "--timeout-ms", "5000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "kt.events has 4 partitions, fewer than the 8 asked"));
   EXPECT_TRUE(Contains(run.err, "rerun with --partitions 4"));
   // The dead-letter topic's count matters less: a warning.
-  EXPECT_TRUE(Contains(run.out, "kt.events.dlt: exists, 4 partitions, replication factor 3; "
-                                "warning: 8 partitions asked"));
+  EXPECT_TRUE(Contains(run.out,
+                       "kt.events.dlt: exists, 4 partitions, replication factor 3; "
+                       "warning: 8 partitions asked"));
   EXPECT_EQ(ClusterTopics().at("kt.events").partitions, kPartitions);
 }
 
@@ -151,8 +154,9 @@ TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
   // Below replication factor 3, min.insync.replicas defaults to 1.
   run = TopicsCreate({"--topic-prefix", "dry", "--dry-run", "--replication-factor", "1"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_TRUE(Contains(run.out, "dry.owners: would create, 1 partition, replication factor 1, "
-                                "cleanup.policy=compact min.insync.replicas=1\n"));
+  EXPECT_TRUE(Contains(run.out,
+                       "dry.owners: would create, 1 partition, replication factor 1, "
+                       "cleanup.policy=compact min.insync.replicas=1\n"));
 
   run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "4", "--dry-run"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
@@ -173,8 +177,8 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
     ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
     ASSERT_EQ(*partitions, 4);
   }
-  ToolRun run = TopicsCreate({"--topic-prefix", "half", "--partitions", "8", "--timeout-ms",
-                              "20000"});
+  ToolRun run =
+      TopicsCreate({"--topic-prefix", "half", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out, "half.events: exists, 4 partitions"));
   EXPECT_TRUE(Contains(run.out, "half.events.dlt: not created (the error below comes first)\n"));
@@ -207,7 +211,7 @@ TEST_F(TopicsCreateTest, UnreachableClusterFailsWithinTheTimeout) {
 
 TEST_F(TopicsCreateTest, MinInsyncAboveReplicationFactorIsRefused) {
   ToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
-                          "--min-insync-replicas", "2", "--dry-run"});
+                              "--min-insync-replicas", "2", "--dry-run"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "--min-insync-replicas 2 exceeds --replication-factor 1"));
 }
