@@ -32,35 +32,52 @@ def fail(msg):
 
 
 def help_text(kledger, sub):
-    if sub not in _help:
-        args = [kledger] + ([sub] if sub else []) + ["--help"]
-        _help[sub] = subprocess.run(args, capture_output=True, text=True, timeout=10).stdout
-    return _help[sub]
+    """`kledger [SUB...] --help`; `sub` is None, a subcommand or a tuple of nested ones."""
+    path = () if sub is None else (sub,) if isinstance(sub, str) else tuple(sub)
+    if path not in _help:
+        args = [kledger, *path, "--help"]
+        _help[path] = subprocess.run(args, capture_output=True, text=True, timeout=10).stdout
+    return _help[path]
 
 
-def known_flags(kledger, sub):
-    text = help_text(kledger, None) + help_text(kledger, sub)
+def subcommands(kledger, path):
+    """The subcommands `kledger PATH --help` lists."""
+    text = help_text(kledger, path).split("Subcommands:", 1)
+    return re.findall(r"^  (\w+) ", text[1], re.M) if len(text) == 2 else []
+
+
+def known_flags(kledger, path):
+    text = help_text(kledger, None) + "".join(
+        help_text(kledger, path[:n]) for n in range(1, len(path) + 1))
     return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
 
 
 def known_env(kledger):
-    subs = re.findall(r"^  (\w+) ", help_text(kledger, None), re.M)
-    return {e for s in [None] + subs for e in re.findall(r"Env:(KLEDGER_\w+)", help_text(kledger, s))}
+    paths, todo = [], [()]
+    while todo:
+        path = todo.pop()
+        paths.append(path)
+        todo += [path + (s,) for s in subcommands(kledger, path)]
+    return {e for p in paths for e in re.findall(r"Env:(KLEDGER_\w+)", help_text(kledger, p))}
 
 
 def check_kledger_args(kledger, where, args):
-    """Checks a kledger command line (subcommand first); returns its --http port or None."""
-    sub = args[0]
-    if f"  {sub} " not in help_text(kledger, None):
-        fail(f"{where}: unknown kledger subcommand '{sub}'")
+    """Checks a kledger command line (subcommands first, e.g. `topics create`); returns its --http
+    port or None."""
+    path = ()
+    while len(path) < len(args) and args[len(path)] in subcommands(kledger, path):
+        path += (args[len(path)],)
+    needs_more = re.search(r"^Usage: .* SUBCOMMAND$", help_text(kledger, path), re.M)
+    if not path or needs_more:
+        fail(f"{where}: unknown or incomplete kledger subcommand '{' '.join(args[:len(path) + 1])}'")
         return None
-    flags = known_flags(kledger, sub)
+    flags = known_flags(kledger, path)
     port = None
-    for i, arg in enumerate(args[1:], start=1):
+    for i, arg in enumerate(args[len(path):], start=len(path)):
         if arg.startswith("-"):
             name = arg.split("=", 1)[0]
             if name not in flags:
-                fail(f"{where}: kledger {sub} has no flag {name}")
+                fail(f"{where}: kledger {' '.join(path)} has no flag {name}")
         if args[i - 1] == "--http":
             port = int(arg.rsplit(":", 1)[1])
     return port
@@ -109,6 +126,11 @@ def check_compose(kledger, deploy):
         if not KLEDGER_IMAGE.match(svc["image"]):
             continue
         port = check_kledger_args(kledger, where, svc["command"])
+        if port is None:
+            # A one-shot job (`topics create`) serves nothing; anything else must serve.
+            if svc.get("restart") != "no":
+                fail(f"{where}: runs until stopped but serves no --http")
+            continue
         http_ports[name] = port
         published = [int(str(p).rsplit(":", 1)[1]) for p in svc.get("ports", [])]
         if published and port not in published:
@@ -201,6 +223,8 @@ def check_k8s(kledger, deploy):
                     fail(f"{cwhere}: args use $({var}), which the container does not define")
             if KLEDGER_IMAGE.match(c["image"]):
                 port = check_kledger_args(kledger, cwhere, args)
+                if doc["kind"] == "Job":
+                    continue  # one-shot (`topics create`): no port, no probes
                 if port not in cports:
                     fail(f"{cwhere}: kledger serves on {port}, container ports {sorted(cports)}")
                 for probe in ("readinessProbe", "livenessProbe"):
