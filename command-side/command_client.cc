@@ -266,7 +266,7 @@ class CommandClient::Committer {
           client_.Resolve(p, Status::Internal("transaction committed without a delivery report"));
           continue;
         }
-        client_.Resolve(p, Ack{p.event_id, (*report)->partition, (*report)->offset});
+        client_.Resolve(p, Ack{std::move(p.event_id), (*report)->partition, (*report)->offset});
       }
     }
   }
@@ -385,40 +385,55 @@ Result<PreparedEvent> CommandClient::Prepare(const v1::Command& command,
 Result<CommandClient::Pending> CommandClient::MakePending(PreparedEvent event) {
   Pending p;
   p.start = Clock::now();
-  p.event_id = event.envelope.event_id();
-  p.event_type = event.event_type;
-  p.correlation_id = event.envelope.correlation_id();
-  p.record.topic = options_.events_topic;
-  p.record.key = event.envelope.instance_id();
-  p.record.headers = EventHeaders(event.envelope, event.event_type);
+  p.event_type = domain::EventTypeName(event.envelope);
   if (!event.envelope.SerializeToString(&p.record.value)) {
-    probe_->CommandDone(event.event_type, "error", 0);
+    probe_->CommandDone(p.event_type, "error", 0);
     return Status::Internal("cannot serialize the event envelope");
   }
+  p.record.topic = options_.events_topic;
+  p.record.headers = EventHeaders(event.envelope, p.event_type);
+  if (spdlog::should_log(spdlog::level::debug)) p.correlation_id = event.envelope.correlation_id();
+  p.event_id = std::move(*event.envelope.mutable_event_id());
+  p.record.key = std::move(*event.envelope.mutable_instance_id());
   return p;
 }
 
 void CommandClient::Resolve(Pending& p, Result<Ack> ack) {
   const double seconds = SecondsSince(p.start);
   if (ack.ok()) {
-    probe_->CommandDone(p.event_type, "accepted", seconds, p.event_id, p.correlation_id);
+    probe_->CommandDone(p.event_type, "accepted", seconds, ack->event_id, p.correlation_id);
   } else {
     probe_->ProduceError();
     probe_->CommandDone(p.event_type, "unavailable", seconds, p.event_id, p.correlation_id);
   }
-  p.promise.set_value(std::move(ack));
+  if (p.handler != nullptr) {
+    p.handler->OnAck(p.tag, std::move(ack));
+  } else {
+    p.promise->set_value(std::move(ack));
+  }
 }
 
 void CommandClient::ProduceOne(Pending p) {
-  auto owned = std::make_shared<Pending>(std::move(p));
-  kafka::ProducerRecord record = std::move(owned->record);
-  Status enqueued =
-      producer_->Produce(std::move(record), [this, owned](Result<kafka::DeliveryReport> report) {
-        if (!report.ok()) return Resolve(*owned, Unacknowledged(report.status().message()));
-        Resolve(*owned, Ack{owned->event_id, report->partition, report->offset});
+  // Owned by the delivery callback, which the producer calls exactly once when Produce accepted
+  // the record; a two-pointer capture keeps std::function from allocating.
+  auto* owned = new Pending(std::move(p));
+  Status enqueued = producer_->Produce(
+      std::move(owned->record), [this, owned](Result<kafka::DeliveryReport> report) {
+        std::unique_ptr<Pending> done(owned);
+        if (!report.ok()) return Resolve(*done, Unacknowledged(report.status().message()));
+        Resolve(*done, Ack{std::move(done->event_id), report->partition, report->offset});
       });
   if (!enqueued.ok()) {
-    Resolve(*owned, Status::Unavailable("cannot enqueue the event: " + enqueued.message()));
+    std::unique_ptr<Pending> done(owned);
+    Resolve(*done, Status::Unavailable("cannot enqueue the event: " + enqueued.message()));
+  }
+}
+
+void CommandClient::Dispatch(std::vector<Pending> group) {
+  if (committer_) {
+    committer_->Enqueue(std::move(group));
+  } else {
+    for (Pending& p : group) ProduceOne(std::move(p));
   }
 }
 
@@ -439,19 +454,45 @@ std::vector<std::future<Result<Ack>>> CommandClient::AppendAll(std::vector<Prepa
       futures.push_back(Ready<Result<Ack>>(p.status()));
       continue;
     }
-    futures.push_back(p->promise.get_future());
+    p->promise.emplace();
+    futures.push_back(p->promise->get_future());
     group.push_back(std::move(p).value());
   }
-  if (committer_) {
-    committer_->Enqueue(std::move(group));
-  } else {
-    for (Pending& p : group) ProduceOne(std::move(p));
-  }
+  Dispatch(std::move(group));
   return futures;
 }
 
+void CommandClient::AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag) {
+  auto p = MakePending(std::move(event));
+  if (!p.ok()) return handler.OnAck(tag, p.status());
+  p->handler = &handler;
+  p->tag = tag;
+  if (committer_) {
+    std::vector<Pending> group;
+    group.push_back(std::move(p).value());
+    return committer_->Enqueue(std::move(group));
+  }
+  ProduceOne(std::move(p).value());
+}
+
 std::future<Result<Ack>> CommandClient::Submit(const v1::Command& command) {
-  return std::move(SubmitBatch({command}).front());
+  domain::FieldErrors errors;
+  auto prepared = Prepare(command, errors);
+  if (!prepared.ok()) {
+    probe_->CommandDone("invalid", "invalid", 0);
+    return Ready<Result<Ack>>(prepared.status());
+  }
+  return Append(std::move(prepared).value());
+}
+
+void CommandClient::SubmitAsync(const v1::Command& command, AckHandler& handler, uint64_t tag) {
+  domain::FieldErrors errors;
+  auto prepared = Prepare(command, errors);
+  if (!prepared.ok()) {
+    probe_->CommandDone("invalid", "invalid", 0);
+    return handler.OnAck(tag, prepared.status());
+  }
+  AppendAsync(std::move(prepared).value(), handler, tag);
 }
 
 std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(

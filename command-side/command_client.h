@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,20 @@ struct Ack {
   int64_t offset = -1;
 };
 
+// Receives the outcomes of commands handed to CommandClient::SubmitAsync / AppendAsync: the
+// callback form of the futures, for callers that keep thousands of commands in flight (no
+// promise, future or std::function per command).
+class AckHandler {
+ public:
+  virtual ~AckHandler() = default;
+  // Called exactly once per command, with the caller's `tag`: on the producer's delivery thread
+  // (idempotent mode) or the committer thread (transactional mode) once Kafka answered, or on the
+  // caller's thread before SubmitAsync returns when the command is invalid. Per partition, acks
+  // arrive in offset order. It holds up the acks behind it, so it must be quick; it must not
+  // throw, and must not call back into the client's Flush.
+  virtual void OnAck(uint64_t tag, Result<Ack> ack) = 0;
+};
+
 // A validated command, ready to append.
 struct PreparedEvent {
   v1::EventEnvelope envelope;
@@ -102,6 +117,11 @@ class CommandClient {
   // InvalidArgument; the valid ones are appended with AppendAll.
   std::vector<std::future<Result<Ack>>> SubmitBatch(const std::vector<v1::Command>& commands);
 
+  // Submit / Append without a future: `handler.OnAck(tag, ...)` is called exactly once per call,
+  // with what the future would have held. The same guarantees as the future forms.
+  void SubmitAsync(const v1::Command& command, AckHandler& handler, uint64_t tag);
+  void AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag);
+
   // Waits for outstanding appends (shutdown).
   Status Flush(std::chrono::milliseconds timeout);
 
@@ -110,21 +130,25 @@ class CommandClient {
 
  private:
   class Committer;
-  // One record on its way, with what resolves its future.
+  // One record on its way, with what resolves it: a promise (the future forms) or a handler.
   struct Pending {
     kafka::ProducerRecord record;
     std::string event_id;
-    std::string event_type;
-    std::string correlation_id;
+    std::string_view event_type;  // a static name (domain::EventTypeName)
+    std::string correlation_id;   // kept only while debug logging is on: it is only logged
     std::chrono::steady_clock::time_point start;
-    std::promise<Result<Ack>> promise;
+    std::optional<std::promise<Result<Ack>>> promise;
+    AckHandler* handler = nullptr;
+    uint64_t tag = 0;
   };
 
   CommandClient(std::unique_ptr<kafka::Producer> producer, CommandClientOptions options,
                 std::unique_ptr<CommandProbe> probe);
 
-  // The record of `event`, or the error that resolves its future at once.
+  // The record of `event`, or the error that resolves it at once.
   Result<Pending> MakePending(PreparedEvent event);
+  // Hands `group` to the committer (transactional mode) or produces each record on its own.
+  void Dispatch(std::vector<Pending> group);
   // Resolves `p` with `ack` (or its error) and counts it.
   void Resolve(Pending& p, Result<Ack> ack);
   // Idempotent mode: produces `p` on its own.

@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -332,6 +335,55 @@ TEST_P(CommandClientTest, UnavailableWhileBrokersAreDownThenRecovers) {
   // Nothing of the refused command reached the log: only the acknowledged ones did.
   const int64_t acknowledged_after = reader_->TotalRecords() - before;
   EXPECT_GE(acknowledged_after, 1);
+}
+
+// Collects SubmitAsync's acks by tag.
+class CollectingHandler : public AckHandler {
+ public:
+  void OnAck(uint64_t tag, Result<Ack> ack) override {
+    std::lock_guard lock(mu_);
+    acks_.emplace(tag, std::move(ack));
+    cv_.notify_all();
+  }
+  // The acks once `n` arrived (or whatever arrived within 20 s).
+  std::map<uint64_t, Result<Ack>> WaitFor(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return acks_.size() >= n; });
+    return acks_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Result<Ack>> acks_;
+};
+
+TEST_P(CommandClientTest, SubmitAsyncCallsTheHandlerOncePerCommandWithItsTag) {
+  CollectingHandler handler;
+  v1::Command invalid = Transfer("acme", "", 5);
+  client_->SubmitAsync(OpenAccount("acme", "assets:cash"), handler, 10);
+  client_->SubmitAsync(invalid, handler, 11);  // refused at once, on this thread
+  client_->SubmitAsync(Transfer("acme", "async-1", 5), handler, 12);
+  domain::FieldErrors errors;
+  auto prepared = client_->Prepare(Transfer("acme", "async-2", 6), errors);
+  ASSERT_TRUE(prepared.ok());
+  client_->AppendAsync(std::move(prepared).value(), handler, 13);
+  auto acks = handler.WaitFor(4);
+  ASSERT_EQ(acks.size(), 4u);
+  ASSERT_TRUE(acks.at(10).ok() && acks.at(12).ok() && acks.at(13).ok())
+      << acks.at(12).status().ToString();
+  EXPECT_EQ(acks.at(11).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_LT(acks.at(10)->offset, acks.at(12)->offset);
+  EXPECT_LT(acks.at(12)->offset, acks.at(13)->offset);
+  // The same event as the future form makes, read back from the log.
+  EXPECT_EQ(acks.at(12)->event_id, Accept(Transfer("acme", "async-1", 5)).event_id);
+  auto record = reader_->Read(acks.at(13)->partition, acks.at(13)->offset);
+  ASSERT_TRUE(record.has_value());
+  v1::EventEnvelope envelope;
+  ASSERT_TRUE(envelope.ParseFromString(record->value));
+  EXPECT_EQ(envelope.event_id(), acks.at(13)->event_id);
+  EXPECT_EQ(envelope.transaction_created().source_idempk(), "async-2");
+  EXPECT_EQ(kafka::FindHeader(record->headers, "kledger-event-id"), acks.at(13)->event_id);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CommandClientTest,

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -25,13 +27,29 @@ CommandProbe::CommandProbe(prometheus::Registry& registry)
 
 void CommandProbe::CommandDone(std::string_view type, std::string_view result, double seconds,
                                std::string_view event_id, std::string_view correlation_id) {
-  // Family::Add finds the existing child for known labels; it is thread-safe.
-  commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}}).Increment();
+  Commands(type, result).Increment();
   duration_.Observe(seconds);
   if (spdlog::should_log(spdlog::level::debug)) {
     LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
     spdlog::debug("command {} {} in {:.3f} ms", type, result, seconds * 1000);
   }
+}
+
+prometheus::Counter& CommandProbe::Commands(std::string_view type, std::string_view result) {
+  const auto t = std::find(kTypes.begin(), kTypes.end(), type);
+  const auto r = std::find(kResults.begin(), kResults.end(), result);
+  if (t == kTypes.end() || r == kResults.end()) {
+    return commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}});
+  }
+  std::atomic<prometheus::Counter*>& slot =
+      cached_[static_cast<size_t>(t - kTypes.begin())][static_cast<size_t>(r - kResults.begin())];
+  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add returns the one child of these labels, so racing callers store the same one.
+    counter = &commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}});
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
 }
 
 void CommandProbe::ProduceError() { produce_errors_.Increment(); }
