@@ -73,6 +73,10 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
       ->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--in-flight", o.in_flight, "unacknowledged commands at most")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}))->capture_default_str();
+  cmd->add_option("--command-api", o.command_api,
+                  "how the command path submits: async (SubmitAsync, a callback per command) or "
+                  "future (Submit, a future per command)")
+      ->check(CLI::IsMember({"async", "future"}))->capture_default_str();
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
       ->check(CLI::Range(0.1, 600.0))->capture_default_str();
   cmd->add_option("--seed", o.workload.seed, "the workload's random seed")->capture_default_str();

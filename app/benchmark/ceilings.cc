@@ -6,6 +6,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -58,72 +59,109 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   }
 }
 
-// Reads `topic`'s partitions from `start` offsets until `until` (per partition, exclusive) is
-// reached or `stop` says so, checking every partition's offsets are gap-free. Counts into
-// `consumed`.
-Status ConsumeRange(const kafka::Properties& props, const std::string& topic,
-                    const std::map<int32_t, std::pair<int64_t, int64_t>>& ranges,
-                    std::atomic<int64_t>& consumed, const std::atomic<bool>& abort) {
-  ASSIGN_OR_RETURN(KafkaPtr rk, NewClient(RD_KAFKA_CONSUMER, props, nullptr, nullptr));
-  rd_kafka_poll_set_consumer(rk.get());
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(ranges.size());
-  std::map<int32_t, int64_t> next;
-  int64_t remaining = 0;
-  for (const auto& [p, range] : ranges) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = range.first;
-    next[p] = range.first;
-    remaining += range.second - range.first;
+// A lone consumer of every partition of `topic` from offset 0, paused while a round is produced
+// and resumed to read it: the raw counterpart of the held and released processors. Checks that
+// every partition's offsets are gap-free and never skips an offset reset.
+class RoundReader {
+ public:
+  static Result<std::unique_ptr<RoundReader>> Open(const kafka::Properties& props,
+                                                   const std::string& topic, int partitions) {
+    ASSIGN_OR_RETURN(KafkaPtr rk, NewClient(RD_KAFKA_CONSUMER, props, nullptr, nullptr));
+    rd_kafka_poll_set_consumer(rk.get());
+    std::unique_ptr<RoundReader> reader(new RoundReader(std::move(rk), topic, partitions));
+    rd_kafka_topic_partition_list_t* list = reader->List();
+    for (int32_t p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_find(list, topic.c_str(), p)->offset = 0;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(reader->rk_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) return Status::Unavailable(std::string("ceiling consumer assign: ") + rd_kafka_err2str(err));
+    RETURN_IF_ERROR(reader->Pause(true));
+    return reader;
   }
-  rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), list);
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err) return Status::Unavailable(std::string("ceiling consumer assign: ") + rd_kafka_err2str(err));
-  Status result;
-  auto last_record = Clock::now();
-  while (remaining > 0 && !abort) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
-    if (m == nullptr) {
-      if (Since(last_record) > 30) {
-        result = Status::Timeout("ceiling consumer: no record for 30 s, " +
+
+  ~RoundReader() { rd_kafka_consumer_close(rk_.get()); }
+
+  // Stops (true) or resumes fetching every partition.
+  Status Pause(bool pause) {
+    rd_kafka_topic_partition_list_t* list = List();
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rk_.get(), list)
+                                    : rd_kafka_resume_partitions(rk_.get(), list);
+    if (!err && !pause) {
+      // librdkafka 2.0.2 does not wake the fetcher on resume: the first fetch went out up to
+      // ~1 s later (measured: 0.75-0.9 s a round). A seek to where it stands starts it at once.
+      for (size_t p = 0; p < next_.size(); ++p) list->elems[p].offset = next_[p];
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list, -1)) {
+        Status s = Status::Unavailable(std::string("ceiling consumer seek: ") +
+                                       rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(list);
+        return s;
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) return Status::Unavailable(std::string("ceiling consumer pause: ") + rd_kafka_err2str(err));
+    return Status::Ok();
+  }
+
+  // Reads until every partition p's next offset reaches `until[p]`, counting into `consumed`.
+  Status ReadUntil(const std::vector<int64_t>& until, std::atomic<int64_t>& consumed) {
+    int64_t remaining = 0;
+    for (size_t p = 0; p < until.size(); ++p) remaining += std::max<int64_t>(0, until[p] - next_[p]);
+    auto last_record = Clock::now();
+    while (remaining > 0) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
+      if (m == nullptr) {
+        if (Since(last_record) > 30) {
+          return Status::Timeout("ceiling consumer: no record for 30 s, " +
                                  std::to_string(remaining) + " missing");
-        break;
+        }
+        continue;
       }
-      continue;
-    }
-    last_record = Clock::now();
-    if (m->err) {
-      const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-      if (!eof) {
+      last_record = Clock::now();
+      std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> owned(
+          m, &rd_kafka_message_destroy);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      if (m->err) {
         // Offset resets (the broker dropped what was not read yet) end the run: never skip.
-        result = Status::OutOfRange(std::string("ceiling consumer: ") + rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
-        break;
+        return Status::OutOfRange(std::string("ceiling consumer: ") + rd_kafka_message_errstr(m));
       }
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    int64_t& expected = next[m->partition];
-    if (m->offset != expected) {
-      result = Status::Internal("ceiling consumer: partition " + std::to_string(m->partition) +
+      int64_t& expected = next_.at(static_cast<size_t>(m->partition));
+      if (m->offset != expected) {
+        return Status::Internal("ceiling consumer: partition " + std::to_string(m->partition) +
                                 " jumped from offset " + std::to_string(expected) + " to " +
                                 std::to_string(m->offset));
-      rd_kafka_message_destroy(m);
-      break;
+      }
+      ++expected;
+      if (expected <= until[static_cast<size_t>(m->partition)]) --remaining;
+      consumed.fetch_add(1, std::memory_order_relaxed);
     }
-    ++expected;
-    if (expected <= ranges.at(m->partition).second) --remaining;
-    consumed.fetch_add(1, std::memory_order_relaxed);
-    rd_kafka_message_destroy(m);
+    return Status::Ok();
   }
-  rd_kafka_consumer_close(rk.get());
-  return result;
-}
+
+ private:
+  RoundReader(KafkaPtr rk, std::string topic, int partitions)
+      : rk_(std::move(rk)), topic_(std::move(topic)), next_(static_cast<size_t>(partitions), 0) {}
+
+  rd_kafka_topic_partition_list_t* List() const {
+    auto* list = rd_kafka_topic_partition_list_new(static_cast<int>(next_.size()));
+    for (size_t p = 0; p < next_.size(); ++p) {
+      rd_kafka_topic_partition_list_add(list, topic_.c_str(), static_cast<int32_t>(p));
+    }
+    return list;
+  }
+
+  KafkaPtr rk_;
+  std::string topic_;
+  std::vector<int64_t> next_;  // per partition, the next offset expected
+};
 
 }  // namespace
 
 Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const std::string& topic,
                                          int partitions,
                                          const std::vector<kafka::ProducerRecord>& pool,
-                                         int64_t count, int64_t in_flight, int64_t backlog,
+                                         int64_t count, int64_t in_flight, RoundBudget budget,
                                          const OnProgress& progress) {
   if (pool.empty()) return Status::InvalidArgument("the ceiling needs sample records");
   KafkaCeiling out;
@@ -134,95 +172,100 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
                              &OnDelivery, &deliveries));
   kafka::Properties consumer_props = kafka::Merge(kafka::ConsumerDefaults(), props);
   consumer_props["group.id"] = "kledger-bench-ceiling";
-  // Only the cooperative assignor cares; these consumers assign partitions themselves.
+  // Only the cooperative assignor cares; this consumer assigns partitions itself.
   consumer_props.erase("partition.assignment.strategy");
+  ASSIGN_OR_RETURN(auto reader, RoundReader::Open(consumer_props, topic, partitions));
 
-  // The drain: from offset 0 up to the count produced. The partitioner is murmur2 over the key,
-  // so the per-partition counts are known before producing.
-  std::map<int32_t, std::pair<int64_t, int64_t>> ranges;
-  for (int32_t p = 0; p < partitions; ++p) ranges[p] = {0, 0};
-  std::vector<int32_t> partition_of(pool.size());
-  for (size_t i = 0; i < pool.size(); ++i) partition_of[i] = *pool[i].partition;
-  for (int64_t i = 0; i < count; ++i) ranges[partition_of[i % pool.size()]].second++;
-  std::atomic<int64_t> drained{0};
-  std::atomic<bool> abort{false};
-  Status drain_status;
-  const auto start = Clock::now();
-  double drain_seconds = 0;
-  std::thread drain([&] {
-    drain_status = ConsumeRange(consumer_props, topic, ranges, drained, abort);
-    drain_seconds = Since(start);
-  });
-
-  Status produce_status;
-  for (int64_t i = 0; i < count && produce_status.ok(); ++i) {
-    // Bounded: in-flight acknowledgements, and the backlog the broker would otherwise drop.
-    while (i - deliveries.ok - deliveries.failed >= in_flight || i - drained >= backlog) {
+  // Rounds as the command path has them: produce a round with no consumer running (every record
+  // acknowledged), then read it with no producer running.
+  std::vector<int64_t> produced(static_cast<size_t>(partitions), 0);
+  std::atomic<int64_t> consumed{0};
+  int64_t sent = 0;  // records handed to the producer, warm-up included
+  // Produces the records `next()` gives until it gives nullptr, and waits for every ack.
+  auto produce_round = [&](const auto& next) -> Status {
+    while (const kafka::ProducerRecord* r = next()) {
+      while (sent - deliveries.ok - deliveries.failed >= in_flight && deliveries.failed == 0) {
+        rd_kafka_poll(producer.get(), 1);
+      }
+      if (deliveries.failed > 0) break;
+      rd_kafka_headers_t* headers = rd_kafka_headers_new(r->headers.size());
+      for (const auto& h : r->headers) {
+        rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
+                            h.value.data(), static_cast<ssize_t>(h.value.size()));
+      }
+      rd_kafka_resp_err_t err;
+      while ((err = rd_kafka_producev(
+                  producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                  RD_KAFKA_V_KEY(r->key.data(), r->key.size()),
+                  RD_KAFKA_V_VALUE(const_cast<char*>(r->value.data()), r->value.size()),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                  RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(producer.get(), 1);
+      }
+      if (err) {
+        rd_kafka_headers_destroy(headers);
+        return Status::Unavailable(std::string("ceiling producer: ") + rd_kafka_err2str(err));
+      }
+      ++produced[static_cast<size_t>(*r->partition)];
+      rd_kafka_poll(producer.get(), 0);
+      if ((++sent & 1023) == 0) progress(deliveries.ok);
+    }
+    const auto ack_deadline = Clock::now() + std::chrono::seconds(60);
+    while (deliveries.ok + deliveries.failed < sent && deliveries.failed == 0) {
       rd_kafka_poll(producer.get(), 1);
-      if (!drain_status.ok() || deliveries.failed > 0) break;
+      if (Clock::now() > ack_deadline) return Status::Timeout("ceiling producer: not acknowledged");
     }
     if (deliveries.failed > 0) {
-      produce_status = Status::Unavailable("ceiling producer: delivery failed: " +
-                                           deliveries.first_error);
-      break;
+      return Status::Unavailable("ceiling producer: delivery failed: " + deliveries.first_error);
     }
-    const kafka::ProducerRecord& r = pool[i % pool.size()];
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(r.headers.size());
-    for (const auto& h : r.headers) {
-      rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
-                          static_cast<ssize_t>(h.value.size()));
+    return Status::Ok();
+  };
+  auto read_round = [&]() -> Status {
+    RETURN_IF_ERROR(reader->Pause(false));
+    RETURN_IF_ERROR(reader->ReadUntil(produced, consumed));
+    return reader->Pause(true);
+  };
+
+  // Warm-up, not timed: one record per partition opens the connections and the idempotent
+  // producer's id (about a second on the embedded broker), as a long-running service has them.
+  {
+    std::vector<const kafka::ProducerRecord*> firsts(static_cast<size_t>(partitions), nullptr);
+    for (const auto& r : pool) {
+      if (!firsts[static_cast<size_t>(*r.partition)]) firsts[static_cast<size_t>(*r.partition)] = &r;
     }
-    rd_kafka_resp_err_t err;
-    while ((err = rd_kafka_producev(
-                producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
-                RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(producer.get(), 1);
-    }
-    if (err) {
-      rd_kafka_headers_destroy(headers);
-      produce_status = Status::Unavailable(std::string("ceiling producer: ") + rd_kafka_err2str(err));
-      break;
-    }
-    rd_kafka_poll(producer.get(), 0);
-    if ((i & 1023) == 0) progress(deliveries.ok);
+    std::erase(firsts, nullptr);
+    size_t k = 0;
+    RETURN_IF_ERROR(produce_round([&] { return k < firsts.size() ? firsts[k++] : nullptr; }));
+    RETURN_IF_ERROR(read_round());
   }
-  while (produce_status.ok() && deliveries.ok + deliveries.failed < count) {
-    rd_kafka_poll(producer.get(), 10);
-    if (Since(start) > 600) produce_status = Status::Timeout("ceiling producer: not acknowledged");
+  const int64_t warm_up = sent;
+
+  double produce_seconds = 0, consume_seconds = 0;
+  int64_t i = 0;
+  while (i < count) {
+    budget.NextRound();
+    const auto produce_start = Clock::now();
+    RETURN_IF_ERROR(produce_round([&]() -> const kafka::ProducerRecord* {
+      if (i >= count) return nullptr;
+      const kafka::ProducerRecord& r = pool[static_cast<size_t>(i) % pool.size()];
+      if (!budget.Take(*r.partition)) return nullptr;
+      ++i;
+      return &r;
+    }));
+    produce_seconds += Since(produce_start);
+    progress(deliveries.ok - warm_up);
+
+    const auto read_start = Clock::now();
+    RETURN_IF_ERROR(read_round());
+    consume_seconds += Since(read_start);
+    ++out.rounds;
   }
-  const double produce_seconds = Since(start);
-  progress(deliveries.ok);
-  if (produce_status.ok() && deliveries.failed > 0) {
-    produce_status = Status::Unavailable("ceiling producer: " + deliveries.first_error);
-  }
-  if (!produce_status.ok()) abort = true;
-  drain.join();
-  RETURN_IF_ERROR(produce_status);
-  RETURN_IF_ERROR(drain_status);
-  if (drained != count) {
-    return Status::Internal("ceiling: produced " + std::to_string(count) + ", drained " +
-                            std::to_string(drained.load()));
+  if (consumed != count + warm_up) {
+    return Status::Internal("ceiling: produced " + std::to_string(count + warm_up) + ", read " +
+                            std::to_string(consumed.load()));
   }
   out.produce_per_s = static_cast<double>(count) / produce_seconds;
-  out.drain_per_s = static_cast<double>(count) / drain_seconds;
-
-  // The consume ceiling: what the broker still holds, read alone from its start.
-  std::map<int32_t, std::pair<int64_t, int64_t>> tail;
-  for (int32_t p = 0; p < partitions; ++p) {
-    int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(producer.get(), topic.c_str(), p, &low, &high, 5000);
-    if (err) return Status::Unavailable(std::string("ceiling watermarks: ") + rd_kafka_err2str(err));
-    tail[p] = {low, high};
-    out.consumed_tail += high - low;
-  }
-  std::atomic<int64_t> tail_read{0};
-  const auto tail_start = Clock::now();
-  RETURN_IF_ERROR(ConsumeRange(consumer_props, topic, tail, tail_read, abort));
-  out.consume_per_s = static_cast<double>(tail_read) / Since(tail_start);
+  out.consume_per_s = static_cast<double>(count) / consume_seconds;
   return out;
 }
 
@@ -325,13 +368,20 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
     chunk.clear();
     for (int64_t i = 0; i < n; ++i) chunk.push_back(make_puts(first + i));  // not timed
     const auto start = Clock::now();
-    rocksdb::WriteBatch batch;
+    // As the store commits: each key once (an account or total touched by several events of the
+    // batch is written with its last value), in key order.
+    std::vector<const Put*> ordered;
     for (const auto& event_puts : chunk) {
-      for (const Put& put : event_puts) {
-        batch.Put(put.key, put.value);
-        ++puts;
-        bytes += static_cast<int64_t>(put.key.size() + put.value.size());
-      }
+      for (const Put& put : event_puts) ordered.push_back(&put);
+    }
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const Put* a, const Put* b) { return a->key < b->key; });
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < ordered.size(); ++i) {
+      if (i + 1 < ordered.size() && ordered[i + 1]->key == ordered[i]->key) continue;
+      batch.Put(ordered[i]->key, ordered[i]->value);
+      ++puts;
+      bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
     }
     std::string offset;
     for (int i = 7; i >= 0; --i) offset.push_back(static_cast<char>(((first + n) >> (8 * i)) & 0xff));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/benchmark/workload.h"
 #include "common/kafka/properties.h"
 #include "common/kafka/record.h"
 #include "common/status.h"
@@ -20,23 +21,23 @@ namespace kledger::app::bench {
 using OnProgress = std::function<void(int64_t done)>;
 
 struct KafkaCeiling {
-  double produce_per_s = 0;  // acknowledged records/s, a consumer draining concurrently
-  double drain_per_s = 0;    // what that concurrent consumer kept up with
-  double consume_per_s = 0;  // reading the topic's retained tail alone
+  double produce_per_s = 0;  // acknowledged records/s over the produce phases of the rounds
+  double consume_per_s = 0;  // records/s a lone consumer read over the read phases
   int64_t records = 0;
-  int64_t consumed_tail = 0;  // records in the retained tail read alone
+  int rounds = 0;
 };
 
 // Produces `count` records cycled from `pool` (kledger events as the command side makes them:
-// same keys, values and headers) to `topic` with the C API itself (idempotent, acks=all, the
-// producer defaults overlaid by `props`), at most `in_flight` unacknowledged, while a consumer
-// drains the topic and the producer stays at most `backlog` records ahead of it (the embedded
-// broker keeps ~5 MiB per partition). Then reads what the topic retains from its start with a
-// fresh consumer. Fails on any delivery error, offset reset or gap in a partition's offsets.
+// same keys, values, headers and partitions) to `topic` with the C API itself (idempotent,
+// acks=all, the producer defaults overlaid by `props`), at most `in_flight` unacknowledged, in
+// the rounds `budget` cuts: each round is produced and acknowledged with no consumer running,
+// then read by one consumer with no producer running (the embedded broker keeps ~5 MiB per
+// partition). An untimed warm-up of one record per partition comes first. Fails on any
+// delivery error, offset reset or gap in a partition's offsets.
 Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const std::string& topic,
                                          int partitions,
                                          const std::vector<kafka::ProducerRecord>& pool,
-                                         int64_t count, int64_t in_flight, int64_t backlog,
+                                         int64_t count, int64_t in_flight, RoundBudget budget,
                                          const OnProgress& progress);
 
 // The puts one applied event makes in the projections (accounts, history, trial-balance

@@ -1,6 +1,6 @@
 // `kledger benchmark`'s engine: runs the embedded broker, the same-run ceilings, the command path
-// through the C++ API, real processors applying what it appended, a paced end-to-end latency
-// phase, and the exactly-once verification; returns the figures.
+// through the C++ API and real processors applying what it appended (measured apart, in
+// rounds), a paced end-to-end latency phase, and the exactly-once verification.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,8 +20,11 @@ struct BenchmarkOptions {
   int batch_size = 2000;     // records per WriteBatch: processors and the RocksDB ceiling; 2000
   int processors = 1;        // processors in the group, in this process; default 1
   int64_t in_flight = 10000;  // unacknowledged commands at most; default 10,000
+  // The C++ API the command path uses: "async" (CommandClient::SubmitAsync, a callback per
+  // command) or "future" (CommandClient::Submit, a future per command). Default "async".
+  std::string command_api = "async";
   double latency_seconds = 5;  // length of the paced latency phase; default 5 s
-  // Backlog allowed per partition, in bytes, before producers wait for consumers: the embedded
+  // Bytes one round may append to one partition before its consumers read it: the embedded
   // broker keeps ~5 MiB per partition and drops the rest silently. Default 2.5 MiB.
   int64_t backlog_bytes_per_partition = 5 * 1024 * 1024 / 2;
   kafka::Properties overrides;  // -X key=value on top of the dev client defaults

@@ -1,6 +1,7 @@
 // The canonical workload, generated deterministically from its seed.
 #include "app/benchmark/workload.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/kafka/partitioner.h"
@@ -154,5 +155,23 @@ bool Workload::Next(Item& item) {
 }
 
 Workload::Item Workload::ExtraTransfer(int64_t n) { return MakeTransfer("lat-", n, false); }
+
+RoundBudget::RoundBudget(int partitions, int64_t per_partition, int64_t max_records)
+    : per_partition_taken_(static_cast<size_t>(partitions), 0),
+      per_partition_(std::max<int64_t>(1, per_partition)),
+      max_records_(std::max<int64_t>(1, max_records)) {}
+
+bool RoundBudget::Take(int32_t partition) {
+  int64_t& n = per_partition_taken_.at(static_cast<size_t>(partition));
+  if (n >= per_partition_ || taken_ >= max_records_) return false;
+  ++n;
+  ++taken_;
+  return true;
+}
+
+void RoundBudget::NextRound() {
+  std::fill(per_partition_taken_.begin(), per_partition_taken_.end(), 0);
+  taken_ = 0;
+}
 
 }  // namespace kledger::app::bench

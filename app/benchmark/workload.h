@@ -87,4 +87,25 @@ class Workload {
 // The address of account `k` of an instance.
 std::string AccountAddress(int64_t k);
 
+// Cuts a stream of records into rounds: a round ends before any partition would receive more
+// than `per_partition` records, or the round more than `max_records`. The benchmark submits a
+// round, then lets its consumers read it, so no partition's backlog outgrows what the embedded
+// broker retains (~5 MiB per partition). The raw ceiling and the command path share it.
+class RoundBudget {
+ public:
+  RoundBudget(int partitions, int64_t per_partition, int64_t max_records);
+  // Counts one more record for `partition` and returns true if it fits this round; false (and
+  // counts nothing) when the round is full.
+  bool Take(int32_t partition);
+  // Starts the next round.
+  void NextRound();
+  int64_t taken() const { return taken_; }
+
+ private:
+  std::vector<int64_t> per_partition_taken_;
+  int64_t per_partition_;
+  int64_t max_records_;
+  int64_t taken_ = 0;
+};
+
 }  // namespace kledger::app::bench
