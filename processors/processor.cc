@@ -213,7 +213,9 @@ void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>
   for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
   Status committed = store_->Commit(commits);
   if (committed.ok()) {
-    for (auto& s : staged) Committed(s.partition, s.run);
+    std::vector<kafka::TopicPartition> offsets;
+    for (auto& s : staged) offsets.push_back(Committed(s.partition, s.run));
+    CommitAdvisory(offsets);
     return;
   }
   spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
@@ -279,7 +281,7 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
   return staged;
 }
 
-void Processor::Committed(int32_t partition, const ApplyRun& run) {
+kafka::TopicPartition Processor::Committed(int32_t partition, const ApplyRun& run) {
   for (const auto& r : run.records) {
     probe_->EventProcessed(r.event_type, r.outcome, r.apply_seconds, r.end_to_end_seconds,
                            r.event_id, r.correlation_id);
@@ -290,8 +292,12 @@ void Processor::Committed(int32_t partition, const ApplyRun& run) {
     if (it != owned_.end()) it->second.next_offset = run.next_offset;
   }
   progressed_.notify_all();
-  // Advisory only: the truth is the offset committed with the state above.
-  Status advisory = consumer_->CommitAsync({{options_.events_topic, partition, run.next_offset}});
+  return {options_.events_topic, partition, run.next_offset};
+}
+
+void Processor::CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets) {
+  // Advisory only: the truth is the offset committed with the state.
+  Status advisory = consumer_->CommitAsync(offsets);
   if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
 }
 
@@ -307,7 +313,7 @@ Status Processor::ApplyAndCommit(int32_t partition,
   if (staged.run.next_offset == next_offset) return Status::Ok();
   error_code = "storage";
   RETURN_IF_ERROR(store_->Commit(*staged.batch, staged.run.next_offset));
-  Committed(partition, staged.run);
+  CommitAdvisory({Committed(partition, staged.run)});
   return Status::Ok();
 }
 

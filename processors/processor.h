@@ -149,8 +149,11 @@ class Processor : private kafka::RebalanceListener {
   // Applies `records` (one partition, log order) from `next_offset` into a new batch.
   Result<Staged> Stage(int32_t partition, int64_t next_offset,
                        const std::vector<kafka::ConsumedRecord>& records, std::string& error_code);
-  // After a commit: metrics, the partition's progress, the advisory consumer offset.
-  void Committed(int32_t partition, const ApplyRun& run);
+  // After a commit: metrics and the partition's progress. Returns the offset to commit to the
+  // consumer group.
+  kafka::TopicPartition Committed(int32_t partition, const ApplyRun& run);
+  // The consumer group's offsets, one request for all partitions; advisory only.
+  void CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets);
   // Applies `records` in one WriteBatch committed with the partition's next offset.
   Status ApplyAndCommit(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
                         std::string& error_code);
