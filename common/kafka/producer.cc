@@ -4,11 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "common/kafka/internal/rdkafka_handle.h"
@@ -30,9 +30,12 @@ constexpr std::chrono::milliseconds kPurgeDrainTimeout{5000};
 constexpr int kPollIntervalMs = 100;
 
 // The per-record opaque handed to librdkafka: owned by a unique_ptr until producev succeeds,
-// then by librdkafka until the delivery report hands it back.
+// then by librdkafka until the delivery report hands it back. Linked into the producer's list of
+// outstanding contexts meanwhile (intrusive: no allocation per record).
 struct DeliveryContext {
   DeliveryCallback callback;
+  DeliveryContext* prev = nullptr;
+  DeliveryContext* next = nullptr;
 };
 
 void InvokeSafely(DeliveryCallback& callback, Result<DeliveryReport> result) {
@@ -57,23 +60,44 @@ struct Producer::Impl {
   std::mutex mu;
   std::condition_variable drained;
   // Every context librdkafka holds, so the ones it never reports (it was destroyed first) can
-  // still be answered. Guarded by mu.
-  std::unordered_set<DeliveryContext*> outstanding;
+  // still be answered: a circular list through `outstanding`, and its length. Guarded by mu.
+  DeliveryContext outstanding;
+  size_t outstanding_count = 0;
+
+  Impl() { outstanding.prev = outstanding.next = &outstanding; }
 
   ~Impl() {
     // Close() stopped the poller; after rd_kafka_destroy no report can arrive, so whatever is
     // left gets its one answer here.
     rk.reset();
-    std::unordered_set<DeliveryContext*> left;
+    std::vector<DeliveryContext*> left;
     {
       std::lock_guard lock(mu);
-      left.swap(outstanding);
+      while (outstanding.next != &outstanding) {
+        left.push_back(outstanding.next);
+        UnlinkLocked(outstanding.next);
+      }
     }
     for (DeliveryContext* raw : left) {
       std::unique_ptr<DeliveryContext> ctx(raw);
       InvokeSafely(ctx->callback,
                    Status::Unavailable("producer destroyed before the record was delivered"));
     }
+  }
+
+  void LinkLocked(DeliveryContext* ctx) {
+    ctx->prev = outstanding.prev;
+    ctx->next = &outstanding;
+    outstanding.prev->next = ctx;
+    outstanding.prev = ctx;
+    ++outstanding_count;
+  }
+
+  void UnlinkLocked(DeliveryContext* ctx) {
+    ctx->prev->next = ctx->next;
+    ctx->next->prev = ctx->prev;
+    ctx->prev = ctx->next = nullptr;
+    --outstanding_count;
   }
 
   void PollLoop() {
@@ -89,12 +113,12 @@ struct Producer::Impl {
 
   bool WaitDrained(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu);
-    return drained.wait_for(lock, timeout, [&] { return outstanding.empty(); });
+    return drained.wait_for(lock, timeout, [&] { return outstanding_count == 0; });
   }
 
   size_t OutstandingCount() {
     std::lock_guard lock(mu);
-    return outstanding.size();
+    return outstanding_count;
   }
 
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque) {
@@ -111,8 +135,8 @@ struct Producer::Impl {
     // Erased only after the callback returned, so Flush() means "every callback has run".
     std::unique_ptr<DeliveryContext> ctx(raw);
     std::lock_guard lock(impl->mu);
-    impl->outstanding.erase(raw);
-    if (impl->outstanding.empty()) impl->drained.notify_all();
+    impl->UnlinkLocked(raw);
+    if (impl->outstanding_count == 0) impl->drained.notify_all();
   }
 
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -160,50 +184,60 @@ Result<std::unique_ptr<Producer>> Producer::Create(const Properties& props) {
 }
 
 Status Producer::Produce(ProducerRecord record, DeliveryCallback on_delivery) {
+  std::vector<HeaderView> headers;
+  headers.reserve(record.headers.size());
+  for (const Header& h : record.headers) headers.push_back({h.key, h.value});
+  return Produce(ProducerRecordView{record.topic.c_str(), record.key, record.value, headers,
+                                    record.partition},
+                 std::move(on_delivery));
+}
+
+Status Producer::Produce(const ProducerRecordView& record, DeliveryCallback on_delivery) {
   if (impl_->closed.load()) {
     return Status::FailedPrecondition("producer is closed; create a new one to produce");
   }
-  std::vector<rd_kafka_vu_t> args;
-  args.reserve(7);
+  std::array<rd_kafka_vu_t, 7> args{};
+  size_t count = 0;
   auto add = [&](rd_kafka_vtype_t vtype) -> rd_kafka_vu_t& {
-    rd_kafka_vu_t& vu = args.emplace_back();
+    rd_kafka_vu_t& vu = args[count++];
     vu.vtype = vtype;
     return vu;
   };
-  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic.c_str();
+  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic;
   add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
   if (record.partition) add(RD_KAFKA_VTYPE_PARTITION).u.i32 = *record.partition;
   if (!record.key.empty()) {
     rd_kafka_vu_t& key = add(RD_KAFKA_VTYPE_KEY);
-    key.u.mem.ptr = record.key.data();
+    key.u.mem.ptr = const_cast<char*>(record.key.data());
     key.u.mem.size = record.key.size();
   }
   rd_kafka_vu_t& value = add(RD_KAFKA_VTYPE_VALUE);
-  value.u.mem.ptr = record.value.data();
+  value.u.mem.ptr = const_cast<char*>(record.value.data());
   value.u.mem.size = record.value.size();
 
   HeadersPtr headers;
   if (!record.headers.empty()) {
     headers.reset(rd_kafka_headers_new(record.headers.size()));
-    for (const Header& h : record.headers) {
+    for (const HeaderView& h : record.headers) {
       rd_kafka_header_add(headers.get(), h.key.data(), static_cast<ssize_t>(h.key.size()),
                           h.value.data(), static_cast<ssize_t>(h.value.size()));
     }
     add(RD_KAFKA_VTYPE_HEADERS).u.headers = headers.get();
   }
 
-  auto ctx = std::make_unique<DeliveryContext>(DeliveryContext{std::move(on_delivery)});
+  auto ctx = std::make_unique<DeliveryContext>();
+  ctx->callback = std::move(on_delivery);
   add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = ctx.get();
   {
     // Registered before producev: the report may arrive before producev returns.
     std::lock_guard lock(impl_->mu);
-    impl_->outstanding.insert(ctx.get());
+    impl_->LinkLocked(ctx.get());
   }
-  rd_kafka_error_t* error = rd_kafka_produceva(impl_->rk.get(), args.data(), args.size());
+  rd_kafka_error_t* error = rd_kafka_produceva(impl_->rk.get(), args.data(), count);
   if (error != nullptr) {
     {
       std::lock_guard lock(impl_->mu);
-      impl_->outstanding.erase(ctx.get());
+      impl_->UnlinkLocked(ctx.get());
     }
     if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FATAL) {
       char fatal[512] = {0};
@@ -213,7 +247,7 @@ Status Producer::Produce(ProducerRecord record, DeliveryCallback on_delivery) {
                               "' refused: the producer hit a fatal error (" + fatal +
                               "); recreate it");
     }
-    return ErrorObjectToStatus(error, "produce to '" + record.topic + "' refused");
+    return ErrorObjectToStatus(error, std::string("produce to '") + record.topic + "' refused");
   }
   // librdkafka now owns the headers and, until the delivery report, the context.
   headers.release();

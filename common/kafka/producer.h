@@ -5,6 +5,9 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
 
 #include "common/kafka/properties.h"
 #include "common/kafka/record.h"
@@ -16,6 +19,22 @@ namespace kledger::kafka {
 // with the partition and offset once the broker acknowledged it (acks=all), or with the error
 // (kTimeout when message.timeout.ms passed, kUnavailable for broker errors, ...).
 using DeliveryCallback = std::function<void(Result<DeliveryReport>)>;
+
+// A header by reference (see ProducerRecordView).
+struct HeaderView {
+  std::string_view key;
+  std::string_view value;  // may hold binary bytes
+};
+
+// A record by reference, for callers that keep its bytes elsewhere and produce many: librdkafka
+// copies every byte before Produce() returns, so nothing need outlive the call.
+struct ProducerRecordView {
+  const char* topic = "";  // NUL-terminated
+  std::string_view key;
+  std::string_view value;
+  std::span<const HeaderView> headers;
+  std::optional<int32_t> partition;  // unset: the configured partitioner picks it from the key
+};
 
 class Producer {
  public:
@@ -31,6 +50,8 @@ class Producer {
   // unknown topic, message too large, fatal producer error) it is not called and the record is
   // not sent.
   Status Produce(ProducerRecord record, DeliveryCallback on_delivery);
+  // The same for a record by reference: no copy of it on this side.
+  Status Produce(const ProducerRecordView& record, DeliveryCallback on_delivery);
 
   // Produce() with a future in place of the callback. An enqueue error resolves the future at once.
   std::future<Result<DeliveryReport>> Produce(ProducerRecord record);
