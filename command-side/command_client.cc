@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -26,26 +27,27 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Moves the command's payload into the envelope's `event` oneof. False when none is set.
-bool SetEvent(const v1::Command& command, v1::EventEnvelope& envelope) {
+// Moves the command's payload into the envelope's `event` oneof (no copy when neither message
+// lives on an arena). False when none is set.
+bool SetEvent(v1::Command&& command, v1::EventEnvelope& envelope) {
   switch (command.command_case()) {
     case v1::Command::kOpenAccount:
-      *envelope.mutable_account_opened() = command.open_account();
+      envelope.set_allocated_account_opened(command.release_open_account());
       return true;
     case v1::Command::kCreateTransaction:
-      *envelope.mutable_transaction_created() = command.create_transaction();
+      envelope.set_allocated_transaction_created(command.release_create_transaction());
       return true;
     case v1::Command::kUpdateTransaction:
-      *envelope.mutable_transaction_updated() = command.update_transaction();
+      envelope.set_allocated_transaction_updated(command.release_update_transaction());
       return true;
     case v1::Command::kUpdateAccount:
-      *envelope.mutable_account_updated() = command.update_account();
+      envelope.set_allocated_account_updated(command.release_update_account());
       return true;
     case v1::Command::kCloseAccount:
-      *envelope.mutable_account_closed() = command.close_account();
+      envelope.set_allocated_account_closed(command.release_close_account());
       return true;
     case v1::Command::kCreateInstance:
-      *envelope.mutable_instance_created() = command.create_instance();
+      envelope.set_allocated_instance_created(command.release_create_instance());
       return true;
     case v1::Command::COMMAND_NOT_SET:
       return false;
@@ -99,17 +101,40 @@ std::string_view CommandFieldName(const v1::Command& command) {
   return field == nullptr ? std::string_view() : std::string_view(field->name());
 }
 
-kafka::Headers EventHeaders(const v1::EventEnvelope& envelope, std::string_view event_type) {
-  return {
-      {"kledger-event-id", envelope.event_id()},
-      {"kledger-event-type", std::string(event_type)},
-      {"kledger-schema-version", std::to_string(envelope.schema_version())},
-      {"kledger-correlation-id", envelope.correlation_id()},
+namespace {
+
+// The event headers of SPEC §3 by reference; `schema_version` holds the version's text.
+std::array<kafka::HeaderView, 5> EventHeaderViews(std::string_view event_id,
+                                                  std::string_view correlation_id,
+                                                  std::string_view event_type,
+                                                  const std::string& schema_version) {
+  return {{
+      {"kledger-event-id", event_id},
+      {"kledger-event-type", event_type},
+      {"kledger-schema-version", schema_version},
+      {"kledger-correlation-id", correlation_id},
       {"content-type", "application/x-protobuf"},
-  };
+  }};
+}
+
+}  // namespace
+
+kafka::Headers EventHeaders(const v1::EventEnvelope& envelope, std::string_view event_type) {
+  const std::string schema_version = std::to_string(envelope.schema_version());
+  kafka::Headers headers;
+  for (const kafka::HeaderView& h : EventHeaderViews(envelope.event_id(), envelope.correlation_id(),
+                                                     event_type, schema_version)) {
+    headers.push_back({std::string(h.key), std::string(h.value)});
+  }
+  return headers;
 }
 
 Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
+                                   domain::FieldErrors& errors) {
+  return PrepareEvent(v1::Command(command), options, errors);
+}
+
+Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOptions& options,
                                    domain::FieldErrors& errors) {
   errors.clear();
   PreparedEvent prepared;
@@ -118,7 +143,8 @@ Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClie
   envelope.set_schema_version(domain::kSchemaVersion);
   envelope.set_submitted_at_ms(WallClockMs());
   domain::ValidateCorrelationId(command.correlation_id(), errors);
-  if (!SetEvent(command, envelope)) {
+  const std::string_view field = CommandFieldName(command);  // before the payload moves
+  if (!SetEvent(std::move(command), envelope)) {
     domain::ValidateInstanceId(command.instance_id(), errors);
     errors.push_back({"command", "required", "the command names no operation"});
     return Status::InvalidArgument(DescribeErrors(errors));
@@ -129,10 +155,9 @@ Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClie
                                                                : command.correlation_id());
   // The event id and schema version are this function's own work, so of the envelope only the
   // instance and the payload need checking; payload paths are made relative to the command.
-  domain::ValidateInstanceId(command.instance_id(), errors);
-  const std::string prefix = std::string(CommandFieldName(command)) + ".";
+  domain::ValidateInstanceId(envelope.instance_id(), errors);
   for (domain::FieldError& e : domain::ValidatePayload(envelope, options.limits)) {
-    e.field.insert(0, prefix);
+    e.field.insert(0, std::string(field) + ".");
     errors.push_back(std::move(e));
   }
   if (!errors.empty()) return Status::InvalidArgument(DescribeErrors(errors));
@@ -382,43 +407,44 @@ Result<PreparedEvent> CommandClient::Prepare(const v1::Command& command,
   return PrepareEvent(command, options_, errors);
 }
 
-Result<CommandClient::Pending> CommandClient::MakePending(PreparedEvent event) {
+CommandClient::Pending CommandClient::Track(const PreparedEvent& event) const {
   Pending p;
   p.start = Clock::now();
   p.event_type = domain::EventTypeName(event.envelope);
-  if (!event.envelope.SerializeToString(&p.record.value)) {
-    probe_->CommandDone(p.event_type, "error", 0);
-    return Status::Internal("cannot serialize the event envelope");
-  }
-  p.record.topic = options_.events_topic;
-  p.record.headers = EventHeaders(event.envelope, p.event_type);
   if (spdlog::should_log(spdlog::level::debug)) p.correlation_id = event.envelope.correlation_id();
-  p.event_id = std::move(*event.envelope.mutable_event_id());
-  p.record.key = std::move(*event.envelope.mutable_instance_id());
   return p;
 }
 
-void CommandClient::Resolve(Pending& p, Result<Ack> ack) {
-  const double seconds = SecondsSince(p.start);
-  if (ack.ok()) {
-    probe_->CommandDone(p.event_type, "accepted", seconds, ack->event_id, p.correlation_id);
-  } else {
-    probe_->ProduceError();
-    probe_->CommandDone(p.event_type, "unavailable", seconds, p.event_id, p.correlation_id);
+void CommandClient::Send(PreparedEvent& event, Pending p, std::vector<Pending>& group) {
+  v1::EventEnvelope& envelope = event.envelope;
+  // Idempotent mode produces from this buffer and views into the envelope: librdkafka copies
+  // the bytes, so nothing of the record is built twice. The committer keeps owned records.
+  thread_local std::string buffer;
+  std::string& value = committer_ ? p.record.value : buffer;
+  if (!envelope.SerializeToString(&value)) {
+    probe_->CommandDone(p.event_type, "error", 0);
+    return Complete(p, Status::Internal("cannot serialize the event envelope"));
   }
-  if (p.handler != nullptr) {
-    p.handler->OnAck(p.tag, std::move(ack));
-  } else {
-    p.promise->set_value(std::move(ack));
+  if (committer_) {
+    p.record.topic = options_.events_topic;
+    p.record.headers = EventHeaders(envelope, p.event_type);
+    p.event_id = std::move(*envelope.mutable_event_id());
+    p.record.key = std::move(*envelope.mutable_instance_id());
+    group.push_back(std::move(p));
+    return;
   }
-}
-
-void CommandClient::ProduceOne(Pending p) {
   // Owned by the delivery callback, which the producer calls exactly once when Produce accepted
-  // the record; a two-pointer capture keeps std::function from allocating.
+  // the record; a two-pointer capture keeps std::function from allocating. The event id moves
+  // into it first: the header views it, and librdkafka has copied it before any report.
   auto* owned = new Pending(std::move(p));
-  Status enqueued = producer_->Produce(
-      std::move(owned->record), [this, owned](Result<kafka::DeliveryReport> report) {
+  owned->event_id = std::move(*envelope.mutable_event_id());
+  const std::string schema_version = std::to_string(envelope.schema_version());
+  const auto headers = EventHeaderViews(owned->event_id, envelope.correlation_id(),
+                                        owned->event_type, schema_version);
+  const kafka::ProducerRecordView record{options_.events_topic.c_str(), envelope.instance_id(),
+                                         value, headers, std::nullopt};
+  Status enqueued =
+      producer_->Produce(record, [this, owned](Result<kafka::DeliveryReport> report) {
         std::unique_ptr<Pending> done(owned);
         if (!report.ok()) return Resolve(*done, Unacknowledged(report.status().message()));
         Resolve(*done, Ack{std::move(done->event_id), report->partition, report->offset});
@@ -429,11 +455,22 @@ void CommandClient::ProduceOne(Pending p) {
   }
 }
 
-void CommandClient::Dispatch(std::vector<Pending> group) {
-  if (committer_) {
-    committer_->Enqueue(std::move(group));
+void CommandClient::Resolve(Pending& p, Result<Ack> ack) {
+  const double seconds = SecondsSince(p.start);
+  if (ack.ok()) {
+    probe_->CommandDone(p.event_type, "accepted", seconds, ack->event_id, p.correlation_id);
   } else {
-    for (Pending& p : group) ProduceOne(std::move(p));
+    probe_->ProduceError();
+    probe_->CommandDone(p.event_type, "unavailable", seconds, p.event_id, p.correlation_id);
+  }
+  Complete(p, std::move(ack));
+}
+
+void CommandClient::Complete(Pending& p, Result<Ack> ack) {
+  if (p.handler != nullptr) {
+    p.handler->OnAck(p.tag, std::move(ack));
+  } else {
+    p.promise->set_value(std::move(ack));
   }
 }
 
@@ -446,33 +483,25 @@ std::future<Result<Ack>> CommandClient::Append(PreparedEvent event) {
 std::vector<std::future<Result<Ack>>> CommandClient::AppendAll(std::vector<PreparedEvent> events) {
   std::vector<std::future<Result<Ack>>> futures;
   futures.reserve(events.size());
-  std::vector<Pending> group;
-  group.reserve(events.size());
+  std::vector<Pending> group;  // transactional mode: one transaction for all of them
+  group.reserve(committer_ ? events.size() : 0);
   for (PreparedEvent& event : events) {
-    auto p = MakePending(std::move(event));
-    if (!p.ok()) {
-      futures.push_back(Ready<Result<Ack>>(p.status()));
-      continue;
-    }
-    p->promise.emplace();
-    futures.push_back(p->promise->get_future());
-    group.push_back(std::move(p).value());
+    Pending p = Track(event);
+    p.promise.emplace();
+    futures.push_back(p.promise->get_future());
+    Send(event, std::move(p), group);
   }
-  Dispatch(std::move(group));
+  if (committer_) committer_->Enqueue(std::move(group));
   return futures;
 }
 
 void CommandClient::AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag) {
-  auto p = MakePending(std::move(event));
-  if (!p.ok()) return handler.OnAck(tag, p.status());
-  p->handler = &handler;
-  p->tag = tag;
-  if (committer_) {
-    std::vector<Pending> group;
-    group.push_back(std::move(p).value());
-    return committer_->Enqueue(std::move(group));
-  }
-  ProduceOne(std::move(p).value());
+  Pending p = Track(event);
+  p.handler = &handler;
+  p.tag = tag;
+  std::vector<Pending> group;
+  Send(event, std::move(p), group);
+  if (committer_) committer_->Enqueue(std::move(group));
 }
 
 std::future<Result<Ack>> CommandClient::Submit(const v1::Command& command) {
@@ -487,7 +516,16 @@ std::future<Result<Ack>> CommandClient::Submit(const v1::Command& command) {
 
 void CommandClient::SubmitAsync(const v1::Command& command, AckHandler& handler, uint64_t tag) {
   domain::FieldErrors errors;
-  auto prepared = Prepare(command, errors);
+  AppendPrepared(PrepareEvent(command, options_, errors), handler, tag);
+}
+
+void CommandClient::SubmitAsync(v1::Command&& command, AckHandler& handler, uint64_t tag) {
+  domain::FieldErrors errors;
+  AppendPrepared(PrepareEvent(std::move(command), options_, errors), handler, tag);
+}
+
+void CommandClient::AppendPrepared(Result<PreparedEvent> prepared, AckHandler& handler,
+                                   uint64_t tag) {
   if (!prepared.ok()) {
     probe_->CommandDone("invalid", "invalid", 0);
     return handler.OnAck(tag, prepared.status());

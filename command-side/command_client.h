@@ -85,6 +85,10 @@ struct PreparedEvent {
 // "instance_id", "correlation_id", "command" (none set), "create_transaction.entries[0].amount".
 Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
                                    domain::FieldErrors& errors);
+// The same, moving the command's payload into the event instead of copying it; `command` is
+// left without its payload.
+Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOptions& options,
+                                   domain::FieldErrors& errors);
 
 class CommandClient {
  public:
@@ -120,6 +124,9 @@ class CommandClient {
   // Submit / Append without a future: `handler.OnAck(tag, ...)` is called exactly once per call,
   // with what the future would have held. The same guarantees as the future forms.
   void SubmitAsync(const v1::Command& command, AckHandler& handler, uint64_t tag);
+  // The same, moving the command's payload into the event (no copy); `command` is left without
+  // its payload.
+  void SubmitAsync(v1::Command&& command, AckHandler& handler, uint64_t tag);
   void AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag);
 
   // Waits for outstanding appends (shutdown).
@@ -145,14 +152,17 @@ class CommandClient {
   CommandClient(std::unique_ptr<kafka::Producer> producer, CommandClientOptions options,
                 std::unique_ptr<CommandProbe> probe);
 
-  // The record of `event`, or the error that resolves it at once.
-  Result<Pending> MakePending(PreparedEvent event);
-  // Hands `group` to the committer (transactional mode) or produces each record on its own.
-  void Dispatch(std::vector<Pending> group);
+  // The bookkeeping of `event`'s Pending: start time, type, correlation id while debugging.
+  Pending Track(const PreparedEvent& event) const;
+  // Produces `event` at once (idempotent mode) or adds its record to `group` for the committer
+  // (transactional mode); `p` resolves with the outcome. Takes the event's ids.
+  void Send(PreparedEvent& event, Pending p, std::vector<Pending>& group);
   // Resolves `p` with `ack` (or its error) and counts it.
   void Resolve(Pending& p, Result<Ack> ack);
-  // Idempotent mode: produces `p` on its own.
-  void ProduceOne(Pending p);
+  // Resolves `p` without counting it.
+  void Complete(Pending& p, Result<Ack> ack);
+  // AppendAsync of a prepared event, or `handler` told at once why it could not be prepared.
+  void AppendPrepared(Result<PreparedEvent> prepared, AckHandler& handler, uint64_t tag);
 
   std::unique_ptr<kafka::Producer> producer_;  // idempotent mode; the committer owns its own
   kafka::Properties producer_properties_;      // the committer recreates its producer with them

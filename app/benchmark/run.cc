@@ -628,7 +628,8 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       } else {
         for (int64_t i = 0; i < n; ++i) {
           if (i - acks.done() >= options.in_flight) RETURN_IF_ERROR(acks.WaitFor(i - low_water));
-          client->SubmitAsync(commands[static_cast<size_t>(i)], acks, static_cast<uint64_t>(i));
+          client->SubmitAsync(std::move(commands[static_cast<size_t>(i)]), acks,
+                              static_cast<uint64_t>(i));
           submitted.fetch_add(1, std::memory_order_relaxed);
         }
       }
@@ -737,7 +738,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       Workload::Item extra = workload.ExtraTransfer(i);
       auto& slot = items[static_cast<size_t>(i)];
       slot = {extra.posted_amount, extra.partition, Clock::now()};
-      client->SubmitAsync(extra.command, acks, static_cast<uint64_t>(i));
+      client->SubmitAsync(std::move(extra.command), acks, static_cast<uint64_t>(i));
       submitted.fetch_add(1, std::memory_order_relaxed);
     }
     submitting = false;
