@@ -167,7 +167,7 @@ void Processor::FollowHold(bool hold) {
     for (const auto& [p, progress] : owned_) {
       auto retry = retries_.find(p);
       if (progress.halted.empty() && (retry == retries_.end() || !retry->second.paused)) {
-        partitions.push_back({options_.events_topic, p, progress.next_offset});
+        partitions.push_back({options_.events_topic, p, -1});
       }
     }
   }
@@ -175,10 +175,16 @@ void Processor::FollowHold(bool hold) {
   if (!changed.ok()) spdlog::warn("{} for a hold: {}", hold ? "pause" : "resume", changed.ToString());
   if (!hold) {
     // librdkafka (2.0) does not wake a resumed partition's fetcher: without a seek the first
-    // record arrives 0.3-1.1 s later. The seek goes where the partition stands anyway.
-    for (const auto& position : partitions) {
+    // record arrives 0.3-1.1 s later. The seek goes where the consumer stands anyway; one that
+    // has read nothing yet has no position and starts fetching on its own.
+    auto positions = consumer_->Positions(partitions);
+    if (!positions.ok()) spdlog::warn("positions after a hold: {}", positions.status().ToString());
+    for (const auto& position : positions.ok() ? *positions : partitions) {
+      if (position.offset < 0) continue;
       Status seek = consumer_->Seek(position, std::chrono::seconds(5));
-      if (!seek.ok()) spdlog::warn("partition {}: seek after a hold: {}", position.partition, seek.ToString());
+      if (!seek.ok()) {
+        spdlog::warn("partition {}: seek after a hold: {}", position.partition, seek.ToString());
+      }
     }
   }
   holding_ = hold;
