@@ -364,6 +364,12 @@ Status ProjectionStore::Commit(const std::vector<PartitionCommit>& commits) {
       return Status::InvalidArgument("next offset must be >= 0, got " +
                                      std::to_string(next_offset));
     }
+    for (const auto& other : commits) {
+      if (other.batch != batch && other.batch->partition() == batch->partition()) {
+        return Status::InvalidArgument("two batches of partition " +
+                                       std::to_string(batch->partition()) + " in one commit");
+      }
+    }
     std::lock_guard lock(fault_mu_);
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
     count += batch->Count() + 1;

@@ -153,6 +153,9 @@ TEST_F(StoreTest, BatchesOfSeveralPartitionsCommitInOneWriteOrNotAtAll) {
   EXPECT_EQ(store->GetAccount("acme", "cash").status().code(), StatusCode::kNotFound);
 
   store->SetWriteFaultForTesting(nullptr);
+  auto twin = store->BeginBatch(1);
+  EXPECT_EQ(store->Commit({{globex.get(), 1}, {twin.get(), 1}}).code(),
+            StatusCode::kInvalidArgument);
   acme = store->BeginBatch(0);
   ApplyAll(*acme, Workload(), 0);
   globex = store->BeginBatch(1);
