@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -14,6 +12,11 @@ CommandProbe::CommandProbe(prometheus::Registry& registry)
                     .Name("kledger_commands_total")
                     .Help("Commands handled by the command side, by event type and result")
                     .Register(registry)),
+      commands_by_label_(commands_, "type",
+                         {"instance_created", "account_opened", "account_updated",
+                          "account_closed", "transaction_created", "transaction_updated",
+                          "invalid", "unknown"},
+                         "result", {"accepted", "invalid", "unavailable", "error"}),
       duration_(prometheus::BuildHistogram()
                     .Name("kledger_command_duration_seconds")
                     .Help("Time from receiving a command to its Kafka acknowledgement or refusal")
@@ -27,29 +30,12 @@ CommandProbe::CommandProbe(prometheus::Registry& registry)
 
 void CommandProbe::CommandDone(std::string_view type, std::string_view result, double seconds,
                                std::string_view event_id, std::string_view correlation_id) {
-  Commands(type, result).Increment();
+  commands_by_label_.Get(type, result).Increment();
   duration_.Observe(seconds);
   if (spdlog::should_log(spdlog::level::debug)) {
     LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
     spdlog::debug("command {} {} in {:.3f} ms", type, result, seconds * 1000);
   }
-}
-
-prometheus::Counter& CommandProbe::Commands(std::string_view type, std::string_view result) {
-  const auto t = std::find(kTypes.begin(), kTypes.end(), type);
-  const auto r = std::find(kResults.begin(), kResults.end(), result);
-  if (t == kTypes.end() || r == kResults.end()) {
-    return commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}});
-  }
-  std::atomic<prometheus::Counter*>& slot =
-      cached_[static_cast<size_t>(t - kTypes.begin())][static_cast<size_t>(r - kResults.begin())];
-  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
-  if (counter == nullptr) {
-    // Family::Add returns the one child of these labels, so racing callers store the same one.
-    counter = &commands_.Add({{"type", std::string(type)}, {"result", std::string(result)}});
-    slot.store(counter, std::memory_order_release);
-  }
-  return *counter;
 }
 
 void CommandProbe::ProduceError() { produce_errors_.Increment(); }

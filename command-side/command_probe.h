@@ -5,10 +5,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <array>
-#include <atomic>
-#include <string>
 #include <string_view>
+
+#include "common/metrics.h"
 
 namespace kledger::command {
 
@@ -24,19 +23,8 @@ class CommandProbe {
   void ProduceError();
 
  private:
-  // The counter of (type, result), found in the family once and then cached: Family::Add hashes
-  // the labels under a lock, too slow for every command.
-  prometheus::Counter& Commands(std::string_view type, std::string_view result);
-
-  static constexpr std::array<std::string_view, 8> kTypes = {
-      "instance_created",    "account_opened",      "account_updated", "account_closed",
-      "transaction_created", "transaction_updated", "invalid",         "unknown"};
-  static constexpr std::array<std::string_view, 4> kResults = {"accepted", "invalid",
-                                                               "unavailable", "error"};
-
   prometheus::Family<prometheus::Counter>& commands_;
-  std::array<std::array<std::atomic<prometheus::Counter*>, kResults.size()>, kTypes.size()>
-      cached_{};
+  CounterGrid commands_by_label_;  // (type, result)
   prometheus::Histogram& duration_;
   prometheus::Counter& produce_errors_;
 };

@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <utility>
+
 #include "common/kafka/statistics.h"
 
 namespace kledger {
@@ -26,6 +29,34 @@ std::string RenderMetrics(prometheus::Registry& registry) {
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
           0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+}
+
+CounterGrid::CounterGrid(prometheus::Family<prometheus::Counter>& family, std::string label_a,
+                         std::vector<std::string_view> values_a, std::string label_b,
+                         std::vector<std::string_view> values_b)
+    : family_(family),
+      label_a_(std::move(label_a)),
+      label_b_(std::move(label_b)),
+      values_a_(std::move(values_a)),
+      values_b_(std::move(values_b)),
+      cached_(std::make_unique<std::atomic<prometheus::Counter*>[]>(values_a_.size() *
+                                                                    values_b_.size())) {}
+
+prometheus::Counter& CounterGrid::Get(std::string_view a, std::string_view b) {
+  const auto ia = std::find(values_a_.begin(), values_a_.end(), a);
+  const auto ib = std::find(values_b_.begin(), values_b_.end(), b);
+  auto add = [&] { return &family_.Add({{label_a_, std::string(a)}, {label_b_, std::string(b)}}); };
+  if (ia == values_a_.end() || ib == values_b_.end()) return *add();
+  std::atomic<prometheus::Counter*>& slot =
+      cached_[static_cast<size_t>(ia - values_a_.begin()) * values_b_.size() +
+              static_cast<size_t>(ib - values_b_.begin())];
+  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add returns the one child of these labels, so racing callers store the same one.
+    counter = add();
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
 }
 
 PeriodicSampler::PeriodicSampler(std::chrono::milliseconds interval, std::function<void()> sample) {

@@ -9,14 +9,17 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace kledger {
 
@@ -25,6 +28,28 @@ std::string RenderMetrics(prometheus::Registry& registry);
 
 // Default latency buckets in seconds, from 100 µs to 10 s.
 prometheus::Histogram::BucketBoundaries LatencyBuckets();
+
+// The children of a counter family with two labels, for hot paths: a child whose label values
+// both come from the given sets is found in the family once and then cached lock-free
+// (Family::Add hashes the labels under a lock, too slow per command or event); other values
+// still work, through Family::Add. The sets' strings must outlive the grid (string literals).
+// Thread-safe.
+class CounterGrid {
+ public:
+  CounterGrid(prometheus::Family<prometheus::Counter>& family, std::string label_a,
+              std::vector<std::string_view> values_a, std::string label_b,
+              std::vector<std::string_view> values_b);
+
+  prometheus::Counter& Get(std::string_view a, std::string_view b);
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  const std::string label_a_;
+  const std::string label_b_;
+  const std::vector<std::string_view> values_a_;
+  const std::vector<std::string_view> values_b_;
+  std::unique_ptr<std::atomic<prometheus::Counter*>[]> cached_;  // values_a_ x values_b_
+};
 
 // Calls `sample` once in the constructor, then every `interval` on its own thread until
 // destroyed.

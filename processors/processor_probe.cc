@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -16,6 +15,10 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
                   .Name("kledger_events_processed_total")
                   .Help("Events given an outcome, by event type and outcome")
                   .Register(registry)),
+      events_by_label_(events_, "type",
+                       {"instance_created", "account_opened", "account_updated", "account_closed",
+                        "transaction_created", "transaction_updated", "unknown"},
+                       "outcome", {"applied", "rejected", "duplicate", "dead_lettered"}),
       apply_duration_(prometheus::BuildHistogram()
                           .Name("kledger_event_apply_duration_seconds")
                           .Help("Time to apply one event to the projections (before commit)")
@@ -62,15 +65,7 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
 void ProcessorProbe::EventProcessed(std::string_view type, std::string_view outcome,
                                     double apply_seconds, double end_to_end_seconds,
                                     std::string_view event_id, std::string_view correlation_id) {
-  auto it = std::find_if(event_counters_.begin(), event_counters_.end(),
-                         [&](const EventCounter& c) { return c.type == type && c.outcome == outcome; });
-  if (it == event_counters_.end()) {
-    prometheus::Counter& counter =
-        events_.Add({{"type", std::string(type)}, {"outcome", std::string(outcome)}});
-    it = event_counters_.insert(event_counters_.end(),
-                                {std::string(type), std::string(outcome), &counter});
-  }
-  it->counter->Increment();
+  events_by_label_.Get(type, outcome).Increment();
   if (spdlog::should_log(spdlog::level::debug)) {
     LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
     spdlog::debug("event {} {}", type, outcome);

@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <string_view>
-#include <vector>
 
 #include "common/metrics.h"
 #include "projections/store.h"
@@ -21,7 +20,6 @@ class ProcessorProbe {
 
   // An event got its outcome ("applied", "rejected", "duplicate", "dead_lettered"). Also logs it
   // at debug level with the event and correlation ids (empty ones are left out).
-  // Apply thread only.
   void EventProcessed(std::string_view type, std::string_view outcome, double apply_seconds,
                       double end_to_end_seconds, std::string_view event_id = {},
                       std::string_view correlation_id = {});
@@ -36,13 +34,7 @@ class ProcessorProbe {
 
  private:
   prometheus::Family<prometheus::Counter>& events_;
-  // The counters of events_ met so far: looked up without building a label map per event.
-  struct EventCounter {
-    std::string type;
-    std::string outcome;
-    prometheus::Counter* counter;
-  };
-  std::vector<EventCounter> event_counters_;
+  CounterGrid events_by_label_;  // (type, outcome)
   prometheus::Histogram& apply_duration_;
   prometheus::Histogram& end_to_end_;
   prometheus::Family<prometheus::Gauge>& lag_;
