@@ -1,26 +1,17 @@
 #include "processors/rebuild.h"
 
-#include <spdlog/spdlog.h>
-
 #include <filesystem>
 #include <map>
 #include <vector>
 
-#include "common/kafka/consumer.h"
 #include "processors/applier.h"
+#include "processors/topic_scan.h"
 #include "projections/store.h"
 
 namespace kledger::processors {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct PartitionState {
-  int64_t low = 0;
-  int64_t high = 0;  // the end at start: the rebuild stops there
-  int64_t next = 0;  // the next offset to apply
-  bool done() const { return next >= high; }
-};
 
 }  // namespace
 
@@ -38,44 +29,24 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
   store_options.path = options.data_dir;
   ASSIGN_OR_RETURN(auto store, projections::ProjectionStore::Open(store_options));
 
-  kafka::NoRebalanceListener no_rebalances;
-  kafka::Properties consumer_props = props;
-  consumer_props["group.id"] = "kledger-rebuild";  // required by librdkafka; never joined
-  ASSIGN_OR_RETURN(auto consumer, kafka::Consumer::Create(consumer_props, &no_rebalances));
-  ASSIGN_OR_RETURN(const int32_t partition_count,
-                   consumer->PartitionCount(options.events_topic, std::chrono::seconds(15)));
-
-  std::map<int32_t, PartitionState> partitions;
-  std::vector<kafka::TopicPartition> assignment;
-  int64_t total = 0;
-  for (int32_t p = 0; p < partition_count; ++p) {
-    ASSIGN_OR_RETURN(auto marks,
-                     consumer->QueryWatermarks(options.events_topic, p, std::chrono::seconds(15)));
-    if (marks.first > 0) {
+  ScanOptions scan_options;
+  scan_options.reader_group = "kledger-rebuild";
+  scan_options.stall_timeout = options.stall_timeout;
+  ASSIGN_OR_RETURN(auto scan, TopicScan::Open(props, options.events_topic, scan_options));
+  // The offset each partition's store has applied up to (the scan's own position runs ahead).
+  std::map<int32_t, int64_t> applied;
+  for (const auto& [p, range] : scan->ranges()) {
+    if (range.low > 0) {
       return Status::FailedPrecondition(
           "partition " + std::to_string(p) + " of " + options.events_topic + " starts at offset " +
-          std::to_string(marks.first) +
+          std::to_string(range.low) +
           ": events were deleted, so no rebuild can reproduce the projections");
     }
-    partitions[p] = {marks.first, marks.second, marks.first};
-    total += marks.second - marks.first;
-    assignment.push_back({options.events_topic, p, kafka::kOffsetBeginning});
+    applied[p] = range.low;
   }
-  RETURN_IF_ERROR(consumer->Assign(assignment));
 
   RebuildResult result;
-  result.partitions = partition_count;
-  auto done_offsets = [&] {
-    int64_t done = 0;
-    for (const auto& [p, s] : partitions) done += std::min(s.next, s.high) - s.low;
-    return done;
-  };
-  auto all_done = [&] {
-    for (const auto& [p, s] : partitions) {
-      if (!s.done()) return false;
-    }
-    return true;
-  };
+  result.partitions = scan->partition_count();
   // Poison records are already in the dead-letter topic (the live processor put them there);
   // the rebuild only steps over them, exactly as the live processor's state did.
   auto skip_poison = [&](const kafka::ConsumedRecord&, const DeadLetterReason&) {
@@ -83,50 +54,22 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
     return Status::Ok();
   };
 
-  auto last_progress = Clock::now();
-  while (!all_done()) {
+  while (!scan->Finished()) {
     ASSIGN_OR_RETURN(auto records,
-                     consumer->Poll(std::chrono::milliseconds(200), options.max_batch_records));
+                     scan->Next(std::chrono::milliseconds(200), options.max_batch_records));
     std::map<int32_t, std::vector<kafka::ConsumedRecord>> by_partition;
-    for (auto& r : records) {
-      if (r.offset < partitions[r.partition].high)
-        by_partition[r.partition].push_back(std::move(r));
-    }
+    for (auto& r : records) by_partition[r.partition].push_back(std::move(r));
     for (const auto& [p, run_records] : by_partition) {
-      PartitionState& state = partitions[p];
       auto batch = store->BeginBatch(p);
-      ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, state.next, run_records,
-                                                     skip_poison, options.projections));
-      if (run.next_offset == state.next) continue;
+      ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, applied[p], run_records, skip_poison,
+                                                 options.projections));
+      if (run.next_offset == applied[p]) continue;
       RETURN_IF_ERROR(store->Commit(*batch, run.next_offset));
       result.records += static_cast<int64_t>(run.records.size());
-      state.next = run.next_offset;
-      last_progress = Clock::now();
+      applied[p] = run.next_offset;
     }
-    // Transaction markers take offsets but are never handed out: the consumer's position moves
-    // past them, and so does the rebuild.
-    std::vector<kafka::TopicPartition> pending;
-    for (const auto& [p, s] : partitions) {
-      if (!s.done()) pending.push_back({options.events_topic, p, -1});
-    }
-    auto positions = consumer->Positions(pending);
-    if (positions.ok()) {
-      for (const auto& tp : *positions) {
-        PartitionState& s = partitions[tp.partition];
-        if (tp.offset >= s.high && s.next < s.high) {
-          s.next = s.high;
-          last_progress = Clock::now();
-        }
-      }
-    }
-    if (progress) progress(done_offsets(), total);
-    if (Clock::now() - last_progress > options.stall_timeout) {
-      return Status::Timeout("the rebuild made no progress for " +
-                             std::to_string(options.stall_timeout.count()) +
-                             " s; is the cluster reachable?");
-    }
+    if (progress) progress(scan->done(), scan->total());
   }
-  RETURN_IF_ERROR(consumer->Close());
   ASSIGN_OR_RETURN(result.digest, store->Digest());
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return result;

@@ -1,6 +1,6 @@
 // Reading a topic's partitions to the end they had when the read started, without joining a
-// consumer group: for operator tools that look at a whole log (the dead-letter tools; rebuild
-// reads the events topic the same way).
+// consumer group: for operator tools that look at a whole log (the dead-letter tools and
+// `kledger rebuild`).
 #pragma once
 
 #include <chrono>
