@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "common/domain/validation.h"
@@ -57,8 +59,15 @@ Status Processor::Start(const std::string& query_url) {
                                                        options_.group, query_url, *dlt_producer_));
   RETURN_IF_ERROR(owners_->Start());
   RETURN_IF_ERROR(consumer_->Subscribe({options_.events_topic}));
-  apply_thread_ = std::thread([this] { ApplyLoop(); });
-  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  apply_thread_ = std::thread([this] {
+    // Named so `top -H` and perf tell the processor's threads apart from librdkafka's.
+    pthread_setname_np(pthread_self(), "kl-apply");
+    ApplyLoop();
+  });
+  monitor_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kl-monitor");
+    MonitorLoop();
+  });
   return Status::Ok();
 }
 
