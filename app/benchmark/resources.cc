@@ -1,12 +1,15 @@
 // RSS sampling and percentiles for the benchmark.
 #include "app/benchmark/resources.h"
 
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 namespace kledger::app::bench {
 
@@ -71,6 +74,58 @@ RssFlatness SecondHalfFlatness(const std::vector<RssSampler::Sample>& samples, i
   }
   out.flat = out.samples > 0 && out.max_mb <= out.min_mb * (1.0 + tolerance);
   return out;
+}
+
+namespace {
+
+std::string GroupOf(const std::string& thread_name) {
+  if (thread_name == "kl-apply") return "apply";
+  if (thread_name.rfind("rocksdb:", 0) == 0) return "rocksdb";
+  if (thread_name.rfind("rdk:", 0) == 0) return "librdkafka";
+  return "other";
+}
+
+// tid -> (group, CPU seconds so far) for every live thread of this process.
+std::map<int, std::pair<std::string, double>> SnapshotThreads() {
+  std::map<int, std::pair<std::string, double>> out;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    // "tid (name) state ppid ...": the name may hold spaces and parentheses, so split at the
+    // last ')'. utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    const size_t open = line.find('(');
+    const size_t close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    out[std::atoi(entry->d_name)] = {GroupOf(line.substr(open + 1, close - open - 1)),
+                                     (utime + stime) / ticks};
+  }
+  closedir(dir);
+  return out;
+}
+
+}  // namespace
+
+void ThreadCpu::Start() { started_ = SnapshotThreads(); }
+
+void ThreadCpu::Stop() {
+  for (const auto& [tid, now] : SnapshotThreads()) {
+    auto before = started_.find(tid);
+    const double was = before == started_.end() ? 0 : before->second.second;
+    seconds_[now.first] += now.second - was;
+  }
+  started_.clear();
 }
 
 double Percentile(std::vector<double>& values, double q) {

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,6 +51,25 @@ struct RssFlatness {
 };
 RssFlatness SecondHalfFlatness(const std::vector<RssSampler::Sample>& samples, int64_t total,
                                double tolerance);
+
+// CPU time (user + system) this process's threads used between Start() and Stop(), summed over
+// several intervals and grouped by thread name: "apply" (kl-apply, the processors' apply
+// threads), "rocksdb" (its flush and compaction threads), "librdkafka" (rdk:*, the embedded
+// broker's among them) and "other" (the caller's own threads). Read from /proc/self/task at
+// clock-tick resolution (10 ms), so it serves intervals of seconds; a thread that exits within an
+// interval is not counted. On a machine shared with other work, CPU per event is steadier than
+// events per second.
+class ThreadCpu {
+ public:
+  void Start();
+  void Stop();
+  // Seconds per group, summed over the intervals so far.
+  const std::map<std::string, double>& seconds() const { return seconds_; }
+
+ private:
+  std::map<int, std::pair<std::string, double>> started_;  // tid -> (group, seconds at Start)
+  std::map<std::string, double> seconds_;
+};
 
 // Percentile `q` (0..1) of `values` by the nearest-rank method; sorts them. 0 when empty.
 double Percentile(std::vector<double>& values, double q);

@@ -562,6 +562,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   int64_t warm_up_events = 0;
   std::vector<double> release_to_first_applied;  // seconds, per timed round
   int rounds = 0;
+  ThreadCpu command_cpu, apply_cpu;  // the timed phases only
   const bool use_futures = options.command_api == "future";
   // Hold, and give every processor time to notice before anything is produced.
   auto hold = [&] {
@@ -608,6 +609,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       // Command phase: every processor held.
       const int64_t applied_before = monitor.applied();
       acks.Begin(&items);
+      if (!warm_up) command_cpu.Start();
       const auto command_start = Clock::now();
       if (use_futures) {
         // The future form: the oldest future settles first, on this thread.
@@ -634,10 +636,14 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
         }
       }
       RETURN_IF_ERROR(acks.WaitFor(n));
-      if (!warm_up) command_seconds += Since(command_start);
+      if (!warm_up) {
+        command_seconds += Since(command_start);
+        command_cpu.Stop();
+      }
       applied_while_held += monitor.applied() - applied_before;
 
       // Apply phase: from the release to the last record of the round applied.
+      if (!warm_up) apply_cpu.Start();
       const auto apply_start = Clock::now();
       monitor.Idle(false);
       fleet.Hold(false);
@@ -647,6 +653,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
         warm_up_events = n;
       } else {
         apply_seconds += Since(apply_start);
+        apply_cpu.Stop();
         release_to_first_applied.push_back(first_applied);
       }
       bar.Update(submitted);
@@ -658,11 +665,20 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   const int64_t timed_events = total - warm_up_events;
   const double commands_per_s = static_cast<double>(timed_events) / command_seconds;
   const double txn_per_s = static_cast<double>(timed_events) / apply_seconds;
+  // CPU microseconds per command / event by thread group: steadier than rates on a busy machine.
+  auto cpu_per_item = [&](const ThreadCpu& cpu) {
+    json out = json::object();
+    for (const auto& [group, seconds] : cpu.seconds()) {
+      out[group] = seconds * 1e6 / static_cast<double>(timed_events);
+    }
+    return out;
+  };
   j["command"] = {{"commands_per_s", commands_per_s},
                   {"commands", timed_events},
                   {"warm_up_commands", warm_up_events},
                   {"seconds", command_seconds},
                   {"rounds", rounds - 1},
+                  {"cpu_us_per_command", cpu_per_item(command_cpu)},
                   {"api", use_futures ? "CommandClient::Submit (future)"
                                       : "CommandClient::SubmitAsync (callback)"}};
   j["apply"] = {{"txn_per_s", txn_per_s},
@@ -670,6 +686,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                 {"events", timed_events},
                 {"seconds", apply_seconds},
                 {"rounds", rounds - 1},
+                {"cpu_us_per_event", cpu_per_item(apply_cpu)},
                 // Per round, from the release to the first record applied: the processors'
                 // wake-up (poll timeout, resume, first fetch), inside `seconds`.
                 {"release_to_first_applied_s", release_to_first_applied},
@@ -811,6 +828,15 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
                c["kafka_consume_per_s"].get<double>());
   std::fprintf(out, "%-44s %14lld\n", "  rounds (command, then apply)",
                j["command"]["rounds"].get<long long>());
+  auto print_cpu = [&](const char* what, const json& cpu) {
+    std::fprintf(out, "  CPU us per %s:", what);
+    for (const auto& [group, us] : cpu.items()) {
+      std::fprintf(out, " %s %.1f", group.c_str(), us.get<double>());
+    }
+    std::fprintf(out, "\n");
+  };
+  print_cpu("command, by thread", j["command"]["cpu_us_per_command"]);
+  print_cpu("event applied, by thread", j["apply"]["cpu_us_per_event"]);
   const json& l = j["e2e_latency_ms"];
   std::fprintf(out, "\nend-to-end latency, submit -> visible, at %.0f/s: p50 %.2f ms  p99 %.2f ms  "
                "p999 %.2f ms  (ack p99 %.2f ms, %zu samples)\n",
