@@ -246,12 +246,13 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
   }
 
   // Decided: from here on only writes.
-  for (const auto& [address, account] : accounts) RETURN_IF_ERROR(ctx.state.PutAccount(account));
+  // `accounts` is the caller's scratch copy, done with once written.
+  for (auto& [address, account] : accounts) RETURN_IF_ERROR(ctx.state.PutAccount(std::move(account)));
   for (const auto& [index, item] : history) {
     RETURN_IF_ERROR(ctx.state.AppendHistory(ctx.instance(), entries[index].account(), index, item));
   }
-  for (const auto& [currency, totals] : new_totals) {
-    RETURN_IF_ERROR(ctx.state.PutCurrencyTotals(ctx.instance(), totals));
+  for (auto& [currency, totals] : new_totals) {
+    RETURN_IF_ERROR(ctx.state.PutCurrencyTotals(ctx.instance(), std::move(totals)));
   }
   return {std::nullopt};
 }
@@ -289,7 +290,7 @@ Result<Verdict> ApplyAccountOpened(const Context& ctx, const v1::AccountOpened& 
   v1::Balances& b = *account.mutable_balances();
   b.mutable_posted();
   b.mutable_pending();
-  RETURN_IF_ERROR(ctx.state.PutAccount(account));
+  RETURN_IF_ERROR(ctx.state.PutAccount(std::move(account)));
   return Applied();
 }
 
@@ -320,7 +321,7 @@ Result<Verdict> ApplyAccountUpdated(const Context& ctx, const v1::AccountUpdated
   // Removals first, so a key both removed and set in one update ends up set.
   for (const std::string& key : m.metadata_removed()) account.mutable_metadata()->erase(key);
   for (const auto& [key, value] : m.metadata_set()) (*account.mutable_metadata())[key] = value;
-  RETURN_IF_ERROR(ctx.state.PutAccount(account));
+  RETURN_IF_ERROR(ctx.state.PutAccount(std::move(account)));
   return Applied();
 }
 
@@ -337,7 +338,7 @@ Result<Verdict> ApplyAccountClosed(const Context& ctx, const v1::AccountClosed& 
                         std::to_string(b.pending().credit()) + "; it can close only at zero");
   }
   account.set_status(v1::CLOSED);
-  RETURN_IF_ERROR(ctx.state.PutAccount(account));
+  RETURN_IF_ERROR(ctx.state.PutAccount(std::move(account)));
   return Applied();
 }
 

@@ -38,8 +38,9 @@ class LedgerState {
   // failure or undecodable record) returns the Status.
   virtual Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
                                                              std::string_view address) = 0;
-  // Stores the account under (account.instance_id(), account.address()), replacing any.
-  virtual Status PutAccount(const v1::AccountView& account) = 0;
+  // Stores the account under (account.instance_id(), account.address()), replacing any. By
+  // value: a caller done with its copy moves it in (accounts are rewritten by nearly every event).
+  virtual Status PutAccount(v1::AccountView account) = 0;
 
   virtual Result<std::optional<v1::TransactionView>> FindTransaction(
       std::string_view instance, std::string_view source, std::string_view source_idempk) = 0;
@@ -59,8 +60,8 @@ class LedgerState {
   // Trial-balance totals of posted amounts for one (instance, currency); nullopt when none yet.
   virtual Result<std::optional<v1::CurrencyTotals>> FindCurrencyTotals(
       std::string_view instance, std::string_view currency) = 0;
-  // Stores the totals under (instance, totals.currency()), replacing any.
-  virtual Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& totals) = 0;
+  // Stores the totals under (instance, totals.currency()), replacing any. By value, as PutAccount.
+  virtual Status PutCurrencyTotals(std::string_view instance, v1::CurrencyTotals totals) = 0;
 };
 
 // Applies one event, read from `partition` at `offset`, to `state`.

@@ -23,8 +23,8 @@ class MemoryState final : public LedgerState {
                                                      std::string_view address) override {
     return Find(accounts_, Key(instance, address));
   }
-  Status PutAccount(const v1::AccountView& a) override {
-    accounts_[Key(a.instance_id(), a.address())] = a;
+  Status PutAccount(v1::AccountView a) override {
+    accounts_[Key(a.instance_id(), a.address())] = std::move(a);
     return Status::Ok();
   }
   Result<std::optional<v1::TransactionView>> FindTransaction(std::string_view instance,
@@ -53,8 +53,8 @@ class MemoryState final : public LedgerState {
                                                                std::string_view currency) override {
     return Find(totals_, Key(instance, currency));
   }
-  Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& t) override {
-    totals_[Key(instance, t.currency())] = t;
+  Status PutCurrencyTotals(std::string_view instance, v1::CurrencyTotals t) override {
+    totals_[Key(instance, t.currency())] = std::move(t);
     return Status::Ok();
   }
 

@@ -31,8 +31,8 @@ class FakeState : public LedgerState {
                                                      std::string_view a) override {
     return Find(accounts, Pair(i, a));
   }
-  Status PutAccount(const v1::AccountView& v) override {
-    accounts[Pair(v.instance_id(), v.address())] = v;
+  Status PutAccount(v1::AccountView v) override {
+    accounts[Pair(v.instance_id(), v.address())] = std::move(v);
     return Status::Ok();
   }
   Result<std::optional<v1::TransactionView>> FindTransaction(std::string_view i, std::string_view s,
@@ -63,8 +63,8 @@ class FakeState : public LedgerState {
                                                                std::string_view c) override {
     return Find(totals, Pair(i, c));
   }
-  Status PutCurrencyTotals(std::string_view i, const v1::CurrencyTotals& t) override {
-    totals[Pair(i, t.currency())] = t;
+  Status PutCurrencyTotals(std::string_view i, v1::CurrencyTotals t) override {
+    totals[Pair(i, t.currency())] = std::move(t);
     return Status::Ok();
   }
 

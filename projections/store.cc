@@ -179,10 +179,10 @@ Result<std::optional<T>> ProjectionStore::Batch::FindCached(
     const std::unordered_map<std::string, T>& written, const std::string& key) {
   if (auto it = written.find(key); it != written.end()) return {std::optional<T>(it->second)};
   T message;
-  if (store_.CacheLookup(key, message)) return {std::optional<T>(std::move(message))};
-  ASSIGN_OR_RETURN(std::optional<T> found, Find<T>(key));
-  if (found) store_.CacheInsert(key, *found);
-  return found;
+  if (store_.CacheTake(key, message)) return {std::optional<T>(std::move(message))};
+  // Not cached here: the cache holds what commits wrote, and this record is cached when the
+  // batch that changes it commits.
+  return Find<T>(key);
 }
 
 Result<std::optional<std::string>> ProjectionStore::Batch::GetExtension(std::string_view projection,
@@ -201,8 +201,9 @@ Result<std::optional<v1::AccountView>> ProjectionStore::Batch::FindAccount(
   return FindCached(accounts_, AccountKey(instance, address));
 }
 
-Status ProjectionStore::Batch::PutAccount(const v1::AccountView& account) {
-  accounts_.insert_or_assign(AccountKey(account.instance_id(), account.address()), account);
+Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
+  std::string key = AccountKey(account.instance_id(), account.address());
+  accounts_.insert_or_assign(std::move(key), std::move(account));
   return Status::Ok();
 }
 
@@ -247,8 +248,9 @@ Result<std::optional<v1::CurrencyTotals>> ProjectionStore::Batch::FindCurrencyTo
 }
 
 Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
-                                                 const v1::CurrencyTotals& totals) {
-  totals_.insert_or_assign(TrialBalancePrefix(instance) + totals.currency(), totals);
+                                                 v1::CurrencyTotals totals) {
+  std::string key = TrialBalancePrefix(instance) + totals.currency();
+  totals_.insert_or_assign(std::move(key), std::move(totals));
   return Status::Ok();
 }
 
@@ -265,23 +267,21 @@ std::unordered_map<std::string, v1::CurrencyTotals>& ProjectionStore::CacheOf() 
 }
 
 template <typename T>
-bool ProjectionStore::CacheLookup(const std::string& key, T& out) {
+bool ProjectionStore::CacheTake(const std::string& key, T& out) {
   std::lock_guard lock(cache_mu_);
-  auto& cache = CacheOf<T>();
-  auto it = cache.find(key);
-  if (it == cache.end()) return false;
-  out = it->second;
+  auto node = CacheOf<T>().extract(key);
+  if (node.empty()) return false;
+  out = std::move(node.mapped());
   return true;
 }
 
 template <typename T>
-void ProjectionStore::CacheInsert(const std::string& key, const T& value) {
+void ProjectionStore::CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node) {
   if (options_.cache_entries == 0) return;
-  std::lock_guard lock(cache_mu_);
   auto& cache = CacheOf<T>();
-  auto it = cache.find(key);
+  auto it = cache.find(node.key());
   if (it != cache.end()) {
-    it->second = value;
+    it->second = std::move(node.mapped());
     return;
   }
   if (account_cache_.size() + totals_cache_.size() >= options_.cache_entries) {
@@ -292,7 +292,7 @@ void ProjectionStore::CacheInsert(const std::string& key, const T& value) {
       totals_cache_.erase(totals_cache_.begin());
     }
   }
-  cache.emplace(key, value);
+  cache.insert(std::move(node));
 }
 
 // ---- ProjectionStore ----------------------------------------------------------------------
@@ -420,11 +420,17 @@ Status ProjectionStore::Commit(const std::vector<PartitionCommit>& commits) {
 }
 
 void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool committed) {
+  // Committed records move, node and all, from the batch into the cache: no copy, no allocation.
+  auto adopt = [&](auto& written) {
+    using T = typename std::decay_t<decltype(written)>::mapped_type;
+    while (!written.empty()) CacheInsertLocked<T>(written.extract(written.begin()));
+  };
   for (const auto& commit : commits) {
     Batch& batch = *commit.batch;
     if (committed) {
-      for (const auto& [key, account] : batch.accounts_) CacheInsert(key, account);
-      for (const auto& [key, totals] : batch.totals_) CacheInsert(key, totals);
+      std::lock_guard lock(cache_mu_);
+      adopt(batch.accounts_);
+      adopt(batch.totals_);
     }
     batch.accounts_.clear();
     batch.totals_.clear();

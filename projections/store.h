@@ -42,7 +42,7 @@ struct StoreOptions {
   // Maximum number of history items GetHistory returns per page. Default: 1000.
   int max_history_page = 1000;
   // Committed accounts and trial-balance totals kept decoded in memory for the apply path (a
-  // write-through cache: filled by commits and reads, never ahead of the database). 0 turns it
+  // write-through cache: filled by commits only, never ahead of the database). 0 turns it
   // off. About 0.5 KiB per entry. Default: 200000.
   size_t cache_entries = 200000;
 };
@@ -66,7 +66,7 @@ class ProjectionStore {
 
     Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
                                                        std::string_view address) override;
-    Status PutAccount(const v1::AccountView& account) override;
+    Status PutAccount(v1::AccountView account) override;
     Result<std::optional<v1::TransactionView>> FindTransaction(
         std::string_view instance, std::string_view source,
         std::string_view source_idempk) override;
@@ -78,7 +78,7 @@ class ProjectionStore {
                          const v1::HistoryItem& item) override;
     Result<std::optional<v1::CurrencyTotals>> FindCurrencyTotals(
         std::string_view instance, std::string_view currency) override;
-    Status PutCurrencyTotals(std::string_view instance, const v1::CurrencyTotals& totals) override;
+    Status PutCurrencyTotals(std::string_view instance, v1::CurrencyTotals totals) override;
 
     // The key space of pluggable projections (projection.h): raw values under
     // (projection, key), this batch's own writes included.
@@ -186,12 +186,14 @@ class ProjectionStore {
   Result<T> GetMessage(const std::string& key, std::string_view what);
 
   // The committed-record cache (StoreOptions::cache_entries), for AccountView and
-  // CurrencyTotals. Lookup copies the record out on a hit; Insert replaces, evicting an
-  // arbitrary entry when full. Both take cache_mu_.
+  // CurrencyTotals, filled only with what commits wrote. Take moves a record out on a hit (under
+  // cache_mu_): the batch that took it puts it back when it commits, and until then a reader
+  // finds the committed value in the database. InsertLocked (cache_mu_ held) adopts a committed
+  // batch's node, replacing any entry of its key and evicting an arbitrary one when full.
   template <typename T>
-  bool CacheLookup(const std::string& key, T& out);
+  bool CacheTake(const std::string& key, T& out);
   template <typename T>
-  void CacheInsert(const std::string& key, const T& value);
+  void CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node);
   template <typename T>
   std::unordered_map<std::string, T>& CacheOf();  // requires cache_mu_
 

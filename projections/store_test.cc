@@ -189,6 +189,45 @@ TEST_F(StoreTest, TheAccountCacheNeverChangesWhatIsApplied) {
   EXPECT_EQ(digests[0], digests[2]);
 }
 
+
+TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
+  // The cache hands a committed account to the batch that reads it; only that batch's commit
+  // puts it back. A batch whose commit fails, or that is dropped, must leave later batches
+  // reading the committed balance, not its own.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::vector<v1::EventEnvelope> events = Workload();
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {events[0], events[1]}, 0);
+    ASSERT_TRUE(store->Commit(*batch, 2).ok());  // cash and sales now cached
+  }
+  const v1::EventEnvelope t1 = events[4];  // cash +100
+  store->SetWriteFaultForTesting(
+      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("disk full"); });
+  {
+    auto failed = store->BeginBatch(0);
+    ApplyAll(*failed, {t1}, 2);
+    ASSERT_FALSE(store->Commit(*failed, 3).ok());
+  }
+  store->SetWriteFaultForTesting(nullptr);
+  auto batch = store->BeginBatch(0);
+  ApplyAll(*batch, {t1}, 2);
+  ASSERT_TRUE(store->Commit(*batch, 3).ok());
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 100);
+
+  const v1::EventEnvelope t9 = CreateTx(
+      "acme", "t9", v1::POSTED, {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("sales", v1::CREDIT, 5)});
+  {
+    auto abandoned = store->BeginBatch(0);
+    ApplyAll(*abandoned, {t9}, 3);
+  }
+  auto next = store->BeginBatch(0);
+  ApplyAll(*next, {t9}, 3);
+  ASSERT_TRUE(store->Commit(*next, 4).ok());
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 105);
+  EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
+}
 TEST_F(StoreTest, ReopenShowsCommittedStateAndOffset) {
   std::string digest;
   {
