@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
-  libssl-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev zlib1g-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   kcat prometheus curl python3 python3-yaml nlohmann-json3-dev openssl
 )

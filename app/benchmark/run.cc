@@ -470,7 +470,8 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                      {"partitions", partitions},
                      {"batch_size", options.batch_size},
                      {"processors", options.processors},
-                     {"in_flight", options.in_flight}};
+                     {"in_flight", options.in_flight},
+                     {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
 
   ScratchDir scratch;
   {
