@@ -164,6 +164,11 @@ Result<std::optional<std::string>> ProjectionStore::Batch::Read(const std::strin
   if (auto it = records_.find(key); it != records_.end()) {
     return {std::optional<std::string>(it->second)};
   }
+  if (below_ != nullptr) {
+    if (auto it = below_->records_.find(key); it != below_->records_.end()) {
+      return {std::optional<std::string>(it->second)};
+    }
+  }
   std::string value;
   rocksdb::Status s = store_.db_->Get(rocksdb::ReadOptions(), key, &value);
   if (s.IsNotFound()) return {std::nullopt};
@@ -181,8 +186,12 @@ Result<std::optional<T>> ProjectionStore::Batch::Find(const std::string& key) {
 
 template <typename T>
 Result<std::optional<T>> ProjectionStore::Batch::FindCached(
-    const std::unordered_map<std::string, T>& written, const std::string& key) {
+    const std::unordered_map<std::string, T>& written,
+    const std::unordered_map<std::string, T>* below, const std::string& key) {
   if (auto it = written.find(key); it != written.end()) return {std::optional<T>(it->second)};
+  if (below != nullptr) {
+    if (auto it = below->find(key); it != below->end()) return {std::optional<T>(it->second)};
+  }
   T message;
   if (store_.CacheTake(key, message)) return {std::optional<T>(std::move(message))};
   // Not cached here: the cache holds what commits wrote, and this record is cached when the
@@ -203,7 +212,7 @@ Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::st
 
 Result<std::optional<v1::AccountView>> ProjectionStore::Batch::FindAccount(
     std::string_view instance, std::string_view address) {
-  return FindCached(accounts_, AccountKey(instance, address));
+  return FindCached(accounts_, below_ ? &below_->accounts_ : nullptr, AccountKey(instance, address));
 }
 
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
@@ -249,7 +258,8 @@ Status ProjectionStore::Batch::AppendHistory(std::string_view instance, std::str
 
 Result<std::optional<v1::CurrencyTotals>> ProjectionStore::Batch::FindCurrencyTotals(
     std::string_view instance, std::string_view currency) {
-  return FindCached(totals_, TrialBalancePrefix(instance) + std::string(currency));
+  return FindCached(totals_, below_ ? &below_->totals_ : nullptr,
+                    TrialBalancePrefix(instance) + std::string(currency));
 }
 
 Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
@@ -354,16 +364,30 @@ Result<std::optional<int64_t>> ProjectionStore::NextOffset(int32_t partition) {
   return {static_cast<int64_t>(ReadBigEndian(value))};
 }
 
-std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t partition) {
-  return std::unique_ptr<Batch>(new Batch(*this, partition));
+std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t partition,
+                                                                    const Batch* below) {
+  auto batch = std::unique_ptr<Batch>(new Batch(*this, partition));
+  batch->below_ = below;
+  return batch;
 }
+
+ProjectionStore::PreparedCommit::PreparedCommit() : write_(std::make_unique<rocksdb::WriteBatch>()) {}
+ProjectionStore::PreparedCommit::~PreparedCommit() = default;
 
 Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
   return Commit(std::vector<PartitionCommit>{{&batch, next_offset}});
 }
 
 Status ProjectionStore::Commit(const std::vector<PartitionCommit>& commits) {
-  size_t count = 0;
+  ASSIGN_OR_RETURN(std::unique_ptr<PreparedCommit> prepared, PrepareCommit(commits));
+  Status written = WritePrepared(*prepared);
+  FinishCommit(*prepared, written.ok());
+  return written;
+}
+
+Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::PrepareCommit(
+    const std::vector<PartitionCommit>& commits) {
+  size_t count = 0, decoded = 0;
   for (const auto& [batch, next_offset] : commits) {
     if (next_offset < 0) {
       return Status::InvalidArgument("next offset must be >= 0, got " +
@@ -375,53 +399,65 @@ Status ProjectionStore::Commit(const std::vector<PartitionCommit>& commits) {
                                        std::to_string(batch->partition()) + " in one commit");
       }
     }
-    std::lock_guard lock(fault_mu_);
-    if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
     count += batch->Count() + 1;
+    decoded += batch->accounts_.size() + batch->totals_.size() + 1;
   }
-  // Written in key order: RocksDB's memtable then inserts each key next to the one before it,
-  // which costs a third less than inserting in hash order (docs/performance.md).
-  std::vector<std::pair<std::string_view, std::string>> writes;
+  // The batches stay as they are (a batch staged on top may be reading them): records are
+  // written from views, accounts and totals serialized into `serialized`, sized up front so that
+  // its strings never move.
+  std::vector<std::string> serialized;
+  serialized.reserve(decoded);
+  std::vector<std::pair<std::string_view, std::string_view>> writes;
   writes.reserve(count);
   std::vector<std::string> offset_keys;
   offset_keys.reserve(commits.size());
   for (const auto& [batch, next_offset] : commits) {
     for (const auto& [key, account] : batch->accounts_) {
-      writes.emplace_back(key, SerializeDeterministic(account));
+      writes.emplace_back(key, serialized.emplace_back(SerializeDeterministic(account)));
     }
     for (const auto& [key, totals] : batch->totals_) {
-      writes.emplace_back(key, SerializeDeterministic(totals));
+      writes.emplace_back(key, serialized.emplace_back(SerializeDeterministic(totals)));
     }
-    for (auto& [key, value] : batch->records_) writes.emplace_back(key, std::move(value));
-    std::string offset;
+    for (const auto& [key, value] : batch->records_) writes.emplace_back(key, value);
+    std::string& offset = serialized.emplace_back();
     AppendBigEndian(offset, static_cast<uint64_t>(next_offset), 8);
-    writes.emplace_back(offset_keys.emplace_back(OffsetKey(batch->partition())), std::move(offset));
+    writes.emplace_back(offset_keys.emplace_back(OffsetKey(batch->partition())), offset);
   }
+  // Written in key order: RocksDB's memtable then inserts each key next to the one before it,
+  // which costs a third less than inserting in hash order (docs/performance.md).
   std::sort(writes.begin(), writes.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  rocksdb::WriteBatch write_batch;
-  rocksdb::Status s;
+  auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit());
+  prepared->commits_ = commits;
   for (const auto& [key, value] : writes) {
-    s = write_batch.Put(rocksdb::Slice(key.data(), key.size()), value);
-    if (!s.ok()) break;
+    rocksdb::Status s = prepared->write_->Put(rocksdb::Slice(key.data(), key.size()),
+                                              rocksdb::Slice(value.data(), value.size()));
+    if (!s.ok()) return FromRocks(s, "preparing a commit");
   }
-  if (s.ok()) {
-    rocksdb::WriteOptions write_options;
-    write_options.sync = options_.sync;  // as ToRocksDbOptions says
-    s = db_->Write(write_options, &write_batch);
+  return prepared;
+}
+
+Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
+  for (const auto& [batch, next_offset] : commit.commits_) {
+    std::lock_guard lock(fault_mu_);
+    if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
   }
-  Settle(commits, s.ok());
-  if (!s.ok()) {
-    std::string what = "committing partition";
-    for (const auto& [batch, next_offset] : commits) {
-      what += " " + std::to_string(batch->partition()) + " up to offset " +
-              std::to_string(next_offset) + ",";
-    }
-    what.pop_back();
-    return FromRocks(s, what);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;  // as ToRocksDbOptions says
+  rocksdb::Status s = db_->Write(write_options, commit.write_.get());
+  if (s.ok()) return Status::Ok();
+  std::string what = "committing partition";
+  for (const auto& [batch, next_offset] : commit.commits_) {
+    what += " " + std::to_string(batch->partition()) + " up to offset " +
+            std::to_string(next_offset) + ",";
   }
-  return Status::Ok();
+  what.pop_back();
+  return FromRocks(s, what);
+}
+
+void ProjectionStore::FinishCommit(PreparedCommit& commit, bool written) {
+  Settle(commit.commits_, written);
 }
 
 void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool committed) {

@@ -19,6 +19,7 @@
 namespace rocksdb {
 class DB;
 struct Options;
+class WriteBatch;
 struct WriteOptions;
 }  // namespace rocksdb
 
@@ -90,17 +91,21 @@ class ProjectionStore {
     friend class ProjectionStore;
     Batch(ProjectionStore& store, int32_t partition);
 
-    // This batch's serialized writes first, then the store.
+    // This batch's serialized writes first, then those of the batch below, then the store.
     Result<std::optional<std::string>> Read(const std::string& key);
     template <typename T>
     Result<std::optional<T>> Find(const std::string& key);
-    // `written` (this batch's decoded writes), then the store's cache, then the store.
+    // `written` (this batch's decoded writes), then `below` (the batch below's), then the store's
+    // cache, then the store.
     template <typename T>
     Result<std::optional<T>> FindCached(const std::unordered_map<std::string, T>& written,
+                                        const std::unordered_map<std::string, T>* below,
                                         const std::string& key);
 
     ProjectionStore& store_;
     int32_t partition_;
+    // A batch of the same partition being written meanwhile (BeginBatch); read, never changed.
+    const Batch* below_ = nullptr;
     // Accounts and trial-balance totals are read and rewritten by nearly every event: this batch
     // keeps them decoded and serializes each once, at commit.
     std::unordered_map<std::string, v1::AccountView> accounts_;
@@ -121,8 +126,14 @@ class ProjectionStore {
   // was ever committed (start from the beginning). On error returns IoError or Corruption.
   Result<std::optional<int64_t>> NextOffset(int32_t partition);
 
-  // Starts an empty batch for `partition`. The store must outlive the batch.
-  std::unique_ptr<Batch> BeginBatch(int32_t partition);
+  // Starts an empty batch for `partition`. The store must outlive the batch. `below`, when set,
+  // is a batch of the same partition that is being committed meanwhile (PrepareCommit, then
+  // WritePrepared on another thread): the new batch reads its writes as if committed. It must
+  // stay unchanged and alive until DetachBelow() or this batch's commit is prepared — and when
+  // its write fails, everything staged on top of it must be discarded too.
+  std::unique_ptr<Batch> BeginBatch(int32_t partition, const Batch* below = nullptr);
+  // Ends `batch`'s reading through its batch below (that one was committed or discarded).
+  static void DetachBelow(Batch& batch) { batch.below_ = nullptr; }
 
   // Writes the batch's changes and `next_offset` as the partition's next offset in one atomic
   // write: after a crash both or neither are visible. On success the batch is emptied and may be
@@ -137,6 +148,30 @@ class ProjectionStore {
   // Commit for several batches (of different partitions) in one atomic write: all of them, with
   // their offsets, or none. One write per poll instead of one per partition.
   Status Commit(const std::vector<PartitionCommit>& commits);
+
+  // Commit in three steps, so that the database write can run on another thread while the
+  // caller stages the next batches on top of these (BeginBatch's `below`).
+  class PreparedCommit {
+   public:
+    ~PreparedCommit();
+    PreparedCommit(const PreparedCommit&) = delete;
+    PreparedCommit& operator=(const PreparedCommit&) = delete;
+
+   private:
+    friend class ProjectionStore;
+    PreparedCommit();
+    std::vector<PartitionCommit> commits_;
+    std::unique_ptr<rocksdb::WriteBatch> write_;
+  };
+  // Checks `commits` and builds their write without changing the batches. InvalidArgument for
+  // a negative offset or two batches of one partition.
+  Result<std::unique_ptr<PreparedCommit>> PrepareCommit(const std::vector<PartitionCommit>& commits);
+  // Writes a prepared commit, atomically, once; from any one thread. On error nothing was
+  // written.
+  Status WritePrepared(PreparedCommit& commit);
+  // After WritePrepared returned (or instead of it): empties the batches, moving their accounts
+  // and totals into the cache when `written`. On the thread that stages batches.
+  void FinishCommit(PreparedCommit& commit, bool written);
 
   // Queries for the HTTP API; safe to call from any thread while a batch commits.
   // Each returns NotFound with a message naming what was looked for when it does not exist,

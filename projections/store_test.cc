@@ -228,6 +228,63 @@ TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 105);
   EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
 }
+TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {
+  // The processor's pipeline: batch 2 is applied on top of batch 1 while batch 1 is written.
+  // The result must be what two commits one after the other give.
+  const std::vector<v1::EventEnvelope> events = Workload();
+  const std::vector<v1::EventEnvelope> first(events.begin(), events.begin() + 5);
+  const std::vector<v1::EventEnvelope> second(events.begin() + 5, events.end());
+  auto serial = OpenStore("serial");
+  ASSERT_TRUE(serial);
+  {
+    auto batch = serial->BeginBatch(0);
+    ApplyAll(*batch, first, 0);
+    ASSERT_TRUE(serial->Commit(*batch, 5).ok());
+    batch = serial->BeginBatch(0);
+    ApplyAll(*batch, second, 5);
+    ASSERT_TRUE(serial->Commit(*batch, 9).ok());
+  }
+  auto stacked = OpenStore("stacked");
+  ASSERT_TRUE(stacked);
+  auto below = stacked->BeginBatch(0);
+  ApplyAll(*below, first, 0);
+  auto prepared = stacked->PrepareCommit({{below.get(), 5}});
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  auto above = stacked->BeginBatch(0, below.get());
+  ApplyAll(*above, second, 5);  // reads cash, sales and t2 from `below` only
+  EXPECT_EQ(stacked->NextOffset(0)->value_or(-1), -1) << "nothing is written before WritePrepared";
+  ASSERT_TRUE(stacked->WritePrepared(**prepared).ok());
+  stacked->FinishCommit(**prepared, true);
+  ProjectionStore::DetachBelow(*above);
+  ASSERT_TRUE(stacked->Commit(*above, 9).ok());
+  EXPECT_EQ(stacked->NextOffset(0)->value_or(-1), 9);
+  EXPECT_EQ(stacked->GetAccount("acme", "cash")->balances().posted().amount(), 70);
+  EXPECT_EQ(*stacked->Digest(), *serial->Digest());
+  auto outcome = stacked->GetOutcome("acme", events[7].event_id());  // t2 posted on top of below
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->outcome(), v1::APPLIED);
+}
+
+TEST_F(StoreTest, AFailedPreparedWriteWritesNothing) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(2);
+  ApplyAll(*batch, Workload(), 0);
+  auto prepared = store->PrepareCommit({{batch.get(), 9}});
+  ASSERT_TRUE(prepared.ok());
+  store->SetWriteFaultForTesting(
+      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("disk full"); });
+  Status written = store->WritePrepared(**prepared);
+  EXPECT_EQ(written.code(), StatusCode::kIoError);
+  store->FinishCommit(**prepared, false);
+  store->SetWriteFaultForTesting(nullptr);
+  EXPECT_EQ(batch->Count(), 0);
+  EXPECT_EQ(store->NextOffset(2)->value_or(-1), -1);
+  EXPECT_EQ(store->GetAccount("acme", "cash").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->PrepareCommit({{batch.get(), -1}}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(StoreTest, ReopenShowsCommittedStateAndOffset) {
   std::string digest;
   {
