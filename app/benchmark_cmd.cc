@@ -77,6 +77,10 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
                   "how the command path submits: async (SubmitAsync, a callback per command) or "
                   "future (Submit, a future per command)")
       ->check(CLI::IsMember({"async", "future"}))->capture_default_str();
+  cmd->add_option("--apply-writes", o.apply_writes,
+                  "how processors write each poll's commit: pipelined (on a write thread while "
+                  "the next poll is applied) or inline (the apply thread writes and waits)")
+      ->check(CLI::IsMember({"pipelined", "inline"}))->capture_default_str();
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
       ->check(CLI::Range(0.1, 600.0))->capture_default_str();
   cmd->add_option("--seed", o.workload.seed, "the workload's random seed")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cassert>
 
 #include "common/domain/validation.h"
 #include "common/kafka/partitioner.h"
@@ -79,7 +80,50 @@ void Processor::Stop() {
   progressed_.notify_all();
 }
 
+Processor::WriteThread::WriteThread() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kl-write");
+    std::unique_lock lock(mu_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stop_ || job_; });
+      if (!job_) return;  // stopping, nothing left to run
+      std::function<Status()> job = job_;
+      lock.unlock();
+      Status result = job();
+      lock.lock();
+      result_ = std::move(result);
+      job_ = nullptr;
+      changed_.notify_all();
+    }
+  });
+}
+
+Processor::WriteThread::~WriteThread() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void Processor::WriteThread::Start(std::function<Status()> job) {
+  std::lock_guard lock(mu_);
+  assert(!job_);
+  job_ = std::move(job);
+  result_ = Status::Ok();
+  changed_.notify_all();
+}
+
+Status Processor::WriteThread::Wait() {
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [&] { return !job_; });
+  return result_;
+}
+
 void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
+  // Offsets are read from the store next: the in-flight commit goes first.
+  (void)FinishInFlight();
   probe_->Rebalance();
   std::lock_guard lock(mu_);
   joined_ = true;
@@ -137,6 +181,7 @@ std::string Processor::CheckLogStart(int32_t partition, int64_t next_offset,
 }
 
 void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
+  (void)FinishInFlight();  // while the partitions are still ours
   probe_->Rebalance();
   std::lock_guard lock(mu_);
   for (const auto& tp : partitions) {
@@ -161,10 +206,15 @@ void Processor::ApplyLoop() {
       break;
     }
     // Records arrive in log order per partition; keep that order, group by partition.
+    if (polled->empty()) {
+      (void)FinishInFlight();  // idle: settle now rather than with the next records
+      continue;
+    }
     std::map<int32_t, std::vector<kafka::ConsumedRecord>> by_partition;
     for (auto& record : *polled) by_partition[record.partition].push_back(std::move(record));
     ApplyPolled(by_partition);
   }
+  (void)FinishInFlight();
   Status closed = consumer_->Close();
   if (!closed.ok()) spdlog::warn("leaving the consumer group: {}", closed.ToString());
 }
@@ -200,6 +250,102 @@ void Processor::FollowHold(bool hold) {
 }
 
 void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
+  if (!options_.pipelined_writes || !retries_.empty()) {
+    (void)FinishInFlight();
+    return ApplyPolledNow(polled);
+  }
+  // Every flowing partition's records go into a batch of its own, stacked on the partition's
+  // in-flight batch: it reads that batch's writes as committed. Anything unusual (a batch that
+  // fails, a write below that failed) sends the whole poll down the careful path instead, once
+  // the write below has ended.
+  auto careful = [&](std::vector<Staged>& staged) {
+    for (auto& s : staged) polled[s.partition] = std::move(s.records);
+    (void)FinishInFlight();
+    ApplyPolledNow(polled);
+  };
+  std::vector<Staged> staged;
+  for (auto& [partition, records] : polled) {
+    int64_t next_offset;
+    if (!Flowing(partition, next_offset)) continue;
+    const Staged* below = nullptr;
+    if (in_flight_) {
+      for (const auto& s : in_flight_->staged) {
+        if (s.partition == partition) below = &s;
+      }
+    }
+    if (below != nullptr) next_offset = below->run.next_offset;
+    std::vector<kafka::ConsumedRecord> pending;
+    pending.reserve(records.size());
+    for (auto& record : records) {
+      if (record.offset >= next_offset) pending.push_back(std::move(record));
+    }
+    if (pending.empty()) continue;
+    std::string error_code;
+    auto applied =
+        Stage(partition, next_offset, pending, error_code, below ? below->batch.get() : nullptr);
+    if (!applied.ok()) {
+      records = std::move(pending);
+      return careful(staged);
+    }
+    if (applied->run.next_offset == next_offset) {  // nothing new
+      records = std::move(pending);
+      continue;
+    }
+    applied->records = std::move(pending);
+    staged.push_back(std::move(*applied));
+  }
+  if (!FinishInFlight().ok()) return careful(staged);  // staged on a write that failed
+  if (staged.empty()) return;
+
+  for (auto& s : staged) projections::ProjectionStore::DetachBelow(*s.batch);
+  std::vector<projections::ProjectionStore::PartitionCommit> commits;
+  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
+  auto prepared = store_->PrepareCommit(commits);
+  if (!prepared.ok()) {
+    spdlog::warn("preparing a commit of {} partition(s) failed: {}", staged.size(),
+                 prepared.status().ToString());
+    return RetryEachAlone(staged, prepared.status());
+  }
+  in_flight_ = std::make_unique<InFlight>();
+  in_flight_->staged = std::move(staged);
+  in_flight_->prepared = std::move(*prepared);
+  writer_.Start([this, flight = in_flight_.get()] {
+    Status written = store_->WritePrepared(*flight->prepared);
+    // Visible at once (progress, ?min_offset= waiters, metrics); the cache and the group's
+    // advisory offsets are settled on the apply thread.
+    if (written.ok()) {
+      for (const auto& s : flight->staged) flight->offsets.push_back(Committed(s.partition, s.run));
+    }
+    return written;
+  });
+}
+
+Status Processor::FinishInFlight() {
+  if (!in_flight_) return Status::Ok();
+  Status written = writer_.Wait();
+  std::unique_ptr<InFlight> flight = std::move(in_flight_);
+  store_->FinishCommit(*flight->prepared, written.ok());
+  if (written.ok()) {
+    CommitAdvisory(flight->offsets);
+    return Status::Ok();
+  }
+  RetryEachAlone(flight->staged, written);
+  return written;
+}
+
+void Processor::RetryEachAlone(std::vector<Staged>& staged, const Status& why) {
+  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
+               staged.size(), why.ToString());
+  for (auto& s : staged) {
+    if (s.records.size() == 1) {
+      OnApplyFailure(s.partition, s.records[0], why, "storage");
+    } else {
+      ApplyOneByOne(s.partition, s.records);
+    }
+  }
+}
+
+void Processor::ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
   // Every flowing partition's records go into a batch of its own, and all the batches into one
   // write; a partition that is retrying, or whose batch fails, takes the careful path alone.
   std::vector<Staged> staged;
@@ -241,15 +387,7 @@ void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>
     CommitAdvisory(offsets);
     return;
   }
-  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
-               staged.size(), committed.ToString());
-  for (auto& s : staged) {
-    if (s.records.size() == 1) {
-      OnApplyFailure(s.partition, s.records[0], committed, "storage");
-    } else {
-      ApplyOneByOne(s.partition, s.records);
-    }
-  }
+  RetryEachAlone(staged, committed);
 }
 
 bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
@@ -285,7 +423,8 @@ void Processor::ApplyOneByOne(int32_t partition,
 
 Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offset,
                                            const std::vector<kafka::ConsumedRecord>& records,
-                                           std::string& error_code) {
+                                           std::string& error_code,
+                                           const projections::ProjectionStore::Batch* below) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
     Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
     if (!written.ok()) {
@@ -298,7 +437,7 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
     return Status::Ok();
   };
   error_code = "storage";
-  Staged staged{partition, store_->BeginBatch(partition), {}, {}};
+  Staged staged{partition, store_->BeginBatch(partition, below), {}, {}};
   ASSIGN_OR_RETURN(staged.run, ApplyRecords(*staged.batch, next_offset, records, dead_letter,
                                             options_.projections));
   return staged;

@@ -1,6 +1,7 @@
 // A processor: one member of the consumer group that applies kledger.events to its RocksDB
-// projections, exactly once in effect. Threads: one apply thread (Kafka poll + RocksDB writes),
-// one monitor thread (watermarks, lag); HTTP query threads only read.
+// projections, exactly once in effect. Threads: one apply thread (Kafka poll, state machine), one
+// write thread (each poll's RocksDB write, while the apply thread applies the next poll), one
+// monitor thread (watermarks, lag); HTTP query threads only read.
 #pragma once
 
 #include <prometheus/registry.h>
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,10 @@ struct ProcessorOptions {
   // Apply a partition even when its log starts above the stored offset (records were deleted by
   // retention or truncation) — the projections then miss those events. Default false: halt.
   bool allow_log_gaps = false;
+  // Write each poll's commit to RocksDB on a second thread while the next poll is applied on top
+  // of it (read through, never committed before it). Off: the apply thread writes and waits.
+  // Default true.
+  bool pipelined_writes = true;
 };
 
 // Where an instance's events live and whether this processor serves them.
@@ -139,16 +145,47 @@ class Processor : private kafka::RebalanceListener {
     ApplyRun run;
     std::vector<kafka::ConsumedRecord> records;  // what was applied, for a retry one by one
   };
-  // Applies one poll's records: the flowing partitions' batches in one commit; a partition that
-  // is retrying, or whose batch failed, one record per commit so the failing one is retried.
-  // Takes the records out of `polled`.
+  // Runs one job at a time on its own thread (kl-write): the in-flight commit's write.
+  class WriteThread {
+   public:
+    WriteThread();
+    ~WriteThread();
+    void Start(std::function<Status()> job);  // requires no job running
+    Status Wait();                            // the last job's result; Ok when none ran
+   private:
+    std::mutex mu_;
+    std::condition_variable changed_;
+    std::function<Status()> job_;  // guarded by mu_; set while a job waits or runs
+    Status result_;                // guarded by mu_
+    bool stop_ = false;            // guarded by mu_
+    std::thread thread_;
+  };
+  // A poll's commit being written on the write thread (apply thread only).
+  struct InFlight {
+    std::vector<Staged> staged;
+    std::unique_ptr<projections::ProjectionStore::PreparedCommit> prepared;
+    std::vector<kafka::TopicPartition> offsets;  // set by the write thread once written
+  };
+
+  // Applies one poll's records: the flowing partitions' batches in one commit, written while the
+  // next poll is applied (pipelined_writes); a partition that is retrying, or whose batch failed,
+  // one record per commit so the failing one is retried. Takes the records out of `polled`.
   void ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
+  // The same, committing before it returns.
+  void ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
+  // Waits for the in-flight commit and settles it; when its write failed, applies its records
+  // again one partition and one record at a time, and returns the failure.
+  Status FinishInFlight();
+  // After a failed commit of `staged`: each partition's records again, one by one.
+  void RetryEachAlone(std::vector<Staged>& staged, const Status& why);
   // Whether `partition` is owned, not halted and not backing off; then sets its next offset.
   bool Flowing(int32_t partition, int64_t& next_offset);
   void ApplyOneByOne(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
-  // Applies `records` (one partition, log order) from `next_offset` into a new batch.
+  // Applies `records` (one partition, log order) from `next_offset` into a new batch, stacked on
+  // `below` (the in-flight batch of the partition) when set.
   Result<Staged> Stage(int32_t partition, int64_t next_offset,
-                       const std::vector<kafka::ConsumedRecord>& records, std::string& error_code);
+                       const std::vector<kafka::ConsumedRecord>& records, std::string& error_code,
+                       const projections::ProjectionStore::Batch* below = nullptr);
   // After a commit: metrics and the partition's progress. Returns the offset to commit to the
   // consumer group.
   kafka::TopicPartition Committed(int32_t partition, const ApplyRun& run);
@@ -192,6 +229,8 @@ class Processor : private kafka::RebalanceListener {
   std::string failure_;                         // guarded by mu_
 
   std::map<int32_t, RetryState> retries_;           // apply thread only
+  std::unique_ptr<InFlight> in_flight_;             // apply thread only
+  WriteThread writer_;
   std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes
 
   std::atomic<bool> stopping_{false};

@@ -102,6 +102,7 @@ class Fleet {
       p.group = "kledger-bench";
       p.data_dir = dir + "/processor-" + std::to_string(i);
       p.max_batch_records = static_cast<size_t>(options.batch_size);
+      p.pipelined_writes = options.apply_writes == "pipelined";
       registries_.push_back(std::make_shared<prometheus::Registry>());
       ASSIGN_OR_RETURN(auto processor, processors::Processor::Create(props, p, *registries_.back()));
       processors_.push_back(std::move(processor));
@@ -471,6 +472,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                      {"batch_size", options.batch_size},
                      {"processors", options.processors},
                      {"in_flight", options.in_flight},
+                     {"apply_writes", options.apply_writes},
                      {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
 
   ScratchDir scratch;

@@ -23,6 +23,9 @@ struct BenchmarkOptions {
   // The C++ API the command path uses: "async" (CommandClient::SubmitAsync, a callback per
   // command) or "future" (CommandClient::Submit, a future per command). Default "async".
   std::string command_api = "async";
+  // How processors write each poll's commit: "pipelined" (on their write thread, while the next
+  // poll is applied; the default) or "inline" (the apply thread writes and waits).
+  std::string apply_writes = "pipelined";
   double latency_seconds = 5;  // length of the paced latency phase; default 5 s
   // Bytes one round may append to one partition before its consumers read it: the embedded
   // broker keeps ~5 MiB per partition and drops the rest silently. Default 2.5 MiB.
