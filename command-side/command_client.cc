@@ -368,6 +368,12 @@ Result<std::unique_ptr<CommandClient>> CommandClient::Create(const kafka::Proper
   if (options.max_transaction_records == 0) {
     return Status::InvalidArgument("max_transaction_records must be at least 1");
   }
+  if (options.producer_mode == ProducerMode::kTransactional &&
+      options.ack_thread != kafka::DeliveryThread::kOwn) {
+    // The committer waits for its transaction's reports on its own thread.
+    return Status::InvalidArgument(
+        "transactional mode resolves appends on its committer thread; use ack_thread kOwn");
+  }
   // Kafka gives up on a record when the caller does: an unacknowledged command answers 503 and
   // is not retried behind the caller's back by this producer.
   kafka::Properties base = {{"message.timeout.ms", std::to_string(options.ack_timeout.count())}};
@@ -380,7 +386,7 @@ Result<std::unique_ptr<CommandClient>> CommandClient::Create(const kafka::Proper
   }
   const kafka::Properties merged = kafka::Merge(base, props);
   // Created here even in transactional mode, so bad properties fail at start.
-  ASSIGN_OR_RETURN(auto producer, kafka::Producer::Create(merged));
+  ASSIGN_OR_RETURN(auto producer, kafka::Producer::Create(merged, options.ack_thread));
   std::unique_ptr<CommandClient> client(
       new CommandClient(nullptr, std::move(options), std::make_unique<CommandProbe>(registry)));
   client->producer_properties_ = merged;
@@ -552,6 +558,11 @@ std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(
   auto appended = AppendAll(std::move(valid));
   for (size_t k = 0; k < appended.size(); ++k) out[valid_index[k]] = std::move(appended[k]);
   return out;
+}
+
+int CommandClient::Poll(std::chrono::milliseconds timeout) {
+  // The committer's producer is its own; in idempotent mode every report resolves one append.
+  return producer_ ? producer_->Poll(timeout) : 0;
 }
 
 Status CommandClient::Flush(std::chrono::milliseconds timeout) {

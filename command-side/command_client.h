@@ -50,6 +50,11 @@ struct CommandClientOptions {
   std::string transactional_id;
   // Transactional mode: most records one transaction carries; default 10000.
   size_t max_transaction_records = 10000;
+  // Idempotent mode: which thread resolves appends (AckHandler::OnAck, the futures): the
+  // producer's own (kOwn), or the caller's inside Poll(), Flush() and the destructor (kCaller),
+  // for a caller with a submit loop that polls after each submit and while it waits — futures
+  // then resolve only while someone polls. Transactional mode needs kOwn. Default kOwn.
+  kafka::DeliveryThread ack_thread = kafka::DeliveryThread::kOwn;
 };
 
 // What an accepted command became: its event and where the log holds it.
@@ -66,7 +71,8 @@ class AckHandler {
  public:
   virtual ~AckHandler() = default;
   // Called exactly once per command, with the caller's `tag`: on the producer's delivery thread
-  // (idempotent mode) or the committer thread (transactional mode) once Kafka answered, or on the
+  // (idempotent mode; with CommandClientOptions::ack_thread kCaller, on the thread calling
+  // CommandClient::Poll or Flush) or the committer thread (transactional mode) once Kafka answered, or on the
   // caller's thread before SubmitAsync returns when the command is invalid. Per partition, acks
   // arrive in offset order. It holds up the acks behind it, so it must be quick; it must not
   // throw, and must not call back into the client's Flush.
@@ -94,7 +100,7 @@ class CommandClient {
  public:
   // Connects a producer (acks=all, idempotent or transactional per options.producer_mode,
   // murmur2 partitioner) with `props` on top of the defaults. InvalidArgument for bad properties
-  // or options. A transactional producer registers its transactional.id with the broker lazily,
+  // or options (ack_thread kCaller with transactional mode among them). A transactional producer registers its transactional.id with the broker lazily,
   // on the first append, so the command side starts while Kafka is still down.
   static Result<std::unique_ptr<CommandClient>> Create(const kafka::Properties& props,
                                                        CommandClientOptions options,
@@ -129,7 +135,12 @@ class CommandClient {
   void SubmitAsync(v1::Command&& command, AckHandler& handler, uint64_t tag);
   void AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag);
 
-  // Waits for outstanding appends (shutdown).
+  // ack_thread kCaller: resolves the appends Kafka answered, waiting up to `timeout` for the first
+  // answers (0: not at all); returns how many it resolved. One thread at a time, never from
+  // inside OnAck. ack_thread kOwn: returns 0 at once.
+  int Poll(std::chrono::milliseconds timeout);
+
+  // Waits for outstanding appends (shutdown); with ack_thread kCaller, resolving them meanwhile.
   Status Flush(std::chrono::milliseconds timeout);
 
   const CommandClientOptions& options() const { return options_; }

@@ -12,7 +12,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/domain/event_id.h"
@@ -391,6 +393,83 @@ INSTANTIATE_TEST_SUITE_P(Modes, CommandClientTest,
                          [](const auto& info) {
                            return std::string(ProducerModeName(info.param));
                          });
+
+// ack_thread kCaller: appends resolve only inside Poll/Flush, on the polling thread, each once.
+TEST(CallerPolledAcksTest, ResolveOnlyInsidePollOncePerCommandInOffsetOrder) {
+  auto broker = kafka::EmbeddedBroker::Start({.topics = {{kTopic, kPartitions, 3}}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  prometheus::Registry registry;
+  CommandClientOptions options;
+  options.ack_thread = kafka::DeliveryThread::kCaller;
+  auto client = CommandClient::Create(
+      kafka::Merge(kafka::DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
+      options, registry);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+
+  // Counts every OnAck per tag and the thread it ran on.
+  struct Handler : AckHandler {
+    std::thread::id owner = std::this_thread::get_id();
+    std::vector<int> calls;
+    std::vector<Ack> acks;
+    int off_thread = 0;
+    void OnAck(uint64_t tag, Result<Ack> ack) override {
+      if (std::this_thread::get_id() != owner) ++off_thread;
+      ++calls.at(tag);
+      if (ack.ok()) acks.at(tag) = *ack;
+    }
+  } handler;
+  constexpr int kCommands = 600;
+  handler.calls.assign(kCommands + 1, 0);
+  handler.acks.resize(kCommands + 1);
+  for (int i = 0; i < kCommands; ++i) {
+    (*client)->SubmitAsync(Transfer("inst-" + std::to_string(i % 5), "k" + std::to_string(i), 1),
+                           handler, static_cast<uint64_t>(i));
+  }
+  (*client)->SubmitAsync(Transfer("acme", "", 5), handler, kCommands);  // invalid: answered now
+  EXPECT_EQ(handler.calls[kCommands], 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(std::accumulate(handler.calls.begin(), handler.calls.end(), 0), 1)
+      << "acks must wait for the caller's Poll";
+
+  int resolved = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (resolved < kCommands && std::chrono::steady_clock::now() < deadline) {
+    resolved += (*client)->Poll(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(resolved, kCommands);
+  EXPECT_EQ(handler.calls, std::vector<int>(kCommands + 1, 1));
+  EXPECT_EQ(handler.off_thread, 0);
+  // Commands of one instance were submitted in order, so their offsets rise.
+  std::map<std::string, int64_t> last;
+  for (int i = 0; i < kCommands; ++i) {
+    ASSERT_GE(handler.acks[i].offset, 0) << "command " << i;
+    const std::string instance = "inst-" + std::to_string(i % 5);
+    auto [it, fresh] = last.try_emplace(instance, handler.acks[i].offset);
+    if (!fresh) {
+      EXPECT_GT(handler.acks[i].offset, it->second) << "command " << i;
+      it->second = handler.acks[i].offset;
+    }
+  }
+  EXPECT_EQ((*client)->Poll(std::chrono::milliseconds(50)), 0);
+
+  // Flush resolves what is outstanding on the flushing thread.
+  (*client)->SubmitAsync(Transfer("acme", "after", 1), handler, 0);
+  ASSERT_TRUE((*client)->Flush(std::chrono::seconds(10)).ok());
+  EXPECT_EQ(handler.calls[0], 2);
+  client->reset();
+  EXPECT_EQ(handler.off_thread, 0);
+}
+
+TEST(CallerPolledAcksTest, TransactionalModeRefusesThem) {
+  prometheus::Registry registry;
+  CommandClientOptions options;
+  options.producer_mode = ProducerMode::kTransactional;
+  options.ack_thread = kafka::DeliveryThread::kCaller;
+  auto client = CommandClient::Create({{"bootstrap.servers", "127.0.0.1:1"}}, options, registry);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.status().message(), ::testing::HasSubstr("ack_thread"));
+}
 
 TEST(PrepareEventTest, ValidatesWithoutKafka) {
   domain::FieldErrors errors;

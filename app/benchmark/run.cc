@@ -300,8 +300,9 @@ struct Ledger {
   }
 };
 
-// Receives the command path's acks (CommandClient::SubmitAsync) on the producer's delivery
-// thread and books them: tag i is the i-th command of the current batch of `items`.
+// Receives the command path's acks (CommandClient::SubmitAsync) and books them: tag i is the
+// i-th command of the current batch of `items`. The acks arrive on the producer's delivery thread
+// (ack_thread kOwn), or on the submitting thread inside CommandClient::Poll (kCaller).
 class Acks : public command::AckHandler {
  public:
   struct Item {
@@ -346,20 +347,35 @@ class Acks : public command::AckHandler {
   int64_t done() const { return done_.load(); }
 
   // Waits until `n` acks of this batch arrived, or the first failed one; 60 s without any is a
-  // Timeout (the producer's own timeout is shorter).
-  Status WaitFor(int64_t n) {
+  // Timeout (the producer's own timeout is shorter). With `polled` (a client whose ack_thread is
+  // kCaller), serves the acks on this thread meanwhile instead of sleeping until they are booked.
+  Status WaitFor(int64_t n, command::CommandClient* polled = nullptr) {
+    constexpr auto kStall = std::chrono::seconds(60);
+    auto stalled = [&] {
+      return Status::Timeout("the command path acknowledged " + std::to_string(done()) + " of " +
+                             std::to_string(n) + " commands and then nothing for 60 s");
+    };
+    if (polled != nullptr) {
+      auto last_progress = Clock::now();
+      while (done() < n) {
+        if (Status e = error(); !e.ok()) return e;
+        if (polled->Poll(std::chrono::milliseconds(10)) > 0) {
+          last_progress = Clock::now();
+        } else if (Clock::now() - last_progress > kStall) {
+          return stalled();
+        }
+      }
+      return error();
+    }
     std::unique_lock lock(wait_mu_);
     wake_at_.store(n);
     int64_t last = -1;
     while (done() < n) {
       if (Status e = error(); !e.ok()) return e;
       const int64_t now = done();
-      if (now == last) {
-        return Status::Timeout("the command path acknowledged " + std::to_string(now) + " of " +
-                               std::to_string(n) + " commands and then nothing for 60 s");
-      }
+      if (now == last) return stalled();
       last = now;
-      wake_.wait_for(lock, std::chrono::seconds(60), [&] { return done() >= n; });
+      wake_.wait_for(lock, kStall, [&] { return done() >= n; });
     }
     wake_at_.store(std::numeric_limits<int64_t>::max());
     return error();
@@ -555,7 +571,16 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   }
   ApplyMonitor monitor(fleet);
   prometheus::Registry client_registry;
-  ASSIGN_OR_RETURN(auto client, command::CommandClient::Create(props, {}, client_registry));
+  const bool use_futures = options.command_api == "future";
+  // The callback form serves its acks on the submitting thread (CommandClient::Poll after each
+  // submit and while it waits), as the raw ceiling serves its delivery reports; futures need the
+  // producer's own delivery thread.
+  command::CommandClientOptions client_options;
+  client_options.ack_thread =
+      use_futures ? kafka::DeliveryThread::kOwn : kafka::DeliveryThread::kCaller;
+  ASSIGN_OR_RETURN(auto client,
+                   command::CommandClient::Create(props, client_options, client_registry));
+  command::CommandClient* const polled = use_futures ? nullptr : client.get();
   Ledger ledger(partitions);
   Acks acks(ledger);
   std::atomic<int64_t> submitted{0};
@@ -566,7 +591,6 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   std::vector<double> release_to_first_applied;  // seconds, per timed round
   int rounds = 0;
   ThreadCpu command_cpu, apply_cpu;  // the timed phases only
-  const bool use_futures = options.command_api == "future";
   // Hold, and give every processor time to notice before anything is produced.
   auto hold = [&] {
     fleet.Hold(true);
@@ -581,7 +605,6 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     std::vector<Acks::Item> items;
     std::optional<Workload::Item> carry;
     Workload::Item item;
-    const int64_t low_water = std::max<int64_t>(1, options.in_flight * 3 / 4);
     for (;;) {
       // The round's commands are generated before its clock starts: the workload generator is
       // not the API under test (the raw ceiling replays prepared records too). Account openings
@@ -631,14 +654,19 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
           futures.pop_front();
         }
       } else {
+        // As the raw ceiling's loop: a free slot is waited for serving acks, and the acks that
+        // are ready are served after each submit.
         for (int64_t i = 0; i < n; ++i) {
-          if (i - acks.done() >= options.in_flight) RETURN_IF_ERROR(acks.WaitFor(i - low_water));
+          if (i - acks.done() >= options.in_flight) {
+            RETURN_IF_ERROR(acks.WaitFor(i + 1 - options.in_flight, polled));
+          }
           client->SubmitAsync(std::move(commands[static_cast<size_t>(i)]), acks,
                               static_cast<uint64_t>(i));
+          polled->Poll(std::chrono::milliseconds(0));
           submitted.fetch_add(1, std::memory_order_relaxed);
         }
       }
-      RETURN_IF_ERROR(acks.WaitFor(n));
+      RETURN_IF_ERROR(acks.WaitFor(n, polled));
       if (!warm_up) {
         command_seconds += Since(command_start);
         command_cpu.Stop();
@@ -754,7 +782,16 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     for (int64_t i = 0; i < latency_count; ++i) {
       const auto due = start + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(static_cast<double>(i) / rate));
-      std::this_thread::sleep_until(due);
+      // Until the command is due, the acks that arrive are served (ack_thread kCaller); under a
+      // millisecond, in steps of 100 us.
+      for (auto now = Clock::now(); now < due; now = Clock::now()) {
+        const auto wait = std::chrono::floor<std::chrono::milliseconds>(due - now);
+        if (polled == nullptr) {
+          std::this_thread::sleep_until(due);
+        } else if (polled->Poll(wait) == 0 && wait.count() == 0) {
+          std::this_thread::sleep_until(std::min(due, now + std::chrono::microseconds(100)));
+        }
+      }
       Workload::Item extra = workload.ExtraTransfer(i);
       auto& slot = items[static_cast<size_t>(i)];
       slot = {extra.posted_amount, extra.partition, Clock::now()};
@@ -762,7 +799,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       submitted.fetch_add(1, std::memory_order_relaxed);
     }
     submitting = false;
-    Status all_acked = acks.WaitFor(latency_count);
+    Status all_acked = acks.WaitFor(latency_count, polled);
     collector.join();
     bar.Finish();
     RETURN_IF_ERROR(all_acked.WithContext("a latency-phase command was not accepted"));

@@ -188,7 +188,9 @@ void CheckEntries(const google::protobuf::RepeatedPtrField<v1::Entry>& entries,
   for (int i = 0; i < entries.size(); ++i) {
     const v1::Entry& e = entries[i];
     const std::size_t before = errors.size();
-    CheckAddress(e.account(), EntryPath(i, "account"), errors);
+    // Paths are built only for a field that is wrong: every command of the hot path has entries,
+    // and building four strings per entry cost ~8% of CommandClient::SubmitAsync.
+    if (!IsValidAddress(e.account())) CheckAddress(e.account(), EntryPath(i, "account"), errors);
     if (e.direction() == v1::SIDE_UNSPECIFIED) {
       Add(errors, EntryPath(i, "direction"), "required", "must be DEBIT or CREDIT");
     } else if (e.direction() != v1::DEBIT && e.direction() != v1::CREDIT) {
@@ -199,7 +201,9 @@ void CheckEntries(const google::protobuf::RepeatedPtrField<v1::Entry>& entries,
       Add(errors, EntryPath(i, "amount"), "not_positive",
           "must be > 0 minor units, got " + std::to_string(e.amount()));
     }
-    CheckCurrency(e.currency(), EntryPath(i, "currency"), errors);
+    if (!IsValidCurrency(e.currency())) {
+      CheckCurrency(e.currency(), EntryPath(i, "currency"), errors);
+    }
     if (errors.size() != before) all_sound = false;
   }
   // A broken entry would make the sums meaningless; its own error already says what to fix.

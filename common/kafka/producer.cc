@@ -1,5 +1,6 @@
 // The producer: librdkafka's C producer behind RAII, with delivery reports served on one
-// background thread and every accepted record's callback fired exactly once, even at shutdown.
+// background thread (or the owner's, inside Poll) and every accepted record's callback fired
+// exactly once, even at shutdown.
 #include "common/kafka/producer.h"
 
 #include <spdlog/spdlog.h>
@@ -26,7 +27,8 @@ using internal::ToTimeoutMs;
 
 // How long Close() waits for librdkafka to report purged records before giving up on it.
 constexpr std::chrono::milliseconds kPurgeDrainTimeout{5000};
-// How often the delivery thread wakes up to notice a stop request it missed.
+// How often the delivery thread wakes up to notice a stop request it missed; also the longest
+// single wait of a kCaller producer's Flush, so it checks its deadline.
 constexpr int kPollIntervalMs = 100;
 
 // The per-record opaque handed to librdkafka: owned by a unique_ptr until producev succeeds,
@@ -53,7 +55,8 @@ void InvokeSafely(DeliveryCallback& callback, Result<DeliveryReport> result) {
 
 struct Producer::Impl {
   RdKafkaPtr rk;
-  std::thread poller;
+  const DeliveryThread delivery;
+  std::thread poller;  // kOwn only
   std::atomic<bool> stopping{false};
   std::atomic<bool> closed{false};
 
@@ -63,8 +66,12 @@ struct Producer::Impl {
   // still be answered: a circular list through `outstanding`, and its length. Guarded by mu.
   DeliveryContext outstanding;
   size_t outstanding_count = 0;
+  // Callbacks run so far; only the thread serving reports touches it (Poll's return value).
+  int64_t served = 0;
 
-  Impl() { outstanding.prev = outstanding.next = &outstanding; }
+  explicit Impl(DeliveryThread d) : delivery(d) {
+    outstanding.prev = outstanding.next = &outstanding;
+  }
 
   ~Impl() {
     // Close() stopped the poller; after rd_kafka_destroy no report can arrive, so whatever is
@@ -111,9 +118,21 @@ struct Producer::Impl {
     if (poller.joinable()) poller.join();
   }
 
+  // Waits until no context is outstanding: for the delivery thread to answer them (kOwn), or
+  // answering them itself (kCaller).
   bool WaitDrained(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu);
-    return drained.wait_for(lock, timeout, [&] { return outstanding_count == 0; });
+    if (delivery == DeliveryThread::kOwn) {
+      std::unique_lock lock(mu);
+      return drained.wait_for(lock, timeout, [&] { return outstanding_count == 0; });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (OutstandingCount() > 0) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      rd_kafka_poll(rk.get(), std::min<int>(static_cast<int>(left.count()), kPollIntervalMs));
+    }
+    return true;
   }
 
   size_t OutstandingCount() {
@@ -132,6 +151,7 @@ struct Producer::Impl {
       result = ErrorToStatus(message->err, std::string("delivery to topic '") + topic + "' failed");
     }
     InvokeSafely(raw->callback, std::move(result));
+    ++impl->served;
     // Erased only after the callback returned, so Flush() means "every callback has run".
     std::unique_ptr<DeliveryContext> ctx(raw);
     std::lock_guard lock(impl->mu);
@@ -166,9 +186,10 @@ Producer::~Producer() {
   if (impl_) (void)Close(std::chrono::seconds(5));
 }
 
-Result<std::unique_ptr<Producer>> Producer::Create(const Properties& props) {
+Result<std::unique_ptr<Producer>> Producer::Create(const Properties& props,
+                                                   DeliveryThread delivery) {
   ASSIGN_OR_RETURN(internal::ConfPtr conf, internal::MakeConf(Merge(ProducerDefaults(), props)));
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(delivery);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Impl::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &Impl::OnError);
   rd_kafka_conf_set_opaque(conf.get(), impl.get());
@@ -179,7 +200,9 @@ Result<std::unique_ptr<Producer>> Producer::Create(const Properties& props) {
   }
   conf.release();  // rd_kafka_new owns it now
   impl->rk.reset(rk);
-  impl->poller = std::thread([raw = impl.get()] { raw->PollLoop(); });
+  if (delivery == DeliveryThread::kOwn) {
+    impl->poller = std::thread([raw = impl.get()] { raw->PollLoop(); });
+  }
   return std::unique_ptr<Producer>(new Producer(std::move(impl)));
 }
 
@@ -265,9 +288,16 @@ std::future<Result<DeliveryReport>> Producer::Produce(ProducerRecord record) {
   return future;
 }
 
+int Producer::Poll(std::chrono::milliseconds timeout) {
+  if (impl_->delivery != DeliveryThread::kCaller) return 0;
+  const int64_t before = impl_->served;
+  rd_kafka_poll(impl_->rk.get(), ToTimeoutMs(timeout));
+  return static_cast<int>(impl_->served - before);
+}
+
 Status Producer::Flush(std::chrono::milliseconds timeout) {
   // Waits on our own count rather than rd_kafka_flush(), which would run delivery callbacks on
-  // the caller's thread instead of the delivery thread.
+  // the caller's thread instead of the delivery thread (kOwn).
   if (impl_->WaitDrained(timeout)) return Status::Ok();
   return Status::Timeout("flush: " + std::to_string(impl_->OutstandingCount()) +
                          " records still awaiting delivery after " +
@@ -305,7 +335,7 @@ Status Producer::Close(std::chrono::milliseconds flush_timeout) {
   if (impl_->closed.exchange(true)) return Status::Ok();
   Status result = Flush(flush_timeout);
   if (!result.ok()) {
-    // Purged records come back through the delivery thread as _PURGE_QUEUE / _PURGE_INFLIGHT.
+    // Purged records come back through the delivery reports as _PURGE_QUEUE / _PURGE_INFLIGHT.
     rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     if (!impl_->WaitDrained(kPurgeDrainTimeout)) {
       spdlog::error("kafka producer: {} purged records were not reported; they fail at destruction",

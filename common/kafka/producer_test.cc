@@ -1,10 +1,13 @@
 // Tests for the producer: configuration errors, delivery failures, shutdown answering every
-// callback exactly once, and transactions against the embedded broker.
+// callback exactly once (reports served by its own thread or by the caller's polls), and
+// transactions against the embedded broker.
 #include "common/kafka/producer.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -97,9 +100,12 @@ TEST(ProducerTest, UnreachableBrokerFailsDeliveryExactlyOnce) {
   EXPECT_EQ(log.calls(), std::vector<int>{1});
 }
 
-TEST(ProducerTest, CloseAnswersEveryOutstandingCallbackOnce) {
-  auto producer =
-      Producer::Create({{"bootstrap.servers", kDeadBroker}, {"message.timeout.ms", "60000"}});
+// Shutdown answers every outstanding callback once, whichever thread serves the reports.
+class ProducerShutdownTest : public ::testing::TestWithParam<DeliveryThread> {};
+
+TEST_P(ProducerShutdownTest, CloseAnswersEveryOutstandingCallbackOnce) {
+  auto producer = Producer::Create(
+      {{"bootstrap.servers", kDeadBroker}, {"message.timeout.ms", "60000"}}, GetParam());
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   constexpr int kRecords = 50;
   CallbackLog log;
@@ -108,6 +114,7 @@ TEST(ProducerTest, CloseAnswersEveryOutstandingCallbackOnce) {
     ASSERT_TRUE((*producer)->Produce(Record("t", "k" + std::to_string(i), "v"), log.For(i)).ok());
   }
   EXPECT_EQ((*producer)->OutQueueLength(), kRecords);
+  EXPECT_EQ((*producer)->Poll(20ms), 0);
   EXPECT_EQ((*producer)->Flush(50ms).code(), StatusCode::kTimeout);
 
   Status closed = (*producer)->Close(100ms);
@@ -124,13 +131,13 @@ TEST(ProducerTest, CloseAnswersEveryOutstandingCallbackOnce) {
   EXPECT_EQ(log.calls(), std::vector<int>(kRecords, 1));
 }
 
-TEST(ProducerTest, DestructorAnswersEveryOutstandingCallbackOnce) {
+TEST_P(ProducerShutdownTest, DestructorAnswersEveryOutstandingCallbackOnce) {
   constexpr int kRecords = 20;
   CallbackLog log;
   log.Expect(kRecords);
   {
-    auto producer =
-        Producer::Create({{"bootstrap.servers", kDeadBroker}, {"message.timeout.ms", "800"}});
+    auto producer = Producer::Create(
+        {{"bootstrap.servers", kDeadBroker}, {"message.timeout.ms", "800"}}, GetParam());
     ASSERT_TRUE(producer.ok()) << producer.status().ToString();
     for (int i = 0; i < kRecords; ++i) {
       ASSERT_TRUE((*producer)->Produce(Record("t", "k", "v"), log.For(i)).ok());
@@ -139,6 +146,12 @@ TEST(ProducerTest, DestructorAnswersEveryOutstandingCallbackOnce) {
   EXPECT_EQ(log.calls(), std::vector<int>(kRecords, 1));
   for (const Status& s : log.statuses()) EXPECT_FALSE(s.ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(DeliveryThreads, ProducerShutdownTest,
+                         ::testing::Values(DeliveryThread::kOwn, DeliveryThread::kCaller),
+                         [](const auto& info) {
+                           return info.param == DeliveryThread::kOwn ? "own" : "caller";
+                         });
 
 TEST(ProducerTest, EnqueueErrorDoesNotCallTheCallback) {
   auto producer =
@@ -151,6 +164,89 @@ TEST(ProducerTest, EnqueueErrorDoesNotCallTheCallback) {
   EXPECT_EQ((*producer)->OutQueueLength(), 0);
   producer->reset();
   EXPECT_EQ(calls.load(), 0);
+}
+
+// DeliveryThread::kCaller: reports are served only inside the owner's calls, on its thread, each
+// record's callback once, in offset order per partition.
+TEST(ProducerTest, CallerPollServesEveryReportOnceOnTheCallingThread) {
+  auto broker = EmbeddedBroker::Start({.brokers = 1, .topics = {{"polled", 3, 1}}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  auto producer = Producer::Create(
+      Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
+      DeliveryThread::kCaller);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  constexpr int kRecords = 2000;
+  std::vector<int> calls(kRecords, 0);
+  std::vector<int64_t> offsets(kRecords, -1);
+  std::vector<int32_t> partitions(kRecords, -1);
+  std::atomic<int> off_thread{0};
+  const std::thread::id owner = std::this_thread::get_id();
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE((*producer)
+                    ->Produce(Record("polled", "k" + std::to_string(i % 7), "v"),
+                              [&, i](Result<DeliveryReport> report) {
+                                if (std::this_thread::get_id() != owner) off_thread++;
+                                calls[i]++;
+                                ASSERT_TRUE(report.ok()) << report.status().ToString();
+                                partitions[i] = report->partition;
+                                offsets[i] = report->offset;
+                              })
+                    .ok());
+  }
+  // Nobody polls: the records are acknowledged by the broker, but no callback runs.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), 0), kRecords);
+  EXPECT_EQ((*producer)->OutQueueLength(), kRecords);
+
+  int served = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (served < kRecords && std::chrono::steady_clock::now() < deadline) {
+    served += (*producer)->Poll(100ms);
+  }
+  EXPECT_EQ(served, kRecords);
+  EXPECT_EQ(calls, std::vector<int>(kRecords, 1));
+  EXPECT_EQ(off_thread.load(), 0);
+  EXPECT_EQ((*producer)->OutQueueLength(), 0);
+  // Per partition, records of one key were produced in order and must be acknowledged so.
+  std::map<int32_t, int64_t> last;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_GE(partitions[i], 0);
+    auto [it, fresh] = last.try_emplace(partitions[i], offsets[i]);
+    if (!fresh) {
+      EXPECT_GT(offsets[i], it->second) << "record " << i;
+      it->second = offsets[i];
+    }
+  }
+  // Nothing is served twice.
+  EXPECT_EQ((*producer)->Poll(50ms), 0);
+  producer->reset();
+  EXPECT_EQ(calls, std::vector<int>(kRecords, 1));
+}
+
+TEST(ProducerTest, CallerFlushServesTheReportsItWaitsFor) {
+  auto broker = EmbeddedBroker::Start({.brokers = 1, .topics = {{"flushed", 1, 1}}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  auto producer = Producer::Create(
+      Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
+      DeliveryThread::kCaller);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  constexpr int kRecords = 100;
+  CallbackLog log;
+  log.Expect(kRecords);
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE((*producer)->Produce(Record("flushed", "k", "v"), log.For(i)).ok());
+  }
+  Status flushed = (*producer)->Flush(10s);
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  EXPECT_EQ(log.calls(), std::vector<int>(kRecords, 1));
+  for (const Status& s : log.statuses()) EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ((*producer)->Poll(0ms), 0);
+}
+
+TEST(ProducerTest, PollOfAnOwnThreadProducerServesNothing) {
+  auto producer = Producer::Create({{"bootstrap.servers", kDeadBroker}});
+  ASSERT_TRUE(producer.ok());
+  EXPECT_EQ((*producer)->Poll(0ms), 0);
 }
 
 TEST(ProducerTest, TransactionCommitDeliversOnEmbeddedBroker) {
