@@ -54,8 +54,9 @@ RssFlatness SecondHalfFlatness(const std::vector<RssSampler::Sample>& samples, i
 
 // CPU time (user + system) this process's threads used between Start() and Stop(), summed over
 // several intervals and grouped by thread name: "apply" (kl-apply, the processors' apply
-// threads), "apply-write" (kl-write, their RocksDB writes), "rocksdb" (its flush and compaction threads), "librdkafka" (rdk:*, the embedded
-// broker's among them) and "other" (the caller's own threads). Read from /proc/self/task at
+// threads), "apply-write" (kl-write, their RocksDB writes), "rocksdb" (its flush and compaction
+// threads), "broker" (rdk:mock, the embedded broker), "librdkafka" (the other rdk:* threads, the
+// clients') and "other" (the caller's own threads). Read from /proc/self/task at
 // clock-tick resolution (10 ms), so it serves intervals of seconds; a thread that exits within an
 // interval is not counted. On a machine shared with other work, CPU per event is steadier than
 // events per second.
