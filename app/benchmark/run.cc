@@ -871,6 +871,16 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                  {"second_half_max", flat.max_mb},
                  {"second_half_samples", flat.samples},
                  {"second_half_flat_within_10pct", flat.flat}};
+  {
+    // The samples over the run, thinned to at most ~200: [seconds, commands submitted, MiB].
+    const std::vector<RssSampler::Sample> samples = rss.Samples();
+    const size_t step = std::max<size_t>(1, samples.size() / 200);
+    json timeline = json::array();
+    for (size_t i = 0; i < samples.size(); i += step) {
+      timeline.push_back({samples[i].seconds, samples[i].done, samples[i].rss_mb});
+    }
+    j["rss_mb"]["timeline"] = std::move(timeline);
+  }
 
   j["ratios"] = {{"command_vs_produce", commands_per_s / kafka_ceiling.produce_per_s},
                  {"apply_vs_rocksdb", txn_per_s / rocks_ceiling.events_per_s}};
