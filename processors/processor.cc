@@ -17,6 +17,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Moves the records at or after `next_offset` out of `records` (those before were applied).
+std::vector<kafka::ConsumedRecord> TakeUnapplied(std::vector<kafka::ConsumedRecord>& records,
+                                                 int64_t next_offset) {
+  std::vector<kafka::ConsumedRecord> pending;
+  pending.reserve(records.size());
+  for (auto& record : records) {
+    if (record.offset >= next_offset) pending.push_back(std::move(record));
+  }
+  return pending;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& props,
@@ -274,11 +285,7 @@ void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>
       }
     }
     if (below != nullptr) next_offset = below->run.next_offset;
-    std::vector<kafka::ConsumedRecord> pending;
-    pending.reserve(records.size());
-    for (auto& record : records) {
-      if (record.offset >= next_offset) pending.push_back(std::move(record));
-    }
+    std::vector<kafka::ConsumedRecord> pending = TakeUnapplied(records, next_offset);
     if (pending.empty()) continue;
     std::string error_code;
     auto applied =
@@ -298,9 +305,7 @@ void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>
   if (staged.empty()) return;
 
   for (auto& s : staged) projections::ProjectionStore::DetachBelow(*s.batch);
-  std::vector<projections::ProjectionStore::PartitionCommit> commits;
-  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
-  auto prepared = store_->PrepareCommit(commits);
+  auto prepared = store_->PrepareCommit(CommitsOf(staged));
   if (!prepared.ok()) {
     spdlog::warn("preparing a commit of {} partition(s) failed: {}", staged.size(),
                  prepared.status().ToString());
@@ -333,6 +338,13 @@ Status Processor::FinishInFlight() {
   return written;
 }
 
+std::vector<projections::ProjectionStore::PartitionCommit> Processor::CommitsOf(
+    std::vector<Staged>& staged) {
+  std::vector<projections::ProjectionStore::PartitionCommit> commits;
+  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
+  return commits;
+}
+
 void Processor::RetryEachAlone(std::vector<Staged>& staged, const Status& why) {
   spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
                staged.size(), why.ToString());
@@ -352,11 +364,7 @@ void Processor::ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedReco
   for (auto& [partition, records] : polled) {
     int64_t next_offset;
     if (!Flowing(partition, next_offset)) continue;
-    std::vector<kafka::ConsumedRecord> pending;
-    pending.reserve(records.size());
-    for (auto& record : records) {
-      if (record.offset >= next_offset) pending.push_back(std::move(record));
-    }
+    std::vector<kafka::ConsumedRecord> pending = TakeUnapplied(records, next_offset);
     if (pending.empty()) continue;
     if (retries_.count(partition) > 0) {
       ApplyOneByOne(partition, pending);
@@ -378,9 +386,7 @@ void Processor::ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedReco
   }
   if (staged.empty()) return;
 
-  std::vector<projections::ProjectionStore::PartitionCommit> commits;
-  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
-  Status committed = store_->Commit(commits);
+  Status committed = store_->Commit(CommitsOf(staged));
   if (committed.ok()) {
     std::vector<kafka::TopicPartition> offsets;
     for (auto& s : staged) offsets.push_back(Committed(s.partition, s.run));

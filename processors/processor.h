@@ -176,6 +176,9 @@ class Processor : private kafka::RebalanceListener {
   // Waits for the in-flight commit and settles it; when its write failed, applies its records
   // again one partition and one record at a time, and returns the failure.
   Status FinishInFlight();
+  // The commit of `staged`: each batch with its partition's next offset.
+  static std::vector<projections::ProjectionStore::PartitionCommit> CommitsOf(
+      std::vector<Staged>& staged);
   // After a failed commit of `staged`: each partition's records again, one by one.
   void RetryEachAlone(std::vector<Staged>& staged, const Status& why);
   // Whether `partition` is owned, not halted and not backing off; then sets its next offset.

@@ -585,6 +585,23 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   Acks acks(ledger);
   std::atomic<int64_t> submitted{0};
   RssSampler rss(submitted, std::chrono::milliseconds(250));
+  // Submits `commands` (tags 0..n-1 of the acks' current batch) as the raw ceiling's loop
+  // produces: a free slot among `in_flight` waited for serving acks, the acks that are ready
+  // served after each submit; `before_each`, when set, may hold a submit back (and fail).
+  auto submit_async = [&](std::vector<v1::Command>& commands,
+                          const std::function<Status()>& before_each) -> Status {
+    for (int64_t i = 0; i < static_cast<int64_t>(commands.size()); ++i) {
+      if (i - acks.done() >= options.in_flight) {
+        RETURN_IF_ERROR(acks.WaitFor(i + 1 - options.in_flight, polled));
+      }
+      if (before_each) RETURN_IF_ERROR(before_each());
+      client->SubmitAsync(std::move(commands[static_cast<size_t>(i)]), acks,
+                          static_cast<uint64_t>(i));
+      if (polled != nullptr) polled->Poll(std::chrono::milliseconds(0));
+      submitted.fetch_add(1, std::memory_order_relaxed);
+    }
+    return Status::Ok();
+  };
   double command_seconds = 0, apply_seconds = 0;
   int64_t applied_while_held = 0;
   int64_t warm_up_events = 0;
@@ -654,17 +671,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
           futures.pop_front();
         }
       } else {
-        // As the raw ceiling's loop: a free slot is waited for serving acks, and the acks that
-        // are ready are served after each submit.
-        for (int64_t i = 0; i < n; ++i) {
-          if (i - acks.done() >= options.in_flight) {
-            RETURN_IF_ERROR(acks.WaitFor(i + 1 - options.in_flight, polled));
-          }
-          client->SubmitAsync(std::move(commands[static_cast<size_t>(i)]), acks,
-                              static_cast<uint64_t>(i));
-          polled->Poll(std::chrono::milliseconds(0));
-          submitted.fetch_add(1, std::memory_order_relaxed);
-        }
+        RETURN_IF_ERROR(submit_async(commands, nullptr));
       }
       RETURN_IF_ERROR(acks.WaitFor(n, polled));
       if (!warm_up) {
@@ -748,21 +755,16 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     const int64_t applied_target = submitted.load() + sustained_count;
     acks.Begin(&items);
     const auto sustained_start = Clock::now();
-    for (int64_t i = 0; i < sustained_count; ++i) {
-      if (i - acks.done() >= options.in_flight) {
-        RETURN_IF_ERROR(acks.WaitFor(i + 1 - options.in_flight, polled));
-      }
+    RETURN_IF_ERROR(submit_async(commands, [&]() -> Status {
+      // At most `in_flight` waiting to be applied.
       while (submitted.load() - monitor.applied() >= options.in_flight) {
         if (!fleet.Failure().empty()) return Status::Internal(fleet.Failure());
         if (polled == nullptr || polled->Poll(std::chrono::milliseconds(1)) == 0) {
           std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
       }
-      client->SubmitAsync(std::move(commands[static_cast<size_t>(i)]), acks,
-                          static_cast<uint64_t>(i));
-      if (polled != nullptr) polled->Poll(std::chrono::milliseconds(0));
-      submitted.fetch_add(1, std::memory_order_relaxed);
-    }
+      return Status::Ok();
+    }));
     RETURN_IF_ERROR(acks.WaitFor(sustained_count, polled));
     RETURN_IF_ERROR(WaitApplied(monitor, fleet, applied_target, nullptr, 0));
     sustained_per_s = static_cast<double>(sustained_count) / Since(sustained_start);
