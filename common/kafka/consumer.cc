@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "common/kafka/internal/rdkafka_handle.h"
@@ -60,6 +61,8 @@ struct Consumer::Impl {
   RdKafkaPtr rk;
   RebalanceListener* listener = nullptr;
   bool closed = false;
+  bool ever_assigned = false;  // the rebalance callback has handed over an assignment
+  bool destroy_would_abort = false;  // found by Close(); see DestroyWouldAbort()
   // An error to report from the next Poll(): raised while records were already collected (they
   // are returned first), or inside a rebalance callback (which cannot return one).
   std::optional<Status> pending_error;
@@ -176,6 +179,7 @@ struct Consumer::Impl {
       if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         spdlog::info("kafka consumer {}: assigned {} partitions ({})", rd_kafka_name(rk),
                      partitions->cnt, cooperative ? "cooperative" : "eager");
+        impl->ever_assigned = true;
         impl->Assign(partitions, cooperative);
       } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         spdlog::info("kafka consumer {}: revoked {} partitions{}", rd_kafka_name(rk),
@@ -234,11 +238,37 @@ struct Consumer::Impl {
 
 Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+// librdkafka before 2.3.0 aborts in rd_kafka_destroy() when a cooperative-sticky consumer joined
+// its group (the assignor is chosen) but never completed a SyncGroup (so the assignor has no
+// state): confluentinc/librdkafka#4312. That happens to a process stopped during a rebalance.
+// The assignor state is created just before the first assignment reaches the rebalance callback.
+// Asked before rd_kafka_consumer_close(), which hides the protocol; a JoinGroup answered after
+// that is discarded by the closing group, so none can choose the assignor later.
+bool Consumer::DestroyWouldAbort() const {
+  if (rd_kafka_version() >= 0x020300ff || impl_->ever_assigned) return false;
+  return RebalanceProtocol() == "COOPERATIVE";
+}
+
 Consumer::~Consumer() {
-  if (impl_ && impl_->rk) {
-    Status status = Close();
-    if (!status.ok()) spdlog::warn("kafka consumer: close: {}", status.ToString());
+  if (!impl_ || !impl_->rk) return;
+  Status status = Close();
+  if (!status.ok()) spdlog::warn("kafka consumer: close: {}", status.ToString());
+  if (impl_->destroy_would_abort) {
+    // The consumer has left the group; its handle (and the callbacks' state) is kept, idle,
+    // until the process exits rather than destroyed into librdkafka's assertion.
+    spdlog::warn("kafka consumer {}: stopped before its first assignment; keeping the handle "
+                 "until exit (librdkafka {} cannot destroy it: confluentinc/librdkafka#4312)",
+                 rd_kafka_name(impl_->rk.get()), rd_kafka_version_str());
+    KeepUntilExit(std::move(impl_));
   }
+}
+
+void Consumer::KeepUntilExit(std::unique_ptr<Impl> impl) {
+  // Never destroyed, and reachable from here, so leak checkers count the handles as kept.
+  static std::mutex mutex;
+  static auto* kept = new std::vector<std::unique_ptr<Impl>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  kept->push_back(std::move(impl));
 }
 
 Result<std::unique_ptr<Consumer>> Consumer::Create(const Properties& props,
@@ -411,8 +441,14 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(const std::string&
 Status Consumer::Close() {
   if (impl_->closed) return Status::Ok();
   impl_->closed = true;
+  impl_->destroy_would_abort = DestroyWouldAbort();
   // Serves the final revoke through the rebalance callback, then leaves the group.
   return ErrorToStatus(rd_kafka_consumer_close(impl_->rk.get()), "close consumer");
+}
+
+std::string Consumer::RebalanceProtocol() const {
+  const char* protocol = rd_kafka_rebalance_protocol(impl_->rk.get());
+  return protocol ? protocol : "NONE";
 }
 
 std::string Consumer::MemberId() const {

@@ -96,9 +96,16 @@ class Consumer {
 
   std::string MemberId() const;
 
+  // The group's rebalance protocol for this member: "EAGER" or "COOPERATIVE" once a JoinGroup
+  // succeeded, "NONE" before (and for a consumer that only uses Assign()).
+  std::string RebalanceProtocol() const;
+
  private:
   struct Impl;
   explicit Consumer(std::unique_ptr<Impl> impl);
+  bool DestroyWouldAbort() const;
+  static void KeepUntilExit(std::unique_ptr<Impl> impl);
+
   std::unique_ptr<Impl> impl_;
 };
 

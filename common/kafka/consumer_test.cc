@@ -250,6 +250,25 @@ TEST_F(ConsumerTest, EagerProtocolAssignsWithListenerOffsetsAndRevokesOnClose) {
   EXPECT_EQ(listener.revoked.size(), 2u);
 }
 
+// librdkafka 2.0.2 aborts when it destroys a cooperative-sticky consumer that joined its group
+// but never received an assignment (confluentinc/librdkafka#4312): a process stopped during a
+// rebalance must still shut down cleanly. Failing every SyncGroup keeps the consumer there.
+TEST_F(ConsumerTest, ConsumerStoppedBetweenJoinAndAssignmentShutsDownCleanly) {
+  ASSERT_TRUE(broker_->PushRequestErrors("SyncGroup", 1000, "REBALANCE_IN_PROGRESS").ok());
+  RecordingListener listener;
+  std::unique_ptr<Consumer> consumer = Subscribed("one", "never-synced", &listener);
+  ASSERT_NE(consumer, nullptr);
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (consumer->RebalanceProtocol() == "NONE" && std::chrono::steady_clock::now() < end) {
+    ASSERT_TRUE(consumer->Poll(100ms, 10).ok());
+  }
+  EXPECT_EQ(consumer->RebalanceProtocol(), "COOPERATIVE");
+  EXPECT_EQ(listener.assign_calls, 0);
+  EXPECT_TRUE(consumer->Close().ok());
+  consumer.reset();  // aborted here before the work-around
+  EXPECT_TRUE(broker_->ClearFaults().ok());
+}
+
 TEST(ConsumerCreateTest, RequiresGroupIdAndListener) {
   RecordingListener listener;
   auto no_group = Consumer::Create({{"bootstrap.servers", "127.0.0.1:1"}}, &listener);
