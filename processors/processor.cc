@@ -535,6 +535,13 @@ void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& r
   if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
   retry.paused = true;
   retry.resume_at = std::chrono::steady_clock::now() + backoff;
+  SetBackingOff(partition, true);
+}
+
+void Processor::SetBackingOff(int32_t partition, bool backing_off) {
+  std::lock_guard lock(mu_);
+  auto it = owned_.find(partition);
+  if (it != owned_.end()) it->second.backing_off = backing_off;
 }
 
 Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
@@ -580,17 +587,33 @@ void Processor::ResumeDueRetries() {
     Status resumed = consumer_->Resume({{options_.events_topic, partition, -1}});
     if (!resumed.ok()) spdlog::warn("partition {}: resume: {}", partition, resumed.ToString());
     retry.paused = false;
+    SetBackingOff(partition, false);
   }
 }
 
 void Processor::MonitorLoop() {
   while (!stopping_) {
-    std::vector<int32_t> partitions;
+    // A partition being fetched learns its high watermark from every fetch response; the
+    // broker is asked only for the first look and for partitions not fetched (halted, backing
+    // off, held). Asking it for every partition every interval stalled the apply path for tens
+    // of milliseconds each time (docs/performance.md, "Fifth pass").
+    std::vector<int32_t> ask;
     {
       std::lock_guard lock(mu_);
-      for (const auto& [p, _] : owned_) partitions.push_back(p);
+      for (auto& [p, progress] : owned_) {
+        const bool fetched = progress.high_watermark >= 0 && progress.halted.empty() &&
+                             !progress.backing_off && !hold_;
+        std::optional<int64_t> high;
+        if (fetched) high = consumer_->FetchedHighWatermark(options_.events_topic, p);
+        if (!high) {
+          ask.push_back(p);
+          continue;
+        }
+        progress.high_watermark = std::max(progress.high_watermark, *high);
+        probe_->ConsumerLag(p, std::max<int64_t>(0, progress.high_watermark - progress.next_offset));
+      }
     }
-    for (int32_t p : partitions) {
+    for (int32_t p : ask) {
       auto marks =
           consumer_->QueryWatermarks(options_.events_topic, p, std::chrono::milliseconds(500));
       if (!marks.ok()) continue;

@@ -74,6 +74,7 @@ struct PartitionProgress {
   int64_t next_offset = 0;      // the next offset to apply (everything below is applied)
   int64_t high_watermark = -1;  // the log's end as last seen; -1 before the first look
   std::string halted;           // why this partition stopped, empty while it flows
+  bool backing_off = false;     // paused until a failed record's retry is due
 };
 
 class Processor : private kafka::RebalanceListener {
@@ -138,6 +139,8 @@ class Processor : private kafka::RebalanceListener {
   // Pauses (hold) or resumes every owned partition that is neither halted nor backing off.
   void FollowHold(bool hold);
   void MonitorLoop();
+  // Records (for the monitor) that `partition` is paused for a retry's backoff, or no longer.
+  void SetBackingOff(int32_t partition, bool backing_off);
   // A partition's records applied to a batch not yet committed.
   struct Staged {
     int32_t partition;

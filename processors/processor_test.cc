@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "common/domain/event_id.h"
@@ -57,8 +58,9 @@ class ProcessorTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartProcessor() {
+  void StartProcessor(std::chrono::milliseconds monitor_interval = std::chrono::seconds(1)) {
     ProcessorOptions options;
+    options.monitor_interval = monitor_interval;
     options.data_dir = dir_.string();
     options.group = "processor-test";
     // Long enough that other partitions visibly flow while one backs off.
@@ -164,6 +166,49 @@ TEST_F(ProcessorTest, StorageFaultThatClearsIsRetriedInPlaceWithoutDeadLetters) 
   EXPECT_NE(Metrics().find("kledger_retries_total{error_code=\"storage\"} "), std::string::npos);
   EXPECT_EQ(Metrics().find("kledger_retries_total{error_code=\"storage\"} 0"), std::string::npos)
       << "no retry was counted";
+}
+
+// The log's end (readiness, kledger_consumer_lag) comes from fetch responses while a partition is
+// fetched, and from the broker while it is not (here: held), where fetches would not see it move.
+TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
+  const std::string instance = InstanceOn("lag-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor(std::chrono::milliseconds(50));
+  Run();
+  auto wait_for = [&](const std::function<bool(const PartitionProgress&)>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done(processor_->Progress().at(partition))) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  };
+  const std::string lag = "kledger_consumer_lag{partition=\"" + std::to_string(partition) + "\"} ";
+
+  OpenBooks(instance);
+  const int64_t funded = Fund(instance, "f1", 5);
+  ASSERT_TRUE(Applied(instance, funded));
+  ASSERT_TRUE(wait_for([&](const PartitionProgress& p) { return p.high_watermark == funded + 1; }))
+      << "high watermark " << processor_->Progress().at(partition).high_watermark;
+  EXPECT_EQ(processor_->NotReadyReason(), "");
+  EXPECT_NE(Metrics().find(lag + "0"), std::string::npos) << Metrics();
+
+  processor_->Hold(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the apply loop pauses
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) last = Fund(instance, "held-" + std::to_string(i), 1);
+  ASSERT_TRUE(wait_for([&](const PartitionProgress& p) { return p.high_watermark == last + 1; }))
+      << "high watermark " << processor_->Progress().at(partition).high_watermark;
+  EXPECT_EQ(processor_->Progress().at(partition).next_offset, funded + 1);
+  EXPECT_NE(processor_->NotReadyReason().find("catching up"), std::string::npos);
+  EXPECT_NE(Metrics().find(lag + "3"), std::string::npos) << Metrics();
+
+  processor_->Hold(false);
+  ASSERT_TRUE(Applied(instance, last));
+  ASSERT_TRUE(wait_for([&](const PartitionProgress&) {
+    return Metrics().find(lag + "0") != std::string::npos;
+  })) << Metrics();
+  EXPECT_EQ(processor_->NotReadyReason(), "");
 }
 
 TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartitionsFlow) {

@@ -438,6 +438,18 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(const std::string&
   return std::make_pair(low, high);
 }
 
+std::optional<int64_t> Consumer::FetchedHighWatermark(const std::string& topic,
+                                                      int32_t partition) const {
+  int64_t low = RD_KAFKA_OFFSET_INVALID;
+  int64_t high = RD_KAFKA_OFFSET_INVALID;
+  if (rd_kafka_get_watermark_offsets(impl_->rk.get(), topic.c_str(), partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return high;
+}
+
 Status Consumer::Close() {
   if (impl_->closed) return Status::Ok();
   impl_->closed = true;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,11 @@ class Consumer {
   // The broker's low and high watermarks for a partition (high = next offset to be written).
   Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic, int32_t partition,
                                                       std::chrono::milliseconds timeout);
+
+  // The high watermark of an assigned partition as its last fetch response carried it, without
+  // asking the broker; nullopt before the first response. Current while the partition is
+  // fetched, stale while it is paused.
+  std::optional<int64_t> FetchedHighWatermark(const std::string& topic, int32_t partition) const;
 
   // Leaves the group cleanly (revoking partitions through the listener). Idempotent.
   Status Close();

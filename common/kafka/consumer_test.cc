@@ -152,8 +152,11 @@ TEST_F(ConsumerTest, RoundTripKeysValuesHeadersPartitionsOffsets) {
     ASSERT_TRUE(marks.ok()) << marks.status().ToString();
     EXPECT_EQ(marks->first, 0);
     total += marks->second;
+    // Every record of the partition was fetched, so the last fetch response knew its end.
+    EXPECT_EQ(consumer->FetchedHighWatermark("events", p), marks->second) << "partition " << p;
   }
   EXPECT_EQ(total, kRecords);
+  EXPECT_EQ(consumer->FetchedHighWatermark("one", 0), std::nullopt);  // never fetched
   EXPECT_TRUE(consumer->CommitAsync({{"events", 0, 1}}).ok());
 
   EXPECT_TRUE(consumer->Close().ok());
