@@ -9,20 +9,27 @@ namespace kledger::kafka {
 
 Result<Properties> ParseProperties(const std::vector<std::string>& items) {
   Properties props;
-  for (const std::string& item : items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string& item = items[i];
+    // Values may be secrets (sasl.password, ssl.key.password), and an item without '=' may be
+    // nothing but a value: errors name the item by position and show keys only.
+    const std::string which = "Kafka property #" + std::to_string(i + 1) + " of " +
+                              std::to_string(items.size()) + " (-X)";
     const size_t eq = item.find('=');
     if (eq == std::string::npos) {
-      return Status::InvalidArgument("malformed Kafka property '" + item +
-                                     "': expected the form key=value (e.g. -X linger.ms=5)");
+      return Status::InvalidArgument("malformed " + which + ": it has no '=' (" +
+                                     std::to_string(item.size()) +
+                                     " characters, not shown: it may be a secret); expected the "
+                                     "form key=value (e.g. -X linger.ms=5)");
     }
     std::string key = item.substr(0, eq);
     if (key.empty()) {
-      return Status::InvalidArgument("malformed Kafka property '" + item +
-                                     "': the key is empty; expected the form key=value");
+      return Status::InvalidArgument("malformed " + which +
+                                     ": the key is empty; expected the form key=value");
     }
     if (std::any_of(key.begin(), key.end(), [](unsigned char c) { return std::isspace(c); })) {
-      return Status::InvalidArgument("malformed Kafka property '" + item +
-                                     "': the key contains whitespace; expected the form key=value");
+      return Status::InvalidArgument("malformed " + which + ": the key '" + key +
+                                     "' contains whitespace; expected the form key=value");
     }
     // A later item overrides an earlier one, as repeated -X flags do in kcat.
     props[std::move(key)] = item.substr(eq + 1);
