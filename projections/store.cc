@@ -5,6 +5,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <openssl/evp.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -327,6 +328,20 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
     table.whole_key_filtering = true;
     db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   }
+  // Level 0 (each flushed memtable) and level 1 are small and rewritten soon by compaction:
+  // compressing them cost a third of the flush and compaction CPU, which on a small machine the
+  // apply path pays in latency (docs/performance.md, "Fifth pass"). Deeper levels, which hold
+  // almost all the data, are compressed with LZ4 where this RocksDB build has it.
+  const std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+  auto has = [&](rocksdb::CompressionType type) {
+    return std::find(supported.begin(), supported.end(), type) != supported.end();
+  };
+  const rocksdb::CompressionType deep = has(rocksdb::kLZ4Compression)      ? rocksdb::kLZ4Compression
+                                        : has(rocksdb::kSnappyCompression) ? rocksdb::kSnappyCompression
+                                                                           : rocksdb::kNoCompression;
+  db.compression_per_level.assign(static_cast<size_t>(db.num_levels), deep);
+  db.compression_per_level[0] = rocksdb::kNoCompression;
+  db.compression_per_level[1] = rocksdb::kNoCompression;
   write.sync = options.sync;
 }
 

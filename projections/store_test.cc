@@ -3,9 +3,13 @@
 #include "projections/store.h"
 
 #include <gmock/gmock.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/table_properties.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -487,6 +491,32 @@ TEST_F(StoreTest, ReadersSeeWholeCommitsWhileTheWriterCommits) {
   reader.join();
   EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 500);
+}
+
+// Flushed tables (level 0) are written uncompressed; deeper levels compressed when RocksDB can.
+TEST_F(StoreTest, FlushedTablesAreUncompressedAndDeepLevelsCompressed) {
+  rocksdb::Options options;
+  rocksdb::WriteOptions write;
+  ToRocksDbOptions(StoreOptions(), options, write);
+  options.create_if_missing = true;
+  ASSERT_GE(options.compression_per_level.size(), 3u);
+  EXPECT_EQ(options.compression_per_level[1], rocksdb::kNoCompression);
+  const auto supported = rocksdb::GetSupportedCompressions();
+  if (std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end()) {
+    EXPECT_EQ(options.compression_per_level.back(), rocksdb::kLZ4Compression);
+  }
+
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, (root_ / "raw").string(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(db->Put(write, "k" + std::to_string(i), std::string(200, 'x')).ok());
+  }
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  rocksdb::TablePropertiesCollection tables;
+  ASSERT_TRUE(db->GetPropertiesOfAllTables(&tables).ok());
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(tables.begin()->second->compression_name, "NoCompression");
 }
 
 }  // namespace
