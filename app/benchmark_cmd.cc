@@ -17,6 +17,7 @@ struct BenchmarkFlags {
   std::string distribution = "uniform";
   std::vector<std::string> properties;
   std::string json_path;
+  StoreFlags store;
 };
 
 int RunBenchmarkCmd(BenchmarkFlags flags) {
@@ -26,6 +27,12 @@ int RunBenchmarkCmd(BenchmarkFlags flags) {
     spdlog::error("{}", (!distribution.ok() ? distribution.status() : overrides.status()).message());
     return 2;
   }
+  auto store = ToStoreOptions(flags.store);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().message());
+    return 2;
+  }
+  flags.options.store = *store;
   flags.options.workload.distribution = *distribution;
   flags.options.overrides = *overrides;
   auto report = bench::RunBenchmark(flags.options);
@@ -81,6 +88,7 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
                   "how processors write each poll's commit: pipelined (on a write thread while "
                   "the next poll is applied) or inline (the apply thread writes and waits)")
       ->check(CLI::IsMember({"pipelined", "inline"}))->capture_default_str();
+  AddStoreFlags(*cmd, flags->store, /*with_sync=*/false);
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
       ->check(CLI::Range(0.1, 600.0))->capture_default_str();
   cmd->add_option("--seed", o.workload.seed, "the workload's random seed")->capture_default_str();

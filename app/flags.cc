@@ -30,6 +30,35 @@ void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap) {
       ->capture_default_str();
 }
 
+void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync) {
+  cmd.add_option("--store-write-buffer-mb", flags.write_buffer_mb,
+                 "RocksDB memtable size in MiB: smaller inserts faster but flushes and compacts "
+                 "more often (docs/performance.md)")
+      ->envname("KLEDGER_STORE_WRITE_BUFFER_MB")
+      ->check(CLI::Range(size_t{1}, size_t{4096}))
+      ->capture_default_str();
+  cmd.add_option("--store-compaction", flags.compaction,
+                 "RocksDB compaction style: leveled (steady space and memory) or universal (less "
+                 "CPU; may need twice the disk while it rewrites); choose before the first start")
+      ->envname("KLEDGER_STORE_COMPACTION")
+      ->check(CLI::IsMember({"leveled", "universal"}))
+      ->capture_default_str();
+  if (with_sync) {
+    cmd.add_flag("--store-sync", flags.sync,
+                 "fsync RocksDB's write-ahead log at every commit, so that a machine crash loses "
+                 "no applied events (off: they are applied again after the crash)")
+        ->envname("KLEDGER_STORE_SYNC");
+  }
+}
+
+Result<projections::StoreOptions> ToStoreOptions(const StoreFlags& flags,
+                                                 projections::StoreOptions base) {
+  ASSIGN_OR_RETURN(base.compaction, projections::ParseCompaction(flags.compaction));
+  base.write_buffer_mb = flags.write_buffer_mb;
+  base.sync = flags.sync;
+  return base;
+}
+
 void AddHttpSecurityFlags(CLI::App& cmd, HttpSecurityFlags& flags, bool auth_required) {
   auto* tokens = cmd.add_option("--auth-tokens", flags.auth_tokens,
                                 "bearer token file, one 'TOKEN INSTANCE_PATTERN RIGHTS' per line "

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "projections/store.h"
 
 namespace kledger::app {
 
@@ -51,6 +52,20 @@ Result<std::shared_ptr<const auth::Authorizer>> MakeAuthorizer(const HttpSecurit
 
 // `base` with the flags' TLS files and concurrency limit.
 http::ServerOptions ToServerOptions(const HttpSecurityFlags& flags, http::ServerOptions base = {});
+
+// A processor's RocksDB settings (projections::StoreOptions); docs/operations.md, "Storage".
+struct StoreFlags {
+  size_t write_buffer_mb = projections::StoreOptions().write_buffer_mb;
+  std::string compaction = "leveled";
+  bool sync = false;
+};
+
+// Adds --store-write-buffer-mb, --store-compaction and, with `with_sync`, --store-sync.
+void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync);
+
+// `base` with the flags' settings. InvalidArgument for an unknown compaction style.
+Result<projections::StoreOptions> ToStoreOptions(const StoreFlags& flags,
+                                                 projections::StoreOptions base = {});
 
 // Adds --bootstrap, -X, --profile and --topic-prefix. `need_bootstrap`: --bootstrap is required.
 void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap);

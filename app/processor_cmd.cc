@@ -22,6 +22,7 @@ struct ProcessorFlags {
   int retry_cap_ms = 10000;
   int retry_max_attempts = 5;
   std::string on_exhausted = "dead_letter";
+  StoreFlags store;
   HttpSecurityFlags security;
 };
 
@@ -52,6 +53,12 @@ int RunProcessor(const ProcessorFlags& flags) {
   options.on_exhausted = flags.on_exhausted == "halt"
                              ? processors::ProcessorOptions::OnExhausted::kHalt
                              : processors::ProcessorOptions::OnExhausted::kDeadLetter;
+  auto store = ToStoreOptions(flags.store);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().message());
+    return 2;
+  }
+  options.store = *store;
   auto processor = processors::Processor::Create(*props, options, *registry);
   if (!processor.ok()) {
     spdlog::error("cannot start the processor: {}", processor.status().ToString());
@@ -119,6 +126,7 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
                   "the partition until an operator acts")
       ->envname("KLEDGER_ON_EXHAUSTED")->check(CLI::IsMember({"dead_letter", "halt"}))
       ->capture_default_str();
+  AddStoreFlags(*cmd, flags->store, /*with_sync=*/true);
   cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
 }
 

@@ -33,7 +33,7 @@ std::vector<kafka::ConsumedRecord> TakeUnapplied(std::vector<kafka::ConsumedReco
 Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& props,
                                                      ProcessorOptions options,
                                                      prometheus::Registry& registry) {
-  projections::StoreOptions store_options;
+  projections::StoreOptions store_options = options.store;
   store_options.path = options.data_dir;
   ASSIGN_OR_RETURN(auto store, projections::ProjectionStore::Open(store_options));
   ASSIGN_OR_RETURN(auto dlt_producer, kafka::Producer::Create(props));

@@ -35,6 +35,7 @@ struct ProcessorOptions {
   std::string dlt_topic = "kledger.events.dlt";  // dead letters; default "kledger.events.dlt"
   std::string group = "kledger-processors";      // consumer group; default "kledger-processors"
   std::string data_dir = "data/processor";       // RocksDB directory; default "data/processor"
+  projections::StoreOptions store;               // RocksDB settings; its path is data_dir
   size_t max_batch_records = 2000;               // records applied per WriteBatch; default 2000
   std::chrono::milliseconds poll_timeout{50};    // wait for records per poll; default 50 ms
   // Transient failures (storage) are retried in place, pausing only the failing partition, with

@@ -342,7 +342,18 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   db.compression_per_level.assign(static_cast<size_t>(db.num_levels), deep);
   db.compression_per_level[0] = rocksdb::kNoCompression;
   db.compression_per_level[1] = rocksdb::kNoCompression;
+  db.write_buffer_size = options.write_buffer_mb << 20;
+  db.compaction_style = options.compaction == StoreOptions::Compaction::kUniversal
+                            ? rocksdb::kCompactionStyleUniversal
+                            : rocksdb::kCompactionStyleLevel;
   write.sync = options.sync;
+}
+
+Result<StoreOptions::Compaction> ParseCompaction(std::string_view text) {
+  if (text == "leveled") return StoreOptions::Compaction::kLeveled;
+  if (text == "universal") return StoreOptions::Compaction::kUniversal;
+  return Status::InvalidArgument("compaction style '" + std::string(text) +
+                                 "' is unknown; use leveled or universal");
 }
 
 ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db)
@@ -351,6 +362,10 @@ ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::
 ProjectionStore::~ProjectionStore() = default;
 
 Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOptions& options) {
+  if (options.write_buffer_mb < 1 || options.write_buffer_mb > 4096) {
+    return Status::InvalidArgument("StoreOptions.write_buffer_mb must be 1..4096 MiB, got " +
+                                   std::to_string(options.write_buffer_mb));
+  }
   if (options.path.empty()) {
     return Status::InvalidArgument("StoreOptions.path is empty: name the projection directory");
   }

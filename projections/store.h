@@ -46,7 +46,17 @@ struct StoreOptions {
   // write-through cache: filled by commits only, never ahead of the database). 0 turns it
   // off. About 0.5 KiB per entry. Default: 200000.
   size_t cache_entries = 200000;
+  // RocksDB's memtable size in MiB. Smaller inserts faster but flushes and compacts more often
+  // (docs/performance.md, "Fifth pass"). Default: 64 (RocksDB's default).
+  size_t write_buffer_mb = 64;
+  // RocksDB's compaction style. Leveled keeps space and memory steady; universal compacts with
+  // less CPU but may need twice the disk while it rewrites everything now and then.
+  enum class Compaction { kLeveled, kUniversal };
+  Compaction compaction = Compaction::kLeveled;
 };
+
+// "leveled" / "universal", for flags; InvalidArgument naming the choices otherwise.
+Result<StoreOptions::Compaction> ParseCompaction(std::string_view text);
 
 // The RocksDB options ProjectionStore::Open and Commit use for `options`, for tools that must
 // write exactly as the store does (the benchmark's RocksDB ceiling).

@@ -493,6 +493,43 @@ TEST_F(StoreTest, ReadersSeeWholeCommitsWhileTheWriterCommits) {
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 500);
 }
 
+// The operator's RocksDB settings change how data is laid out, never what it says.
+TEST_F(StoreTest, StorageSettingsReachRocksDbAndLeaveTheStateAlone) {
+  rocksdb::Options db;
+  rocksdb::WriteOptions write;
+  StoreOptions settings;
+  settings.write_buffer_mb = 8;
+  settings.compaction = StoreOptions::Compaction::kUniversal;
+  settings.sync = true;
+  ToRocksDbOptions(settings, db, write);
+  EXPECT_EQ(db.write_buffer_size, size_t{8} << 20);
+  EXPECT_EQ(db.compaction_style, rocksdb::kCompactionStyleUniversal);
+  EXPECT_TRUE(write.sync);
+
+  std::vector<std::string> digests;
+  for (StoreOptions::Compaction style :
+       {StoreOptions::Compaction::kLeveled, StoreOptions::Compaction::kUniversal}) {
+    settings.path = (root_ / ("style-" + std::to_string(digests.size()))).string();
+    settings.compaction = style;
+    auto store = ProjectionStore::Open(settings);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto batch = (*store)->BeginBatch(0);
+    ApplyAll(*batch, Workload(), 0);
+    ASSERT_TRUE((*store)->Commit(*batch, 9).ok());
+    digests.push_back(*(*store)->Digest());
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+
+  settings.write_buffer_mb = 0;
+  auto refused = ProjectionStore::Open(settings);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("write_buffer_mb"));
+
+  EXPECT_EQ(*ParseCompaction("universal"), StoreOptions::Compaction::kUniversal);
+  EXPECT_THAT(ParseCompaction("tiered").status().message(), HasSubstr("leveled or universal"));
+}
+
 // Flushed tables (level 0) are written uncompressed; deeper levels compressed when RocksDB can.
 TEST_F(StoreTest, FlushedTablesAreUncompressedAndDeepLevelsCompressed) {
   rocksdb::Options options;

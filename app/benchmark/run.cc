@@ -103,6 +103,7 @@ class Fleet {
       p.data_dir = dir + "/processor-" + std::to_string(i);
       p.max_batch_records = static_cast<size_t>(options.batch_size);
       p.pipelined_writes = options.apply_writes == "pipelined";
+      p.store = options.store;
       registries_.push_back(std::make_shared<prometheus::Registry>());
       ASSIGN_OR_RETURN(auto processor, processors::Processor::Create(props, p, *registries_.back()));
       processors_.push_back(std::move(processor));
@@ -489,6 +490,11 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                      {"processors", options.processors},
                      {"in_flight", options.in_flight},
                      {"apply_writes", options.apply_writes},
+                     {"store_write_buffer_mb", options.store.write_buffer_mb},
+                     {"store_compaction", options.store.compaction ==
+                                                  projections::StoreOptions::Compaction::kUniversal
+                                              ? "universal"
+                                              : "leveled"},
                      {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
 
   ScratchDir scratch;
@@ -534,7 +540,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   RocksDbCeiling rocks_ceiling;
   {
     ProgressBar bar("ceiling: raw RocksDB WriteBatch", total);
-    projections::StoreOptions store_options;
+    projections::StoreOptions store_options = options.store;
     store_options.path = scratch.path + "/ceiling-rocksdb";
     v1::EventEnvelope envelope;
     auto make_puts = [&](int64_t i) {
@@ -908,11 +914,12 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
   const json& p = j["parameters"];
   std::fprintf(out,
                "\nkledger benchmark: %lld transfers (%lld events), %s, %d partitions, %d "
-               "processor(s), batch %d, pending %.2f\n",
+               "processor(s), batch %d, pending %.2f, RocksDB %s with a %d MiB memtable\n",
                p["transfers"].get<long long>(), p["events"].get<long long>(),
                p["distribution"].get<std::string>().c_str(), p["partitions"].get<int>(),
                p["processors"].get<int>(), p["batch_size"].get<int>(),
-               p["pending_ratio"].get<double>());
+               p["pending_ratio"].get<double>(), p["store_compaction"].get<std::string>().c_str(),
+               p["store_write_buffer_mb"].get<int>());
   std::fprintf(out, "\n%-44s %14s %14s %8s\n", "path", "per second", "ceiling", "ratio");
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", "command path (C++ API, acked)",
                j["command"]["commands_per_s"].get<double>(), c["kafka_produce_per_s"].get<double>(),

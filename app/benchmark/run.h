@@ -12,6 +12,7 @@
 #include "app/benchmark/workload.h"
 #include "common/kafka/properties.h"
 #include "common/status.h"
+#include "projections/store.h"
 
 namespace kledger::app::bench {
 
@@ -27,6 +28,8 @@ struct BenchmarkOptions {
   // poll is applied; the default) or "inline" (the apply thread writes and waits).
   std::string apply_writes = "pipelined";
   double latency_seconds = 5;  // length of the paced latency phase; default 5 s
+  // RocksDB settings of the processors' stores and of the RocksDB ceiling (path ignored).
+  projections::StoreOptions store;
   // Bytes one round may append to one partition before its consumers read it: the embedded
   // broker keeps ~5 MiB per partition and drops the rest silently. Default 2.5 MiB.
   int64_t backlog_bytes_per_partition = 5 * 1024 * 1024 / 2;
