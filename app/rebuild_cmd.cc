@@ -16,6 +16,7 @@ namespace {
 struct RebuildFlags {
   KafkaFlags kafka;
   std::string data_dir;
+  StoreFlags store;
 };
 
 int RunRebuild(const RebuildFlags& flags) {
@@ -24,7 +25,13 @@ int RunRebuild(const RebuildFlags& flags) {
     spdlog::error("{}", props.status().message());
     return 2;
   }
+  auto store = ToStoreOptions(flags.store);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().message());
+    return 2;
+  }
   processors::RebuildOptions options;
+  options.store = *store;
   options.events_topic = flags.kafka.events_topic();
   options.data_dir = flags.data_dir;
   std::optional<ProgressBar> bar;
@@ -57,6 +64,8 @@ void RegisterRebuild(CLI::App& app, Runner& run) {
   cmd->add_option("--data-dir", flags->data_dir, "an empty or new directory for the rebuilt store")
       ->envname("KLEDGER_DATA_DIR")
       ->required();
+  // The processor that will serve the rebuilt store should be started with the same settings.
+  AddStoreFlags(*cmd, flags->store, /*with_sync=*/false);
   cmd->callback([&run, flags] { run = [flags] { return RunRebuild(*flags); }; });
 }
 

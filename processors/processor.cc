@@ -610,7 +610,8 @@ void Processor::MonitorLoop() {
           continue;
         }
         progress.high_watermark = std::max(progress.high_watermark, *high);
-        probe_->ConsumerLag(p, std::max<int64_t>(0, progress.high_watermark - progress.next_offset));
+        const int64_t lag = progress.high_watermark - progress.next_offset;
+        probe_->ConsumerLag(p, std::max<int64_t>(0, lag));
       }
     }
     for (int32_t p : ask) {

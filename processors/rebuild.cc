@@ -25,7 +25,7 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
                                    " is not empty; a rebuild starts from an empty directory");
   }
   const auto start = Clock::now();
-  projections::StoreOptions store_options;
+  projections::StoreOptions store_options = options.store;
   store_options.path = options.data_dir;
   ASSIGN_OR_RETURN(auto store, projections::ProjectionStore::Open(store_options));
 

@@ -11,12 +11,14 @@
 #include "common/kafka/properties.h"
 #include "common/status.h"
 #include "projections/projection.h"
+#include "projections/store.h"
 
 namespace kledger::processors {
 
 struct RebuildOptions {
   std::string events_topic = "kledger.events";  // the log to read; default "kledger.events"
   std::string data_dir;                         // a fresh store is built here; required
+  projections::StoreOptions store;              // RocksDB settings; its path is data_dir
   size_t max_batch_records = 5000;              // records per WriteBatch; default 5000
   std::chrono::seconds stall_timeout{60};       // no progress for this long fails; default 60 s
   projections::Projections projections;         // the processors' pluggable read models; none

@@ -336,9 +336,12 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   auto has = [&](rocksdb::CompressionType type) {
     return std::find(supported.begin(), supported.end(), type) != supported.end();
   };
-  const rocksdb::CompressionType deep = has(rocksdb::kLZ4Compression)      ? rocksdb::kLZ4Compression
-                                        : has(rocksdb::kSnappyCompression) ? rocksdb::kSnappyCompression
-                                                                           : rocksdb::kNoCompression;
+  rocksdb::CompressionType deep = rocksdb::kNoCompression;
+  if (has(rocksdb::kLZ4Compression)) {
+    deep = rocksdb::kLZ4Compression;
+  } else if (has(rocksdb::kSnappyCompression)) {
+    deep = rocksdb::kSnappyCompression;
+  }
   db.compression_per_level.assign(static_cast<size_t>(db.num_levels), deep);
   db.compression_per_level[0] = rocksdb::kNoCompression;
   db.compression_per_level[1] = rocksdb::kNoCompression;
