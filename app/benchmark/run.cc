@@ -20,6 +20,7 @@
 
 #include "app/benchmark/ceilings.h"
 #include "app/benchmark/resources.h"
+#include "app/topic_layout.h"
 #include "command-side/command_client.h"
 #include "common/domain/event_id.h"
 #include "common/kafka/embedded_broker.h"
@@ -33,7 +34,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-constexpr char kEventsTopic[] = "kledger.events";
 constexpr char kCeilingTopic[] = "kledger.bench.ceiling";
 constexpr size_t kPoolSize = 4096;  // distinct sample records the ceilings cycle through
 // Bytes the broker stores per record beyond key, value and headers (record batch framing).
@@ -504,10 +504,9 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     scratch.path = pattern;
   }
   kafka::EmbeddedBrokerOptions broker_options;
-  broker_options.topics = {{kEventsTopic, partitions},
-                           {"kledger.events.dlt", partitions},
-                           {"kledger.owners", 1},
-                           {kCeilingTopic, partitions}};
+  // kledger's own topics as `kledger dev` has them, and one for the raw Kafka ceiling.
+  broker_options.topics = KledgerTopics("kledger", {.partitions = partitions});
+  broker_options.topics.push_back({kCeilingTopic, partitions});
   ASSIGN_OR_RETURN(auto broker, kafka::EmbeddedBroker::Start(broker_options));
   kafka::Properties props = kafka::DevClientDefaults();
   props["bootstrap.servers"] = broker->bootstrap();
