@@ -194,7 +194,7 @@ TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
   EXPECT_NE(Metrics().find(lag + "0"), std::string::npos) << Metrics();
 
   processor_->Hold(true);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the apply loop pauses
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the apply loop notices between polls
   int64_t last = 0;
   for (int i = 0; i < 3; ++i) last = Fund(instance, "held-" + std::to_string(i), 1);
   ASSERT_TRUE(wait_for([&](const PartitionProgress& p) { return p.high_watermark == last + 1; }))
