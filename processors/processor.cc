@@ -199,6 +199,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
     spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
     owned_.erase(tp.partition);
     retries_.erase(tp.partition);  // the next owner starts its own attempts
+    poison_written_.erase(tp.partition);
     probe_->ForgetPartition(tp.partition);
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
@@ -408,6 +409,10 @@ bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
     }
     next_offset = it->second.next_offset;
   }
+  // Committed past them: those dead letters are settled.
+  if (auto poison = poison_written_.find(partition); poison != poison_written_.end()) {
+    poison->second.erase(poison->second.begin(), poison->second.lower_bound(next_offset));
+  }
   // Fetched before a retry paused the partition: they come again after the seek.
   auto retry = retries_.find(partition);
   return retry == retries_.end() || !retry->second.paused;
@@ -432,11 +437,19 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
                                            std::string& error_code,
                                            const projections::ProjectionStore::Batch* below) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
+    std::set<int64_t>& written_before = poison_written_[partition];
+    if (written_before.count(record.offset) > 0) {
+      spdlog::info("partition {} offset {}: already in the dead-letter topic (its first commit "
+                   "failed); not written again",
+                   partition, record.offset);
+      return Status::Ok();
+    }
     Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
     if (!written.ok()) {
       error_code = "dead_letter_write";
       return written;
     }
+    written_before.insert(record.offset);
     spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
                   why.reason, why.error_code, why.error_message);
     probe_->DeadLetter(why.reason);

@@ -168,6 +168,35 @@ TEST_F(ProcessorTest, StorageFaultThatClearsIsRetriedInPlaceWithoutDeadLetters) 
       << "no retry was counted";
 }
 
+// A poison record is dead-lettered when it is staged; if the commit of its batch then fails and
+// the batch is applied again, the record is already in the dead-letter topic and is not written
+// twice (a process that dies in between still may: dead letters are at least once).
+TEST_F(ProcessorTest, PoisonStagedOnAFailedCommitIsDeadLetteredOnce) {
+  const std::string instance = InstanceOn("poisoned-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor();
+  OpenBooks(instance);
+  auto poison = producer_->Produce({"kledger.events", instance, "not an event", {}, {}}).get();
+  ASSERT_TRUE(poison.ok()) << poison.status().ToString();
+  const int64_t last = Fund(instance, "after-poison", 9);
+  // The first two commits that would move past the poison record fail: its batch is staged,
+  // and the record dead-lettered, three times.
+  std::atomic<int> failures{0};
+  processor_->store().SetWriteFaultForTesting(
+      [&](const projections::ProjectionStore::Batch& batch, int64_t next_offset) {
+        if (batch.partition() == partition && next_offset > poison->offset && failures < 2) {
+          ++failures;
+          return Status::IoError("injected: disk hiccup");
+        }
+        return Status::Ok();
+      });
+  Run();
+  ASSERT_TRUE(Applied(instance, last));
+  EXPECT_EQ(failures, 2);  // fewer than the 3 attempts, so nothing is exhausted
+  EXPECT_EQ(Cash(instance), 9);
+  EXPECT_EQ(DeadLetters(), 1);
+}
+
 // The log's end (readiness, kledger_consumer_lag) comes from fetch responses while a partition is
 // fetched, and from the broker while it is not (here: held), where fetches would not see it move.
 TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
