@@ -199,7 +199,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
     spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
     owned_.erase(tp.partition);
     retries_.erase(tp.partition);  // the next owner starts its own attempts
-    poison_written_.erase(tp.partition);
+    unsettled_letters_.erase(tp.partition);
     probe_->ForgetPartition(tp.partition);
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
@@ -410,8 +410,8 @@ bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
     next_offset = it->second.next_offset;
   }
   // Committed past them: those dead letters are settled.
-  if (auto poison = poison_written_.find(partition); poison != poison_written_.end()) {
-    poison->second.erase(poison->second.begin(), poison->second.lower_bound(next_offset));
+  if (auto letters = unsettled_letters_.find(partition); letters != unsettled_letters_.end()) {
+    letters->second.erase(letters->second.begin(), letters->second.lower_bound(next_offset));
   }
   // Fetched before a retry paused the partition: they come again after the seek.
   auto retry = retries_.find(partition);
@@ -422,6 +422,16 @@ void Processor::ApplyOneByOne(int32_t partition,
                               const std::vector<kafka::ConsumedRecord>& records) {
   for (const auto& record : records) {
     std::string error_code;
+    const auto& unsettled = unsettled_letters_[partition];
+    if (auto letter = unsettled.find(record.offset);
+        letter != unsettled.end() && letter->second.reason == "retries_exhausted") {
+      // Its dead letter is written: what is left is to commit its outcome, never to apply it.
+      Status settled = DeadLetterExhausted(partition, record, Status::Ok(),
+                                           letter->second.error_code, retries_[partition]);
+      if (!settled.ok()) return OnApplyFailure(partition, record, settled, "storage");
+      retries_.erase(partition);
+      continue;
+    }
     Status applied = ApplyAndCommit(partition, {record}, error_code);
     if (!applied.ok()) return OnApplyFailure(partition, record, applied, error_code);
     if (retries_.count(partition) > 0 && retries_[partition].attempts > 0) {
@@ -437,8 +447,8 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
                                            std::string& error_code,
                                            const projections::ProjectionStore::Batch* below) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
-    std::set<int64_t>& written_before = poison_written_[partition];
-    if (written_before.count(record.offset) > 0) {
+    auto& unsettled = unsettled_letters_[partition];
+    if (unsettled.count(record.offset) > 0) {
       spdlog::info("partition {} offset {}: already in the dead-letter topic (its first commit "
                    "failed); not written again",
                    partition, record.offset);
@@ -449,7 +459,7 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
       error_code = "dead_letter_write";
       return written;
     }
-    written_before.insert(record.offset);
+    unsettled.emplace(record.offset, why);
     spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
                   why.reason, why.error_code, why.error_message);
     probe_->DeadLetter(why.reason);
@@ -560,11 +570,17 @@ void Processor::SetBackingOff(int32_t partition, bool backing_off) {
 Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
                                       const Status& why, const std::string& error_code,
                                       const RetryState& retry) {
-  RETURN_IF_ERROR(dead_letters_->Write(
-      record,
-      {"retries_exhausted", error_code, why.message(), retry.attempts, retry.first_failure_ms},
-      options_.dlt_timeout));
-  probe_->DeadLetter("retries_exhausted");
+  // Written once: when the outcome's commit fails, later attempts only commit the outcome.
+  auto& unsettled = unsettled_letters_[partition];
+  auto letter = unsettled.find(record.offset);
+  if (letter == unsettled.end()) {
+    const DeadLetterReason reason{"retries_exhausted", error_code, why.message(), retry.attempts,
+                                  retry.first_failure_ms};
+    RETURN_IF_ERROR(dead_letters_->Write(record, reason, options_.dlt_timeout));
+    probe_->DeadLetter("retries_exhausted");
+    letter = unsettled.emplace(record.offset, reason).first;
+  }
+  const DeadLetterReason& written = letter->second;
   // The event's one outcome is "dead_lettered" until a redrive applies it.
   auto batch = store_->BeginBatch(partition);
   std::string poison_code;
@@ -574,8 +590,8 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
     outcome.set_event_id(envelope->event_id());
     outcome.set_instance_id(envelope->instance_id());
     outcome.set_outcome(v1::DEAD_LETTERED);
-    outcome.set_reason(error_code);
-    outcome.set_message(why.message());
+    outcome.set_reason(written.error_code);
+    outcome.set_message(written.error_message);
     outcome.set_partition(partition);
     outcome.set_offset(record.offset);
     outcome.set_event_type(std::string(domain::EventTypeName(*envelope)));
@@ -583,7 +599,7 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
   }
   RETURN_IF_ERROR(store_->Commit(*batch, record.offset + 1));
   spdlog::error("partition {} offset {}: dead-lettered after {} attempts ({}): {}", partition,
-                record.offset, retry.attempts, error_code, why.ToString());
+                record.offset, written.attempts, written.error_code, written.error_message);
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);

@@ -14,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -237,9 +236,11 @@ class Processor : private kafka::RebalanceListener {
   std::string failure_;                         // guarded by mu_
 
   std::map<int32_t, RetryState> retries_;           // apply thread only
-  // Offsets this process dead-lettered as poison, per partition, whose commit has not been seen
-  // yet: a batch applied again after a failed commit does not write them twice. Apply thread.
-  std::map<int32_t, std::set<int64_t>> poison_written_;
+  // Records this process dead-lettered whose commit past them has not been seen yet, by
+  // partition and offset (apply thread only). A batch applied again after a failed commit does
+  // not write them twice, and a record dead-lettered for exhausted retries is never applied:
+  // only its outcome is left to commit.
+  std::map<int32_t, std::map<int64_t, DeadLetterReason>> unsettled_letters_;
   std::unique_ptr<InFlight> in_flight_;             // apply thread only
   WriteThread writer_;
   std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes

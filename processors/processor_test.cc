@@ -197,6 +197,41 @@ TEST_F(ProcessorTest, PoisonStagedOnAFailedCommitIsDeadLetteredOnce) {
   EXPECT_EQ(DeadLetters(), 1);
 }
 
+// A record whose retries ran out is dead-lettered once and never applied, even when the commit of
+// its dead-lettered outcome keeps failing for a while and the processor tries again.
+TEST_F(ProcessorTest, ExhaustedRecordIsDeadLetteredOnceWhileItsOutcomeCannotBeCommitted) {
+  const std::string instance = InstanceOn("stuck-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor();
+  Run();
+  OpenBooks(instance);
+  ASSERT_TRUE(Applied(instance, Fund(instance, "before", 1)));
+  std::atomic<bool> failing{true};
+  std::atomic<int> failures{0};
+  processor_->store().SetWriteFaultForTesting(
+      [&](const projections::ProjectionStore::Batch& batch, int64_t) {
+        if (batch.partition() == partition && failing) {
+          ++failures;
+          return Status::IoError("injected: disk full");
+        }
+        return Status::Ok();
+      });
+  const int64_t stuck = Fund(instance, "stuck", 5);
+  // 3 attempts exhaust the record; every later one fails to commit its outcome.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (failures < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(failures, 6);
+  failing = false;
+  ASSERT_TRUE(Applied(instance, stuck));
+  EXPECT_EQ(Cash(instance), 1);  // dead-lettered, not applied
+  EXPECT_EQ(DeadLetters(), 1);
+  const int64_t after = Fund(instance, "after", 2);  // the partition flows again
+  ASSERT_TRUE(Applied(instance, after));
+  EXPECT_EQ(Cash(instance), 3);
+}
+
 // The log's end (readiness, kledger_consumer_lag) comes from fetch responses while a partition is
 // fetched, and from the broker while it is not (here: held), where fetches would not see it move.
 TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
