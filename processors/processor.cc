@@ -422,12 +422,11 @@ void Processor::ApplyOneByOne(int32_t partition,
                               const std::vector<kafka::ConsumedRecord>& records) {
   for (const auto& record : records) {
     std::string error_code;
-    const auto& unsettled = unsettled_letters_[partition];
-    if (auto letter = unsettled.find(record.offset);
-        letter != unsettled.end() && letter->second.reason == "retries_exhausted") {
+    const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
+    if (letter != nullptr && letter->reason == "retries_exhausted") {
       // Its dead letter is written: what is left is to commit its outcome, never to apply it.
-      Status settled = DeadLetterExhausted(partition, record, Status::Ok(),
-                                           letter->second.error_code, retries_[partition]);
+      Status settled = DeadLetterExhausted(partition, record, Status::Ok(), letter->error_code,
+                                           retries_[partition]);
       if (!settled.ok()) return OnApplyFailure(partition, record, settled, "storage");
       retries_.erase(partition);
       continue;
@@ -447,8 +446,7 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
                                            std::string& error_code,
                                            const projections::ProjectionStore::Batch* below) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
-    auto& unsettled = unsettled_letters_[partition];
-    if (unsettled.count(record.offset) > 0) {
+    if (UnsettledLetter(partition, record.offset) != nullptr) {
       spdlog::info("partition {} offset {}: already in the dead-letter topic (its first commit "
                    "failed); not written again",
                    partition, record.offset);
@@ -459,7 +457,7 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
       error_code = "dead_letter_write";
       return written;
     }
-    unsettled.emplace(record.offset, why);
+    unsettled_letters_[partition].emplace(record.offset, why);
     spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
                   why.reason, why.error_code, why.error_message);
     probe_->DeadLetter(why.reason);
@@ -561,6 +559,13 @@ void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& r
   SetBackingOff(partition, true);
 }
 
+const DeadLetterReason* Processor::UnsettledLetter(int32_t partition, int64_t offset) const {
+  auto letters = unsettled_letters_.find(partition);
+  if (letters == unsettled_letters_.end()) return nullptr;
+  auto letter = letters->second.find(offset);
+  return letter == letters->second.end() ? nullptr : &letter->second;
+}
+
 void Processor::SetBackingOff(int32_t partition, bool backing_off) {
   std::lock_guard lock(mu_);
   auto it = owned_.find(partition);
@@ -571,16 +576,15 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
                                       const Status& why, const std::string& error_code,
                                       const RetryState& retry) {
   // Written once: when the outcome's commit fails, later attempts only commit the outcome.
-  auto& unsettled = unsettled_letters_[partition];
-  auto letter = unsettled.find(record.offset);
-  if (letter == unsettled.end()) {
+  const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
+  if (letter == nullptr) {
     const DeadLetterReason reason{"retries_exhausted", error_code, why.message(), retry.attempts,
                                   retry.first_failure_ms};
     RETURN_IF_ERROR(dead_letters_->Write(record, reason, options_.dlt_timeout));
     probe_->DeadLetter("retries_exhausted");
-    letter = unsettled.emplace(record.offset, reason).first;
+    letter = &unsettled_letters_[partition].emplace(record.offset, reason).first->second;
   }
-  const DeadLetterReason& written = letter->second;
+  const DeadLetterReason& written = *letter;
   // The event's one outcome is "dead_lettered" until a redrive applies it.
   auto batch = store_->BeginBatch(partition);
   std::string poison_code;

@@ -140,6 +140,8 @@ class Processor : private kafka::RebalanceListener {
   // Pauses (hold) or resumes every owned partition that is neither halted nor backing off.
   void FollowHold(bool hold);
   void MonitorLoop();
+  // The dead letter this process wrote for `offset` and has not committed past; null if none.
+  const DeadLetterReason* UnsettledLetter(int32_t partition, int64_t offset) const;
   // Records (for the monitor) that `partition` is paused for a retry's backoff, or no longer.
   void SetBackingOff(int32_t partition, bool backing_off);
   // A partition's records applied to a batch not yet committed.
