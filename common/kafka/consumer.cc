@@ -255,10 +255,15 @@ Consumer::~Consumer() {
   if (!status.ok()) spdlog::warn("kafka consumer: close: {}", status.ToString());
   if (impl_->destroy_would_abort) {
     // The consumer has left the group; its handle (and the callbacks' state) is kept, idle,
-    // until the process exits rather than destroyed into librdkafka's assertion.
-    spdlog::warn("kafka consumer {}: stopped before its first assignment; keeping the handle "
-                 "until exit (librdkafka {} cannot destroy it: confluentinc/librdkafka#4312)",
+    // until the process exits rather than destroyed into librdkafka's assertion. Its threads
+    // live on, so it is silenced: a broker going away would otherwise make them log while the
+    // process exits and the logger is being destroyed (a use after free).
+    spdlog::warn("kafka consumer {}: stopped before its first assignment; keeping the handle, "
+                 "silenced, until exit (librdkafka {} cannot destroy it: "
+                 "confluentinc/librdkafka#4312)",
                  rd_kafka_name(impl_->rk.get()), rd_kafka_version_str());
+    constexpr int kSyslogEmergency = 0;  // only librdkafka's fatal errors are logged at this level
+    rd_kafka_set_log_level(impl_->rk.get(), kSyslogEmergency);
     KeepUntilExit(std::move(impl_));
   }
 }
