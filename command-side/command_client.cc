@@ -235,10 +235,10 @@ class CommandClient::Committer {
     }
   }
 
-  void CommitRound(std::vector<std::vector<Pending>>& round) {
+  // Resolves, as Unavailable, every command whose caller has waited longer than the
+  // acknowledgement timeout: its caller was told to resubmit, so it is not appended late.
+  void DropExpired(std::vector<std::vector<Pending>>& round) {
     const auto timeout = client_.options_.ack_timeout;
-    // A command whose caller already gave up (it waited behind a slow round) is not appended:
-    // its caller was told to resubmit.
     for (auto& group : round) {
       const bool expired = std::any_of(group.begin(), group.end(), [&](const Pending& p) {
         return Clock::now() - p.start > timeout;
@@ -251,12 +251,29 @@ class CommandClient::Committer {
       }
     }
     std::erase_if(round, [](const auto& group) { return group.empty(); });
-    if (round.empty()) return;
+  }
 
-    if (Status s = MakeReady(timeout); !s.ok()) return FailRound(round, s);
+  void CommitRound(std::vector<std::vector<Pending>>& round) {
+    DropExpired(round);
+    if (round.empty()) return;
+    // Every step of the round fits in what is left of its oldest command's timeout.
+    Clock::time_point deadline = Clock::time_point::max();
+    for (const auto& group : round) {
+      for (const Pending& p : group) deadline = std::min(deadline, p.start);
+    }
+    deadline += client_.options_.ack_timeout;
+    const auto remaining = [deadline] {
+      return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                      std::chrono::milliseconds(1));
+    };
+
+    if (Status s = MakeReady(remaining()); !s.ok()) return FailRound(round, s);
+    // Finishing an earlier round's abort or commit took some of that time.
+    DropExpired(round);
+    if (round.empty()) return;
     if (Status s = producer_->BeginTransaction(); !s.ok()) {
-      Recover(s, timeout);
-      return FailRound(round, s);
+      FailRound(round, s);
+      return Recover(s);
     }
     // Written by the delivery thread; shared because a failed commit may return before the
     // last delivery report arrives.
@@ -272,15 +289,18 @@ class CommandClient::Committer {
         ++index;
         if (!produced.ok()) {
           FailRound(round, produced);
-          return Recover(produced, timeout);
+          return Recover(produced);
         }
       }
     }
-    Status committed = producer_->CommitTransaction(timeout);
-    if (!committed.ok()) {
-      // Answer first: the callers need not wait for the abort.
+    // Delivered first, then committed: until the commit starts, a failure is an abort.
+    if (Status delivered = producer_->Flush(remaining()); !delivered.ok()) {
+      FailRound(round, delivered);  // answer first: the callers need not wait for the abort
+      return Recover(delivered);
+    }
+    if (Status committed = producer_->CommitTransaction(remaining()); !committed.ok()) {
       FailRound(round, committed);
-      return Recover(committed, timeout);
+      return RecoverCommit(committed);
     }
     index = 0;
     for (auto& group : round) {
@@ -296,8 +316,8 @@ class CommandClient::Committer {
     }
   }
 
-  // Registers the transactional id on first use and finishes an abort left over from a failed
-  // round, so the next transaction starts clean.
+  // Registers the transactional id on first use and finishes a commit or an abort left over from
+  // a failed round, so the next transaction starts clean.
   Status MakeReady(std::chrono::milliseconds timeout) {
     if (!producer_) {
       ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(client_.producer_properties_));
@@ -311,6 +331,20 @@ class CommandClient::Committer {
       }
       initialized_ = true;
       needs_abort_ = false;
+      commit_unfinished_ = false;
+    }
+    if (commit_unfinished_) {
+      // librdkafka refuses an abort while a commit it has started is unfinished: the commit is
+      // resumed to its end. Its callers had Unavailable, which allows the commands to be in the
+      // log ("resubmit": same idempotency key, applied once).
+      Status s = producer_->CommitTransaction(timeout);
+      if (s.code() == StatusCode::kFailedPrecondition) {
+        needs_abort_ = true;  // the commit failed for good: the transaction is aborted instead
+      } else if (!s.ok()) {
+        if (s.code() == StatusCode::kInternal) producer_.reset();
+        return s;
+      }
+      commit_unfinished_ = false;
     }
     if (needs_abort_) {
       Status s = producer_->AbortTransaction(timeout);
@@ -323,15 +357,28 @@ class CommandClient::Committer {
     return Status::Ok();
   }
 
-  // After a failed begin/produce/commit: abort, or drop a producer that hit a fatal error (a new
-  // one with the same transactional.id fences it off).
-  void Recover(const Status& failure, std::chrono::milliseconds timeout) {
+  // After rd_kafka_commit_transaction failed: a commit that timed out or met a retriable error
+  // goes on in the background and must be resumed, not aborted (librdkafka would refuse the
+  // abort as a conflicting call, and every later round with it); anything else is recovered.
+  void RecoverCommit(const Status& failure) {
+    if (failure.code() == StatusCode::kTimeout || failure.code() == StatusCode::kUnavailable) {
+      spdlog::warn("command: transaction commit unfinished, resumed before the next one: {}",
+                   failure.ToString());
+      commit_unfinished_ = true;
+      return;
+    }
+    Recover(failure);
+  }
+
+  // After a failed begin/produce/delivery/commit: abort, or drop a producer that hit a fatal
+  // error (a new one with the same transactional.id fences it off).
+  void Recover(const Status& failure) {
     spdlog::warn("command: transaction failed, aborting it: {}", failure.ToString());
     if (failure.code() == StatusCode::kInternal) {
       producer_.reset();
       return;
     }
-    Status aborted = producer_->AbortTransaction(timeout);
+    Status aborted = producer_->AbortTransaction(client_.options_.ack_timeout);
     if (aborted.ok()) return;
     spdlog::warn("command: abort failed, retried before the next transaction: {}",
                  aborted.ToString());
@@ -346,6 +393,7 @@ class CommandClient::Committer {
   std::unique_ptr<kafka::Producer> producer_;  // only the committer thread touches it
   bool initialized_ = false;                   // InitTransactions succeeded on producer_
   bool needs_abort_ = false;                   // a failed abort must be retried first
+  bool commit_unfinished_ = false;             // a commit that timed out must be resumed first
 
   std::mutex mu_;
   std::condition_variable work_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -26,6 +27,8 @@ namespace {
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::Field;
+using ::testing::Not;
+using namespace std::chrono_literals;
 
 constexpr char kTopic[] = "kledger.events";
 constexpr int kPartitions = 12;
@@ -100,6 +103,7 @@ class LogReader {
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof(err));
     // The broker-down test makes every client complain; the producer's log says it already.
     rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
     rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)));
   }
 
@@ -145,6 +149,28 @@ class LogReader {
       return record;
     }
     return std::nullopt;
+  }
+
+  // The event id of every record in `partition`, in log order.
+  std::vector<std::string> EventIds(int32_t partition) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, kTopic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 200; ++i) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
+      if (m == nullptr) continue;
+      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
+          m, rd_kafka_message_destroy);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return ids;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      v1::EventEnvelope envelope;
+      EXPECT_TRUE(envelope.ParseFromArray(m->payload, static_cast<int>(m->len)));
+      ids.push_back(envelope.event_id());
+    }
+    ADD_FAILURE() << "the end of partition " << partition << " was not reached";
+    return ids;
   }
 
  private:
@@ -338,6 +364,71 @@ TEST_P(CommandClientTest, UnavailableWhileBrokersAreDownThenRecovers) {
   const int64_t acknowledged_after = reader_->TotalRecords() - before;
   EXPECT_GE(acknowledged_after, 1);
 }
+
+// Transactional mode only: how a round recovers from the one before it.
+class TransactionalRoundTest : public CommandClientTest {
+ protected:
+  std::string EventId(const v1::Command& command) {
+    domain::FieldErrors errors;
+    auto prepared = PrepareEvent(command, {}, errors);
+    EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
+    return prepared.ok() ? prepared->envelope.event_id() : "";
+  }
+
+  bool Recovers() {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (Get(client_->Submit(Transfer("acme", "after-" + std::to_string(attempt), 10))).ok()) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+// A command that waits while the previous round's abort cannot finish is answered Unavailable
+// once its timeout passes, and is not appended when the abort does finish (before: the brokers
+// recovering in the middle of that abort appended it, after its caller had been told to resubmit).
+TEST_P(TransactionalRoundTest, CommandThatOutwaitsAnUnfinishedAbortIsNotAppendedLate) {
+  Accept(OpenAccount("acme", "assets:cash"));
+  // Records are never acknowledged and the abort cannot reach its end.
+  ASSERT_TRUE(broker_->PushRequestErrors("Produce", 100000, "NOT_ENOUGH_REPLICAS").ok());
+  ASSERT_TRUE(broker_->PushRequestErrors("EndTxn", 100000, "CONCURRENT_TRANSACTIONS").ok());
+  ASSERT_TRUE(broker_->PushRequestErrors("InitProducerId", 100000, "CONCURRENT_TRANSACTIONS").ok());
+  // Refused after the timeout (1.5 s); its abort then waits up to 1.5 s more.
+  const v1::Command first = Transfer("acme", "first", 10);
+  EXPECT_FALSE(Get(client_->Submit(first)).ok());
+  std::this_thread::sleep_for(500ms);
+  const v1::Command late = Transfer("acme", "late", 10);
+  auto late_ack = client_->Submit(late);
+  // Its round starts when that abort gives up, about 1 s from now; the faults end after `late`'s
+  // timeout but before a second try at the abort with a full timeout would have given up.
+  std::this_thread::sleep_for(1700ms);
+  ASSERT_TRUE(broker_->ClearFaults().ok());
+  EXPECT_FALSE(Get(std::move(late_ack)).ok()) << "acknowledged after its timeout";
+  EXPECT_TRUE(Recovers());
+  const std::vector<std::string> ids = reader_->EventIds(JavaPartition("acme", kPartitions));
+  EXPECT_THAT(ids, Not(Contains(EventId(late))));
+  EXPECT_THAT(ids, Not(Contains(EventId(first))));
+}
+
+// A commit whose EndTxn cannot complete in time goes on in librdkafka; it refuses an abort while
+// it does. The next round resumes that commit instead of failing on the abort forever.
+TEST_P(TransactionalRoundTest, CommitThatTimedOutIsResumedAndLaterRoundsSucceed) {
+  Accept(OpenAccount("acme", "assets:cash"));
+  ASSERT_TRUE(broker_->PushRequestErrors("EndTxn", 1000, "CONCURRENT_TRANSACTIONS").ok());
+  const v1::Command unfinished = Transfer("acme", "unfinished", 10);
+  auto refused = Get(client_->Submit(unfinished));
+  EXPECT_FALSE(refused.ok());
+  ASSERT_TRUE(broker_->ClearFaults().ok());
+  EXPECT_TRUE(Recovers());
+  // Its records were delivered before the commit began: the resumed commit keeps them (a
+  // refusal says "maybe appended"), and once.
+  const std::vector<std::string> ids = reader_->EventIds(JavaPartition("acme", kPartitions));
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), EventId(unfinished)), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transactional, TransactionalRoundTest,
+                         ::testing::Values(ProducerMode::kTransactional));
 
 // Collects SubmitAsync's acks by tag.
 class CollectingHandler : public AckHandler {
