@@ -8,6 +8,7 @@
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -397,8 +398,11 @@ Result<std::optional<int64_t>> ProjectionStore::NextOffset(int32_t partition) {
   return {static_cast<int64_t>(ReadBigEndian(value))};
 }
 
+void DisableRocksDbPerfCounters() { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); }
+
 std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t partition,
                                                                     const Batch* below) {
+  DisableRocksDbPerfCounters();  // the batch is read on this thread
   auto batch = std::unique_ptr<Batch>(new Batch(*this, partition));
   batch->below_ = below;
   return batch;
@@ -472,6 +476,7 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
 }
 
 Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
+  DisableRocksDbPerfCounters();
   for (const auto& [batch, next_offset] : commit.commits_) {
     std::lock_guard lock(fault_mu_);
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
@@ -514,6 +519,7 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
 
 template <typename T>
 Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
+  DisableRocksDbPerfCounters();
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
   if (s.IsNotFound()) return Status::NotFound(std::string(what) + " does not exist");
@@ -565,6 +571,7 @@ Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
 }
 
 Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view instance) {
+  DisableRocksDbPerfCounters();
   v1::TrialBalance balance;
   balance.set_instance_id(std::string(instance));
   const std::string prefix = TrialBalancePrefix(instance);
@@ -580,6 +587,7 @@ Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view insta
 Result<v1::HistoryPage> ProjectionStore::GetHistory(std::string_view instance,
                                                     std::string_view address, int limit,
                                                     std::string_view cursor) {
+  DisableRocksDbPerfCounters();
   std::string start = HistoryPrefix(instance, address);
   const size_t prefix_size = start.size();
   if (!cursor.empty()) {
@@ -611,6 +619,7 @@ Result<v1::HistoryPage> ProjectionStore::GetHistory(std::string_view instance,
 }
 
 Result<std::string> ProjectionStore::Digest() {
+  DisableRocksDbPerfCounters();
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
     return Status::Internal("cannot initialise SHA-256");

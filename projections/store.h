@@ -63,6 +63,13 @@ Result<StoreOptions::Compaction> ParseCompaction(std::string_view text);
 void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
                       rocksdb::WriteOptions& write);
 
+// RocksDB keeps per-operation perf counters in thread-local storage, on by default
+// (PerfLevel::kEnableCount). kledger never reads them, and on the write path they cost about a
+// fifth of a commit (docs/performance.md, "Sixth pass"). Turns them off for the calling thread.
+// The store calls it where its threads write and read (BeginBatch, Commit, WritePrepared, the
+// queries); tools writing as the store does (the benchmark's RocksDB ceiling) call it too.
+void DisableRocksDbPerfCounters();
+
 class ProjectionStore {
  public:
   // A set of uncommitted state changes for one partition. The state machine writes into it

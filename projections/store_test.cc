@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/table_properties.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "projections/test_util.h"
@@ -554,6 +556,36 @@ TEST_F(StoreTest, FlushedTablesAreUncompressedAndDeepLevelsCompressed) {
   ASSERT_TRUE(db->GetPropertiesOfAllTables(&tables).ok());
   ASSERT_EQ(tables.size(), 1u);
   EXPECT_EQ(tables.begin()->second->compression_name, "NoCompression");
+}
+
+// RocksDB's per-operation perf counters (on by default, read by nobody) are off on every thread
+// that applies, commits or queries; each step runs on a fresh thread, whose level is the default.
+TEST_F(StoreTest, ThreadsThatUseTheStoreDoNotKeepRocksDbPerfCounters) {
+  std::unique_ptr<ProjectionStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto level_after = [](const std::function<void()>& step) {
+    rocksdb::PerfLevel before = rocksdb::PerfLevel::kUninitialized;
+    rocksdb::PerfLevel after = rocksdb::PerfLevel::kUninitialized;
+    std::thread([&] {
+      before = rocksdb::GetPerfLevel();
+      step();
+      after = rocksdb::GetPerfLevel();
+    }).join();
+    EXPECT_NE(before, rocksdb::PerfLevel::kDisable) << "the test needs counters on at first";
+    return after;
+  };
+  std::unique_ptr<ProjectionStore::Batch> batch;
+  EXPECT_EQ(level_after([&] { batch = store->BeginBatch(0); }), rocksdb::PerfLevel::kDisable);
+  ApplyAll(*batch, Workload(), 0);
+  EXPECT_EQ(level_after([&] { ASSERT_TRUE(store->Commit(*batch, 9).ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetAccount("acme", "cash").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetHistory("acme", "cash", 10, "").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetTrialBalance("acme").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->Digest().ok()); }), rocksdb::PerfLevel::kDisable);
 }
 
 }  // namespace

@@ -363,6 +363,7 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
   double timed = 0;
   int64_t puts = 0, bytes = 0;
   std::vector<std::vector<Put>> chunk;
+  projections::DisableRocksDbPerfCounters();  // as the store does on its threads
   for (int64_t first = 0; first < events; first += batch_events) {
     const int64_t n = std::min<int64_t>(batch_events, events - first);
     chunk.clear();

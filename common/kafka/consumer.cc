@@ -42,6 +42,7 @@ ConsumedRecord ToRecord(const rd_kafka_message_t& message) {
   }
   rd_kafka_headers_t* headers = nullptr;  // owned by the message
   if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    record.headers.reserve(rd_kafka_header_cnt(headers));
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
@@ -49,7 +50,7 @@ ConsumedRecord ToRecord(const rd_kafka_message_t& message) {
          rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       record.headers.push_back(
-          Header{name, value ? std::string(static_cast<const char*>(value), size) : ""});
+          Header{name, value ? std::string(static_cast<const char*>(value), size) : std::string()});
     }
   }
   return record;
