@@ -428,7 +428,10 @@ TEST_P(TransactionalRoundTest, CommitThatTimedOutIsResumedAndLaterRoundsSucceed)
 }
 
 INSTANTIATE_TEST_SUITE_P(Transactional, TransactionalRoundTest,
-                         ::testing::Values(ProducerMode::kTransactional));
+                         ::testing::Values(ProducerMode::kTransactional),
+                         [](const auto& info) {
+                           return std::string(ProducerModeName(info.param));
+                         });
 
 // Collects SubmitAsync's acks by tag.
 class CollectingHandler : public AckHandler {
