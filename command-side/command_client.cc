@@ -23,6 +23,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long an idle committer waits before it tries again to finish a transaction a failed round
+// left open (brokers still unreachable, say).
+constexpr std::chrono::seconds kIdleRetry{1};
+
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -208,7 +212,20 @@ class CommandClient::Committer {
       std::vector<std::vector<Pending>> round;
       {
         std::unique_lock lock(mu_);
-        work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        const auto has_work = [&] { return stopping_ || !queue_.empty(); };
+        while (!has_work()) {
+          if (!LeftOpen()) {
+            work_.wait(lock, has_work);
+            break;
+          }
+          // A failed round left its transaction open (an abort or a commit to finish): that
+          // holds back read_committed consumers of its partitions until transaction.timeout.ms,
+          // so it is finished now rather than when the next command comes.
+          lock.unlock();
+          const Status ready = MakeReady(client_.options_.ack_timeout);
+          lock.lock();
+          if (!ready.ok()) work_.wait_for(lock, kIdleRetry, has_work);
+        }
         // At shutdown the queue is still committed, so Flush()ed commands are not lost.
         if (queue_.empty()) return;
         size_t records = 0;
@@ -228,6 +245,9 @@ class CommandClient::Committer {
       idle_.notify_all();
     }
   }
+
+  // A failed round's transaction is still open: its abort or its commit is to be finished.
+  bool LeftOpen() const { return needs_abort_ || commit_unfinished_; }
 
   void FailRound(std::vector<std::vector<Pending>>& round, const Status& why) {
     for (auto& group : round) {
@@ -343,6 +363,8 @@ class CommandClient::Committer {
       } else if (!s.ok()) {
         if (s.code() == StatusCode::kInternal) producer_.reset();
         return s;
+      } else {
+        spdlog::info("command: the unfinished transaction commit completed");
       }
       commit_unfinished_ = false;
     }
@@ -352,6 +374,7 @@ class CommandClient::Committer {
         if (s.code() == StatusCode::kInternal) producer_.reset();
         return s;
       }
+      spdlog::info("command: the failed transaction's abort completed");
       needs_abort_ = false;
     }
     return Status::Ok();
