@@ -7,8 +7,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -22,6 +20,7 @@
 
 #include "common/domain/event_id.h"
 #include "common/kafka/embedded_broker.h"
+#include "common/log_capture_for_testing.h"
 
 namespace kledger::command {
 namespace {
@@ -367,41 +366,6 @@ TEST_P(CommandClientTest, UnavailableWhileBrokersAreDownThenRecovers) {
   EXPECT_GE(acknowledged_after, 1);
 }
 
-// Captures the lines logged while it lives. Its logger is never destroyed: threads that log
-// late still find it.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    static std::mutex mu;
-    static auto* kept = new std::vector<std::shared_ptr<spdlog::logger>>();
-    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_level(spdlog::level::info);
-    {
-      std::lock_guard lock(mu);
-      kept->push_back(logger);
-    }
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-
-  // Whether a line containing `text` was logged within `timeout`.
-  bool WaitFor(std::string_view text, std::chrono::milliseconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    do {
-      for (const std::string& line : sink_->last_formatted()) {
-        if (line.find(text) != std::string::npos) return true;
-      }
-      std::this_thread::sleep_for(50ms);
-    } while (std::chrono::steady_clock::now() < end);
-    return false;
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-};
-
 // Transactional mode only: how a round recovers from the one before it.
 class TransactionalRoundTest : public CommandClientTest {
  protected:
@@ -440,7 +404,7 @@ TEST_P(TransactionalRoundTest, CommandThatOutwaitsAnUnfinishedAbortIsNotAppended
   // Its round starts when that abort gives up, about 1 s from now; the faults end after `late`'s
   // timeout but before a second try at the abort with a full timeout would have given up.
   std::this_thread::sleep_for(1700ms);
-  LogCapture log;
+  kledger::testing::LogCapture log(spdlog::level::info);
   ASSERT_TRUE(broker_->ClearFaults().ok());
   EXPECT_FALSE(Get(std::move(late_ack)).ok()) << "acknowledged after its timeout";
   // The open transaction is aborted once the brokers answer, with no command to trigger it.
@@ -459,7 +423,7 @@ TEST_P(TransactionalRoundTest, CommitThatTimedOutIsResumedAndLaterRoundsSucceed)
   const v1::Command unfinished = Transfer("acme", "unfinished", 10);
   auto refused = Get(client_->Submit(unfinished));
   EXPECT_FALSE(refused.ok());
-  LogCapture log;
+  kledger::testing::LogCapture log(spdlog::level::info);
   ASSERT_TRUE(broker_->ClearFaults().ok());
   // Finished once the brokers answer, with no command to trigger it.
   EXPECT_TRUE(log.WaitFor("the unfinished transaction commit completed", 10s));

@@ -3,8 +3,6 @@
 #include "common/kafka/consumer.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <functional>
 #include <map>
@@ -12,6 +10,7 @@
 
 #include "common/kafka/embedded_broker.h"
 #include "common/kafka/producer.h"
+#include "common/log_capture_for_testing.h"
 
 namespace kledger::kafka {
 namespace {
@@ -281,16 +280,15 @@ TEST_F(ConsumerTest, ConsumerStoppedBetweenJoinAndAssignmentShutsDownCleanlyAndQ
   EXPECT_TRUE(consumer->Close().ok());
   consumer.reset();  // aborted here before the work-around
 
-  // Every line logged from here on, at every level; the logger stays alive for later threads.
-  static auto capture = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-  static auto capturing = std::make_shared<spdlog::logger>("capture", capture);
-  capturing->set_level(spdlog::level::trace);
-  const std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  spdlog::set_default_logger(capturing);
-  own_broker->reset();  // the kept consumer's connections fail from here on
-  std::this_thread::sleep_for(500ms);
-  spdlog::set_default_logger(previous);
-  for (const std::string& line : capture->last_formatted()) {
+  // Every line logged from here on, at every level.
+  std::vector<std::string> lines;
+  {
+    kledger::testing::LogCapture log;
+    own_broker->reset();  // the kept consumer's connections fail from here on
+    std::this_thread::sleep_for(500ms);
+    lines = log.Lines();
+  }
+  for (const std::string& line : lines) {
     EXPECT_EQ(line.find("never-synced-consumer#"), std::string::npos) << line;
   }
 }
