@@ -52,9 +52,8 @@ bool IsSide(v1::Side side) { return side == v1::DEBIT || side == v1::CREDIT; }
 
 // Recomputes the derived amounts from the debit/credit totals. Returns false when a total is
 // negative (the books would be inconsistent) or a result does not fit in int64.
-bool RecomputeDerived(v1::AccountView& account) {
-  v1::Balances& b = *account.mutable_balances();
-  const bool debit_normal = account.normal_balance() == v1::DEBIT;
+bool RecomputeDerived(v1::Balances& b, v1::Side normal_balance) {
+  const bool debit_normal = normal_balance == v1::DEBIT;
   for (v1::BalanceSide* side : {b.mutable_posted(), b.mutable_pending()}) {
     if (side->debit() < 0 || side->credit() < 0) return false;
     auto amount = debit_normal ? CheckedSub(side->debit(), side->credit())
@@ -99,6 +98,15 @@ struct EntryChange {
   int64_t history_amount = 0;  // 0: the entry does not change the balance, no history item
 };
 
+// An account a transaction moves: the stored account, read in place, and its balances as the
+// transaction changes them, written back (PutBalances) only once the transaction is accepted.
+struct LoadedAccount {
+  const v1::AccountView* stored;
+  v1::Balances balances;
+};
+// By address. The keys view the entries' own strings, which outlive the map.
+using LoadedAccounts = std::map<std::string_view, LoadedAccount>;
+
 // ---- Entry validation ---------------------------------------------------------------------
 
 // Checks the entries' own shape: identifiers, directions, positive amounts, and per currency
@@ -138,20 +146,20 @@ std::optional<Verdict> CheckEntryShapes(const EntryList& entries) {
 // Loads every account the entries name into `accounts`, checking each exists, is open and holds
 // the entry's currency. Returns the first rejection in entry order, if any.
 Result<std::optional<Verdict>> LoadAccounts(const Context& ctx, const EntryList& entries,
-                                            std::map<std::string, v1::AccountView>& accounts) {
+                                            LoadedAccounts& accounts) {
   for (int i = 0; i < entries.size(); ++i) {
     const v1::Entry& e = entries[i];
     auto it = accounts.find(e.account());
     if (it == accounts.end()) {
-      ASSIGN_OR_RETURN(std::optional<v1::AccountView> found,
+      ASSIGN_OR_RETURN(const v1::AccountView* found,
                        ctx.state.FindAccount(ctx.instance(), e.account()));
-      if (!found) {
+      if (found == nullptr) {
         return {
             Rejected(kReasonUnknownAccount, "account " + Quote(e.account()) + " does not exist")};
       }
-      it = accounts.emplace(e.account(), std::move(*found)).first;
+      it = accounts.emplace(e.account(), LoadedAccount{found, found->balances()}).first;
     }
-    const v1::AccountView& account = it->second;
+    const v1::AccountView& account = *it->second.stored;
     if (account.status() == v1::CLOSED) {
       return {Rejected(kReasonAccountClosed, "account " + Quote(e.account()) + " is closed")};
     }
@@ -172,23 +180,20 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
                                             const std::string& source_idempk,
                                             const EntryList& entries,
                                             const std::vector<EntryChange>& changes,
-                                            std::map<std::string, v1::AccountView>& accounts) {
-  std::map<std::string_view, int64_t> available_before;
-  for (const auto& [address, account] : accounts) {
-    available_before.emplace(address, account.balances().available());
-  }
+                                            LoadedAccounts& accounts) {
   std::vector<std::pair<int32_t, v1::HistoryItem>> history;
+  history.reserve(entries.size());
   std::map<std::string, std::pair<int64_t, int64_t>> posted;  // currency -> (debits, credits)
 
   for (int i = 0; i < entries.size(); ++i) {
     const v1::Entry& e = entries[i];
     const EntryChange& c = changes[i];
-    v1::AccountView& account = accounts.at(e.account());
-    v1::Balances& b = *account.mutable_balances();
+    LoadedAccount& account = accounts.at(e.account());
+    v1::Balances& b = account.balances;
     const bool ok = AddToSide(*b.mutable_pending(), e.direction(), -c.remove_pending) &&
                     AddToSide(*b.mutable_pending(), e.direction(), c.add_pending) &&
                     AddToSide(*b.mutable_posted(), e.direction(), c.add_posted) &&
-                    RecomputeDerived(account);
+                    RecomputeDerived(b, account.stored->normal_balance());
     if (!ok) {
       return {Rejected(kReasonOverflow,
                        "a balance of account " + Quote(e.account()) + " would leave int64")};
@@ -218,9 +223,9 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
   // available balance must leave it at or above the floor. One that raises it is always fine,
   // even for an account already below its floor (e.g. after its credit limit was lowered).
   for (const auto& [address, account] : accounts) {
-    const int64_t was = available_before.at(address);
-    const int64_t now = account.balances().available();
-    const std::optional<int64_t> floor = AvailableFloor(account);
+    const int64_t was = account.stored->balances().available();
+    const int64_t now = account.balances.available();
+    const std::optional<int64_t> floor = AvailableFloor(*account.stored);
     if (floor && now < was && now < *floor) {
       return {Rejected(kReasonInsufficientFunds,
                        "account " + Quote(address) + " would have " + std::to_string(now) +
@@ -232,7 +237,7 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
   for (const auto& [currency, sums] : posted) {
     ASSIGN_OR_RETURN(std::optional<v1::CurrencyTotals> found,
                      ctx.state.FindCurrencyTotals(ctx.instance(), currency));
-    v1::CurrencyTotals totals = found.value_or(v1::CurrencyTotals());
+    v1::CurrencyTotals totals = found ? std::move(*found) : v1::CurrencyTotals();
     totals.set_currency(currency);
     auto debits = CheckedAdd(totals.debits(), sums.first);
     auto credits = CheckedAdd(totals.credits(), sums.second);
@@ -246,8 +251,9 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
   }
 
   // Decided: from here on only writes.
-  // `accounts` is the caller's scratch copy, done with once written.
-  for (auto& [address, account] : accounts) RETURN_IF_ERROR(ctx.state.PutAccount(std::move(account)));
+  for (const auto& [address, account] : accounts) {
+    RETURN_IF_ERROR(ctx.state.PutBalances(ctx.instance(), address, account.balances));
+  }
   for (const auto& [index, item] : history) {
     RETURN_IF_ERROR(ctx.state.AppendHistory(ctx.instance(), entries[index].account(), index, item));
   }
@@ -272,9 +278,9 @@ Result<Verdict> ApplyAccountOpened(const Context& ctx, const v1::AccountOpened& 
   if (m.has_credit_limit() && m.credit_limit() < 0) {
     return Rejected(kReasonInvalidEvent, "credit_limit must be >= 0");
   }
-  ASSIGN_OR_RETURN(std::optional<v1::AccountView> existing,
+  ASSIGN_OR_RETURN(const v1::AccountView* existing,
                    ctx.state.FindAccount(ctx.instance(), m.address()));
-  if (existing) {
+  if (existing != nullptr) {
     return Rejected(kReasonAccountExists, "account " + Quote(m.address()) + " already exists");
   }
   v1::AccountView account;
@@ -298,15 +304,14 @@ Result<Verdict> ApplyAccountOpened(const Context& ctx, const v1::AccountOpened& 
 Result<std::variant<v1::AccountView, Verdict>> LoadOpenAccount(const Context& ctx,
                                                                const std::string& address) {
   if (!IsValidId(address)) return {Rejected(kReasonInvalidEvent, "an address is required")};
-  ASSIGN_OR_RETURN(std::optional<v1::AccountView> account,
-                   ctx.state.FindAccount(ctx.instance(), address));
-  if (!account) {
+  ASSIGN_OR_RETURN(const v1::AccountView* account, ctx.state.FindAccount(ctx.instance(), address));
+  if (account == nullptr) {
     return {Rejected(kReasonUnknownAccount, "account " + Quote(address) + " does not exist")};
   }
   if (account->status() == v1::CLOSED) {
     return {Rejected(kReasonAccountClosed, "account " + Quote(address) + " is closed")};
   }
-  return {std::move(*account)};
+  return {*account};  // a copy: the caller changes it
 }
 
 Result<Verdict> ApplyAccountUpdated(const Context& ctx, const v1::AccountUpdated& m) {
@@ -364,7 +369,7 @@ Result<Verdict> ApplyTransactionCreated(const Context& ctx, const v1::Transactio
   }
   if (auto rejected = CheckEntryShapes(m.entries())) return std::move(*rejected);
 
-  std::map<std::string, v1::AccountView> accounts;
+  LoadedAccounts accounts;
   ASSIGN_OR_RETURN(std::optional<Verdict> rejected, LoadAccounts(ctx, m.entries(), accounts));
   if (rejected) return std::move(*rejected);
 
@@ -439,7 +444,7 @@ Result<Verdict> ApplyTransactionUpdated(const Context& ctx, const v1::Transactio
   // Stored entries passed validation when created; re-checking guards against a corrupt record.
   if (auto rejected = CheckEntryShapes(tx.entries())) return std::move(*rejected);
 
-  std::map<std::string, v1::AccountView> accounts;
+  LoadedAccounts accounts;
   ASSIGN_OR_RETURN(std::optional<Verdict> rejected, LoadAccounts(ctx, tx.entries(), accounts));
   if (rejected) return std::move(*rejected);
 

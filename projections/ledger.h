@@ -34,13 +34,22 @@ class LedgerState {
  public:
   virtual ~LedgerState() = default;
 
-  // On success returns the account, or nullopt when it does not exist. On error (storage
-  // failure or undecodable record) returns the Status.
-  virtual Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
-                                                             std::string_view address) = 0;
+  // On success returns the account, or nullptr when it does not exist. On error (storage
+  // failure or undecodable record) returns the Status. The account stays the state's: it is read
+  // in place, not copied (nearly every event reads two), and the pointer stays valid and the
+  // account unchanged until this state next writes that same account (PutAccount, PutBalances)
+  // or the state is committed or destroyed. So accounts found one after another can be read
+  // together.
+  virtual Result<const v1::AccountView*> FindAccount(std::string_view instance,
+                                                     std::string_view address) = 0;
   // Stores the account under (account.instance_id(), account.address()), replacing any. By
-  // value: a caller done with its copy moves it in (accounts are rewritten by nearly every event).
+  // value: a caller done with its copy moves it in.
   virtual Status PutAccount(v1::AccountView account) = 0;
+  // Replaces the balances of an account FindAccount found, keeping the rest of it: transactions
+  // change nothing else, so they write balances without copying the account. Internal error when
+  // the state has no such account.
+  virtual Status PutBalances(std::string_view instance, std::string_view address,
+                             const v1::Balances& balances) = 0;
 
   virtual Result<std::optional<v1::TransactionView>> FindTransaction(
       std::string_view instance, std::string_view source, std::string_view source_idempk) = 0;

@@ -19,12 +19,20 @@ namespace {
 // state machine's own cost.
 class MemoryState final : public LedgerState {
  public:
-  Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
-                                                     std::string_view address) override {
-    return Find(accounts_, Key(instance, address));
+  Result<const v1::AccountView*> FindAccount(std::string_view instance,
+                                             std::string_view address) override {
+    auto it = accounts_.find(Key(instance, address));
+    return it == accounts_.end() ? nullptr : &it->second;
   }
   Status PutAccount(v1::AccountView a) override {
     accounts_[Key(a.instance_id(), a.address())] = std::move(a);
+    return Status::Ok();
+  }
+  Status PutBalances(std::string_view instance, std::string_view address,
+                     const v1::Balances& b) override {
+    auto it = accounts_.find(Key(instance, address));
+    if (it == accounts_.end()) return Status::Internal("balances of an unknown account");
+    *it->second.mutable_balances() = b;
     return Status::Ok();
   }
   Result<std::optional<v1::TransactionView>> FindTransaction(std::string_view instance,

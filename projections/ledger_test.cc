@@ -27,12 +27,18 @@ class FakeState : public LedgerState {
  public:
   using Pair = std::pair<std::string, std::string>;
 
-  Result<std::optional<v1::AccountView>> FindAccount(std::string_view i,
-                                                     std::string_view a) override {
-    return Find(accounts, Pair(i, a));
+  Result<const v1::AccountView*> FindAccount(std::string_view i, std::string_view a) override {
+    ASSIGN_OR_RETURN(auto found, Find(accounts, Pair(i, a)));
+    return found ? &accounts.at(Pair(i, a)) : nullptr;
   }
   Status PutAccount(v1::AccountView v) override {
     accounts[Pair(v.instance_id(), v.address())] = std::move(v);
+    return Status::Ok();
+  }
+  Status PutBalances(std::string_view i, std::string_view a, const v1::Balances& b) override {
+    auto it = accounts.find(Pair(i, a));
+    if (it == accounts.end()) return Status::Internal("balances of an unknown account");
+    *it->second.mutable_balances() = b;
     return Status::Ok();
   }
   Result<std::optional<v1::TransactionView>> FindTransaction(std::string_view i, std::string_view s,

@@ -212,14 +212,51 @@ Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::st
   return Status::Ok();
 }
 
-Result<std::optional<v1::AccountView>> ProjectionStore::Batch::FindAccount(
-    std::string_view instance, std::string_view address) {
-  return FindCached(accounts_, below_ ? &below_->accounts_ : nullptr, AccountKey(instance, address));
+Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_view instance,
+                                                                    std::string_view address) {
+  std::string key = AccountKey(instance, address);
+  if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second;
+  if (auto it = read_accounts_.find(key); it != read_accounts_.end()) return &it->second;
+  // First read in this batch: kept, so that later reads (and PutBalances) need no copy.
+  v1::AccountView account;
+  const v1::AccountView* in_below = nullptr;
+  if (below_ != nullptr) {
+    if (auto it = below_->accounts_.find(key); it != below_->accounts_.end()) {
+      in_below = &it->second;
+    } else if (auto it = below_->read_accounts_.find(key); it != below_->read_accounts_.end()) {
+      in_below = &it->second;
+    }
+  }
+  if (in_below != nullptr) {
+    account = *in_below;  // the batch below stays as it is
+  } else if (!store_.CacheTake(key, account)) {
+    ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, Find<v1::AccountView>(key));
+    if (!stored) return nullptr;
+    account = std::move(*stored);
+  }
+  return &read_accounts_.emplace(std::move(key), std::move(account)).first->second;
 }
 
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
   std::string key = AccountKey(account.instance_id(), account.address());
+  read_accounts_.erase(key);
   accounts_.insert_or_assign(std::move(key), std::move(account));
+  return Status::Ok();
+}
+
+Status ProjectionStore::Batch::PutBalances(std::string_view instance, std::string_view address,
+                                           const v1::Balances& balances) {
+  std::string key = AccountKey(instance, address);
+  auto it = accounts_.find(key);
+  if (it == accounts_.end()) {
+    auto node = read_accounts_.extract(key);
+    if (node.empty()) {
+      return Status::Internal("balances of account " + Quote(address) + " in instance " +
+                              Quote(instance) + " written before the account was found");
+    }
+    it = accounts_.insert(std::move(node)).position;  // the node moves: pointers stay valid
+  }
+  *it->second.mutable_balances() = balances;
   return Status::Ok();
 }
 
@@ -509,9 +546,11 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
     if (committed) {
       std::lock_guard lock(cache_mu_);
       adopt(batch.accounts_);
+      adopt(batch.read_accounts_);  // unchanged: still the committed value
       adopt(batch.totals_);
     }
     batch.accounts_.clear();
+    batch.read_accounts_.clear();
     batch.totals_.clear();
     batch.records_.clear();
   }

@@ -82,9 +82,11 @@ class ProjectionStore {
     // Number of records the commit will write (each key once, however often it changed).
     int Count() const;
 
-    Result<std::optional<v1::AccountView>> FindAccount(std::string_view instance,
-                                                       std::string_view address) override;
+    Result<const v1::AccountView*> FindAccount(std::string_view instance,
+                                               std::string_view address) override;
     Status PutAccount(v1::AccountView account) override;
+    Status PutBalances(std::string_view instance, std::string_view address,
+                       const v1::Balances& balances) override;
     Result<std::optional<v1::TransactionView>> FindTransaction(
         std::string_view instance, std::string_view source,
         std::string_view source_idempk) override;
@@ -126,6 +128,11 @@ class ProjectionStore {
     // Accounts and trial-balance totals are read and rewritten by nearly every event: this batch
     // keeps them decoded and serializes each once, at commit.
     std::unordered_map<std::string, v1::AccountView> accounts_;
+    // Accounts read but not written by this batch, kept so that FindAccount can lend them out
+    // in place: the committed value (from the store, its cache, or the batch below). A key is
+    // here or in accounts_, never both; PutBalances moves its node across, so lent pointers stay
+    // valid. At commit they go back to the store's cache, unwritten.
+    std::unordered_map<std::string, v1::AccountView> read_accounts_;
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
     // Every other write, serialized, by key (the last write of a key wins).
     std::unordered_map<std::string, std::string> records_;

@@ -92,9 +92,9 @@ TEST_F(StoreTest, CommitMakesStateAndOffsetVisibleTogether) {
   auto batch = store->BeginBatch(0);
   ApplyAll(*batch, Workload(), 0);
   // The batch read its own writes: the transactions found the accounts opened in it.
-  Result<std::optional<v1::AccountView>> in_batch = batch->FindAccount("acme", "cash");
+  Result<const v1::AccountView*> in_batch = batch->FindAccount("acme", "cash");
   ASSERT_TRUE(in_batch.ok());
-  ASSERT_TRUE(in_batch->has_value());
+  ASSERT_NE(*in_batch, nullptr);
   EXPECT_EQ((*in_batch)->balances().posted().amount(), 70);
   // Nothing is visible before the commit.
   EXPECT_EQ(store->GetAccount("acme", "cash").status().code(), StatusCode::kNotFound);
@@ -234,6 +234,65 @@ TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 105);
   EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
 }
+TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
+  // A rejected transfer only reads cash; the update that follows in the same batch rewrites it.
+  // The commit caches the rewrite, never the copy that was only read.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::vector<v1::EventEnvelope> events = Workload();
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {events[0], events[1]}, 0);  // cash may not go negative
+    ASSERT_TRUE(store->Commit(*batch, 2).ok());
+  }
+  v1::EventEnvelope allow = Envelope("acme", "allow-negative");
+  allow.mutable_account_updated()->set_address("cash");
+  allow.mutable_account_updated()->set_allow_negative(true);
+  const v1::EventEnvelope refused = CreateTx(
+      "acme", "refused", v1::POSTED, {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {refused, allow}, 2);
+    EXPECT_EQ(batch->Count(), 3) << "two outcomes and cash: a read leaves nothing to write";
+    ASSERT_TRUE(store->Commit(*batch, 4).ok());
+  }
+  EXPECT_EQ(store->GetOutcome("acme", refused.event_id())->reason(), kReasonInsufficientFunds);
+  const v1::EventEnvelope accepted = CreateTx(
+      "acme", "accepted", v1::POSTED, {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
+  auto batch = store->BeginBatch(0);
+  ApplyAll(*batch, {accepted}, 4);
+  ASSERT_TRUE(store->Commit(*batch, 5).ok());
+  EXPECT_EQ(store->GetOutcome("acme", accepted.event_id())->outcome(), v1::APPLIED);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), -9);
+}
+
+TEST_F(StoreTest, BalancesAreWrittenInPlaceOfAnAccountFoundFirst) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {Workload()[0]}, 0);
+    ASSERT_TRUE(store->Commit(*batch, 1).ok());
+  }
+  auto batch = store->BeginBatch(0);
+  v1::Balances balances;
+  balances.mutable_posted()->set_debit(5);
+  EXPECT_EQ(batch->PutBalances("acme", "cash", balances).code(), StatusCode::kInternal)
+      << "balances of an account the batch has not found";
+  Result<const v1::AccountView*> found = batch->FindAccount("acme", "cash");
+  ASSERT_TRUE(found.ok());
+  ASSERT_NE(*found, nullptr);
+  EXPECT_EQ(batch->Count(), 0) << "an account only read is not written";
+  ASSERT_TRUE(batch->PutBalances("acme", "cash", balances).ok());
+  // The account lent out before is the one written: same place, new balances, rest kept.
+  EXPECT_EQ((*found)->balances().posted().debit(), 5);
+  EXPECT_EQ((*found)->currency(), "USD");
+  EXPECT_EQ(batch->Count(), 1);
+  ASSERT_TRUE(store->Commit(*batch, 2).ok());
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().debit(), 5);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->currency(), "USD");
+}
+
 TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {
   // The processor's pipeline: batch 2 is applied on top of batch 1 while batch 1 is written.
   // The result must be what two commits one after the other give.
