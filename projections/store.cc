@@ -194,8 +194,9 @@ Result<std::optional<T>> ProjectionStore::Batch::FindCached(
   if (below != nullptr) {
     if (auto it = below->find(key); it != below->end()) return {std::optional<T>(it->second)};
   }
-  T message;
-  if (store_.CacheTake(key, message)) return {std::optional<T>(std::move(message))};
+  if (auto node = store_.CacheTake<T>(key); !node.empty()) {
+    return {std::optional<T>(std::move(node.mapped()))};
+  }
   // Not cached here: the cache holds what commits wrote, and this record is cached when the
   // batch that changes it commits.
   return Find<T>(key);
@@ -218,7 +219,6 @@ Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_v
   if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second;
   if (auto it = read_accounts_.find(key); it != read_accounts_.end()) return &it->second;
   // First read in this batch: kept, so that later reads (and PutBalances) need no copy.
-  v1::AccountView account;
   const v1::AccountView* in_below = nullptr;
   if (below_ != nullptr) {
     if (auto it = below_->accounts_.find(key); it != below_->accounts_.end()) {
@@ -227,14 +227,15 @@ Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_v
       in_below = &it->second;
     }
   }
-  if (in_below != nullptr) {
-    account = *in_below;  // the batch below stays as it is
-  } else if (!store_.CacheTake(key, account)) {
-    ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, Find<v1::AccountView>(key));
-    if (!stored) return nullptr;
-    account = std::move(*stored);
+  if (in_below != nullptr) {  // copied: the batch below stays as it is
+    return &read_accounts_.emplace(std::move(key), *in_below).first->second;
   }
-  return &read_accounts_.emplace(std::move(key), std::move(account)).first->second;
+  if (auto node = store_.CacheTake<v1::AccountView>(key); !node.empty()) {
+    return &read_accounts_.insert(std::move(node)).position->second;
+  }
+  ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, Find<v1::AccountView>(key));
+  if (!stored) return nullptr;
+  return &read_accounts_.emplace(std::move(key), std::move(*stored)).first->second;
 }
 
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
@@ -321,24 +322,18 @@ std::unordered_map<std::string, v1::CurrencyTotals>& ProjectionStore::CacheOf() 
 }
 
 template <typename T>
-bool ProjectionStore::CacheTake(const std::string& key, T& out) {
+typename std::unordered_map<std::string, T>::node_type ProjectionStore::CacheTake(
+    const std::string& key) {
   std::lock_guard lock(cache_mu_);
-  auto node = CacheOf<T>().extract(key);
-  if (node.empty()) return false;
-  out = std::move(node.mapped());
-  return true;
+  return CacheOf<T>().extract(key);
 }
 
 template <typename T>
 void ProjectionStore::CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node) {
   if (options_.cache_entries == 0) return;
   auto& cache = CacheOf<T>();
-  auto it = cache.find(node.key());
-  if (it != cache.end()) {
-    it->second = std::move(node.mapped());
-    return;
-  }
-  if (account_cache_.size() + totals_cache_.size() >= options_.cache_entries) {
+  if (account_cache_.size() + totals_cache_.size() >= options_.cache_entries &&
+      !cache.contains(node.key())) {
     // Accounts are the many; totals (one per instance and currency) go only when none are left.
     if (!account_cache_.empty()) {
       account_cache_.erase(account_cache_.begin());
@@ -346,7 +341,9 @@ void ProjectionStore::CacheInsertLocked(typename std::unordered_map<std::string,
       totals_cache_.erase(totals_cache_.begin());
     }
   }
-  cache.insert(std::move(node));
+  // One search: a key taken out by the batch now committing (the usual case) is not there.
+  auto inserted = cache.insert(std::move(node));
+  if (!inserted.inserted) inserted.position->second = std::move(inserted.node.mapped());
 }
 
 // ---- ProjectionStore ----------------------------------------------------------------------

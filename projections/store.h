@@ -245,12 +245,14 @@ class ProjectionStore {
   Result<T> GetMessage(const std::string& key, std::string_view what);
 
   // The committed-record cache (StoreOptions::cache_entries), for AccountView and
-  // CurrencyTotals, filled only with what commits wrote. Take moves a record out on a hit (under
-  // cache_mu_): the batch that took it puts it back when it commits, and until then a reader
-  // finds the committed value in the database. InsertLocked (cache_mu_ held) adopts a committed
-  // batch's node, replacing any entry of its key and evicting an arbitrary one when full.
+  // CurrencyTotals, filled only with what commits wrote. Take moves a record's node out on a hit
+  // (under cache_mu_; empty on a miss): the batch that took it puts it back when it commits, and
+  // until then a reader finds the committed value in the database. InsertLocked (cache_mu_ held)
+  // adopts a committed batch's node, replacing any entry of its key and evicting an arbitrary one
+  // when full. Nodes move whole, key and record, between the cache and the batches: no copy, no
+  // allocation.
   template <typename T>
-  bool CacheTake(const std::string& key, T& out);
+  typename std::unordered_map<std::string, T>::node_type CacheTake(const std::string& key);
   template <typename T>
   void CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node);
   template <typename T>
