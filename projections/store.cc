@@ -31,6 +31,10 @@ constexpr char kTransactionPrefix = 't';
 constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
 constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
 constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
+// A rocksdb::WriteBatch's bytes: a 12-byte header (sequence, count), then per Put a type byte and
+// the key's and the value's varint32 lengths (up to 5 bytes each) before their bytes.
+constexpr size_t kWriteBatchHeaderSize = 12;
+constexpr size_t kWriteBatchRecordOverhead = 11;
 
 void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -442,7 +446,8 @@ std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t part
   return batch;
 }
 
-ProjectionStore::PreparedCommit::PreparedCommit() : write_(std::make_unique<rocksdb::WriteBatch>()) {}
+ProjectionStore::PreparedCommit::PreparedCommit(size_t reserved_bytes)
+    : write_(std::make_unique<rocksdb::WriteBatch>(reserved_bytes)) {}
 ProjectionStore::PreparedCommit::~PreparedCommit() = default;
 
 Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
@@ -499,7 +504,10 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
   std::sort(writes.begin(), writes.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit());
+  // Sized up front: grown by doubling, the batch copied itself ~log2(size) times.
+  size_t bytes = kWriteBatchHeaderSize;
+  for (const auto& [key, value] : writes) bytes += key.size() + value.size() + kWriteBatchRecordOverhead;
+  auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit(bytes));
   prepared->commits_ = commits;
   for (const auto& [key, value] : writes) {
     rocksdb::Status s = prepared->write_->Put(rocksdb::Slice(key.data(), key.size()),

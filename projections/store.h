@@ -183,7 +183,7 @@ class ProjectionStore {
 
    private:
     friend class ProjectionStore;
-    PreparedCommit();
+    explicit PreparedCommit(size_t reserved_bytes);
     std::vector<PartitionCommit> commits_;
     std::unique_ptr<rocksdb::WriteBatch> write_;
   };
