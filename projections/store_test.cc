@@ -14,6 +14,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <random>
 #include <thread>
 
 #include "projections/test_util.h"
@@ -328,6 +329,135 @@ TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {
   auto outcome = stacked->GetOutcome("acme", events[7].event_id());  // t2 posted on top of below
   ASSERT_TRUE(outcome.ok());
   EXPECT_EQ(outcome->outcome(), v1::APPLIED);
+}
+
+// A random ledger workload that reads and rewrites the same few accounts often: transfers that
+// apply or are refused (insufficient funds, unknown or closed accounts), pending ones posted or
+// archived later, account updates and closes, and repeated events and idempotency keys.
+std::vector<v1::EventEnvelope> RandomWorkload(uint64_t seed, int count) {
+  std::mt19937_64 rng(seed);
+  std::vector<v1::EventEnvelope> events;
+  const int kAccounts = 6;
+  auto account = [&] { return "acct" + std::to_string(rng() % (kAccounts + 1)); };  // +1: unknown
+  for (int i = 0; i < kAccounts; ++i) {
+    events.push_back(OpenAccount("acme", "acct" + std::to_string(i), v1::ASSET, "USD",
+                                 /*allow_negative=*/i < 2));
+  }
+  std::vector<std::string> pending;
+  while (static_cast<int>(events.size()) < count) {
+    const int n = static_cast<int>(events.size());
+    switch (rng() % 10) {
+      case 0: {  // allow or forbid going negative: rewrites an account read before
+        v1::EventEnvelope e = Envelope("acme", "update:" + std::to_string(n));
+        e.mutable_account_updated()->set_address(account());
+        e.mutable_account_updated()->set_allow_negative(rng() % 2 == 0);
+        events.push_back(e);
+        break;
+      }
+      case 1:
+        if (!pending.empty()) {
+          const std::string key = pending[rng() % pending.size()];
+          events.push_back(UpdateTx("acme", key, "u" + std::to_string(n),
+                                    rng() % 2 ? v1::POST : v1::ARCHIVE));
+          break;
+        }
+        [[fallthrough]];
+      case 2:
+        if (n > kAccounts) {
+          events.push_back(events[kAccounts + rng() % (n - kAccounts)]);  // a repeated event
+          break;
+        }
+        [[fallthrough]];
+      case 3:
+        if (rng() % 8 == 0) {
+          events.push_back(CloseAccount("acme", account()));  // mostly refused: not empty
+          break;
+        }
+        [[fallthrough]];
+      default: {
+        const int64_t amount = 1 + static_cast<int64_t>(rng() % 500);
+        const bool is_pending = rng() % 4 == 0;
+        // A key used before now and then: a duplicate idempotency key.
+        const std::string key = "t" + std::to_string(rng() % 8 == 0 ? rng() % (n + 1) : n);
+        events.push_back(CreateTx("acme", key, is_pending ? v1::PENDING : v1::POSTED,
+                                  {MakeEntry(account(), v1::DEBIT, amount),
+                                   MakeEntry(account(), v1::CREDIT, amount)}));
+        if (is_pending) pending.push_back(key);
+      }
+    }
+  }
+  return events;
+}
+
+TEST_F(StoreTest, PipelinedBatchesFailedWritesAndAnyCacheSizeGiveTheStateOfOneCommitPerEvent) {
+  // The reference: one event per commit, no cache, so every read comes from the database.
+  for (uint64_t seed : {1, 2, 3}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::vector<v1::EventEnvelope> events = RandomWorkload(seed, 600);
+    const int64_t total = static_cast<int64_t>(events.size());
+    auto reference = OpenStore("reference" + std::to_string(seed), /*cache_entries=*/0);
+    ASSERT_TRUE(reference);
+    for (int64_t i = 0; i < total; ++i) {
+      auto batch = reference->BeginBatch(0);
+      ApplyAll(*batch, {events[i]}, i);
+      ASSERT_TRUE(reference->Commit(*batch, i + 1).ok());
+    }
+    const std::string expected = *reference->Digest();
+
+    // As the processor writes: each batch is staged on top of the one being written, and now
+    // and then that write fails, so both are dropped and the events applied again.
+    std::mt19937_64 rng(seed);
+    for (size_t cache_entries : {size_t{0}, size_t{2}, StoreOptions().cache_entries}) {
+      SCOPED_TRACE("cache_entries " + std::to_string(cache_entries));
+      auto store = OpenStore("pipelined" + std::to_string(seed) + "_" +
+                                 std::to_string(cache_entries),
+                             cache_entries);
+      ASSERT_TRUE(store);
+      std::unique_ptr<ProjectionStore::Batch> below;
+      std::unique_ptr<ProjectionStore::PreparedCommit> prepared;
+      int64_t next = 0;
+      int failed = 0;
+      while (next < total || below) {
+        std::unique_ptr<ProjectionStore::Batch> batch;
+        int64_t end = next;
+        if (next < total) {
+          batch = store->BeginBatch(0, below.get());
+          end = std::min(total, next + 1 + static_cast<int64_t>(rng() % 40));
+          ApplyAll(*batch, {events.begin() + next, events.begin() + end}, next);
+        }
+        if (below) {
+          const bool fail = rng() % 6 == 0;
+          store->SetWriteFaultForTesting(
+              fail ? ProjectionStore::WriteFault([](const ProjectionStore::Batch&, int64_t) {
+                return Status::IoError("injected");
+              })
+                   : nullptr);
+          const Status written = store->WritePrepared(*prepared);
+          store->FinishCommit(*prepared, written.ok());
+          prepared.reset();
+          below.reset();
+          if (!written.ok()) {
+            ++failed;
+            batch.reset();  // it read the failed batch's writes
+            next = store->NextOffset(0)->value_or(0);
+            continue;
+          }
+          if (batch) ProjectionStore::DetachBelow(*batch);
+        }
+        if (batch) {
+          auto commit = store->PrepareCommit({{batch.get(), end}});
+          ASSERT_TRUE(commit.ok()) << commit.status().ToString();
+          prepared = std::move(commit).value();
+          below = std::move(batch);
+          next = end;
+        }
+      }
+      store->SetWriteFaultForTesting(nullptr);
+      EXPECT_GT(failed, 0) << "the workload never exercised a failed write";
+      EXPECT_EQ(store->NextOffset(0)->value_or(-1), total);
+      EXPECT_EQ(*store->Digest(), expected);
+    }
+  }
 }
 
 TEST_F(StoreTest, AFailedPreparedWriteWritesNothing) {
