@@ -1,9 +1,11 @@
 // Micro-benchmarks of the apply path's decoding half and the command side's per-event work:
-// DecodeEvent (parse + checks), domain::ValidateEnvelope, event id derivation. Build target
-// kledger_processors_benchmark; not run by ctest (docs/performance.md).
+// DecodeEvent (parse + checks; into a message of its own and onto an arena),
+// domain::ValidateEnvelope, event id derivation. Build target kledger_processors_benchmark; not
+// run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <vector>
 
 #include "common/domain/event_id.h"
 #include "common/domain/validation.h"
@@ -34,11 +36,17 @@ v1::EventEnvelope Transfer() {
   return e;
 }
 
-void BM_DecodeEvent(benchmark::State& state) {
+// Transfer() as the processor consumes it.
+kafka::ConsumedRecord TransferRecord() {
   kafka::ConsumedRecord record;
   record.topic = "kledger.events";
   record.key = "bench-7";
   record.value = Transfer().SerializeAsString();
+  return record;
+}
+
+void BM_DecodeEvent(benchmark::State& state) {
+  const kafka::ConsumedRecord record = TransferRecord();
   std::string error_code;
   for (auto _ : state) {
     auto envelope = DecodeEvent(record, error_code);
@@ -48,6 +56,25 @@ void BM_DecodeEvent(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(record.value.size()));
 }
 BENCHMARK(BM_DecodeEvent);
+
+// DecodeEvent as ApplyRecords calls it: onto one arena block, reset before each record.
+void BM_DecodeEventOnArena(benchmark::State& state) {
+  const kafka::ConsumedRecord record = TransferRecord();
+  std::string error_code;
+  std::vector<char> block(16 << 10);
+  google::protobuf::ArenaOptions options;
+  options.initial_block = block.data();
+  options.initial_block_size = block.size();
+  google::protobuf::Arena arena(options);
+  for (auto _ : state) {
+    arena.Reset();
+    auto envelope = DecodeEvent(record, error_code, arena);
+    benchmark::DoNotOptimize(envelope);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(record.value.size()));
+}
+BENCHMARK(BM_DecodeEventOnArena);
 
 void BM_ValidateEnvelope(benchmark::State& state) {
   const v1::EventEnvelope e = Transfer();

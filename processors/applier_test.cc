@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/domain/event_id.h"
+#include "common/domain/validation.h"
 #include "projections/test_util.h"
 
 namespace kledger::processors {
@@ -62,6 +63,50 @@ class ApplierTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<projections::ProjectionStore> store_;
 };
+
+TEST(DecodeEventTest, OnAnArenaDecidesAsOnItsOwn) {
+  v1::EventEnvelope good = OpenAccount("acme", "cash", v1::ASSET, "USD");
+  good.set_schema_version(domain::kSchemaVersion);
+  const kafka::ConsumedRecord valid = Record(good, 0);
+  kafka::ConsumedRecord garbage = valid;
+  garbage.value = "\xff\xff not protobuf";
+  kafka::ConsumedRecord wrong_key = valid;
+  wrong_key.key = "globex";
+  v1::EventEnvelope future = good;
+  future.set_schema_version(domain::kSchemaVersion + 1);
+  v1::EventEnvelope empty = good;
+  empty.clear_account_opened();
+  v1::EventEnvelope forged = good;
+  forged.mutable_account_opened()->set_address("savings");  // the event id no longer matches
+  kafka::ConsumedRecord forged_record = valid;
+  forged.SerializeToString(&forged_record.value);
+
+  const std::vector<std::pair<kafka::ConsumedRecord, std::string>> cases = {
+      {valid, ""},
+      {garbage, "undecodable"},
+      {wrong_key, "key_mismatch"},
+      {Record(future, 0), "unsupported_schema_version"},
+      {Record(empty, 0), "unknown_event_type"},
+      {forged_record, "invalid_envelope"},
+      {valid, ""}};  // after the failures, on the same arena
+  google::protobuf::Arena arena;
+  for (const auto& [record, expected] : cases) {
+    SCOPED_TRACE(expected.empty() ? "valid" : expected);
+    std::string own_code, arena_code;
+    Result<v1::EventEnvelope> own = DecodeEvent(record, own_code);
+    Result<const v1::EventEnvelope*> on_arena = DecodeEvent(record, arena_code, arena);
+    EXPECT_EQ(own_code, expected);
+    EXPECT_EQ(arena_code, expected);
+    ASSERT_EQ(own.ok(), expected.empty()) << own.status().ToString();
+    ASSERT_EQ(on_arena.ok(), expected.empty()) << on_arena.status().ToString();
+    if (own.ok()) {
+      EXPECT_EQ((*on_arena)->GetArena(), &arena);
+      EXPECT_EQ((*on_arena)->SerializeAsString(), own->SerializeAsString());
+    } else {
+      EXPECT_EQ(on_arena.status().ToString(), own.status().ToString());
+    }
+  }
+}
 
 TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
   const projections::Projections extra = {std::make_shared<OutcomeCounts>()};
