@@ -53,8 +53,8 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
 // "key_mismatch", "invalid_envelope").
 Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record, std::string& error_code);
 // The same, the envelope allocated on `arena` and valid until the arena is reset or destroyed.
-// The apply path decodes every record so: parsing onto a reused arena block costs about a third
-// less than into a message of its own (docs/performance.md, seventh pass).
+// The apply path decodes every record so: parsing onto a reused arena block takes about a third
+// fewer instructions than into a message of its own (docs/performance.md, seventh pass).
 Result<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record,
                                              std::string& error_code,
                                              google::protobuf::Arena& arena);

@@ -245,7 +245,8 @@ class ProjectionStore {
   Result<T> GetMessage(const std::string& key, std::string_view what);
 
   // The committed-record cache (StoreOptions::cache_entries), for AccountView and
-  // CurrencyTotals, filled only with what commits wrote. Take moves a record's node out on a hit
+  // CurrencyTotals, filled only by commits: with what they wrote, and with the accounts their
+  // batches read and left unchanged. Take moves a record's node out on a hit
   // (under cache_mu_; empty on a miss): the batch that took it puts it back when it commits, and
   // until then a reader finds the committed value in the database. InsertLocked (cache_mu_ held)
   // adopts a committed batch's node, replacing any entry of its key and evicting an arbitrary one
