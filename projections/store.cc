@@ -506,7 +506,9 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
 
   // Sized up front: grown by doubling, the batch copied itself ~log2(size) times.
   size_t bytes = kWriteBatchHeaderSize;
-  for (const auto& [key, value] : writes) bytes += key.size() + value.size() + kWriteBatchRecordOverhead;
+  for (const auto& [key, value] : writes) {
+    bytes += key.size() + value.size() + kWriteBatchRecordOverhead;
+  }
   auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit(bytes));
   prepared->commits_ = commits;
   for (const auto& [key, value] : writes) {

@@ -235,6 +235,7 @@ TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 105);
   EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
 }
+
 TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
   // A rejected transfer only reads cash; the update that follows in the same batch rewrites it.
   // The commit caches the rewrite, never the copy that was only read.
@@ -249,8 +250,9 @@ TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
   v1::EventEnvelope allow = Envelope("acme", "allow-negative");
   allow.mutable_account_updated()->set_address("cash");
   allow.mutable_account_updated()->set_allow_negative(true);
-  const v1::EventEnvelope refused = CreateTx(
-      "acme", "refused", v1::POSTED, {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
+  const v1::EventEnvelope refused =
+      CreateTx("acme", "refused", v1::POSTED,
+               {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
   {
     auto batch = store->BeginBatch(0);
     ApplyAll(*batch, {refused, allow}, 2);
@@ -258,8 +260,9 @@ TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
     ASSERT_TRUE(store->Commit(*batch, 4).ok());
   }
   EXPECT_EQ(store->GetOutcome("acme", refused.event_id())->reason(), kReasonInsufficientFunds);
-  const v1::EventEnvelope accepted = CreateTx(
-      "acme", "accepted", v1::POSTED, {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
+  const v1::EventEnvelope accepted =
+      CreateTx("acme", "accepted", v1::POSTED,
+               {MakeEntry("sales", v1::DEBIT, 9), MakeEntry("cash", v1::CREDIT, 9)});
   auto batch = store->BeginBatch(0);
   ApplyAll(*batch, {accepted}, 4);
   ASSERT_TRUE(store->Commit(*batch, 5).ok());
