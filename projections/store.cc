@@ -218,7 +218,7 @@ Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::st
 }
 
 Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_view instance,
-                                                                    std::string_view address) {
+                                                                   std::string_view address) {
   std::string key = AccountKey(instance, address);
   if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second;
   if (auto it = read_accounts_.find(key); it != read_accounts_.end()) return &it->second;

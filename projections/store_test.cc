@@ -360,8 +360,8 @@ std::vector<v1::EventEnvelope> RandomWorkload(uint64_t seed, int count) {
       case 1:
         if (!pending.empty()) {
           const std::string key = pending[rng() % pending.size()];
-          events.push_back(UpdateTx("acme", key, "u" + std::to_string(n),
-                                    rng() % 2 ? v1::POST : v1::ARCHIVE));
+          events.push_back(
+              UpdateTx("acme", key, "u" + std::to_string(n), rng() % 2 ? v1::POST : v1::ARCHIVE));
           break;
         }
         [[fallthrough]];
@@ -382,9 +382,9 @@ std::vector<v1::EventEnvelope> RandomWorkload(uint64_t seed, int count) {
         const bool is_pending = rng() % 4 == 0;
         // A key used before now and then: a duplicate idempotency key.
         const std::string key = "t" + std::to_string(rng() % 8 == 0 ? rng() % (n + 1) : n);
-        events.push_back(CreateTx("acme", key, is_pending ? v1::PENDING : v1::POSTED,
-                                  {MakeEntry(account(), v1::DEBIT, amount),
-                                   MakeEntry(account(), v1::CREDIT, amount)}));
+        events.push_back(CreateTx(
+            "acme", key, is_pending ? v1::PENDING : v1::POSTED,
+            {MakeEntry(account(), v1::DEBIT, amount), MakeEntry(account(), v1::CREDIT, amount)}));
         if (is_pending) pending.push_back(key);
       }
     }
@@ -412,9 +412,8 @@ TEST_F(StoreTest, PipelinedBatchesFailedWritesAndAnyCacheSizeGiveTheStateOfOneCo
     std::mt19937_64 rng(seed);
     for (size_t cache_entries : {size_t{0}, size_t{2}, StoreOptions().cache_entries}) {
       SCOPED_TRACE("cache_entries " + std::to_string(cache_entries));
-      auto store = OpenStore("pipelined" + std::to_string(seed) + "_" +
-                                 std::to_string(cache_entries),
-                             cache_entries);
+      auto store = OpenStore(
+          "pipelined" + std::to_string(seed) + "_" + std::to_string(cache_entries), cache_entries);
       ASSERT_TRUE(store);
       std::unique_ptr<ProjectionStore::Batch> below;
       std::unique_ptr<ProjectionStore::PreparedCommit> prepared;
