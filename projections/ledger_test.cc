@@ -28,8 +28,8 @@ class FakeState : public LedgerState {
   using Pair = std::pair<std::string, std::string>;
 
   Result<const v1::AccountView*> FindAccount(std::string_view i, std::string_view a) override {
-    ASSIGN_OR_RETURN(auto found, Find(accounts, Pair(i, a)));
-    return found ? &accounts.at(Pair(i, a)) : nullptr;
+    ASSIGN_OR_RETURN(auto found, Find(accounts, Pair(i, a)));  // counts the read; may fail it
+    return found ? &accounts.at(Pair(i, a)) : nullptr;  // lent in place, as the store does
   }
   Status PutAccount(v1::AccountView v) override {
     accounts[Pair(v.instance_id(), v.address())] = std::move(v);
