@@ -17,7 +17,7 @@ struct ClusterOptions {
   int partitions = 4;                          // partitions of the events topic; default 4
   int processors = 1;                          // processor processes; default 1
   std::string group = "kledger-test";          // their consumer group; default "kledger-test"
-  std::vector<std::string> command_flags;      // extra flags for `kledger command`; default none
+  std::vector<std::string> command_flags{};    // extra flags for `kledger command`; default none
   std::vector<std::string> processor_flags{};  // extra flags for each processor; default none
   // Without --auth-tokens among a process's extra flags, it gets --insecure-no-auth.
 };
