@@ -67,7 +67,6 @@ class TopicScan {
   std::unique_ptr<kafka::Consumer> consumer_;
   int32_t partition_count_ = 0;
   std::map<int32_t, ScanRange> ranges_;
-  bool assigned_ = false;
   std::chrono::steady_clock::time_point last_progress_;
 };
 
