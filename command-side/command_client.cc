@@ -143,20 +143,23 @@ Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOpt
   errors.clear();
   PreparedEvent prepared;
   v1::EventEnvelope& envelope = prepared.envelope;
-  envelope.set_instance_id(command.instance_id());
+  envelope.set_instance_id(std::move(*command.mutable_instance_id()));
   envelope.set_schema_version(domain::kSchemaVersion);
   envelope.set_submitted_at_ms(WallClockMs());
   domain::ValidateCorrelationId(command.correlation_id(), errors);
   const std::string_view field = CommandFieldName(command);  // before the payload moves
   if (!SetEvent(std::move(command), envelope)) {
-    domain::ValidateInstanceId(command.instance_id(), errors);
+    domain::ValidateInstanceId(envelope.instance_id(), errors);
     errors.push_back({"command", "required", "the command names no operation"});
     return Status::InvalidArgument(DescribeErrors(errors));
   }
   envelope.set_event_id(domain::DeriveEventId(envelope));
   // Without one from the caller, the event id ties the logs of this command together.
-  envelope.set_correlation_id(command.correlation_id().empty() ? envelope.event_id()
-                                                               : command.correlation_id());
+  if (command.correlation_id().empty()) {
+    envelope.set_correlation_id(envelope.event_id());
+  } else {
+    envelope.set_correlation_id(std::move(*command.mutable_correlation_id()));
+  }
   // The event id and schema version are this function's own work, so of the envelope only the
   // instance and the payload need checking; payload paths are made relative to the command.
   domain::ValidateInstanceId(envelope.instance_id(), errors);
@@ -165,7 +168,7 @@ Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOpt
     errors.push_back(std::move(e));
   }
   if (!errors.empty()) return Status::InvalidArgument(DescribeErrors(errors));
-  prepared.event_type = std::string(domain::EventTypeName(envelope));
+  prepared.event_type = domain::EventTypeName(envelope);
   return prepared;
 }
 
@@ -573,6 +576,10 @@ std::vector<std::future<Result<Ack>>> CommandClient::AppendAll(std::vector<Prepa
 }
 
 void CommandClient::AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag) {
+  AppendOne(event, handler, tag);
+}
+
+void CommandClient::AppendOne(PreparedEvent& event, AckHandler& handler, uint64_t tag) {
   Pending p = Track(event);
   p.handler = &handler;
   p.tag = tag;
@@ -607,7 +614,7 @@ void CommandClient::AppendPrepared(Result<PreparedEvent> prepared, AckHandler& h
     probe_->CommandDone("invalid", "invalid", 0);
     return handler.OnAck(tag, prepared.status());
   }
-  AppendAsync(std::move(prepared).value(), handler, tag);
+  AppendOne(prepared.value(), handler, tag);
 }
 
 std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(

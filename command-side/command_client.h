@@ -82,7 +82,7 @@ class AckHandler {
 // A validated command, ready to append.
 struct PreparedEvent {
   v1::EventEnvelope envelope;
-  std::string event_type;
+  std::string_view event_type;  // a static name (domain::EventTypeName)
 };
 
 // Checks `command` and makes its event (deterministic event id, schema version, correlation id)
@@ -91,8 +91,8 @@ struct PreparedEvent {
 // "instance_id", "correlation_id", "command" (none set), "create_transaction.entries[0].amount".
 Result<PreparedEvent> PrepareEvent(const v1::Command& command, const CommandClientOptions& options,
                                    domain::FieldErrors& errors);
-// The same, moving the command's payload into the event instead of copying it; `command` is
-// left without its payload.
+// The same, moving the command's payload and instance id into the event instead of copying them;
+// `command` is left without them.
 Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOptions& options,
                                    domain::FieldErrors& errors);
 
@@ -174,6 +174,8 @@ class CommandClient {
   void Complete(Pending& p, Result<Ack> ack);
   // AppendAsync of a prepared event, or `handler` told at once why it could not be prepared.
   void AppendPrepared(Result<PreparedEvent> prepared, AckHandler& handler, uint64_t tag);
+  // AppendAsync without moving the event; `event` is left with parts of it moved out.
+  void AppendOne(PreparedEvent& event, AckHandler& handler, uint64_t tag);
 
   std::unique_ptr<kafka::Producer> producer_;  // idempotent mode; the committer owns its own
   kafka::Properties producer_properties_;      // the committer recreates its producer with them

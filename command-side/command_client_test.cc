@@ -601,6 +601,26 @@ TEST(PrepareEventTest, ValidatesWithoutKafka) {
                              Field(&domain::FieldError::code, "too_many"))));
 }
 
+// Moving a command in makes the same event as copying it, with or without a correlation id.
+TEST(PrepareEventTest, AMovedCommandMakesTheEventACopiedOneMakes) {
+  domain::FieldErrors errors;
+  for (const std::string& correlation_id : {std::string(), std::string("trace-42")}) {
+    v1::Command command = Transfer("acme", "order-1", 100);
+    command.set_correlation_id(correlation_id);
+    auto copied = PrepareEvent(command, {}, errors);
+    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+    auto moved = PrepareEvent(std::move(command), {}, errors);
+    ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+    EXPECT_EQ(moved->envelope.instance_id(), "acme");
+    EXPECT_EQ(moved->envelope.correlation_id(),
+              correlation_id.empty() ? moved->envelope.event_id() : correlation_id);
+    // submitted_at_ms is the clock's: everything else is the same, byte for byte.
+    moved->envelope.set_submitted_at_ms(copied->envelope.submitted_at_ms());
+    EXPECT_EQ(moved->envelope.SerializeAsString(), copied->envelope.SerializeAsString());
+    EXPECT_EQ(moved->event_type, copied->event_type);
+  }
+}
+
 TEST(ProducerModeTest, ParsesItsNames) {
   EXPECT_EQ(*ParseProducerMode("idempotent"), ProducerMode::kIdempotent);
   EXPECT_EQ(*ParseProducerMode("transactional"), ProducerMode::kTransactional);
