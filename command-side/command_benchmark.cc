@@ -24,7 +24,8 @@ v1::Command Transfer(int64_t n) {
   txn.set_source("bench");
   txn.set_source_idempk("t-" + std::to_string(n));
   txn.set_status(v1::POSTED);
-  for (auto [account, side] : {std::pair{"acct:17", v1::DEBIT}, std::pair{"acct:401", v1::CREDIT}}) {
+  for (auto [account, side] :
+       {std::pair{"acct:17", v1::DEBIT}, std::pair{"acct:401", v1::CREDIT}}) {
     auto& entry = *txn.add_entries();
     entry.set_account(account);
     entry.set_direction(side);
