@@ -2,13 +2,22 @@
 // plus the fault-injection orders `kledger broker` accepts.
 #include "common/kafka/embedded_broker.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "common/kafka/internal/rdkafka_handle.h"
@@ -112,6 +121,90 @@ bool ParseInt(std::string_view text, Int& out) {
   return ec == std::errc() && ptr == end;
 }
 
+// Sets TCP_NODELAY on the connections the mock brokers accept, as Kafka brokers do. librdkafka
+// 2.0.2's mock sets no socket option on them, so a response written right behind another (a
+// client with requests for several partitions of one broker in flight) waits for the client's
+// delayed ACK: ~40 ms per burst, whatever linger.ms says. The connections are this process's
+// own sockets: a thread finds the new ones in /proc/self/fd by their local port, every
+// kNoDelayScan.
+class NoDelayWatcher {
+ public:
+  explicit NoDelayWatcher(std::set<int> ports)
+      : ports_(std::move(ports)), thread_([this] { Run(); }) {}
+  ~NoDelayWatcher() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Sets TCP_NODELAY on every accepted connection of the ports that lacks it; returns how many.
+  static int Scan(const std::set<int>& ports) {
+    int set = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      int fd = -1;
+      const std::string name = entry.path().filename().string();
+      if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
+      sockaddr_in local{};
+      socklen_t len = sizeof(local);
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+          local.sin_family != AF_INET || !ports.contains(ntohs(local.sin_port))) {
+        continue;
+      }
+      int listening = 0, nodelay = 0;
+      socklen_t int_len = sizeof(int);
+      if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &int_len) != 0 || listening) {
+        continue;
+      }
+      int_len = sizeof(int);
+      if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &int_len) != 0 || nodelay) continue;
+      const int one = 1;
+      if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0) ++set;
+    }
+    return set;
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds kNoDelayScan{20};
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      Scan(ports_);
+      lock.lock();
+      wake_.wait_for(lock, kNoDelayScan, [this] { return stopping_; });
+    }
+  }
+
+  const std::set<int> ports_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;     // last: starts once the rest is built
+};
+
+// The ports of "host:port,host:port,...".
+std::set<int> BootstrapPorts(std::string_view bootstrap) {
+  std::set<int> ports;
+  while (!bootstrap.empty()) {
+    const size_t comma = bootstrap.find(',');
+    const std::string_view one = bootstrap.substr(0, comma);
+    const size_t colon = one.rfind(':');
+    int port = 0;
+    if (colon != std::string_view::npos &&
+        std::from_chars(one.data() + colon + 1, one.data() + one.size(), port).ec == std::errc()) {
+      ports.insert(port);
+    }
+    if (comma == std::string_view::npos) break;
+    bootstrap.remove_prefix(comma + 1);
+  }
+  return ports;
+}
+
 }  // namespace
 
 struct EmbeddedBroker::Impl {
@@ -119,6 +212,7 @@ struct EmbeddedBroker::Impl {
   MockClusterPtr cluster;  // destroyed before the host handle
   std::string bootstrap;
   int brokers = 0;
+  std::unique_ptr<NoDelayWatcher> nodelay;  // destroyed first: stops before the cluster
 
   Status CheckBroker(int32_t broker_id) const {
     if (broker_id >= 1 && broker_id <= brokers) return Status::Ok();
@@ -156,6 +250,7 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
   }
   impl->bootstrap = rd_kafka_mock_cluster_bootstraps(impl->cluster.get());
   impl->brokers = options.brokers;
+  impl->nodelay = std::make_unique<NoDelayWatcher>(BootstrapPorts(impl->bootstrap));
   auto broker = std::unique_ptr<EmbeddedBroker>(new EmbeddedBroker(std::move(impl)));
   for (const TopicSpec& topic : options.topics) RETURN_IF_ERROR(broker->CreateTopic(topic));
   spdlog::info("embedded broker: {} brokers at {}", options.brokers, broker->bootstrap());

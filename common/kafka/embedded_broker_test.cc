@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/kafka/producer.h"
+#include "common/socket_for_testing.h"
 
 namespace kledger::kafka {
 namespace {
@@ -23,6 +24,20 @@ TEST(EmbeddedBrokerTest, StartsWithBootstrapPerBroker) {
   EXPECT_TRUE((*broker)->CreateTopic({"b", 4, 5}).ok());  // replication clamped to 3
   EXPECT_EQ(EmbeddedBroker::Start({.brokers = 0, .topics = {}}).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// As on a Kafka broker, answers go out at once: without TCP_NODELAY an answer written right behind
+// another waits for the client's delayed ACK (~40 ms a burst).
+TEST(EmbeddedBrokerTest, ConnectionsItAcceptsHaveNagleOff) {
+  auto broker = EmbeddedBroker::Start({.brokers = 1, .topics = {}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string& bootstrap = (*broker)->bootstrap();
+  const int port = std::stoi(bootstrap.substr(bootstrap.rfind(':') + 1));
+  testing::TcpConnection client(port);
+  ASSERT_TRUE(client.connected()) << bootstrap;
+  const std::optional<bool> nodelay = testing::AcceptedNoDelayWithin(port, 5s);
+  ASSERT_TRUE(nodelay.has_value()) << "the broker's side of the connection was not found";
+  EXPECT_TRUE(*nodelay);
 }
 
 TEST(EmbeddedBrokerTest, ExecuteAcceptsGoodOrders) {
