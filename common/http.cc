@@ -56,6 +56,9 @@ Server::Server(ServerOptions options)
   server.set_write_timeout(options_.write_timeout_s, 0);
   // An idle keep-alive connection is dropped no later than a silent half-sent request.
   server.set_keep_alive_timeout(std::min(options_.read_timeout_s, 5));
+  // httplib writes an answer's headers and body apart: with Nagle's algorithm the body then
+  // waits for the client's delayed ACK of the headers, up to 40 ms on a keep-alive connection.
+  server.set_tcp_nodelay(true);
   const int max_in_flight = std::max(1, options_.max_concurrent_requests);
   server.new_task_queue = [max_in_flight] {
     return new httplib::ThreadPool(static_cast<size_t>(max_in_flight + kSpareThreads));

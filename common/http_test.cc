@@ -11,6 +11,8 @@
 #include <future>
 #include <mutex>
 
+#include "common/socket_for_testing.h"
+
 namespace kledger::http {
 namespace {
 
@@ -27,9 +29,9 @@ TEST(HttpTest, ParsesHostPortAndRefusesMalformedAddresses) {
 
 TEST(HttpTest, JsonMappingAcceptsLowerCaseEnumsAndRefusesUnknownFields) {
   v1::Entry entry;
-  ASSERT_TRUE(ParseJson(R"({"account":"cash","direction":"debit","amount":"5","currency":"USD"})",
-                        entry)
-                  .ok());
+  ASSERT_TRUE(
+      ParseJson(R"({"account":"cash","direction":"debit","amount":"5","currency":"USD"})", entry)
+          .ok());
   EXPECT_EQ(entry.direction(), v1::DEBIT);
   EXPECT_EQ(entry.amount(), 5);
   Status unknown = ParseJson(R"({"acount":"cash"})", entry);
@@ -178,6 +180,19 @@ TEST(HttpTest, AClientThatSendsHalfARequestIsDroppedWithinTheReadTimeout) {
   close(fd);
   EXPECT_EQ(n, 0) << "the server did not close the connection";
   EXPECT_LT(waited, std::chrono::seconds(4));
+}
+
+// httplib writes an answer's headers and body apart: with Nagle's algorithm on, the body would
+// wait for the client's delayed ACK of the headers.
+TEST(HttpTest, ConnectionsItAcceptsHaveNagleOff) {
+  Server server;
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  testing::TcpConnection client(server.port());
+  ASSERT_TRUE(client.connected());
+  const std::optional<bool> nodelay =
+      testing::AcceptedNoDelayWithin(server.port(), std::chrono::seconds(5));
+  ASSERT_TRUE(nodelay.has_value()) << "the server's side of the connection was not found";
+  EXPECT_TRUE(*nodelay);
 }
 
 TEST(HttpTest, UnloadableTlsCertificateIsRefusedAtStart) {
