@@ -24,7 +24,8 @@ int RunBenchmarkCmd(BenchmarkFlags flags) {
   auto distribution = bench::ParseDistribution(flags.distribution);
   auto overrides = kafka::ParseProperties(flags.properties);
   if (!distribution.ok() || !overrides.ok()) {
-    spdlog::error("{}", (!distribution.ok() ? distribution.status() : overrides.status()).message());
+    spdlog::error("{}",
+                  (!distribution.ok() ? distribution.status() : overrides.status()).message());
     return 2;
   }
   auto store = ToStoreOptions(flags.store);
@@ -59,42 +60,63 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
   auto flags = std::make_shared<BenchmarkFlags>();
   auto& o = flags->options;
   auto* cmd = app.add_subcommand(
-      "benchmark", "the canonical workload with same-run Kafka/RocksDB ceilings; verifies every "
-                   "transfer was applied exactly once (exit 1 when not)");
+      "benchmark",
+      "the canonical workload with same-run Kafka/RocksDB ceilings; verifies every "
+      "transfer was applied exactly once (exit 1 when not)");
   cmd->add_option("--accounts", o.workload.accounts, "accounts over all instances")
-      ->check(CLI::Range(int64_t{2}, int64_t{10'000'000}))->capture_default_str();
+      ->check(CLI::Range(int64_t{2}, int64_t{10'000'000}))
+      ->capture_default_str();
   cmd->add_option("--transfers", o.workload.transfers, "transactions created")
-      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))->capture_default_str();
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
+      ->capture_default_str();
   cmd->add_option("--distribution", flags->distribution, "which accounts transfers pick")
-      ->check(CLI::IsMember({"uniform", "zipfian"}))->capture_default_str();
+      ->check(CLI::IsMember({"uniform", "zipfian"}))
+      ->capture_default_str();
   cmd->add_option("--batch-size", o.batch_size,
                   "records per RocksDB WriteBatch (processors' max_batch_records, and the ceiling)")
-      ->check(CLI::Range(1, 1'000'000))->capture_default_str();
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
   cmd->add_option("--processors", o.processors, "processors in the consumer group, in-process")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->add_option("--pending-ratio", o.workload.pending_ratio,
                   "share of transfers created pending and posted by a later update")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--partitions", o.workload.partitions,
                   "partitions of the events topic (one ledger instance each)")
-      ->check(CLI::Range(1, 1000))->capture_default_str();
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd->add_option("--in-flight", o.in_flight, "unacknowledged commands at most")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}))->capture_default_str();
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}))
+      ->capture_default_str();
   cmd->add_option("--command-api", o.command_api,
                   "how the command path submits: async (SubmitAsync, a callback per command) or "
                   "future (Submit, a future per command)")
-      ->check(CLI::IsMember({"async", "future"}))->capture_default_str();
+      ->check(CLI::IsMember({"async", "future"}))
+      ->capture_default_str();
   cmd->add_option("--apply-writes", o.apply_writes,
                   "how processors write each poll's commit: pipelined (on a write thread while "
                   "the next poll is applied) or inline (the apply thread writes and waits)")
-      ->check(CLI::IsMember({"pipelined", "inline"}))->capture_default_str();
+      ->check(CLI::IsMember({"pipelined", "inline"}))
+      ->capture_default_str();
+  cmd->add_option("--http-batch", o.http_batch,
+                  "commands per POST /v1/batch in the HTTP phase of the command path")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--http-clients", o.http_clients,
+                  "connections posting /v1/batch at once in the HTTP phase")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/false);
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
-      ->check(CLI::Range(0.1, 600.0))->capture_default_str();
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
   cmd->add_option("--seed", o.workload.seed, "the workload's random seed")->capture_default_str();
   cmd->add_option("-X,--kafka-property", flags->properties,
                   "librdkafka property key=value, on top of the dev client defaults")
-      ->envname("KLEDGER_KAFKA_PROPERTIES")->delimiter(';');
+      ->envname("KLEDGER_KAFKA_PROPERTIES")
+      ->delimiter(';');
   cmd->add_option("--json", flags->json_path, "also write the figures as JSON to this file");
   cmd->callback([&run, flags] { run = [flags] { return RunBenchmarkCmd(*flags); }; });
 }

@@ -1,10 +1,12 @@
 // Micro-benchmarks of the command path (issue 7): PrepareEvent (validation, event id, envelope)
-// without Kafka, and CommandClient::SubmitAsync end to end against an in-process embedded broker,
-// served as `kledger benchmark` serves it (acks on the submitting thread). Build target
+// without Kafka; CommandClient::SubmitAsync end to end against an in-process embedded broker,
+// served as `kledger benchmark` serves it (acks on the submitting thread); and the
+// acknowledgement latency of a burst, as /v1/batch sends one. Build target
 // kledger_command_benchmark; not run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,42 +70,98 @@ class Counter final : public AckHandler {
   int64_t acked = 0;
 };
 
+// An in-process embedded broker and a CommandClient on it, warmed up (connections, the
+// idempotent producer id) by one acknowledged transfer per partition. `n` numbers the next
+// transfer.
+struct Session {
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  prometheus::Registry registry;
+  std::unique_ptr<CommandClient> client;
+  Counter counter;  // the callback form's acknowledgements
+  int64_t n = 0;
+
+  // False, with the benchmark skipped, when it cannot start.
+  bool Start(benchmark::State& state, kafka::DeliveryThread ack_thread) {
+    auto started = kafka::EmbeddedBroker::Start(
+        {.topics = {{.name = "kledger.events", .partitions = kPartitions}}});
+    if (!started.ok()) return Skip(state, started.status());
+    broker = std::move(started).value();
+    kafka::Properties props = kafka::DevClientDefaults();
+    props["bootstrap.servers"] = broker->bootstrap();
+    CommandClientOptions options;
+    options.ack_thread = ack_thread;
+    auto created = CommandClient::Create(props, options, registry);
+    if (!created.ok()) return Skip(state, created.status());
+    client = std::move(created).value();
+    for (; n < kPartitions; ++n) {
+      if (ack_thread == kafka::DeliveryThread::kCaller) {
+        client->SubmitAsync(Transfer(n), counter, 0);
+      } else if (auto ack = client->Submit(Transfer(n)).get(); !ack.ok()) {
+        return Skip(state, ack.status());
+      }
+    }
+    if (Status flushed = client->Flush(std::chrono::seconds(10)); !flushed.ok()) {
+      return Skip(state, flushed);
+    }
+    return true;
+  }
+
+  static bool Skip(benchmark::State& state, const Status& why) {
+    state.SkipWithError(why.ToString().c_str());
+    return false;
+  }
+};
+
 // SubmitAsync then Poll(0) per command, at most `in_flight` unacknowledged, as the benchmark's
 // command phase. Commands are built outside the timed region. CPU time is the submitting
 // thread's; librdkafka's and the broker's threads are not in it.
 void BM_SubmitAsync(benchmark::State& state) {
   constexpr int64_t kInFlight = 10'000;
-  auto broker = kafka::EmbeddedBroker::Start(
-      {.topics = {{.name = "kledger.events", .partitions = kPartitions}}});
-  if (!broker.ok()) return state.SkipWithError(broker.status().ToString().c_str());
-  kafka::Properties props = kafka::DevClientDefaults();
-  props["bootstrap.servers"] = (*broker)->bootstrap();
-  CommandClientOptions options;
-  options.ack_thread = kafka::DeliveryThread::kCaller;
-  prometheus::Registry registry;
-  auto client = CommandClient::Create(props, options, registry);
-  if (!client.ok()) return state.SkipWithError(client.status().ToString().c_str());
-  Counter counter;
-  // Warm-up, untimed: connections and the idempotent producer id.
-  for (int64_t i = 0; i < kPartitions; ++i) (*client)->SubmitAsync(Transfer(i), counter, 0);
-  if (!(*client)->Flush(std::chrono::seconds(10)).ok()) return state.SkipWithError("warm-up");
+  Session session;
+  if (!session.Start(state, kafka::DeliveryThread::kCaller)) return;
+  CommandClient& client = *session.client;
+  const int64_t& acked = session.counter.acked;
   std::vector<v1::Command> commands(static_cast<size_t>(kInFlight));
-  int64_t n = 0, submitted = counter.acked;
+  int64_t submitted = acked;
   for (auto _ : state) {
     state.PauseTiming();
-    for (auto& command : commands) command = Transfer(n++);
+    for (auto& command : commands) command = Transfer(session.n++);
     state.ResumeTiming();
     for (v1::Command& command : commands) {
-      while (submitted - counter.acked >= kInFlight) (*client)->Poll(std::chrono::milliseconds(10));
-      (*client)->SubmitAsync(std::move(command), counter, 0);
-      (*client)->Poll(std::chrono::milliseconds(0));
+      while (submitted - acked >= kInFlight) client.Poll(std::chrono::milliseconds(10));
+      client.SubmitAsync(std::move(command), session.counter, 0);
+      client.Poll(std::chrono::milliseconds(0));
       ++submitted;
     }
   }
-  while (counter.acked < submitted) (*client)->Poll(std::chrono::milliseconds(10));
+  while (acked < submitted) client.Poll(std::chrono::milliseconds(10));
   state.SetItemsProcessed(state.iterations() * kInFlight);
 }
 BENCHMARK(BM_SubmitAsync)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Acknowledgement latency of a burst of `range(0)` transfers over as many instances (partitions,
+// at most kPartitions), sent together and waited for: SubmitBatch with futures resolved on the
+// producer's own thread, as the gateway's /v1/batch does. A burst over several partitions of
+// one broker waited ~40 ms for delayed ACKs before the embedded broker set TCP_NODELAY.
+void BM_SubmitBatchAndWait(benchmark::State& state) {
+  Session session;
+  if (!session.Start(state, kafka::DeliveryThread::kOwn)) return;
+  const auto burst = static_cast<size_t>(state.range(0));
+  for (auto _ : state) {
+    std::vector<v1::Command> commands;
+    for (size_t i = 0; i < burst; ++i) commands.push_back(Transfer(session.n++));
+    for (auto& future : session.client->SubmitBatch(commands)) {
+      if (auto ack = future.get(); !ack.ok()) return (void)Session::Skip(state, ack.status());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(burst));
+}
+BENCHMARK(BM_SubmitBatchAndWait)
+    ->Arg(1)
+    ->Arg(24)
+    ->Arg(100)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace kledger::command

@@ -8,21 +8,26 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "app/benchmark/ceilings.h"
+#include "app/benchmark/http_batch.h"
 #include "app/benchmark/resources.h"
 #include "app/topic_layout.h"
 #include "command-side/command_client.h"
+#include "command-side/gateway/routes.h"
+#include "common/auth.h"
 #include "common/domain/event_id.h"
+#include "common/http.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/progress.h"
 #include "processors/processor.h"
@@ -81,7 +86,8 @@ Result<Pool> MakePool(const WorkloadOptions& options) {
     record.headers = command::EventHeaders(event.envelope, event.event_type);
     record.partition = item.partition;
     bytes += static_cast<int64_t>(record.key.size() + record.value.size());
-    for (const auto& h : record.headers) bytes += static_cast<int64_t>(h.key.size() + h.value.size());
+    for (const auto& h : record.headers)
+      bytes += static_cast<int64_t>(h.key.size() + h.value.size());
     pool.records.push_back(std::move(record));
     pool.envelopes.push_back(std::move(event.envelope));
     pool.partitions.push_back(item.partition);
@@ -105,7 +111,8 @@ class Fleet {
       p.pipelined_writes = options.apply_writes == "pipelined";
       p.store = options.store;
       registries_.push_back(std::make_shared<prometheus::Registry>());
-      ASSIGN_OR_RETURN(auto processor, processors::Processor::Create(props, p, *registries_.back()));
+      ASSIGN_OR_RETURN(auto processor,
+                       processors::Processor::Create(props, p, *registries_.back()));
       processors_.push_back(std::move(processor));
     }
     for (auto& p : processors_) RETURN_IF_ERROR(p->Start("http://127.0.0.1:0"));
@@ -389,7 +396,7 @@ class Acks : public command::AckHandler {
 
  private:
   Ledger& ledger_;
-  mutable std::mutex mu_;                 // guards the ledger, items_, on_booked_, error_
+  mutable std::mutex mu_;  // guards the ledger, items_, on_booked_, error_
   const std::vector<Item>* items_ = nullptr;
   OnBooked on_booked_;
   Status error_;
@@ -416,8 +423,8 @@ json Verify(const Fleet& fleet, const Workload& workload, const Ledger& ledger,
     if (failure.empty()) failure = std::move(why);
   };
   if (!ledger.error.empty()) fail(ledger.error);
-  if (count("applied") != ledger.events || count("rejected") + count("duplicate") +
-                                                   count("dead_lettered") != 0) {
+  if (count("applied") != ledger.events ||
+      count("rejected") + count("duplicate") + count("dead_lettered") != 0) {
     fail("outcomes do not match the events appended: " + v.dump());
   }
   // The offsets committed with the state must stand exactly at what the log holds.
@@ -480,22 +487,21 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   const int partitions = wo.partitions;
   BenchmarkReport report;
   json& j = report.json;
-  j["parameters"] = {{"accounts", wo.accounts},
-                     {"transfers", wo.transfers},
-                     {"distribution", wo.distribution == Distribution::kZipfian ? "zipfian"
-                                                                                : "uniform"},
-                     {"pending_ratio", wo.pending_ratio},
-                     {"partitions", partitions},
-                     {"batch_size", options.batch_size},
-                     {"processors", options.processors},
-                     {"in_flight", options.in_flight},
-                     {"apply_writes", options.apply_writes},
-                     {"store_write_buffer_mb", options.store.write_buffer_mb},
-                     {"store_compaction", options.store.compaction ==
-                                                  projections::StoreOptions::Compaction::kUniversal
-                                              ? "universal"
-                                              : "leveled"},
-                     {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
+  j["parameters"] = {
+      {"accounts", wo.accounts},
+      {"transfers", wo.transfers},
+      {"distribution", wo.distribution == Distribution::kZipfian ? "zipfian" : "uniform"},
+      {"pending_ratio", wo.pending_ratio},
+      {"partitions", partitions},
+      {"batch_size", options.batch_size},
+      {"processors", options.processors},
+      {"in_flight", options.in_flight},
+      {"apply_writes", options.apply_writes},
+      {"store_write_buffer_mb", options.store.write_buffer_mb},
+      {"store_compaction",
+       options.store.compaction == projections::StoreOptions::Compaction::kUniversal ? "universal"
+                                                                                     : "leveled"},
+      {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
 
   ScratchDir scratch;
   {
@@ -517,9 +523,9 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   ASSIGN_OR_RETURN(Pool pool, MakePool(wo));
   // Rounds: no partition gets more than backlog_bytes_per_partition of records (what the broker
   // retains before dropping silently, halved), and no round more than kMaxRoundCommands.
-  const int64_t per_partition = std::max<int64_t>(
-      100, options.backlog_bytes_per_partition /
-               static_cast<int64_t>(pool.record_bytes + kRecordOverhead));
+  const int64_t per_partition =
+      std::max<int64_t>(100, options.backlog_bytes_per_partition /
+                                 static_cast<int64_t>(pool.record_bytes + kRecordOverhead));
   const RoundBudget budget(partitions, per_partition, kMaxRoundCommands);
   j["parameters"]["events"] = total;
   j["parameters"]["round_records_per_partition"] = per_partition;
@@ -530,10 +536,10 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   KafkaCeiling kafka_ceiling;
   {
     ProgressBar bar("ceiling: raw librdkafka produce, then read, in rounds", total);
-    ASSIGN_OR_RETURN(kafka_ceiling,
-                     MeasureKafkaCeiling(props, kCeilingTopic, partitions, pool.records, total,
-                                         options.in_flight, budget,
-                                         [&](int64_t done) { bar.Update(done); }));
+    ASSIGN_OR_RETURN(
+        kafka_ceiling,
+        MeasureKafkaCeiling(props, kCeilingTopic, partitions, pool.records, total,
+                            options.in_flight, budget, [&](int64_t done) { bar.Update(done); }));
     bar.Finish();
   }
   RocksDbCeiling rocks_ceiling;
@@ -548,7 +554,8 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       auto& m = *envelope.mutable_transaction_created();
       m.set_source_idempk(m.source_idempk() + "/" + std::to_string(i));
       envelope.set_event_id(domain::DeriveEventId(envelope));
-      return TransferPuts(envelope, pool.partitions[static_cast<size_t>(i) % pool.partitions.size()],
+      return TransferPuts(envelope,
+                          pool.partitions[static_cast<size_t>(i) % pool.partitions.size()],
                           i / partitions);
     };
     ASSIGN_OR_RETURN(rocks_ceiling,
@@ -607,7 +614,9 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     }
     return Status::Ok();
   };
-  double command_seconds = 0, apply_seconds = 0;
+  double command_seconds = 0, apply_seconds = 0, http_seconds = 0;
+  std::vector<double> http_request_ms;  // the HTTP phase's, request sent -> answer read
+  ThreadCpu http_cpu;
   int64_t applied_while_held = 0;
   int64_t warm_up_events = 0;
   std::vector<double> release_to_first_applied;  // seconds, per timed round
@@ -737,6 +746,99 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
                 // its hold late; the command phases then had company.
                 {"applied_while_held", applied_while_held}};
 
+  // 3b. The command path over HTTP, as `kledger command` serves it: POST /v1/batch to an
+  // in-process gateway (its routes, its CommandClient with futures on the producer's delivery
+  // thread), `http_batch` commands a request from `http_clients` connections, with every
+  // processor still held. The bodies are made before the clock starts and the answers read
+  // after it stops: the client's JSON is not the API under test. Then the processors apply the
+  // round, untimed.
+  int64_t extra_index = 0;  // ExtraTransfer numbers, unique over the phases that follow
+  int64_t http_count = 0;
+  {
+    prometheus::Registry gateway_registry;
+    ASSIGN_OR_RETURN(auto gateway_client,
+                     command::CommandClient::Create(props, {}, gateway_registry));
+    http::Server gateway;
+    command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll());
+    RETURN_IF_ERROR(gateway.Start({"127.0.0.1", 0}));
+    // One round: within what the broker keeps per partition, like the C++ API's rounds.
+    http_count = std::min<int64_t>({wo.transfers, kMaxRoundCommands, per_partition * partitions});
+    const auto batch = static_cast<int64_t>(options.http_batch);
+    auto phase = [&](int64_t count, ThreadCpu* cpu, ProgressBar* bar) -> Result<double> {
+      std::vector<Acks::Item> items;
+      std::vector<std::string> bodies;
+      v1::BatchRequest request;
+      for (int64_t i = 0; i < count; ++i) {
+        Workload::Item extra = workload.ExtraTransfer(extra_index++);
+        items.push_back({extra.posted_amount, extra.partition, {}});
+        *request.add_commands() = std::move(extra.command);
+        if (request.commands_size() == batch || i + 1 == count) {
+          bodies.push_back(http::ToJson(request));
+          request.Clear();
+        }
+      }
+      ASSIGN_OR_RETURN(PostedBatches posted,
+                       PostBatches("127.0.0.1", gateway.port(), "/v1/batch", bodies,
+                                   options.http_clients, cpu, [&](int64_t answered) {
+                                     if (bar != nullptr)
+                                       bar->Update(std::min(answered * batch, count));
+                                   }));
+      // Booked in offset order per partition, as Ledger checks them: the connections' answers
+      // arrive in any order.
+      std::vector<std::pair<command::Ack, uint64_t>> acked;
+      for (size_t r = 0; r < posted.answers.size(); ++r) {
+        v1::BatchResponse response;
+        RETURN_IF_ERROR(http::ParseJson(posted.answers[r], response)
+                            .WithContext("the answer of POST /v1/batch"));
+        for (int k = 0; k < response.results_size(); ++k) {
+          const uint64_t tag = r * static_cast<uint64_t>(batch) + static_cast<uint64_t>(k);
+          const v1::BatchItemResult& result = response.results(k);
+          if (result.status() != 202) {
+            return Status::Unavailable("a benchmark command over HTTP was answered " +
+                                       std::to_string(result.status()) + ": " +
+                                       result.error().message());
+          }
+          acked.push_back(
+              {{result.ack().event_id(), result.ack().partition(), result.ack().offset()}, tag});
+        }
+      }
+      if (acked.size() != items.size()) {
+        return Status::Internal("POST /v1/batch answered " + std::to_string(acked.size()) +
+                                " results for " + std::to_string(items.size()) + " commands");
+      }
+      std::sort(acked.begin(), acked.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.first.partition, a.first.offset) <
+               std::tie(b.first.partition, b.first.offset);
+      });
+      acks.Begin(&items);
+      for (auto& [ack, tag] : acked) acks.OnAck(tag, std::move(ack));
+      RETURN_IF_ERROR(acks.WaitFor(count));
+      submitted.fetch_add(count);
+      http_request_ms = std::move(posted.request_ms);
+      return posted.seconds;
+    };
+    // Warm-up, not timed: the gateway's producer connects and gets its id.
+    RETURN_IF_ERROR(phase(partitions, nullptr, nullptr).status());
+    ProgressBar bar("command path over HTTP: POST /v1/batch", http_count);
+    ASSIGN_OR_RETURN(http_seconds, phase(http_count, &http_cpu, &bar));
+    bar.Finish();
+  }
+  monitor.Idle(false);
+  fleet.Hold(false);
+  RETURN_IF_ERROR(WaitApplied(monitor, fleet, submitted.load(), nullptr, 0));
+  const double http_per_s = static_cast<double>(http_count) / http_seconds;
+  j["command"]["http_batch"] = {
+      {"commands_per_s", http_per_s},
+      {"commands", http_count},
+      {"seconds", http_seconds},
+      {"batch", options.http_batch},
+      {"clients", options.http_clients},
+      {"requests", http_request_ms.size()},
+      {"request_ms_p50", Percentile(http_request_ms, 0.50)},
+      {"request_ms_p99", Percentile(http_request_ms, 0.99)},
+      {"cpu_us_per_command", cpu_per_item(http_cpu, http_count)},
+      {"api", "POST /v1/batch to the command gateway (http::Server, CommandClient futures)"}};
+
   // 4. End-to-end: first the maximum sustained throughput with both paths running at once (on
   // a small machine they share the cores, so it is below the slower path alone): a round's
   // worth of transfers submitted as fast as the command path takes them while no more than
@@ -744,7 +846,6 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   // half that rate.
   fleet.Hold(false);
   monitor.Idle(false);
-  int64_t extra_index = 0;  // ExtraTransfer numbers, unique over both phases
   int64_t sustained_count = 0;
   double sustained_per_s = 0;
   {
@@ -752,8 +853,8 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     sustained_count = std::max<int64_t>(kMaxRoundCommands, 4 * options.in_flight);
     std::vector<Acks::Item> items;
     std::vector<v1::Command> commands;
-    for (; extra_index < sustained_count; ++extra_index) {
-      Workload::Item extra = workload.ExtraTransfer(extra_index);
+    for (int64_t i = 0; i < sustained_count; ++i) {
+      Workload::Item extra = workload.ExtraTransfer(extra_index++);
       items.push_back({extra.posted_amount, extra.partition, {}});
       commands.push_back(std::move(extra.command));
     }
@@ -776,8 +877,9 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   }
   j["sustained"] = {{"transfers_per_s", sustained_per_s},
                     {"transfers", sustained_count},
-                    {"measured", "submitted as fast as taken, processors applying meanwhile, "
-                                 "until the last one was applied"}};
+                    {"measured",
+                     "submitted as fast as taken, processors applying meanwhile, "
+                     "until the last one was applied"}};
 
   const double rate = 0.5 * sustained_per_s;
   const auto latency_count =
@@ -796,8 +898,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     std::mutex mu;
     std::vector<Watched> acked;  // guarded by mu: acked, not yet seen applied
     std::vector<Acks::Item> items(static_cast<size_t>(latency_count));
-    acks.Begin(&items, [&](const command::Ack& ack, const Acks::Item& item,
-                           Clock::time_point at) {
+    acks.Begin(&items, [&](const command::Ack& ack, const Acks::Item& item, Clock::time_point at) {
       std::lock_guard lock(mu);
       ack_ms.push_back(std::chrono::duration<double, std::milli>(at - item.submitted).count());
       acked.push_back({ack.partition, ack.offset, item.submitted});
@@ -855,7 +956,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     RETURN_IF_ERROR(all_acked.WithContext("a latency-phase command was not accepted"));
     RETURN_IF_ERROR(acks.error().WithContext("a latency-phase command was not accepted"));
   }
-  const int64_t all_events = total + sustained_count + latency_count;
+  const int64_t all_events = total + partitions + http_count + sustained_count + latency_count;
   RETURN_IF_ERROR(WaitApplied(monitor, fleet, all_events, nullptr, 0));
   const size_t latency_samples = e2e_ms.size();
   j["e2e_latency_ms"] = {{"p50", Percentile(e2e_ms, 0.50)},
@@ -890,6 +991,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   }
 
   j["ratios"] = {{"command_vs_produce", commands_per_s / kafka_ceiling.produce_per_s},
+                 {"http_batch_vs_produce", http_per_s / kafka_ceiling.produce_per_s},
                  {"apply_vs_rocksdb", txn_per_s / rocks_ceiling.events_per_s}};
   const double per_processor = txn_per_s / options.processors;
   j["targets"] = {
@@ -923,6 +1025,12 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", "command path (C++ API, acked)",
                j["command"]["commands_per_s"].get<double>(), c["kafka_produce_per_s"].get<double>(),
                j["ratios"]["command_vs_produce"].get<double>());
+  const json& h = j["command"]["http_batch"];
+  const std::string http_label =
+      "command path (HTTP /v1/batch of " + std::to_string(h["batch"].get<int>()) + ", acked)";
+  std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", http_label.c_str(),
+               h["commands_per_s"].get<double>(), c["kafka_produce_per_s"].get<double>(),
+               j["ratios"]["http_batch_vs_produce"].get<double>());
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", "apply path (events, exactly-once commit)",
                j["apply"]["txn_per_s"].get<double>(), c["rocksdb_events_per_s"].get<double>(),
                j["ratios"]["apply_vs_rocksdb"].get<double>());
@@ -938,11 +1046,14 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
     std::fprintf(out, "\n");
   };
   print_cpu("command, by thread", j["command"]["cpu_us_per_command"]);
+  print_cpu("command over HTTP, by thread", h["cpu_us_per_command"]);
   print_cpu("event applied, by thread", j["apply"]["cpu_us_per_event"]);
   const json& l = j["e2e_latency_ms"];
-  std::fprintf(out, "\nsustained end to end (both paths at once, submit -> applied): %.0f transfers/s\n",
+  std::fprintf(out,
+               "\nsustained end to end (both paths at once, submit -> applied): %.0f transfers/s\n",
                j["sustained"]["transfers_per_s"].get<double>());
-  std::fprintf(out, "end-to-end latency, submit -> visible, at %.0f/s: p50 %.2f ms  p99 %.2f ms  "
+  std::fprintf(out,
+               "end-to-end latency, submit -> visible, at %.0f/s: p50 %.2f ms  p99 %.2f ms  "
                "p999 %.2f ms  (ack p99 %.2f ms, %zu samples)\n",
                l["load_per_s"].get<double>(), l["p50"].get<double>(), l["p99"].get<double>(),
                l["p999"].get<double>(), l["ack_p99"].get<double>(), l["samples"].get<size_t>());
@@ -957,7 +1068,8 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
     std::fprintf(out, "  %-32s %s\n", name.c_str(), met.get<bool>() ? "met" : "NOT met");
   }
   const json& v = j["verification"];
-  std::fprintf(out, "\nexactly-once: %s (%lld events acked, %lld applied, %lld duplicate, %lld "
+  std::fprintf(out,
+               "\nexactly-once: %s (%lld events acked, %lld applied, %lld duplicate, %lld "
                "rejected, %lld dead-lettered, %lld sampled outcomes checked)\n",
                report.verified ? "VERIFIED" : "FAILED", v["events_acked"].get<long long>(),
                v["applied"].get<long long>(), v["duplicate"].get<long long>(),

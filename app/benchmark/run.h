@@ -1,6 +1,7 @@
 // `kledger benchmark`'s engine: runs the embedded broker, the same-run ceilings, the command path
 // through the C++ API and real processors applying what it appended (measured apart, in
-// rounds), a paced end-to-end latency phase, and the exactly-once verification.
+// rounds), the command path over HTTP (/v1/batch), a paced end-to-end latency phase, and the
+// exactly-once verification.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,6 +28,10 @@ struct BenchmarkOptions {
   // How processors write each poll's commit: "pipelined" (on their write thread, while the next
   // poll is applied; the default) or "inline" (the apply thread writes and waits).
   std::string apply_writes = "pipelined";
+  // The command path over HTTP: commands per POST /v1/batch (at most the gateway's 1000), and
+  // the connections posting at once. Defaults 100 and 4.
+  int http_batch = 100;
+  int http_clients = 4;
   double latency_seconds = 5;  // length of the paced latency phase; default 5 s
   // RocksDB settings of the processors' stores and of the RocksDB ceiling (path ignored).
   projections::StoreOptions store;

@@ -62,7 +62,8 @@ class Workload {
   // The next command; false when the workload is exhausted.
   bool Next(Item& item);
 
-  // A transfer beyond the workload (the latency phase), with its own idempotency key space.
+  // A transfer beyond the workload (the HTTP, sustained and latency phases), with its own
+  // idempotency key space: `n` must be new each time.
   Item ExtraTransfer(int64_t n);
 
  private:

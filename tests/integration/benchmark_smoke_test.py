@@ -38,16 +38,22 @@ def main() -> int:
                 "verification"):
         check(key in report, f"report has '{key}'")
     check(report["command"]["commands_per_s"] > 0, "commands_per_s > 0")
+    http = report["command"].get("http_batch", {})
+    check(http.get("commands_per_s", 0) > 0, "command.http_batch.commands_per_s > 0")
+    # 2000 commands of the HTTP phase in requests of 100 (the default batch).
+    check(http.get("commands") == 2000 and http.get("requests") == 20,
+          "the HTTP phase posted every command, 100 a request")
     check(report["apply"]["txn_per_s"] > 0, "txn_per_s > 0")
     for p in ("p50", "p99", "p999"):
         check(report["e2e_latency_ms"][p] > 0, f"e2e_latency_ms.{p} > 0")
-    for r in ("command_vs_produce", "apply_vs_rocksdb"):
+    for r in ("command_vs_produce", "http_batch_vs_produce", "apply_vs_rocksdb"):
         check(report["ratios"][r] > 0, f"ratios.{r} > 0")
     check(report["rss_mb"]["peak"] > 0, "rss_mb.peak > 0")
     v = report["verification"]
     check(v["ok"], "verification ok")
-    # 2000 transfers, 10% of them pending and posted later, 100 accounts, plus the latency phase.
-    check(v["events_acked"] >= 2000 + 200 + 100, "every workload event was acknowledged")
+    # 2000 transfers, 10% of them pending and posted later, 100 accounts, the HTTP phase's 2000
+    # (and its warm-up), plus the latency phase.
+    check(v["events_acked"] >= 2000 + 200 + 100 + 2000, "every workload event was acknowledged")
     check(v["applied"] == v["events_acked"], "applied == acknowledged: each event exactly once")
     check(v["duplicate"] == 0 and v["rejected"] == 0 and v["dead_lettered"] == 0,
           "no duplicate, rejected or dead-lettered outcome")
