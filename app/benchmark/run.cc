@@ -777,11 +777,13 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
           request.Clear();
         }
       }
+      std::mutex bar_mu;  // the connections answer on threads of their own
       ASSIGN_OR_RETURN(PostedBatches posted,
                        PostBatches("127.0.0.1", gateway.port(), "/v1/batch", bodies,
                                    options.http_clients, cpu, [&](int64_t answered) {
-                                     if (bar != nullptr)
-                                       bar->Update(std::min(answered * batch, count));
+                                     if (bar == nullptr) return;
+                                     std::lock_guard lock(bar_mu);
+                                     bar->Update(std::min(answered * batch, count));
                                    }));
       // Booked in offset order per partition, as Ledger checks them: the connections' answers
       // arrive in any order.

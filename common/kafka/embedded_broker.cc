@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -168,9 +169,12 @@ class NoDelayWatcher {
   }
 
  private:
-  static constexpr std::chrono::milliseconds kNoDelayScan{20};
+  // A scan of ~150 descriptors takes ~0.1 ms; a new connection may wait this long for the
+  // option, which only delays some of its first answers.
+  static constexpr std::chrono::milliseconds kNoDelayScan{100};
 
   void Run() {
+    pthread_setname_np(pthread_self(), "kl-nodelay");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();
