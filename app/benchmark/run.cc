@@ -46,6 +46,9 @@ constexpr int64_t kRecordOverhead = 70;
 // Commands per round at most: a round's commands are generated before it is timed and held in
 // memory meanwhile (~0.5 KiB each).
 constexpr int64_t kMaxRoundCommands = 50'000;
+// Commands of the HTTP phase at most: its JSON bodies and answers (~0.5 KiB a command) are held
+// in memory while it runs, inside the second half whose RSS must stay flat.
+constexpr int64_t kMaxHttpCommands = 20'000;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -761,8 +764,9 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     http::Server gateway;
     command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll());
     RETURN_IF_ERROR(gateway.Start({"127.0.0.1", 0}));
-    // One round: within what the broker keeps per partition, like the C++ API's rounds.
-    http_count = std::min<int64_t>({wo.transfers, kMaxRoundCommands, per_partition * partitions});
+    // One round, within what the broker keeps per partition like the C++ API's rounds, and of
+    // at most kMaxHttpCommands: its bodies and answers are held in memory meanwhile.
+    http_count = std::min<int64_t>({wo.transfers, kMaxHttpCommands, per_partition * partitions});
     const auto batch = static_cast<int64_t>(options.http_batch);
     auto phase = [&](int64_t count, ThreadCpu* cpu, ProgressBar* bar) -> Result<double> {
       std::vector<Acks::Item> items;
