@@ -7,38 +7,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
-#include <filesystem>
 #include <optional>
-#include <string>
 #include <thread>
+
+#include "common/sockets.h"
 
 namespace kledger::testing {
 
 // Whether TCP_NODELAY is set on a connection this process accepted on local `port` (not the
 // listening socket); nullopt while there is none.
 inline std::optional<bool> AcceptedNoDelay(int port) {
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    int fd = -1;
-    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
-    sockaddr_in local{};
-    socklen_t len = sizeof(local);
-    int listening = 0, nodelay = 0;
-    socklen_t int_len = sizeof(int);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-        local.sin_family != AF_INET || ntohs(local.sin_port) != port ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &int_len) != 0 || listening) {
-      continue;
+  std::optional<bool> found;
+  ForEachAcceptedConnection({port}, [&](int fd) {
+    int nodelay = 0;
+    socklen_t len = sizeof(nodelay);
+    if (!found && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0) {
+      found = nodelay != 0;
     }
-    int_len = sizeof(int);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &int_len) != 0) continue;
-    return nodelay != 0;
-  }
-  return std::nullopt;
+  });
+  return found;
 }
 
 // A plain TCP connection to 127.0.0.1:`port`, closed on destruction.

@@ -14,7 +14,6 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -23,6 +22,7 @@
 
 #include "common/kafka/internal/rdkafka_handle.h"
 #include "common/kafka/internal/rdkafka_util.h"
+#include "common/sockets.h"
 
 namespace kledger::kafka {
 namespace {
@@ -141,31 +141,15 @@ class NoDelayWatcher {
     thread_.join();
   }
 
-  // Sets TCP_NODELAY on every accepted connection of the ports that lacks it. Never throws: a
-  // descriptor closed meanwhile is skipped, a listing that fails ends this scan.
+  // Sets TCP_NODELAY on every accepted connection of the ports that lacks it.
   static void Scan(const std::set<int>& ports) {
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
-         it.increment(ec)) {
-      int fd = -1;
-      const std::string name = it->path().filename().string();
-      if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
-      sockaddr_in local{};
-      socklen_t len = sizeof(local);
-      if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-          local.sin_family != AF_INET || !ports.contains(ntohs(local.sin_port))) {
-        continue;
-      }
-      int listening = 0, nodelay = 0;
-      socklen_t int_len = sizeof(int);
-      if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &int_len) != 0 || listening) {
-        continue;
-      }
-      int_len = sizeof(int);
-      if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &int_len) != 0 || nodelay) continue;
+    ForEachAcceptedConnection(ports, [](int fd) {
+      int nodelay = 0;
+      socklen_t len = sizeof(nodelay);
+      if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) != 0 || nodelay) return;
       const int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // a closed one: no harm
-    }
+    });
   }
 
  private:
