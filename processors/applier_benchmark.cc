@@ -1,9 +1,11 @@
-// Micro-benchmarks of the apply path's decoding half and the command side's per-event work:
-// DecodeEvent (parse + checks; into a message of its own and onto an arena),
-// domain::ValidateEnvelope, event id derivation. Build target kledger_processors_benchmark; not
-// run by ctest (docs/performance.md).
+// Micro-benchmarks of the apply path and the command side's per-event work: ApplyRecords as the
+// apply thread runs it, DecodeEvent (parse + checks; into a message of its own and onto an
+// arena), domain::ValidateEnvelope, event id derivation. Build target
+// kledger_processors_benchmark; not run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -95,6 +97,87 @@ void BM_DeriveEventId(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DeriveEventId);
+
+constexpr int kAccounts = 10'000;  // as `kledger benchmark`'s default
+
+std::string Account(int64_t k) { return "acct:" + std::to_string(k); }
+
+// `event` with its id derived, as the processor consumes it at `offset`.
+kafka::ConsumedRecord AsRecord(v1::EventEnvelope event, int64_t offset) {
+  event.set_instance_id("bench-7");
+  event.set_schema_version(domain::kSchemaVersion);
+  event.set_event_id(domain::DeriveEventId(event));
+  event.set_correlation_id(event.event_id());
+  kafka::ConsumedRecord record;
+  record.topic = "kledger.events";
+  record.key = "bench-7";
+  record.offset = offset;
+  record.value = event.SerializeAsString();
+  return record;
+}
+
+// Transfer `n` between two of the kAccounts accounts, with an idempotency key of its own.
+kafka::ConsumedRecord TransferRecord(int64_t n, int64_t offset) {
+  v1::EventEnvelope e = Transfer();
+  auto& m = *e.mutable_transaction_created();
+  m.set_source_idempk("t-" + std::to_string(n));
+  const int64_t debit = (n * 7919) % kAccounts;
+  m.mutable_entries(0)->set_account(Account(debit));
+  m.mutable_entries(1)->set_account(Account((debit + 1 + n % 13) % kAccounts));
+  return AsRecord(std::move(e), offset);
+}
+
+// ApplyRecords as the apply thread runs it, per poll of `range(0)` posted transfers between
+// kAccounts accounts: decoding, the ledger into the store's batch (its reads of the store and
+// the committed-record cache included), and each record's bookkeeping. Building the records and
+// committing each poll are not timed.
+void BM_ApplyRecords(benchmark::State& state) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kledger-bench-apply-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto store = projections::ProjectionStore::Open({.path = dir.string()});
+  if (!store.ok()) return state.SkipWithError(store.status().ToString().c_str());
+  const PoisonHandler no_poison = [](const auto&, const auto&) {
+    return Status::InvalidArgument("the benchmark's records are all valid");
+  };
+  int64_t offset = 0;
+  auto apply = [&](const std::vector<kafka::ConsumedRecord>& records) {
+    auto batch = (*store)->BeginBatch(0);
+    auto run = ApplyRecords(*batch, offset, records, no_poison);
+    if (!run.ok() || !(*store)->Commit(*batch, run->next_offset).ok()) std::abort();
+    offset = run->next_offset;
+  };
+  std::vector<kafka::ConsumedRecord> records;
+  for (int k = 0; k < kAccounts; ++k) {
+    v1::EventEnvelope e;
+    auto& m = *e.mutable_account_opened();
+    m.set_address(Account(k));
+    m.set_type(v1::ASSET);
+    m.set_currency("USD");
+    m.set_allow_negative(true);
+    records.push_back(AsRecord(std::move(e), offset + k));
+  }
+  apply(records);
+
+  const int per_poll = static_cast<int>(state.range(0));
+  int64_t n = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    records.clear();
+    for (int i = 0; i < per_poll; ++i, ++n) records.push_back(TransferRecord(n, offset + i));
+    auto batch = (*store)->BeginBatch(0);
+    state.ResumeTiming();
+    auto run = ApplyRecords(*batch, offset, records, no_poison);
+    state.PauseTiming();
+    if (!run.ok() || !(*store)->Commit(*batch, run->next_offset).ok()) std::abort();
+    offset = run->next_offset;
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * per_poll);
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ApplyRecords)->Arg(2000)->Unit(benchmark::kMillisecond);
 
 // Parsing alone, to tell protobuf's share of DecodeEvent from the checks'.
 void BM_ParseEnvelope(benchmark::State& state) {
