@@ -1,5 +1,7 @@
 #include "processors/applier.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <memory>
 
@@ -88,6 +90,8 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
   arena_options.initial_block = block.get();
   arena_options.initial_block_size = kArenaBlockBytes;
   google::protobuf::Arena arena(arena_options);
+  // Copying two ids per record costs allocations that only the debug log needs.
+  const bool traced = spdlog::should_log(spdlog::level::debug);
   for (const auto& record : records) {
     if (record.offset < run.next_offset) continue;  // applied before (re-delivered after a seek)
     const auto start = Clock::now();
@@ -108,11 +112,16 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
       projections::ProjectionSpace space(batch, projection->name());
       RETURN_IF_ERROR(projection->Apply(event, outcome, space));
     }
-    run.records.push_back(
-        {std::string(domain::EventTypeName(event)), std::string(OutcomeName(outcome.outcome())),
-         std::chrono::duration<double>(Clock::now() - start).count(),
-         record.timestamp_ms >= 0 ? (WallClockMs() - record.timestamp_ms) / 1000.0 : -1,
-         event.event_id(), event.correlation_id()});
+    AppliedRecord& applied = run.records.emplace_back();
+    applied.event_type = domain::EventTypeName(event);
+    applied.outcome = OutcomeName(outcome.outcome());
+    applied.apply_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    applied.end_to_end_seconds =
+        record.timestamp_ms >= 0 ? (WallClockMs() - record.timestamp_ms) / 1000.0 : -1;
+    if (traced) {
+      applied.event_id = event.event_id();
+      applied.correlation_id = event.correlation_id();
+    }
     run.next_offset = record.offset + 1;
   }
   return run;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/kafka/record.h"
@@ -19,11 +20,12 @@ namespace kledger::processors {
 
 // What became of one record, for metrics and logs.
 struct AppliedRecord {
-  std::string event_type;  // "transaction_created", ...; "unknown" for poison
-  std::string outcome;     // applied | rejected | duplicate | dead_lettered
+  std::string_view event_type;  // static: "transaction_created", ...; "unknown" for poison
+  std::string_view outcome;     // static: applied | rejected | duplicate | dead_lettered
   double apply_seconds = 0;
   double end_to_end_seconds = -1;  // record timestamp to now; -1 when the record has none
-  std::string event_id;            // empty for poison
+  // For the debug log only, so kept only while it is on; empty otherwise, and for poison.
+  std::string event_id;
   std::string correlation_id;
 };
 

@@ -3,6 +3,7 @@
 #include "processors/applier.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 
@@ -148,6 +149,38 @@ TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
   ASSERT_TRUE(rerun.ok());
   EXPECT_TRUE(rerun->records.empty());
   EXPECT_EQ(Count("acme/APPLIED"), "3");
+}
+
+TEST_F(ApplierTest, RecordsCarryTypeAndOutcomeAndTheirIdsOnlyWhileDebugLogging) {
+  v1::EventEnvelope opened = OpenAccount("acme", "cash", v1::ASSET, "USD");
+  opened.set_correlation_id("corr-7");
+  const std::vector<kafka::ConsumedRecord> records = {
+      Record(opened, 0),
+      // The same event again.
+      Record(opened, 1),
+      Record(CreateTx("acme", "t1", v1::POSTED,
+                      {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("nowhere", v1::CREDIT, 5)}),
+             2),  // rejected: unknown account
+  };
+  const PoisonHandler no_poison = [](const auto&, const auto&) { return Status::Ok(); };
+  const spdlog::level::level_enum was = spdlog::get_level();
+  for (const auto level : {spdlog::level::info, spdlog::level::debug}) {
+    SCOPED_TRACE(spdlog::level::to_string_view(level).data());
+    spdlog::set_level(level);
+    auto batch = store_->BeginBatch(0);
+    auto run = ApplyRecords(*batch, 0, records, no_poison);
+    spdlog::set_level(was);
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    ASSERT_EQ(run->records.size(), 3u);
+    EXPECT_EQ(run->records[0].event_type, "account_opened");
+    EXPECT_EQ(run->records[0].outcome, "applied");
+    EXPECT_EQ(run->records[1].outcome, "duplicate");
+    EXPECT_EQ(run->records[2].event_type, "transaction_created");
+    EXPECT_EQ(run->records[2].outcome, "rejected");
+    const bool debug = level == spdlog::level::debug;
+    EXPECT_EQ(run->records[0].event_id, debug ? domain::DeriveEventId(opened) : "");
+    EXPECT_EQ(run->records[0].correlation_id, debug ? "corr-7" : "");
+  }
 }
 
 }  // namespace
