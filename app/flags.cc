@@ -43,6 +43,12 @@ void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync) {
       ->envname("KLEDGER_STORE_COMPACTION")
       ->check(CLI::IsMember({"leveled", "universal"}))
       ->capture_default_str();
+  cmd.add_option("--store-compaction-priority", flags.compaction_priority,
+                 "CPU priority of RocksDB's compactions: normal, or idle (they run only on CPU "
+                 "nothing else wants: lower tail latency, compaction caught up later)")
+      ->envname("KLEDGER_STORE_COMPACTION_PRIORITY")
+      ->check(CLI::IsMember({"normal", "idle"}))
+      ->capture_default_str();
   if (with_sync) {
     cmd.add_flag("--store-sync", flags.sync,
                  "fsync RocksDB's write-ahead log at every commit, so that a machine crash loses "
@@ -54,6 +60,8 @@ void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync) {
 Result<projections::StoreOptions> ToStoreOptions(const StoreFlags& flags,
                                                  projections::StoreOptions base) {
   ASSIGN_OR_RETURN(base.compaction, projections::ParseCompaction(flags.compaction));
+  ASSIGN_OR_RETURN(base.compaction_priority,
+                   projections::ParseCompactionPriority(flags.compaction_priority));
   base.write_buffer_mb = flags.write_buffer_mb;
   base.sync = flags.sync;
   return base;

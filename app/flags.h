@@ -57,13 +57,15 @@ http::ServerOptions ToServerOptions(const HttpSecurityFlags& flags, http::Server
 struct StoreFlags {
   size_t write_buffer_mb = projections::StoreOptions().write_buffer_mb;
   std::string compaction = "leveled";
+  std::string compaction_priority = "normal";
   bool sync = false;
 };
 
-// Adds --store-write-buffer-mb, --store-compaction and, with `with_sync`, --store-sync.
+// Adds --store-write-buffer-mb, --store-compaction, --store-compaction-priority and, with
+// `with_sync`, --store-sync.
 void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync);
 
-// `base` with the flags' settings. InvalidArgument for an unknown compaction style.
+// `base` with the flags' settings. InvalidArgument for an unknown compaction style or priority.
 Result<projections::StoreOptions> ToStoreOptions(const StoreFlags& flags,
                                                  projections::StoreOptions base = {});
 

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
@@ -15,8 +16,8 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
-#include <vector>
 #include <utility>
+#include <vector>
 
 namespace kledger::projections {
 namespace {
@@ -389,6 +390,13 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
                             ? rocksdb::kCompactionStyleUniversal
                             : rocksdb::kCompactionStyleLevel;
   write.sync = options.sync;
+  if (options.compaction_priority == StoreOptions::CompactionPriority::kIdle) {
+    // Compactions run in the environment's LOW pool (flushes, in HIGH, keep their priority: a
+    // full memtable stops writes at once). Each pool thread takes the priority when it next
+    // picks up a job. An environment without the feature leaves it as it is.
+    db.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kIdle)
+        .PermitUncheckedError();
+  }
 }
 
 Result<StoreOptions::Compaction> ParseCompaction(std::string_view text) {
@@ -396,6 +404,13 @@ Result<StoreOptions::Compaction> ParseCompaction(std::string_view text) {
   if (text == "universal") return StoreOptions::Compaction::kUniversal;
   return Status::InvalidArgument("compaction style '" + std::string(text) +
                                  "' is unknown; use leveled or universal");
+}
+
+Result<StoreOptions::CompactionPriority> ParseCompactionPriority(std::string_view text) {
+  if (text == "normal") return StoreOptions::CompactionPriority::kNormal;
+  if (text == "idle") return StoreOptions::CompactionPriority::kIdle;
+  return Status::InvalidArgument("compaction priority '" + std::string(text) +
+                                 "' is unknown; use normal or idle");
 }
 
 ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db)

@@ -53,13 +53,24 @@ struct StoreOptions {
   // less CPU but may need twice the disk while it rewrites everything now and then.
   enum class Compaction { kLeveled, kUniversal };
   Compaction compaction = Compaction::kLeveled;
+  // The CPU priority of RocksDB's compaction threads. kIdle (Linux SCHED_IDLE) runs them only on
+  // CPU that nothing else wants, so that compaction does not take the CPU that applying events
+  // and answering queries need (docs/performance.md, "Ninth pass"). Compaction that cannot run
+  // piles up; RocksDB then slows writes, and so the apply path, until it has caught up. The
+  // compaction threads are shared by every store of the process: the lowest priority any store
+  // asks for applies to them all, for the life of the process. Default: kNormal.
+  enum class CompactionPriority { kNormal, kIdle };
+  CompactionPriority compaction_priority = CompactionPriority::kNormal;
 };
 
 // "leveled" / "universal", for flags; InvalidArgument naming the choices otherwise.
 Result<StoreOptions::Compaction> ParseCompaction(std::string_view text);
+// "normal" / "idle", for flags; InvalidArgument naming the choices otherwise.
+Result<StoreOptions::CompactionPriority> ParseCompactionPriority(std::string_view text);
 
 // The RocksDB options ProjectionStore::Open and Commit use for `options`, for tools that must
-// write exactly as the store does (the benchmark's RocksDB ceiling).
+// write exactly as the store does (the benchmark's RocksDB ceiling). With
+// CompactionPriority::kIdle it also lowers the priority of the compaction threads of `db.env`.
 void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
                       rocksdb::WriteOptions& write);
 

@@ -3,17 +3,19 @@
 #include "projections/store.h"
 
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table_properties.h>
-#include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -721,6 +723,33 @@ TEST_F(StoreTest, StorageSettingsReachRocksDbAndLeaveTheStateAlone) {
 
   EXPECT_EQ(*ParseCompaction("universal"), StoreOptions::Compaction::kUniversal);
   EXPECT_THAT(ParseCompaction("tiered").status().message(), HasSubstr("leveled or universal"));
+}
+
+// The scheduling policy of a job run by RocksDB's compaction pool (the default environment's LOW
+// pool, which every store of the process shares).
+int CompactionPoolPolicy() {
+  std::promise<int> policy;
+  rocksdb::Env::Default()->Schedule(
+      [](void* arg) { static_cast<std::promise<int>*>(arg)->set_value(sched_getscheduler(0)); },
+      &policy, rocksdb::Env::Priority::LOW);
+  return policy.get_future().get();
+}
+
+TEST_F(StoreTest, IdleCompactionPriorityRunsCompactionsOnlyOnIdleCpu) {
+  auto normal = OpenStore("normal");
+  ASSERT_TRUE(normal);
+  EXPECT_EQ(CompactionPoolPolicy(), SCHED_OTHER);
+
+  StoreOptions settings;
+  settings.path = (root_ / "idle").string();
+  settings.compaction_priority = StoreOptions::CompactionPriority::kIdle;
+  auto idle = ProjectionStore::Open(settings);
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+  EXPECT_EQ(CompactionPoolPolicy(), SCHED_IDLE);
+
+  EXPECT_EQ(*ParseCompactionPriority("idle"), StoreOptions::CompactionPriority::kIdle);
+  EXPECT_EQ(*ParseCompactionPriority("normal"), StoreOptions::CompactionPriority::kNormal);
+  EXPECT_THAT(ParseCompactionPriority("low").status().message(), HasSubstr("normal or idle"));
 }
 
 // Flushed tables (level 0) are written uncompressed; deeper levels compressed when RocksDB can.

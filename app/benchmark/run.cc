@@ -504,6 +504,10 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       {"store_compaction",
        options.store.compaction == projections::StoreOptions::Compaction::kUniversal ? "universal"
                                                                                      : "leveled"},
+      {"store_compaction_priority",
+       options.store.compaction_priority == projections::StoreOptions::CompactionPriority::kIdle
+           ? "idle"
+           : "normal"},
       {"allocator", KLEDGER_ALLOCATOR}};  // the build's malloc (CMake)
 
   ScratchDir scratch;
@@ -1021,12 +1025,13 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
   const json& p = j["parameters"];
   std::fprintf(out,
                "\nkledger benchmark: %lld transfers (%lld events), %s, %d partitions, %d "
-               "processor(s), batch %d, pending %.2f, RocksDB %s with a %d MiB memtable\n",
+               "processor(s), batch %d, pending %.2f, RocksDB %s with a %d MiB memtable%s\n",
                p["transfers"].get<long long>(), p["events"].get<long long>(),
                p["distribution"].get<std::string>().c_str(), p["partitions"].get<int>(),
                p["processors"].get<int>(), p["batch_size"].get<int>(),
                p["pending_ratio"].get<double>(), p["store_compaction"].get<std::string>().c_str(),
-               p["store_write_buffer_mb"].get<int>());
+               p["store_write_buffer_mb"].get<int>(),
+               p["store_compaction_priority"] == "idle" ? ", compactions at idle priority" : "");
   std::fprintf(out, "\n%-44s %14s %14s %8s\n", "path", "per second", "ceiling", "ratio");
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", "command path (C++ API, acked)",
                j["command"]["commands_per_s"].get<double>(), c["kafka_produce_per_s"].get<double>(),
