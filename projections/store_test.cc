@@ -735,6 +735,8 @@ int CompactionPoolPolicy() {
   return policy.get_future().get();
 }
 
+// The priority cannot be raised again in a process, so this test checks "normal" first; ctest
+// runs each test in a process of its own.
 TEST_F(StoreTest, IdleCompactionPriorityRunsCompactionsOnlyOnIdleCpu) {
   auto normal = OpenStore("normal");
   ASSERT_TRUE(normal);
