@@ -38,14 +38,22 @@ v1::EventEnvelope Transfer() {
   return e;
 }
 
-// Transfer() as the processor consumes it.
-kafka::ConsumedRecord TransferRecord() {
+// `event` with its id derived, as the processor consumes it at `offset`.
+kafka::ConsumedRecord AsRecord(v1::EventEnvelope event, int64_t offset) {
+  event.set_instance_id("bench-7");
+  event.set_schema_version(domain::kSchemaVersion);
+  event.set_event_id(domain::DeriveEventId(event));
+  event.set_correlation_id(event.event_id());
   kafka::ConsumedRecord record;
   record.topic = "kledger.events";
   record.key = "bench-7";
-  record.value = Transfer().SerializeAsString();
+  record.offset = offset;
+  record.value = event.SerializeAsString();
   return record;
 }
+
+// Transfer() as the processor consumes it.
+kafka::ConsumedRecord TransferRecord() { return AsRecord(Transfer(), 0); }
 
 void BM_DecodeEvent(benchmark::State& state) {
   const kafka::ConsumedRecord record = TransferRecord();
@@ -102,20 +110,6 @@ constexpr int kAccounts = 10'000;  // as `kledger benchmark`'s default
 
 std::string Account(int64_t k) { return "acct:" + std::to_string(k); }
 
-// `event` with its id derived, as the processor consumes it at `offset`.
-kafka::ConsumedRecord AsRecord(v1::EventEnvelope event, int64_t offset) {
-  event.set_instance_id("bench-7");
-  event.set_schema_version(domain::kSchemaVersion);
-  event.set_event_id(domain::DeriveEventId(event));
-  event.set_correlation_id(event.event_id());
-  kafka::ConsumedRecord record;
-  record.topic = "kledger.events";
-  record.key = "bench-7";
-  record.offset = offset;
-  record.value = event.SerializeAsString();
-  return record;
-}
-
 // Transfer `n` between two of the kAccounts accounts, with an idempotency key of its own.
 kafka::ConsumedRecord TransferRecord(int64_t n, int64_t offset) {
   v1::EventEnvelope e = Transfer();
@@ -140,13 +134,6 @@ void BM_ApplyRecords(benchmark::State& state) {
   const PoisonHandler no_poison = [](const auto&, const auto&) {
     return Status::InvalidArgument("the benchmark's records are all valid");
   };
-  int64_t offset = 0;
-  auto apply = [&](const std::vector<kafka::ConsumedRecord>& records) {
-    auto batch = (*store)->BeginBatch(0);
-    auto run = ApplyRecords(*batch, offset, records, no_poison);
-    if (!run.ok() || !(*store)->Commit(*batch, run->next_offset).ok()) std::abort();
-    offset = run->next_offset;
-  };
   std::vector<kafka::ConsumedRecord> records;
   for (int k = 0; k < kAccounts; ++k) {
     v1::EventEnvelope e;
@@ -155,9 +142,15 @@ void BM_ApplyRecords(benchmark::State& state) {
     m.set_type(v1::ASSET);
     m.set_currency("USD");
     m.set_allow_negative(true);
-    records.push_back(AsRecord(std::move(e), offset + k));
+    records.push_back(AsRecord(std::move(e), k));
   }
-  apply(records);
+  int64_t offset = 0;
+  {
+    auto batch = (*store)->BeginBatch(0);
+    auto opened = ApplyRecords(*batch, offset, records, no_poison);
+    if (!opened.ok() || !(*store)->Commit(*batch, opened->next_offset).ok()) std::abort();
+    offset = opened->next_offset;
+  }
 
   const int per_poll = static_cast<int>(state.range(0));
   int64_t n = 0;
