@@ -12,6 +12,8 @@
 #include <memory>
 #include <thread>
 
+#include "app/benchmark/resources.h"
+
 namespace kledger::app::bench {
 namespace {
 
@@ -241,9 +243,11 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
   const int64_t warm_up = sent;
 
   double produce_seconds = 0, consume_seconds = 0;
+  ThreadCpu produce_cpu;
   int64_t i = 0;
   while (i < count) {
     budget.NextRound();
+    produce_cpu.Start();
     const auto produce_start = Clock::now();
     RETURN_IF_ERROR(produce_round([&]() -> const kafka::ProducerRecord* {
       if (i >= count) return nullptr;
@@ -253,6 +257,7 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
       return &r;
     }));
     produce_seconds += Since(produce_start);
+    produce_cpu.Stop();
     progress(deliveries.ok - warm_up);
 
     const auto read_start = Clock::now();
@@ -266,6 +271,7 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
   }
   out.produce_per_s = static_cast<double>(count) / produce_seconds;
   out.consume_per_s = static_cast<double>(count) / consume_seconds;
+  out.produce_cpu_seconds = produce_cpu.seconds();
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct KafkaCeiling {
   double consume_per_s = 0;  // records/s a lone consumer read over the read phases
   int64_t records = 0;
   int rounds = 0;
+  // CPU seconds by thread group (ThreadCpu) over the timed produce phases: the producing
+  // thread is "other", as the command path's submitting thread is.
+  std::map<std::string, double> produce_cpu_seconds;
 };
 
 // Produces `count` records cycled from `pool` (kledger events as the command side makes them:

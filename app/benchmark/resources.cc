@@ -87,10 +87,27 @@ std::string GroupOf(const std::string& thread_name) {
   return "other";
 }
 
+// The CPU time thread `tid` has used, in seconds: from its schedstat (nanoseconds) where the
+// kernel keeps one, else from the clock ticks of its stat line (`after_name`: the fields after
+// "(name) "), which are 10 ms coarse: too coarse for the benchmark's shorter phases.
+double ThreadCpuSeconds(const std::string& tid, const std::string& after_name) {
+  std::ifstream schedstat("/proc/self/task/" + tid + "/schedstat");
+  uint64_t nanoseconds = 0;
+  if (schedstat >> nanoseconds) return static_cast<double>(nanoseconds) / 1e9;
+  // utime and stime are fields 14 and 15, the 12th and 13th after the name.
+  std::istringstream rest(after_name);
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // tid -> (group, CPU seconds so far) for every live thread of this process.
 std::map<int, std::pair<std::string, double>> SnapshotThreads() {
   std::map<int, std::pair<std::string, double>> out;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   DIR* dir = opendir("/proc/self/task");
   if (dir == nullptr) return out;
   while (const dirent* entry = readdir(dir)) {
@@ -99,19 +116,12 @@ std::map<int, std::pair<std::string, double>> SnapshotThreads() {
     std::string line;
     if (!std::getline(in, line)) continue;
     // "tid (name) state ppid ...": the name may hold spaces and parentheses, so split at the
-    // last ')'. utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    // last ')'.
     const size_t open = line.find('(');
     const size_t close = line.rfind(')');
     if (open == std::string::npos || close == std::string::npos || close < open) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stod(field);
-      if (i == 15) stime = std::stod(field);
-    }
     out[std::atoi(entry->d_name)] = {GroupOf(line.substr(open + 1, close - open - 1)),
-                                     (utime + stime) / ticks};
+                                     ThreadCpuSeconds(entry->d_name, line.substr(close + 2))};
   }
   closedir(dir);
   return out;

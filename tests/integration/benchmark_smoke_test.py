@@ -44,6 +44,12 @@ def main() -> int:
     check(http.get("commands") == 2000 and http.get("requests") == 20,
           "the HTTP phase posted every command, 100 a request")
     check(report["apply"]["txn_per_s"] > 0, "txn_per_s > 0")
+    # The producing thread of the raw ceiling and the command path's submitting thread ("other")
+    # ran for every record: their CPU is what the command ratio compares.
+    check(report["ceilings"].get("kafka_produce_cpu_us_per_record", {}).get("other", 0) > 0,
+          "ceilings.kafka_produce_cpu_us_per_record.other > 0")
+    check(report["command"]["cpu_us_per_command"].get("other", 0) > 0,
+          "command.cpu_us_per_command.other > 0")
     for p in ("p50", "p99", "p999"):
         check(report["e2e_latency_ms"][p] > 0, f"e2e_latency_ms.{p} > 0")
     for r in ("command_vs_produce", "http_batch_vs_produce", "apply_vs_rocksdb"):
