@@ -100,9 +100,13 @@ std::string_view ProducerModeName(ProducerMode mode) {
   return mode == ProducerMode::kTransactional ? "transactional" : "idempotent";
 }
 
-std::string_view CommandFieldName(const v1::Command& command) {
-  const auto* field = v1::Command::descriptor()->FindFieldByNumber(command.command_case());
+std::string_view CommandFieldName(v1::Command::CommandCase command_case) {
+  const auto* field = v1::Command::descriptor()->FindFieldByNumber(command_case);
   return field == nullptr ? std::string_view() : std::string_view(field->name());
+}
+
+std::string_view CommandFieldName(const v1::Command& command) {
+  return CommandFieldName(command.command_case());
 }
 
 namespace {
@@ -147,7 +151,7 @@ Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOpt
   envelope.set_schema_version(domain::kSchemaVersion);
   envelope.set_submitted_at_ms(WallClockMs());
   domain::ValidateCorrelationId(command.correlation_id(), errors);
-  const std::string_view field = CommandFieldName(command);  // before the payload moves
+  const v1::Command::CommandCase command_case = command.command_case();  // before the payload moves
   if (!SetEvent(std::move(command), envelope)) {
     domain::ValidateInstanceId(envelope.instance_id(), errors);
     errors.push_back({"command", "required", "the command names no operation"});
@@ -164,7 +168,8 @@ Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOpt
   // instance and the payload need checking; payload paths are made relative to the command.
   domain::ValidateInstanceId(envelope.instance_id(), errors);
   for (domain::FieldError& e : domain::ValidatePayload(envelope, options.limits)) {
-    e.field.insert(0, std::string(field) + ".");
+    // Named only for an error: the descriptor lookup was 2% of a valid command's submit.
+    e.field.insert(0, std::string(CommandFieldName(command_case)) + ".");
     errors.push_back(std::move(e));
   }
   if (!errors.empty()) return Status::InvalidArgument(DescribeErrors(errors));

@@ -185,6 +185,7 @@ class CommandClient {
 };
 
 // The name of the command's operation field ("create_transaction"); "" when none is set.
+std::string_view CommandFieldName(v1::Command::CommandCase command_case);
 std::string_view CommandFieldName(const v1::Command& command);
 
 // The event headers of SPEC §3 for an envelope.

@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 
@@ -34,13 +35,16 @@ std::string HashFields(std::initializer_list<std::string_view> fields) {
   };
   thread_local Scratch scratch;
   std::string& buffer = scratch.buffer;
-  buffer.clear();
+  size_t size = 0;
+  for (std::string_view f : fields) size += sizeof(uint64_t) + f.size();
+  buffer.resize(size);  // within the capacity of earlier ids: no allocation
+  char* out = buffer.data();
   for (std::string_view f : fields) {
     uint64_t n = f.size();
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      buffer.push_back(static_cast<char>((n >> shift) & 0xff));
-    }
-    buffer.append(f);
+    for (int i = sizeof(uint64_t) - 1; i >= 0; --i, n >>= 8) out[i] = static_cast<char>(n & 0xff);
+    out += sizeof(uint64_t);
+    std::memcpy(out, f.data(), f.size());
+    out += f.size();
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
@@ -53,11 +57,10 @@ std::string HashFields(std::initializer_list<std::string_view> fields) {
   if (ok != 1) std::abort();
 
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(kEventIdHexChars);
+  std::string id(kEventIdHexChars, '\0');
   for (std::size_t i = 0; i < kEventIdHexChars / 2; ++i) {
-    id.push_back(kHex[digest[i] >> 4]);
-    id.push_back(kHex[digest[i] & 0x0f]);
+    id[2 * i] = kHex[digest[i] >> 4];
+    id[2 * i + 1] = kHex[digest[i] & 0x0f];
   }
   return id;
 }
