@@ -1,8 +1,9 @@
 // Micro-benchmarks of the command path (issue 7): PrepareEvent (validation, event id, envelope)
-// and the event id alone, without Kafka; CommandClient::SubmitAsync end to end against an
-// in-process embedded broker, served as `kledger benchmark` serves it (acks on the submitting
-// thread); and the acknowledgement latency of a burst, as /v1/batch sends one. Build target
-// kledger_command_benchmark; not run by ctest (docs/performance.md).
+// without Kafka; CommandClient::SubmitAsync end to end against an in-process embedded broker,
+// served as `kledger benchmark` serves it (acks on the submitting thread); and the
+// acknowledgement latency of a burst, as /v1/batch sends one. Build target
+// kledger_command_benchmark; not run by ctest (docs/performance.md). The event id alone:
+// kledger_processors_benchmark's BM_DeriveEventId.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -11,7 +12,6 @@
 #include <vector>
 
 #include "command-side/command_client.h"
-#include "common/domain/event_id.h"
 #include "common/kafka/embedded_broker.h"
 
 namespace kledger::command {
@@ -57,17 +57,6 @@ void BM_PrepareEvent(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_PrepareEvent);
-
-// The event id of a prepared transfer: SHA-256 over its key fields, hex-encoded (part of
-// PrepareEvent; processors derive it again to check each event).
-void BM_DeriveEventId(benchmark::State& state) {
-  v1::EventEnvelope envelope;
-  envelope.set_instance_id("bench-7");
-  *envelope.mutable_transaction_created() = std::move(*Transfer(7).mutable_create_transaction());
-  for (auto _ : state) benchmark::DoNotOptimize(domain::DeriveEventId(envelope));
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_DeriveEventId);
 
 // Counts acknowledgements; any failure stops the benchmark.
 class Counter final : public AckHandler {
