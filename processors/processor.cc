@@ -585,11 +585,17 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
     letter = &unsettled_letters_[partition].emplace(record.offset, reason).first->second;
   }
   const DeadLetterReason& written = *letter;
-  // The event's one outcome is "dead_lettered" until a redrive applies it.
+  // The event's one outcome is "dead_lettered" until a redrive applies it, unless its id has
+  // one already: the record is then a copy (a resubmission) of an event processed before, and
+  // that outcome stays, as a duplicate's does.
   auto batch = store_->BeginBatch(partition);
   std::string poison_code;
   auto envelope = DecodeEvent(record, poison_code);
+  std::optional<v1::EventOutcomeView> original;
   if (envelope.ok()) {
+    ASSIGN_OR_RETURN(original, batch->FindOutcome(envelope->instance_id(), envelope->event_id()));
+  }
+  if (envelope.ok() && (!original || original->outcome() == v1::DEAD_LETTERED)) {
     v1::EventOutcomeView outcome;
     outcome.set_event_id(envelope->event_id());
     outcome.set_instance_id(envelope->instance_id());

@@ -335,5 +335,48 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
       << Metrics();
 }
 
+// A copy of an applied event (a resubmission) whose retries run out goes to the dead-letter
+// topic, but its event id keeps its one outcome: the original's, which moved the money.
+TEST_F(ProcessorTest, ExhaustedCopyOfAnAppliedEventKeepsTheOriginalOutcome) {
+  const std::string instance = InstanceOn("copied-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor();
+  Run();
+  OpenBooks(instance);
+  const int64_t original = Fund(instance, "once", 500);
+  ASSERT_TRUE(Applied(instance, original));
+
+  // Every commit that would apply the copy fails, until its dead letter is written.
+  const std::string dead_lettered = "kledger_dead_letters_total{reason=\"retries_exhausted\"} 1";
+  std::atomic<int64_t> copy_offset{INT64_MAX};
+  std::atomic<int64_t> committed_next{0};
+  std::atomic<int> failures{0};
+  processor_->store().SetWriteFaultForTesting(
+      [&](const projections::ProjectionStore::Batch& batch, int64_t next_offset) {
+        if (batch.partition() != partition) return Status::Ok();
+        if (committed_next <= copy_offset && copy_offset < next_offset &&
+            Metrics().find(dead_lettered) == std::string::npos) {
+          ++failures;
+          return Status::IoError("injected: the copy's commit fails");
+        }
+        committed_next = next_offset;
+        return Status::Ok();
+      });
+  committed_next = processor_->Progress().at(partition).next_offset;
+  copy_offset = Fund(instance, "once", 500);
+  ASSERT_TRUE(Applied(instance, copy_offset));
+  EXPECT_GE(failures, 3);
+  EXPECT_EQ(DeadLetters(), 1);
+  EXPECT_EQ(Cash(instance), 500);
+
+  v1::EventEnvelope once =
+      CreateTx(instance, "once", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 500), MakeEntry("equity", v1::CREDIT, 500)});
+  auto outcome = processor_->store().GetOutcome(instance, domain::DeriveEventId(once));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->outcome(), v1::APPLIED);
+  EXPECT_EQ(outcome->offset(), original);
+}
+
 }  // namespace
 }  // namespace kledger::processors
