@@ -135,6 +135,33 @@ class ProcessorTest : public ::testing::Test {
 
   std::string Metrics() { return RenderMetrics(registry_); }
 
+  // Makes each commit of `partition` whose offsets cover `fault_.offset` fail while `fail(batch)`
+  // holds; every other commit goes through. `fault_.offset` is set once the record is appended.
+  // The store keeps the hook until TearDown, so it holds nothing of the test body.
+  void FailCommitsCovering(int32_t partition,
+                           std::function<bool(const projections::ProjectionStore::Batch&)> fail) {
+    processor_->store().SetWriteFaultForTesting(
+        [this, partition, fail = std::move(fail)](const projections::ProjectionStore::Batch& batch,
+                                                  int64_t next_offset) {
+          if (batch.partition() != partition) return Status::Ok();
+          if (fault_.committed_next <= fault_.offset && fault_.offset < next_offset &&
+              fail(batch)) {
+            ++fault_.failures;
+            return Status::IoError("injected: a commit covering offset " +
+                                   std::to_string(fault_.offset.load()));
+          }
+          fault_.committed_next = next_offset;
+          return Status::Ok();
+        });
+    fault_.committed_next = processor_->Progress().at(partition).next_offset;
+  }
+  struct CommitFault {
+    std::atomic<int64_t> offset{INT64_MAX};
+    std::atomic<int64_t> committed_next{0};
+    std::atomic<int> failures{0};
+  };
+  CommitFault fault_;
+
   std::unique_ptr<kafka::EmbeddedBroker> broker_;
   kafka::Properties props_;
   std::unique_ptr<kafka::Producer> producer_;
@@ -290,22 +317,9 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
 
   // From now on, any commit that would apply the victim's transaction fails; the commit that
   // only records its dead-lettered outcome (one write) gets through.
-  std::atomic<int64_t> victim_offset{INT64_MAX};
-  std::atomic<int64_t> committed_next{0};
-  std::atomic<int> failures{0};
   std::atomic<bool> bystander_applied_during_retries{false};
-  processor_->store().SetWriteFaultForTesting(
-      [&](const projections::ProjectionStore::Batch& batch, int64_t next_offset) {
-        if (batch.partition() != victim_partition) return Status::Ok();
-        if (batch.Count() > 1 && committed_next <= victim_offset && victim_offset < next_offset) {
-          ++failures;
-          return Status::IoError("injected: bad sector under the victim's account");
-        }
-        committed_next = next_offset;
-        return Status::Ok();
-      });
-  committed_next = processor_->Progress().at(victim_partition).next_offset;
-  victim_offset = Fund(victim, "doomed", 500);
+  FailCommitsCovering(victim_partition, [](const auto& batch) { return batch.Count() > 1; });
+  fault_.offset = Fund(victim, "doomed", 500);
   const int64_t behind = Fund(neighbour, "behind", 42);
   // While the victim's partition backs off, another partition's events are applied.
   const int64_t other = Fund(bystander, "meanwhile", 9);
@@ -316,7 +330,7 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   EXPECT_TRUE(bystander_applied_during_retries);
   // Three attempts (retry_max_attempts) at the victim alone; a batch it was part of may have
   // failed once more before the processor narrowed down to it.
-  EXPECT_GE(failures, 3);
+  EXPECT_GE(fault_.failures, 3);
   EXPECT_NE(Metrics().find("kledger_retries_total{error_code=\"storage\"} 3"), std::string::npos);
   EXPECT_EQ(DeadLetters(), 1);
   EXPECT_EQ(Cash(victim), 0);
@@ -348,24 +362,12 @@ TEST_F(ProcessorTest, ExhaustedCopyOfAnAppliedEventKeepsTheOriginalOutcome) {
 
   // Every commit that would apply the copy fails, until its dead letter is written.
   const std::string dead_lettered = "kledger_dead_letters_total{reason=\"retries_exhausted\"} 1";
-  std::atomic<int64_t> copy_offset{INT64_MAX};
-  std::atomic<int64_t> committed_next{0};
-  std::atomic<int> failures{0};
-  processor_->store().SetWriteFaultForTesting(
-      [&](const projections::ProjectionStore::Batch& batch, int64_t next_offset) {
-        if (batch.partition() != partition) return Status::Ok();
-        if (committed_next <= copy_offset && copy_offset < next_offset &&
-            Metrics().find(dead_lettered) == std::string::npos) {
-          ++failures;
-          return Status::IoError("injected: the copy's commit fails");
-        }
-        committed_next = next_offset;
-        return Status::Ok();
-      });
-  committed_next = processor_->Progress().at(partition).next_offset;
-  copy_offset = Fund(instance, "once", 500);
-  ASSERT_TRUE(Applied(instance, copy_offset));
-  EXPECT_GE(failures, 3);
+  FailCommitsCovering(partition, [this, dead_lettered](const auto&) {
+    return Metrics().find(dead_lettered) == std::string::npos;
+  });
+  fault_.offset = Fund(instance, "once", 500);
+  ASSERT_TRUE(Applied(instance, fault_.offset));
+  EXPECT_GE(fault_.failures, 3);
   EXPECT_EQ(DeadLetters(), 1);
   EXPECT_EQ(Cash(instance), 500);
 
