@@ -97,10 +97,23 @@ class ProcessorTest : public ::testing::Test {
     Append(OpenAccount(instance, "equity", v1::EQUITY, "USD"));
   }
 
+  // A posted transfer of `amount` from equity into cash, idempotency key `key`.
+  static v1::EventEnvelope Funding(const std::string& instance, const std::string& key,
+                                   int64_t amount) {
+    return CreateTx(
+        instance, key, v1::POSTED,
+        {MakeEntry("cash", v1::DEBIT, amount), MakeEntry("equity", v1::CREDIT, amount)});
+  }
+
   int64_t Fund(const std::string& instance, const std::string& key, int64_t amount) {
-    return Append(
-        CreateTx(instance, key, v1::POSTED,
-                 {MakeEntry("cash", v1::DEBIT, amount), MakeEntry("equity", v1::CREDIT, amount)}));
+    return Append(Funding(instance, key, amount));
+  }
+
+  // The recorded outcome of the transfer Fund(instance, key, amount) appended.
+  Result<v1::EventOutcomeView> FundingOutcome(const std::string& instance, const std::string& key,
+                                              int64_t amount) {
+    return processor_->store().GetOutcome(instance,
+                                          domain::DeriveEventId(Funding(instance, key, amount)));
   }
 
   // Waits until `instance`'s partition has applied `offset`.
@@ -337,10 +350,7 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   EXPECT_EQ(Cash(neighbour), 43);
   EXPECT_EQ(Cash(bystander), 9);
 
-  v1::EventEnvelope doomed =
-      CreateTx(victim, "doomed", v1::POSTED,
-               {MakeEntry("cash", v1::DEBIT, 500), MakeEntry("equity", v1::CREDIT, 500)});
-  auto outcome = processor_->store().GetOutcome(victim, domain::DeriveEventId(doomed));
+  auto outcome = FundingOutcome(victim, "doomed", 500);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->outcome(), v1::DEAD_LETTERED);
   EXPECT_EQ(outcome->reason(), "storage");
@@ -371,10 +381,7 @@ TEST_F(ProcessorTest, ExhaustedCopyOfAnAppliedEventKeepsTheOriginalOutcome) {
   EXPECT_EQ(DeadLetters(), 1);
   EXPECT_EQ(Cash(instance), 500);
 
-  v1::EventEnvelope once =
-      CreateTx(instance, "once", v1::POSTED,
-               {MakeEntry("cash", v1::DEBIT, 500), MakeEntry("equity", v1::CREDIT, 500)});
-  auto outcome = processor_->store().GetOutcome(instance, domain::DeriveEventId(once));
+  auto outcome = FundingOutcome(instance, "once", 500);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->outcome(), v1::APPLIED);
   EXPECT_EQ(outcome->offset(), original);
