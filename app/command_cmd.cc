@@ -19,6 +19,7 @@ struct CommandFlags {
   std::string producer_mode = "idempotent";
   std::string transactional_id;
   HttpSecurityFlags security;
+  int shutdown_timeout_ms = 10000;
 };
 
 int RunCommand(const CommandFlags& flags) {
@@ -63,8 +64,11 @@ int RunCommand(const CommandFlags& flags) {
                options.events_topic, flags.kafka.bootstrap,
                command::ProducerModeName(options.producer_mode));
   WaitForShutdown();
+  const std::chrono::milliseconds bound(flags.shutdown_timeout_ms);
+  ArmShutdownDeadline(bound);
   server.Stop();
-  if (Status s = (*client)->Flush(std::chrono::seconds(10)); !s.ok()) {
+  // Leaves a quarter of the bound for the producer's own close.
+  if (Status s = (*client)->Flush(bound * 3 / 4); !s.ok()) {
     spdlog::warn("unacknowledged events at shutdown: {}", s.ToString());
   }
   return 0;
@@ -98,6 +102,7 @@ void RegisterCommand(CLI::App& app, Runner& run) {
                   "transactional mode: the producer's transactional.id, unique per process and "
                   "stable across its restarts (default: kledger-command-<host>-<pid>)")
       ->envname("KLEDGER_TRANSACTIONAL_ID");
+  AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
   cmd->callback([&run, flags] { run = [flags] { return RunCommand(*flags); }; });
 }
 

@@ -1,5 +1,7 @@
-// `kledger dev`: everything in one process on the embedded broker — command API, one processor,
-// query API and metrics on one HTTP address; `--demo` pushes a workload through it.
+// `kledger dev`: everything in one process — command API, one processor, query API and metrics
+// on one HTTP address — on the embedded broker, or with --bootstrap on a Kafka cluster (whose log
+// outlives the process, so --data-dir's projections are kept across runs); `--demo` pushes a
+// workload through it.
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -33,7 +35,12 @@ struct DevFlags {
   bool exit_after_demo = false;
   DemoOptions demo_options;
   std::vector<std::string> properties;
+  std::string bootstrap;  // empty: the embedded broker
+  std::string topic_prefix = "kledger";
+  int shutdown_timeout_ms = 10000;
   HttpSecurityFlags security;
+
+  bool embedded() const { return bootstrap.empty(); }
 };
 
 // The embedded broker's log lives in memory and starts empty at every run, so projections left
@@ -49,6 +56,14 @@ Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
     return pattern;
   }
   std::error_code ec;
+  if (!flags.embedded()) {
+    // The log lives in Kafka: projections from an earlier run continue where they stopped.
+    if (flags.reset) fs::remove_all(flags.data_dir, ec);
+    if (ec) return Status::IoError("cannot wipe " + flags.data_dir + ": " + ec.message());
+    fs::create_directories(flags.data_dir, ec);
+    if (ec) return Status::IoError("cannot create " + flags.data_dir + ": " + ec.message());
+    return flags.data_dir;
+  }
   if (fs::exists(flags.data_dir, ec) && !fs::is_empty(flags.data_dir, ec)) {
     if (!flags.reset) {
       return Status::FailedPrecondition(
@@ -60,6 +75,29 @@ Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
     if (ec) return Status::IoError("cannot wipe " + flags.data_dir + ": " + ec.message());
   }
   return flags.data_dir;
+}
+
+// Creates the topics the cluster at `props`' bootstrap lacks, with replication factor 1 (a local
+// playground; for a real cluster, `kledger topics create` makes them first), and waits until they
+// are usable. Existing topics are left as they are.
+Status EnsureTopics(const kafka::Properties& props, const DevFlags& flags) {
+  ASSIGN_OR_RETURN(auto admin, kafka::Admin::Create(props));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  ASSIGN_OR_RETURN(auto existing, admin->ListTopics(std::chrono::seconds(30)));
+  std::vector<kafka::TopicSpec> missing;
+  for (kafka::TopicSpec& spec : KledgerTopics(
+           flags.topic_prefix, {.partitions = flags.partitions, .replication_factor = 1})) {
+    if (!existing.contains(spec.name)) missing.push_back(std::move(spec));
+  }
+  if (missing.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(std::vector<Status> created,
+                   admin->CreateTopics(missing, std::chrono::seconds(30)));
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (!created[i].ok() && created[i].code() != StatusCode::kAlreadyExists) return created[i];
+    spdlog::info("created topic {} ({} partitions, replication factor 1)", missing[i].name,
+                 missing[i].partitions);
+  }
+  return WaitForLeaders(*admin, missing, deadline);
 }
 
 int RunDev(const DevFlags& flags) {
@@ -90,27 +128,44 @@ int RunDev(const DevFlags& flags) {
     }
   } cleanup{temporary ? *data_dir : std::string()};
 
-  kafka::EmbeddedBrokerOptions broker_options;
-  broker_options.topics = KledgerTopics("kledger", {.partitions = flags.partitions});
-  auto broker = kafka::EmbeddedBroker::Start(broker_options);
-  if (!broker.ok()) {
-    spdlog::error("cannot start the embedded broker: {}", broker.status().ToString());
-    return 1;
-  }
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
   kafka::Properties props = kafka::DevClientDefaults();
-  props["bootstrap.servers"] = (*broker)->bootstrap();
+  if (flags.embedded()) {
+    kafka::EmbeddedBrokerOptions broker_options;
+    broker_options.topics = KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions});
+    auto started = kafka::EmbeddedBroker::Start(broker_options);
+    if (!started.ok()) {
+      spdlog::error("cannot start the embedded broker: {}", started.status().ToString());
+      return 1;
+    }
+    broker = std::move(started).value();
+    props["bootstrap.servers"] = broker->bootstrap();
+  } else {
+    props["bootstrap.servers"] = flags.bootstrap;
+  }
   props["statistics.interval.ms"] = std::to_string(kafka::kDefaultStatisticsIntervalMs);
   props = kafka::Merge(std::move(props), *overrides);
+  if (!flags.embedded()) {
+    if (Status s = EnsureTopics(props, flags); !s.ok()) {
+      spdlog::error("cannot make the topics on {}: {}", flags.bootstrap, s.ToString());
+      return 1;
+    }
+  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
-  auto client = command::CommandClient::Create(props, {}, *registry);
+  command::CommandClientOptions command_options;
+  command_options.events_topic = flags.topic_prefix + ".events";
+  auto client = command::CommandClient::Create(props, command_options, *registry);
   if (!client.ok()) {
     spdlog::error("cannot start the command side: {}", client.status().ToString());
     return 1;
   }
   processors::ProcessorOptions processor_options;
   processor_options.group = "kledger-dev";
+  processor_options.events_topic = flags.topic_prefix + ".events";
+  processor_options.dlt_topic = flags.topic_prefix + ".events.dlt";
+  processor_options.owners_topic = flags.topic_prefix + ".owners";
   processor_options.data_dir = *data_dir + "/processor";
   auto processor = processors::Processor::Create(props, processor_options, *registry);
   if (!processor.ok()) {
@@ -136,7 +191,7 @@ int RunDev(const DevFlags& flags) {
     return 1;
   }
   std::printf("kledger dev: http=%s bootstrap=%s data=%s%s\n", server.url().c_str(),
-              (*broker)->bootstrap().c_str(), data_dir->c_str(),
+              props["bootstrap.servers"].c_str(), data_dir->c_str(),
               temporary ? " (temporary)" : "");
   std::fflush(stdout);
 
@@ -158,11 +213,14 @@ int RunDev(const DevFlags& flags) {
   }
   if (!flags.exit_after_demo) {
     std::printf("kledger dev: serving on %s — try: curl %s/v1/instances/demo/trial-balance "
-                "(Ctrl-C stops; the embedded log is in memory)\n",
-                server.url().c_str(), server.url().c_str());
+                "(Ctrl-C stops; %s)\n",
+                server.url().c_str(), server.url().c_str(),
+                flags.embedded() ? "the embedded log is in memory"
+                                 : "the log stays in Kafka and the projections in --data-dir");
     std::fflush(stdout);
     WaitForShutdown([&p] { return !p.Failure().empty(); });
   }
+  ArmShutdownDeadline(std::chrono::milliseconds(flags.shutdown_timeout_ms));
   server.Stop();
   p.Stop();
   return exit_code;
@@ -173,19 +231,28 @@ int RunDev(const DevFlags& flags) {
 void RegisterDev(CLI::App& app, Runner& run) {
   auto flags = std::make_shared<DevFlags>();
   auto* cmd = app.add_subcommand(
-      "dev", "all in one process on the embedded broker: command API, a processor, query API "
-             "and metrics on one HTTP address");
+      "dev", "all in one process on the embedded broker (or a Kafka cluster: --bootstrap): "
+             "command API, a processor, query API and metrics on one HTTP address");
   cmd->add_option("--http", flags->http, "HOST:PORT for every HTTP route")
       ->envname("KLEDGER_HTTP")->capture_default_str();
   AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/false);
   cmd->add_option("--partitions", flags->partitions, "partitions of the events topic")
       ->envname("KLEDGER_PARTITIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--bootstrap", flags->bootstrap,
+                  "a Kafka cluster to run on instead of the embedded broker (missing topics are "
+                  "created with replication factor 1); its log outlives the process, so a "
+                  "--data-dir is kept across runs (scripts/dev.sh --kafka DIR does both)")
+      ->envname("KLEDGER_BOOTSTRAP");
+  cmd->add_option("--topic-prefix", flags->topic_prefix,
+                  "topics are PREFIX.events, PREFIX.events.dlt and PREFIX.owners")
+      ->envname("KLEDGER_TOPIC_PREFIX")->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir,
                   "where projections live (default: a fresh temporary directory, removed at exit)")
       ->envname("KLEDGER_DATA_DIR");
-  cmd->add_flag("--reset", flags->reset, "wipe --data-dir first (its projections describe an "
-                                         "earlier run's log)")
+  cmd->add_flag("--reset", flags->reset, "wipe --data-dir first (on the embedded broker its "
+                                         "projections describe an earlier run's log)")
       ->envname("KLEDGER_RESET");
+  AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
   cmd->add_option("-X,--kafka-property", flags->properties, "librdkafka property key=value")
       ->envname("KLEDGER_KAFKA_PROPERTIES")->delimiter(';');
   cmd->add_flag("--demo", flags->demo, "submit a generated workload and print a summary")

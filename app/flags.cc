@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <thread>
 
 #include "common/kafka/statistics.h"
 
@@ -183,6 +186,28 @@ bool WaitForShutdown(const std::function<bool()>& done) {
     if (sigtimedwait(&set, nullptr, &tick) > 0) return true;
     if (done && done()) return false;
   }
+}
+
+void AddShutdownTimeoutFlag(CLI::App& cmd, int& shutdown_timeout_ms) {
+  cmd.add_option("--shutdown-timeout-ms", shutdown_timeout_ms,
+                 "after SIGTERM/SIGINT, exit within this long whatever state Kafka is in "
+                 "(exit code 1 when the orderly shutdown did not finish in time)")
+      ->envname("KLEDGER_SHUTDOWN_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+}
+
+void ArmShutdownDeadline(std::chrono::milliseconds bound) {
+  std::thread([bound] {
+    pthread_setname_np(pthread_self(), "kl-shutdown");
+    std::this_thread::sleep_for(bound);
+    spdlog::error(
+        "shutdown did not finish within {} ms (--shutdown-timeout-ms), most likely waiting on "
+        "Kafka brokers that do not answer: exiting now",
+        bound.count());
+    spdlog::default_logger()->flush();
+    _exit(1);
+  }).detach();
 }
 
 }  // namespace kledger::app

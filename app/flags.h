@@ -95,6 +95,15 @@ void BlockShutdownSignals();
 // `done` is checked every 200 ms.
 bool WaitForShutdown(const std::function<bool()>& done = {});
 
+// Adds --shutdown-timeout-ms: how long an orderly shutdown may take after SIGINT/SIGTERM.
+void AddShutdownTimeoutFlag(CLI::App& cmd, int& shutdown_timeout_ms);
+
+// Starts the shutdown's clock: unless the process has ended `bound` from now, it says so in the
+// log and exits at once with code 1, whatever state Kafka is in — a client waiting on brokers
+// that are gone cannot hold it. Call it once, when shutdown begins. What a processor applied is
+// in its store already (state and offsets commit together), so nothing applied is lost by it.
+void ArmShutdownDeadline(std::chrono::milliseconds bound);
+
 // A subcommand's body, chosen by the parse: returns the process exit code.
 using Runner = std::function<int()>;
 

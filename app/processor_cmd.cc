@@ -24,6 +24,7 @@ struct ProcessorFlags {
   std::string on_exhausted = "dead_letter";
   StoreFlags store;
   HttpSecurityFlags security;
+  int shutdown_timeout_ms = 10000;
 };
 
 int RunProcessor(const ProcessorFlags& flags) {
@@ -85,6 +86,7 @@ int RunProcessor(const ProcessorFlags& flags) {
   spdlog::info("processor in group {} on {}, data in {}", flags.group, server.url(),
                flags.data_dir);
   const bool signalled = WaitForShutdown([&p] { return !p.Failure().empty(); });
+  ArmShutdownDeadline(std::chrono::milliseconds(flags.shutdown_timeout_ms));
   server.Stop();
   p.Stop();
   // A failed processor exits non-zero so that its supervisor restarts it and operators notice.
@@ -127,6 +129,7 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
       ->envname("KLEDGER_ON_EXHAUSTED")->check(CLI::IsMember({"dead_letter", "halt"}))
       ->capture_default_str();
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/true);
+  AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
   cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
 }
 

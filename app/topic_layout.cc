@@ -1,5 +1,8 @@
 #include "app/topic_layout.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace kledger::app {
 
 std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
@@ -17,6 +20,30 @@ std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
   return {{prefix + ".events", options.partitions, rf, forever},
           {prefix + ".events.dlt", options.partitions, rf, forever},
           {prefix + ".owners", 1, rf, compacted}};
+}
+
+Status WaitForLeaders(kafka::Admin& admin, const std::vector<kafka::TopicSpec>& topics,
+                      std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    const auto left = std::max(std::chrono::milliseconds(100),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   deadline - std::chrono::steady_clock::now()));
+    auto now = admin.ListTopics(left);
+    std::string waiting;
+    for (const kafka::TopicSpec& spec : topics) {
+      bool whole = false;
+      if (now.ok()) {
+        const auto it = now->find(spec.name);
+        whole = it != now->end() && it->second.partitions_with_leader >= spec.partitions;
+      }
+      if (!whole) waiting += (waiting.empty() ? "" : ", ") + spec.name;
+    }
+    if (waiting.empty()) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Timeout("no leader yet for every partition of " + waiting);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace kledger::app

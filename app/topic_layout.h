@@ -1,10 +1,13 @@
 // The topics kledger needs, with the settings deploy/README.md documents: one list serves the
-// embedded broker (`kledger broker`, `kledger dev`) and `kledger topics create`.
+// embedded broker (`kledger broker`, `kledger dev`) and `kledger topics create`; and the wait
+// for created topics to be usable.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
+#include "common/kafka/admin.h"
 #include "common/kafka/topic_spec.h"
 
 namespace kledger::app {
@@ -19,5 +22,11 @@ struct TopicLayoutOptions {
 // (1 partition, compacted), in that order; all with min.insync.replicas.
 std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
                                             const TopicLayoutOptions& options = {});
+
+// Waits until the metadata gives every partition of each of `topics` a leader — a topic just
+// created is known to the controller a moment before the brokers serve it. Timeout naming the
+// topics still waiting once `deadline` passes.
+Status WaitForLeaders(kafka::Admin& admin, const std::vector<kafka::TopicSpec>& topics,
+                      std::chrono::steady_clock::time_point deadline);
 
 }  // namespace kledger::app

@@ -1,6 +1,9 @@
 // `kledger topics create`: makes the topics of deploy/README.md on a real Kafka cluster through
-// the admin API. Idempotent: what exists is reported and left alone; what is missing is created.
-// The whole run — metadata and CreateTopics — is bounded by --timeout-ms.
+// the admin API. Idempotent: what exists is reported (its partitions, replicas and configs
+// compared with the ask through DescribeConfigs) and left alone; what is missing is created, and
+// the run ends once every created partition has a leader, so the processors can start at once.
+// The whole run — metadata, DescribeConfigs, CreateTopics and the wait — is bounded by
+// --timeout-ms.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -67,6 +70,21 @@ std::vector<TopicPlan> MakePlan(const std::vector<kafka::TopicSpec>& specs,
   return plan;
 }
 
+// Adds a warning for each config of an existing topic that differs from the ask: the cluster
+// keeps what it has (kledger never alters a topic), and the operator learns what it means.
+void CompareConfigs(TopicPlan& item, const kafka::TopicConfigs& have) {
+  for (const auto& [key, want] : item.spec.configs) {
+    auto it = have.find(key);
+    const std::string got = it == have.end() ? "(unset)" : it->second;
+    if (got == want) continue;
+    if (!item.warning.empty()) item.warning += "; ";
+    item.warning += key + "=" + got + " where kledger asks " + want;
+    if (key.starts_with("retention.")) {
+      item.warning += " (records past retention are gone for rebuilds and new processors)";
+    }
+  }
+}
+
 std::string Plural(int64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
@@ -125,8 +143,25 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
                 1);
   }
 
-  const std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout),
-                                               *cluster, flags.kafka.events_topic());
+  std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout),
+                                         *cluster, flags.kafka.events_topic());
+  std::vector<std::string> existing;
+  for (const TopicPlan& item : plan) {
+    if (item.existing) existing.push_back(item.spec.name);
+  }
+  if (!existing.empty()) {
+    auto configs = (*admin)->DescribeTopicConfigs(existing, remaining());
+    if (configs.ok()) {
+      for (TopicPlan& item : plan) {
+        if (auto it = configs->find(item.spec.name); it != configs->end()) {
+          CompareConfigs(item, it->second);
+        }
+      }
+    } else {
+      std::printf("configs of the existing topics not compared: %s\n",
+                  configs.status().message().c_str());
+    }
+  }
   std::vector<kafka::TopicSpec> missing;
   std::string wrong;  // the plan's error, if any (only the events topic can have one)
   for (const TopicPlan& item : plan) {
@@ -180,6 +215,14 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
   }
   if (!failed.empty()) {
     return Fail("not created: " + failed + " (the broker's answers above)", 1);
+  }
+  if (created_count > 0) {
+    // What runs next (the processors) must find the topics whole.
+    if (Status s = WaitForLeaders(**admin, missing, deadline); !s.ok()) {
+      return Fail("created, but " + s.message() + " within " + std::to_string(flags.timeout_ms) +
+                      " ms",
+                  1);
+    }
   }
   std::printf("%s in place (%d created)\n",
               Plural(static_cast<int64_t>(plan.size()), "topic", "topics").c_str(), created_count);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kledger needs to build, test and run. Idempotent and quiet:
-# packages already present are skipped, so a second run costs a few dpkg queries.
+# packages already present are skipped, so a second run costs a few dpkg queries. (The Apache
+# Kafka broker itself comes from Maven Central: scripts/kafka/cluster.py fetch.)
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,7 @@ packages=(
   libssl-dev zlib1g-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   kcat prometheus curl python3 python3-yaml nlohmann-json3-dev openssl
+  openjdk-17-jre-headless maven  # the real Kafka broker of scripts/kafka/cluster.py
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds kledger and runs the whole test suite: unit and multi-process integration tests on the
-# release build, the chaos run, the unit tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the libFuzzer targets for a bounded time.
+# release build, the same suites on a real Apache Kafka broker (label kafka; the broker is
+# fetched from Maven Central once per machine), the chaos runs on the embedded broker and on a
+# 3-node Kafka cluster, the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# and the libFuzzer targets for a bounded time.
 #   ./scripts/test.sh            everything
 #   KLEDGER_SKIP_SANITIZERS=1 ./scripts/test.sh   skip the sanitizer pass (quicker local runs)
 #   KLEDGER_SKIP_FUZZ=1 ./scripts/test.sh         skip fuzzing
@@ -14,14 +16,17 @@ echo "== release build"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 echo "== release tests (unit, integration)"
-ctest --preset release -j "$jobs" --timeout 300 -LE chaos
+ctest --preset release -j "$jobs" --timeout 300 -LE 'chaos|kafka'
+echo "== real Kafka (label kafka)"
+python3 scripts/kafka/cluster.py fetch >/dev/null
+ctest --preset release -j "$jobs" -L kafka -LE chaos
 echo "== chaos (label chaos: processor kills, broker outages, request errors, poison)"
 # Alone, so that no other test competes for the two cores; its figures line is printed.
 if ! ctest --preset release --timeout 400 -L chaos -V >build/chaos.log 2>&1; then
   tail -n 80 build/chaos.log
   exit 1
 fi
-grep -E "chaos: events submitted" build/chaos.log | sed 's/^[0-9]*: //'
+grep -E "chaos: .*events submitted" build/chaos.log | sed 's/^[0-9]*: //'
 
 if [[ "${KLEDGER_SKIP_SANITIZERS:-0}" != "1" ]]; then
   echo "== asan-ubsan build"

@@ -13,6 +13,7 @@ namespace kledger::kafka {
 namespace {
 
 using internal::AdminOptionsPtr;
+using internal::ConfigResourcePtr;
 using internal::ErrorToStatus;
 using internal::EventPtr;
 using internal::MetadataPtr;
@@ -63,10 +64,14 @@ Result<NewTopicPtr> ToNewTopic(const TopicSpec& topic) {
 struct Admin::Impl {
   RdKafkaPtr rk;
 
+  bool IsMockCluster() const {
+    RdKafkaStringPtr cluster_id(rd_kafka_clusterid(rk.get(), 0));  // cached: no wait
+    return cluster_id && std::string_view(cluster_id.get()).starts_with(kMockClusterIdPrefix);
+  }
+
   // Why a request may have got no answer, for the Timeout an operator reads.
   std::string WhyNoAnswer() const {
-    RdKafkaStringPtr cluster_id(rd_kafka_clusterid(rk.get(), 0));  // cached: no wait
-    if (cluster_id && std::string_view(cluster_id.get()).starts_with(kMockClusterIdPrefix)) {
+    if (IsMockCluster()) {
       return "this cluster is librdkafka's mock cluster (kledger's embedded broker: `kledger "
              "broker`, `kledger dev`), which does not support CreateTopics; it creates its "
              "topics at start (`kledger broker --topic-prefix P --partitions N`)";
@@ -107,10 +112,13 @@ Result<std::map<std::string, TopicDescription>> Admin::ListTopics(
       spdlog::warn("metadata of topic {}: {} ({})", t.topic, rd_kafka_err2str(t.err),
                    rd_kafka_err2name(t.err));
     }
+    int32_t with_leader = 0;
+    for (int p = 0; p < t.partition_cnt; ++p) with_leader += t.partitions[p].leader >= 0;
     topics[t.topic] = TopicDescription{
         .name = t.topic,
         .partitions = t.partition_cnt,
-        .replication_factor = t.partition_cnt > 0 ? t.partitions[0].replica_cnt : 0};
+        .replication_factor = t.partition_cnt > 0 ? t.partitions[0].replica_cnt : 0,
+        .partitions_with_leader = with_leader};
   }
   return topics;
 }
@@ -173,6 +181,68 @@ Result<std::vector<Status>> Admin::CreateTopics(const std::vector<TopicSpec>& to
                                               ": the cluster's answer does not mention it"));
   }
   return statuses;
+}
+
+Result<std::map<std::string, TopicConfigs>> Admin::DescribeTopicConfigs(
+    const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  std::map<std::string, TopicConfigs> out;
+  if (topics.empty()) return out;
+  // librdkafka 2.0.2 sends the request to the mock cluster anyway, which never answers it.
+  if (impl_->IsMockCluster()) {
+    return Status::Unavailable(
+        "librdkafka's mock cluster (kledger's embedded broker) has no topic configs and does not "
+        "support DescribeConfigs");
+  }
+  std::vector<ConfigResourcePtr> owned;
+  std::vector<rd_kafka_ConfigResource_t*> resources;
+  for (const std::string& topic : topics) {
+    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+    resources.push_back(owned.back().get());
+  }
+  AdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+  char errstr[512] = {0};
+  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_AdminOptions_set_request_timeout(
+                                    options.get(), ToTimeoutMs(timeout), errstr, sizeof(errstr)),
+                                "DescribeConfigs request timeout", errstr));
+  QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
+  rd_kafka_DescribeConfigs(impl_->rk.get(), resources.data(), resources.size(), options.get(),
+                           queue.get());
+  EventPtr event(rd_kafka_queue_poll(queue.get(), ToTimeoutMs(timeout + kAnswerGrace)));
+  const std::string what = "reading the configs of topic(s) " + [&] {
+    std::string names;
+    for (const std::string& t : topics) names += (names.empty() ? "" : ", ") + t;
+    return names;
+  }();
+  if (!event) {
+    return Status::Timeout(what + ": no answer within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_event_error(event.get()); err) {
+    if (err == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
+      return Status::Unavailable(what + ": the cluster does not support DescribeConfigs");
+    }
+    return ErrorToStatus(err, what, rd_kafka_event_error_string(event.get()));
+  }
+  const rd_kafka_DescribeConfigs_result_t* result =
+      rd_kafka_event_DescribeConfigs_result(event.get());
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** answers =
+      result ? rd_kafka_DescribeConfigs_result_resources(result, &count) : nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    const std::string name = rd_kafka_ConfigResource_name(answers[i]);
+    if (rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(answers[i]); err) {
+      const char* detail = rd_kafka_ConfigResource_error_string(answers[i]);
+      return ErrorToStatus(err, "reading the configs of topic " + name, detail ? detail : "");
+    }
+    size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(answers[i], &entries);
+    TopicConfigs& into = out[name];
+    for (size_t e = 0; e < entries; ++e) {
+      const char* value = rd_kafka_ConfigEntry_value(configs[e]);
+      into[rd_kafka_ConfigEntry_name(configs[e])] = value ? value : "";
+    }
+  }
+  return out;
 }
 
 }  // namespace kledger::kafka

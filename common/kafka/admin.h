@@ -1,4 +1,4 @@
-// Kafka's admin API in RAII form: which topics exist, and creating topics. For operators' tools
+// Kafka's admin API in RAII form: which topics exist, their configs, and creating topics. For operators' tools
 // (`kledger topics create`); kledger's data path never creates topics.
 #pragma once
 
@@ -20,7 +20,11 @@ struct TopicDescription {
   std::string name;
   int32_t partitions = 0;          // partitions the metadata lists
   int32_t replication_factor = 0;  // replicas of partition 0 (0 when it has no partitions)
+  int32_t partitions_with_leader = 0;  // partitions whose metadata names a leader
 };
+
+// A topic's configs as the cluster reports them, by key (defaults included).
+using TopicConfigs = std::map<std::string, std::string>;
 
 class Admin {
  public:
@@ -49,6 +53,13 @@ class Admin {
   // CreateTopics.
   Result<std::vector<Status>> CreateTopics(const std::vector<TopicSpec>& topics,
                                            std::chrono::milliseconds timeout);
+
+  // The configs of `topics` (DescribeConfigs), by topic name; waits up to `timeout`. Fails as a
+  // whole when the request got no answer (Timeout), when the cluster does not support
+  // DescribeConfigs (Unavailable, saying so; at once for the embedded broker, known by the
+  // cluster id of metadata read before), or with the first topic's error.
+  Result<std::map<std::string, TopicConfigs>> DescribeTopicConfigs(
+      const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

@@ -17,7 +17,6 @@ namespace kledger::testing {
 namespace {
 
 constexpr char kJson[] = "application/json";
-constexpr char kTopic[] = "kledger.events";
 constexpr int kPartitions = 4;
 constexpr int kAckTimeoutMs = 2000;
 constexpr size_t kMaxBodyBytes = 8192;
@@ -64,7 +63,7 @@ class CommandApiTest : public ::testing::Test {
   int64_t Appended() {
     int64_t total = 0;
     for (int p = 0; p < kPartitions; ++p) {
-      auto marks = watcher_->QueryWatermarks(kTopic, p, std::chrono::seconds(10));
+      auto marks = watcher_->QueryWatermarks(cluster_->events_topic(), p, std::chrono::seconds(10));
       EXPECT_TRUE(marks.ok()) << marks.status().ToString();
       if (marks.ok()) total += marks->second;
     }
@@ -91,7 +90,8 @@ class CommandApiTest : public ::testing::Test {
   KcatRecord ReadWithKcat(const v1::Ack& ack) {
     KcatRecord out;
     auto kcat =
-        ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", kTopic, "-p",
+        ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
+                             cluster_->events_topic(), "-p",
                              std::to_string(ack.partition()), "-o", std::to_string(ack.offset()),
                              "-c", "1", "-e", "-f", "%h\\n%s"},
                             cluster_->log_dir() + "/kcat.log");
@@ -111,7 +111,7 @@ class CommandApiTest : public ::testing::Test {
   // Every record's headers, one line each, as kcat prints them from every partition.
   std::string AllHeaders() {
     auto kcat = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                                     kTopic, "-o", "beginning", "-e", "-f", "%h\\n"},
+                                     cluster_->events_topic(), "-o", "beginning", "-e", "-f", "%h\\n"},
                                     cluster_->log_dir() + "/kcat.log");
     EXPECT_TRUE(kcat.ok()) << kcat.status().ToString();
     if (!kcat.ok()) return "";

@@ -23,22 +23,8 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 constexpr char kInstance[] = "dlt";
-constexpr char kGroup[] = "kledger-test";  // ClusterOptions' default group
 constexpr auto kToolTimeout = std::chrono::seconds(30);
 constexpr char kGarbage[] = "this is not a protobuf \xff\xfe\x00!";
-
-struct ToolRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // its stderr, from its own log file
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -67,22 +53,13 @@ class DeadLetterTest : public ::testing::Test {
   // Runs `argv` to completion; its stderr is kept apart in a log file of its own.
   static ToolRun Exec(std::vector<std::string> argv) {
     const std::string log = cluster_->log_dir() + "/tool-" + std::to_string(++runs_) + ".log";
-    ToolRun run;
-    auto child = ChildProcess::Spawn(argv, log);
-    EXPECT_TRUE(child.ok()) << child.status().ToString();
-    if (!child.ok()) return run;
-    run.out = child->ReadAll(kToolTimeout);
-    run.exit_code = child->Wait(std::chrono::seconds(5)).value_or(-1);
-    run.err = ReadFile(log);
-    return run;
+    return RunToCompletion(argv, log, kToolTimeout);
   }
 
   static ToolRun Dlt(std::vector<std::string> args) {
     std::vector<std::string> argv = {KledgerBinary(), "dlt"};
     argv.insert(argv.end(), args.begin(), args.end());
-    for (const char* flag : {"--bootstrap", cluster_->bootstrap().c_str(), "--profile", "dev"}) {
-      argv.push_back(flag);
-    }
+    for (const std::string& flag : cluster_->KafkaFlags()) argv.push_back(flag);
     return Exec(argv);
   }
 
@@ -105,7 +82,7 @@ class DeadLetterTest : public ::testing::Test {
 
   // kcat -C: one record of the events topic, formatted by `format`.
   static std::string KcatRead(int32_t partition, int64_t offset, const std::string& format) {
-    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", "kledger.events", "-p",
+    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
                  std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e", "-f",
                  format})
         .out;
@@ -222,7 +199,7 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
   };
   std::vector<v1::Ack> around = {first};
   for (size_t i = 0; i < poison.size(); ++i) {
-    KcatProduce("kledger.events", partition, kInstance, poison[i].value,
+    KcatProduce(cluster_->events_topic(), partition, kInstance, poison[i].value,
                 {"kledger-event-id=poison-" + std::to_string(i)});
     around.push_back(Sale("s-" + std::to_string(i + 2), 100 * static_cast<int64_t>(i + 2)));
   }
@@ -242,14 +219,14 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
     EXPECT_EQ(letter["reason"], "poison");
     EXPECT_EQ(letter["error_code"], poison[i].error_code);
     EXPECT_FALSE(letter["error_message"].get<std::string>().empty());
-    EXPECT_EQ(letter["original_topic"], "kledger.events");
+    EXPECT_EQ(letter["original_topic"], cluster_->events_topic());
     EXPECT_EQ(letter["original_partition"], partition);
     EXPECT_GT(letter["original_offset"].get<int64_t>(), around[i].offset());
     EXPECT_LT(letter["original_offset"].get<int64_t>(), around[i + 1].offset());
     EXPECT_GE(letter["original_timestamp_ms"].get<int64_t>(), test_start_ms - 1000);
     EXPECT_EQ(letter["attempts"], 1);
     EXPECT_GE(letter["first_failure_ms"].get<int64_t>(), test_start_ms - 1000);
-    EXPECT_EQ(letter["consumer_group"], kGroup);
+    EXPECT_EQ(letter["consumer_group"], cluster_->group());
     EXPECT_EQ(letter["event_id"], "poison-" + std::to_string(i));
     EXPECT_EQ(letter["key"], kInstance);
     EXPECT_EQ(letter["value_bytes"], poison[i].value.size());
@@ -276,14 +253,13 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
        {std::string("kledger-dlt-reason: poison"),
         std::string("kledger-dlt-error-code: unknown_event_type"),
         std::string("kledger-dlt-error-message: "),
-        std::string("kledger-dlt-original-topic: "
-                    "kledger.events"),
+        "kledger-dlt-original-topic: " + cluster_->events_topic(),
         "kledger-dlt-original-partition: " + std::to_string(partition),
         "kledger-dlt-original-offset: " +
             std::to_string(letters[2]["original_offset"].get<int64_t>()),
         std::string("kledger-dlt-original-timestamp: "), std::string("kledger-dlt-attempts: 1"),
         std::string("kledger-dlt-first-failure-ms: "),
-        std::string("kledger-dlt-consumer-group: ") + kGroup,
+        std::string("kledger-dlt-consumer-group: ") + cluster_->group(),
         std::string("kledger-event-id: poison-2"), std::string("key: dlt")}) {
     EXPECT_NE(shown.out.find(header), std::string::npos) << header << " missing in:\n" << shown.out;
   }
@@ -302,7 +278,7 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
            {{"show", "nonsense"}, "PARTITION:OFFSET"},
            {{"show", "99:0"}, "partition 99 does not exist"},
            {{"show", std::to_string(letters[0]["dlt_partition"].get<int>()) + ":100000"},
-            "not in kledger.events.dlt"},
+            "not in " + cluster_->dlt_topic()},
            {{"list", "--reason", "banana"}, "poison or retries_exhausted"},
            {{"list", "--since", "last tuesday"}, "RFC 3339"},
            {{"redrive"}, "say which dead letters"},
@@ -319,16 +295,16 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
   for (auto& entry : *stuck.mutable_transaction_created()->mutable_entries()) entry.set_amount(7);
   stuck.mutable_transaction_created()->set_source_idempk("stuck-1");
   stuck.set_event_id(domain::DeriveEventId(stuck));
-  KcatProduce("kledger.events.dlt", 0, kInstance, stuck.SerializeAsString(),
+  KcatProduce(cluster_->dlt_topic(), 0, kInstance, stuck.SerializeAsString(),
               {"kledger-event-id=" + stuck.event_id(), "kledger-event-type=transaction_created",
                "kledger-schema-version=1", "content-type=application/x-protobuf",
                "kledger-dlt-reason=retries_exhausted", "kledger-dlt-error-code=storage",
                "kledger-dlt-error-message=injected write failure",
-               "kledger-dlt-original-topic=kledger.events",
+               "kledger-dlt-original-topic=" + cluster_->events_topic(),
                "kledger-dlt-original-partition=" + std::to_string(partition),
                "kledger-dlt-original-offset=999", "kledger-dlt-original-timestamp=1",
                "kledger-dlt-attempts=5", "kledger-dlt-first-failure-ms=2",
-               std::string("kledger-dlt-consumer-group=") + kGroup});
+               std::string("kledger-dlt-consumer-group=") + cluster_->group()});
   const auto exhausted = ListJson({"--reason", "retries_exhausted"});
   ASSERT_EQ(exhausted.size(), 1u);
   const std::string stuck_id = exhausted[0]["id"];
@@ -345,7 +321,8 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
     ASSERT_EQ(redrive.exit_code, 0) << redrive.out << redrive.err;
     EXPECT_NE(redrive.out.find("redriven 1, failed 0"), std::string::npos) << redrive.out;
     const std::string marker =
-        "redriven " + stuck_id + " -> kledger.events " + std::to_string(partition) + ":";
+        "redriven " + stuck_id + " -> " + cluster_->events_topic() + " " +
+        std::to_string(partition) + ":";
     const size_t at = redrive.out.find(marker);
     ASSERT_NE(at, std::string::npos) << redrive.out;
     redriven_offsets.push_back(std::stoll(redrive.out.substr(at + marker.size())));

@@ -643,21 +643,9 @@ TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
 
   const std::string data_dir = MakeTempDir("kledger-rebuild");
   const std::string log_path = cluster.log_dir() + "/rebuild.log";
-  const Ran rebuild = RunKledger(
-      {"rebuild", "--profile", "dev", "--bootstrap", cluster.bootstrap(), "--data-dir", data_dir},
-      log_path, std::chrono::seconds(60));
-  if (rebuild.exit_code == 3) {
-    GTEST_SKIP() << "kledger rebuild is not implemented yet (exit 3): " << rebuild.err;
-  }
-  if (rebuild.exit_code != 0) {
-    // The placeholder subcommand takes no flags, so it refuses ours before it can say exit 3;
-    // ask it bare whether it exists yet.
-    const Ran bare =
-        RunKledger({"rebuild"}, cluster.log_dir() + "/rebuild-bare.log", std::chrono::seconds(10));
-    if (bare.exit_code == 3 && bare.err.find("not yet implemented") != std::string::npos) {
-      GTEST_SKIP() << "kledger rebuild is not implemented yet: " << bare.err;
-    }
-  }
+  std::vector<std::string> args = {"rebuild", "--data-dir", data_dir};
+  for (const std::string& flag : cluster.KafkaFlags()) args.push_back(flag);
+  const Ran rebuild = RunKledger(args, log_path, std::chrono::seconds(60));
   ASSERT_EQ(rebuild.exit_code, 0) << "kledger rebuild failed; stderr: " << rebuild.err
                                   << "\nstdout: " << rebuild.out;
 

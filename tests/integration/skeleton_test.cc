@@ -144,7 +144,7 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   const v1::Ack ack = Accept("/v1/instances/kcat/accounts", OpenAccount("assets:cash", "asset"));
   // Headers of every record, as a third-party client sees them.
   auto kcat = ChildProcess::Spawn(
-      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", "kledger.events", "-p",
+      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
        std::to_string(ack.partition()), "-o", std::to_string(ack.offset()), "-c", "1", "-e",
        "-f", "%k\\n%h\\n"},
       cluster_->log_dir() + "/kcat.log");
@@ -161,7 +161,7 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
 
   // The value, byte for byte, decodes as the envelope the command side meant.
   auto raw = ChildProcess::Spawn(
-      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", "kledger.events", "-p",
+      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
        std::to_string(ack.partition()), "-o", std::to_string(ack.offset()), "-c", "1", "-e",
        "-f", "%s"},
       cluster_->log_dir() + "/kcat.log");

@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 constexpr char kPrefix[] = "kt";
 constexpr int kPartitions = 4;
 
-struct ToolRun {
+struct TimedToolRun {
   int exit_code = -1;
   std::string out;  // stdout
   std::string err;  // stderr, from its log file
@@ -54,14 +54,14 @@ class TopicsCreateTest : public ::testing::Test {
   }
 
   // `kledger topics create` with `args` (plus --bootstrap unless given), run to its end.
-  static ToolRun TopicsCreate(std::vector<std::string> args) {
+  static TimedToolRun TopicsCreate(std::vector<std::string> args) {
     std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
     if (std::find(args.begin(), args.end(), "--bootstrap") == args.end()) {
       argv.insert(argv.end(), {"--bootstrap", *bootstrap_});
     }
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string log = *log_dir_ + "/topics-" + std::to_string(++runs_) + ".log";
-    ToolRun run;
+    TimedToolRun run;
     const auto start = Clock::now();
     auto child = ChildProcess::Spawn(argv, log);
     EXPECT_TRUE(child.ok()) << child.status().ToString();
@@ -105,7 +105,7 @@ class TopicsCreateTest : public ::testing::Test {
 }
 
 TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
-  ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "4"});
+  TimedToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "4"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out, "kt.events: exists, 4 partitions, replication factor 3\n"));
   EXPECT_TRUE(Contains(run.out, "kt.events.dlt: exists, 4 partitions, replication factor 3\n"));
@@ -115,7 +115,7 @@ TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
 }
 
 TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
-  ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "2"});
+  TimedToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "2"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out,
                        "kt.events: exists, 4 partitions, replication factor 3; "
@@ -124,7 +124,7 @@ TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
 }
 
 TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
-  ToolRun run =
+  TimedToolRun run =
       TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "8", "--timeout-ms", "5000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "kt.events has 4 partitions, fewer than the 8 asked"));
@@ -137,7 +137,7 @@ TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
 }
 
 TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
-  ToolRun run = TopicsCreate({"--topic-prefix", "dry", "--dry-run"});
+  TimedToolRun run = TopicsCreate({"--topic-prefix", "dry", "--dry-run"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out,
                        "dry.events: would create, 12 partitions, replication factor 3, "
@@ -177,7 +177,7 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
     ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
     ASSERT_EQ(*partitions, 4);
   }
-  ToolRun run =
+  TimedToolRun run =
       TopicsCreate({"--topic-prefix", "half", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out, "half.events: exists, 4 partitions"));
@@ -191,7 +191,7 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
 }
 
 TEST_F(TopicsCreateTest, MissingTopicsFailNamingThemWithinTheTimeout) {
-  ToolRun run = TopicsCreate({"--topic-prefix", "missing", "--timeout-ms", "3000"});
+  TimedToolRun run = TopicsCreate({"--topic-prefix", "missing", "--timeout-ms", "3000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   for (const char* topic : {"missing.events", "missing.events.dlt", "missing.owners"}) {
     EXPECT_TRUE(Contains(run.out, std::string(topic) + ": not created\n"));
@@ -203,14 +203,14 @@ TEST_F(TopicsCreateTest, MissingTopicsFailNamingThemWithinTheTimeout) {
 }
 
 TEST_F(TopicsCreateTest, UnreachableClusterFailsWithinTheTimeout) {
-  ToolRun run = TopicsCreate({"--bootstrap", "127.0.0.1:1", "--timeout-ms", "1500"});
+  TimedToolRun run = TopicsCreate({"--bootstrap", "127.0.0.1:1", "--timeout-ms", "1500"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "cannot read the topics of 127.0.0.1:1 within 1500 ms"));
   EXPECT_LT(run.took, 6s);
 }
 
 TEST_F(TopicsCreateTest, MinInsyncAboveReplicationFactorIsRefused) {
-  ToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
+  TimedToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
                               "--min-insync-replicas", "2", "--dry-run"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "--min-insync-replicas 2 exceeds --replication-factor 1"));

@@ -7,7 +7,7 @@ and KLEDGER_* variable must name a flag of the binary (per its --help); every po
 between the --http flag, the container, the probes, the Services and the Prometheus targets; and
 each Service / PodDisruptionBudget must select a workload. Offline: it cannot ask a registry
 whether an image exists, so third-party images are checked against the pinned list below, which
-deploy/README.md names.
+deploy/README.md names. The Kafka image's version is the one the tests run (scripts/kafka/pom.xml).
 
 usage: manifests_test.py KLEDGER_BINARY DEPLOY_DIR
 """
@@ -20,7 +20,11 @@ import sys
 
 import yaml
 
-THIRD_PARTY_IMAGES = {"apache/kafka:3.7.0", "prom/prometheus:v2.53.0", "grafana/grafana:10.4.2"}
+POM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "kafka",
+                   "pom.xml")
+KAFKA_VERSION = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", open(POM).read()).group(1)
+THIRD_PARTY_IMAGES = {f"apache/kafka:{KAFKA_VERSION}", "prom/prometheus:v2.53.0",
+                      "grafana/grafana:10.4.2"}
 KLEDGER_IMAGE = re.compile(r"^kledger:\d+\.\d+\.\d+$")
 
 failures = []

@@ -1,7 +1,11 @@
 #include "tests/support/cluster.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <sstream>
 
 #include "common/http.h"
 
@@ -20,7 +24,15 @@ std::vector<std::string> WithAuthChoice(std::vector<std::string> flags) {
 }  // namespace
 
 Cluster::Cluster(ClusterOptions options)
-    : options_(std::move(options)), log_dir_(MakeTempDir("kledger-test")) {}
+    : options_(std::move(options)), log_dir_(MakeTempDir("kledger-test")) {
+  group_ = options_.group;
+  if (options_.kafka != nullptr) {
+    // Unique on the shared brokers: this process, and this deployment within it.
+    static std::atomic<int> deployments{0};
+    topic_prefix_ = "t" + std::to_string(getpid()) + "-" + std::to_string(deployments++);
+    group_ = options_.group + "-" + topic_prefix_;
+  }
+}
 
 Cluster::~Cluster() {
   for (auto& p : processes_) p.reset();
@@ -33,7 +45,28 @@ bool Answers200(httplib::Client& client, const std::string& path) {
   return res && res->status == 200;
 }
 
-Status Cluster::Start() {
+std::vector<std::string> Cluster::KafkaFlags() const {
+  return {"--bootstrap", bootstrap_, "--profile", "dev", "--topic-prefix", topic_prefix_};
+}
+
+Status Cluster::CreateTopicsOnKafka() {
+  bootstrap_ = options_.kafka->bootstrap();
+  std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
+  for (const std::string& flag : KafkaFlags()) argv.push_back(flag);
+  argv.insert(argv.end(),
+              {"--partitions", std::to_string(options_.partitions), "--replication-factor",
+               std::to_string(std::min(3, options_.kafka->nodes()))});
+  ASSIGN_OR_RETURN(ChildProcess topics, ChildProcess::Spawn(argv, log_dir_ + "/topics.log"));
+  const std::string out = topics.ReadAll(std::chrono::seconds(60));
+  if (topics.Wait(std::chrono::seconds(10)) != 0) {
+    return Status::Unavailable("kledger topics create failed: " + out + "; see " + log_dir_ +
+                               "/topics.log");
+  }
+  return Status::Ok();
+}
+
+Status Cluster::StartBroker() {
+  if (options_.kafka != nullptr) return CreateTopicsOnKafka();
   ASSIGN_OR_RETURN(ChildProcess broker,
                    ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
                                         std::to_string(options_.partitions)},
@@ -48,11 +81,42 @@ Status Cluster::Start() {
   }
   bootstrap_ = first->substr(std::string("bootstrap=").size());
   control_url_ = second->substr(std::string("control=").size());
+  return Status::Ok();
+}
+
+std::optional<double> MetricValue(httplib::Client& client, const std::string& series) {
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) return std::nullopt;
+  std::istringstream lines(res->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+std::set<int> OwnedPartitions(httplib::Client& processor) {
+  std::set<int> owned;
+  auto res = processor.Get("/metrics");
+  if (!res || res->status != 200) return owned;
+  const std::string prefix = "kledger_consumer_lag{partition=\"";
+  std::istringstream lines(res->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) owned.insert(std::atoi(line.c_str() + prefix.size()));
+  }
+  return owned;
+}
+
+Status Cluster::Start() {
+  RETURN_IF_ERROR(StartBroker());
 
   command_port_ = FreePort();
   std::vector<std::string> command_argv = {
-      KledgerBinary(), "command",  "--profile", "dev",
-      "--bootstrap",   bootstrap_, "--http",    "127.0.0.1:" + std::to_string(command_port_)};
+      KledgerBinary(), "command",      "--profile", "dev",
+      "--bootstrap",   bootstrap_,     "--http",    "127.0.0.1:" + std::to_string(command_port_),
+      "--topic-prefix", topic_prefix_};
   const std::vector<std::string> command_flags = WithAuthChoice(options_.command_flags);
   command_argv.insert(command_argv.end(), command_flags.begin(), command_flags.end());
   ASSIGN_OR_RETURN(ChildProcess command,
@@ -86,11 +150,15 @@ Status Cluster::StartProcessor(int i) {
       KledgerBinary(), "processor",
       "--profile",     "dev",
       "--bootstrap",   bootstrap_,
-      "--group",       options_.group,
+      "--group",       group_,
+      "--topic-prefix", topic_prefix_,
       "--http",        "127.0.0.1:" + std::to_string(processor_ports_[i]),
       "--data-dir",    log_dir_ + "/" + name + "-data"};
   const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
   argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());
+  if (options_.static_membership) {
+    argv.insert(argv.end(), {"-X", "group.instance.id=" + group_ + "-" + name});
+  }
   ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir_ + "/" + name + ".log"));
   processes_[i] = std::make_unique<ChildProcess>(std::move(p));
   auto client = ProcessorClient(i);
@@ -129,6 +197,9 @@ Result<v1::Ack> Cluster::Submit(const std::string& path, const std::string& body
 }
 
 Result<std::string> Cluster::Fault(const std::string& order) const {
+  if (options_.kafka != nullptr) {
+    return Status::FailedPrecondition("fault orders are for the embedded broker, not real Kafka");
+  }
   httplib::Client control(control_url_);
   auto res = control.Post("/faults", order, "text/plain");
   if (!res) return Status::Unavailable("the broker's control endpoint did not answer");

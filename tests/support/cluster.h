@@ -1,14 +1,20 @@
 // Test support: a kledger deployment on loopback made of separate processes — `kledger broker`,
-// `kledger command` and N `kledger processor`s — with HTTP clients for each.
+// `kledger command` and N `kledger processor`s — with HTTP clients for each. On real Kafka (the
+// `kafka` label's shared cluster, or one given in the options) there is no `kledger broker`:
+// each Cluster creates topics of its own there (`kledger topics create` with a fresh
+// --topic-prefix) and its own consumer group, so clusters sharing the brokers never meet.
 #pragma once
 
 #include <httplib.h>
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "kledger/v1/api.pb.h"
+#include "tests/support/kafka_cluster.h"
 #include "tests/support/process.h"
 
 namespace kledger::testing {
@@ -19,6 +25,11 @@ struct ClusterOptions {
   std::string group = "kledger-test";          // their consumer group; default "kledger-test"
   std::vector<std::string> command_flags{};    // extra flags for `kledger command`; default none
   std::vector<std::string> processor_flags{};  // extra flags for each processor; default none
+  // Each processor gets a group.instance.id of its own (static membership); default off.
+  bool static_membership = false;
+  // Real Kafka to run on instead of a `kledger broker`; default the kafka label's shared
+  // cluster (SharedKafka()), which is nullptr outside that label.
+  KafkaCluster* kafka = SharedKafka();
   // Without --auth-tokens among a process's extra flags, it gets --insecure-no-auth.
 };
 
@@ -34,9 +45,19 @@ class Cluster {
   // (Re)starts processor `i` on its port and data directory; waits for /healthz.
   Status StartProcessor(int i);
   ChildProcess& processor(int i) { return *processes_[i]; }
+  ChildProcess* command_process() { return command_.get(); }
 
   const std::string& bootstrap() const { return bootstrap_; }
   const std::string& control_url() const { return control_url_; }
+  // Real Kafka under this deployment, or nullptr on the embedded broker.
+  KafkaCluster* kafka() const { return options_.kafka; }
+  const std::string& topic_prefix() const { return topic_prefix_; }
+  std::string events_topic() const { return topic_prefix_ + ".events"; }
+  std::string dlt_topic() const { return topic_prefix_ + ".events.dlt"; }
+  const std::string& group() const { return group_; }
+  // --bootstrap, --profile dev and --topic-prefix for a kledger tool (dlt, rebuild) run
+  // against this deployment.
+  std::vector<std::string> KafkaFlags() const;
   const std::string& log_dir() const { return log_dir_; }
 
   std::unique_ptr<httplib::Client> CommandClient() const;
@@ -48,14 +69,20 @@ class Cluster {
   // error naming the path, the status and the answer's body.
   Result<v1::Ack> Submit(const std::string& path, const std::string& body) const;
 
-  // Sends a fault order to the broker's control endpoint; the answer line or the error.
+  // Sends a fault order to the broker's control endpoint; the answer line or the error
+  // (Unimplemented on real Kafka, which takes no such orders).
   Result<std::string> Fault(const std::string& order) const;
 
  private:
+  Status StartBroker();
+  Status CreateTopicsOnKafka();
+
   ClusterOptions options_;
   std::string log_dir_;
   std::string bootstrap_;
   std::string control_url_;
+  std::string topic_prefix_ = "kledger";
+  std::string group_;
   int command_port_ = 0;
   std::vector<int> processor_ports_;
   std::unique_ptr<ChildProcess> broker_;
@@ -65,5 +92,12 @@ class Cluster {
 
 // True when GET `path` on `client` answers 200.
 bool Answers200(httplib::Client& client, const std::string& path);
+
+// The value of the metric series `series` (a name, with its labels as printed: `x{a="b"}`) in
+// `client`'s /metrics, or nullopt when it is not there or /metrics did not answer.
+std::optional<double> MetricValue(httplib::Client& client, const std::string& series);
+
+// The partitions of the events topic a processor owns, from its per-partition lag gauges.
+std::set<int> OwnedPartitions(httplib::Client& processor);
 
 }  // namespace kledger::testing

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace kledger::testing {
@@ -124,6 +126,23 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
 }
 
 bool ChildProcess::Running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
+
+ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string& stderr_path,
+                        std::chrono::milliseconds timeout) {
+  ToolRun run;
+  auto child = ChildProcess::Spawn(argv, stderr_path);
+  if (!child.ok()) {
+    run.err = child.status().ToString();
+    return run;
+  }
+  run.out = child->ReadAll(timeout);
+  run.exit_code = child->Wait(std::chrono::seconds(10)).value_or(-1);
+  std::ifstream in(stderr_path);
+  std::stringstream err;
+  err << in.rdbuf();
+  run.err = err.str();
+  return run;
+}
 
 std::string KledgerBinary() {
   const char* bin = std::getenv("KLEDGER_BIN");

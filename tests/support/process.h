@@ -45,6 +45,17 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// A program run to its end: its exit code (-1 when it did not end in time), stdout and stderr.
+struct ToolRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` to completion within `timeout`, its stderr kept in `stderr_path` and returned.
+ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string& stderr_path,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // The kledger binary under test (KLEDGER_BIN, set by CMake).
 std::string KledgerBinary();
 

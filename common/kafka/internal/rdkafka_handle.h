@@ -49,6 +49,11 @@ struct AdminOptionsDeleter {
 struct NewTopicDeleter {
   void operator()(rd_kafka_NewTopic_t* topic) const { rd_kafka_NewTopic_destroy(topic); }
 };
+struct ConfigResourceDeleter {
+  void operator()(rd_kafka_ConfigResource_t* resource) const {
+    rd_kafka_ConfigResource_destroy(resource);
+  }
+};
 // Strings librdkafka allocates for the caller (rd_kafka_memberid, ...).
 struct RdKafkaMemDeleter {
   void operator()(char* p) const { rd_kafka_mem_free(nullptr, p); }
@@ -67,6 +72,7 @@ using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
+using ConfigResourcePtr = std::unique_ptr<rd_kafka_ConfigResource_t, ConfigResourceDeleter>;
 using RdKafkaStringPtr = std::unique_ptr<char, RdKafkaMemDeleter>;
 
 }  // namespace kledger::kafka::internal

@@ -1,0 +1,122 @@
+// `kledger topics create` against real Apache Kafka (the kafka label's shared broker): real
+// CreateTopics with kledger's configs, idempotent on a second run, and existing topics' configs
+// compared through DescribeConfigs. The cluster's state is read back by this process through
+// kafka::Admin, not by the tool under test.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "common/kafka/admin.h"
+#include "tests/support/kafka_cluster.h"
+#include "tests/support/process.h"
+
+namespace kledger::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TopicsCreateOnKafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kafka_ = SharedKafka();
+    ASSERT_NE(kafka_, nullptr) << "runs on the kafka label's cluster (KLEDGER_TEST_KAFKA_DIR)";
+    auto admin = kafka::Admin::Create({{"bootstrap.servers", kafka_->bootstrap()}});
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    admin_ = std::move(admin).value();
+    static std::atomic<int> prefixes{0};
+    prefix_ = "topics" + std::to_string(getpid()) + "-" + std::to_string(prefixes++);
+  }
+
+  ToolRun TopicsCreate(std::vector<std::string> args) {
+    std::vector<std::string> argv = {KledgerBinary(), "topics",      "create",
+                                     "--bootstrap",   kafka_->bootstrap(), "--topic-prefix",
+                                     prefix_,         "--replication-factor", "1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunToCompletion(argv, log_dir_ + "/topics-" + std::to_string(++runs_) + ".log");
+  }
+
+  std::map<std::string, kafka::TopicDescription> Topics() {
+    auto topics = admin_->ListTopics(10s);
+    EXPECT_TRUE(topics.ok()) << topics.status().ToString();
+    return topics.ok() ? *topics : std::map<std::string, kafka::TopicDescription>{};
+  }
+
+  KafkaCluster* kafka_ = nullptr;
+  std::unique_ptr<kafka::Admin> admin_;
+  std::string prefix_;
+  std::string log_dir_ = MakeTempDir("kledger-kafka-topics");
+  int runs_ = 0;
+};
+
+TEST_F(TopicsCreateOnKafkaTest, CreatesTheTopicsWithTheirConfigsAndIsIdempotent) {
+  const ToolRun first = TopicsCreate({"--partitions", "3"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  for (const char* suffix : {".events", ".events.dlt", ".owners"}) {
+    EXPECT_NE(first.out.find(prefix_ + suffix + ": created"), std::string::npos) << first.out;
+  }
+  EXPECT_NE(first.out.find("3 topics in place (3 created)"), std::string::npos) << first.out;
+
+  // Created whole: every partition has a leader as soon as the tool returns.
+  auto topics = Topics();
+  ASSERT_TRUE(topics.contains(prefix_ + ".events"));
+  EXPECT_EQ(topics[prefix_ + ".events"].partitions, 3);
+  EXPECT_EQ(topics[prefix_ + ".events"].partitions_with_leader, 3);
+  EXPECT_EQ(topics[prefix_ + ".events.dlt"].partitions, 3);
+  EXPECT_EQ(topics[prefix_ + ".owners"].partitions, 1);
+
+  auto configs = admin_->DescribeTopicConfigs(
+      {prefix_ + ".events", prefix_ + ".events.dlt", prefix_ + ".owners"}, 10s);
+  ASSERT_TRUE(configs.ok()) << configs.status().ToString();
+  for (const std::string& topic : {prefix_ + ".events", prefix_ + ".events.dlt"}) {
+    EXPECT_EQ((*configs)[topic]["retention.ms"], "-1") << topic;
+    EXPECT_EQ((*configs)[topic]["retention.bytes"], "-1") << topic;
+    EXPECT_EQ((*configs)[topic]["min.insync.replicas"], "1") << topic;  // replication factor 1
+    EXPECT_EQ((*configs)[topic]["cleanup.policy"], "delete") << topic;
+  }
+  EXPECT_EQ((*configs)[prefix_ + ".owners"]["cleanup.policy"], "compact");
+
+  // A second run finds them all and changes nothing.
+  const ToolRun second = TopicsCreate({"--partitions", "3"});
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find(prefix_ + ".events: exists, 3 partitions, replication factor 1\n"),
+            std::string::npos)
+      << second.out;
+  EXPECT_EQ(second.out.find("warning"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("3 topics in place (0 created)"), std::string::npos) << second.out;
+  EXPECT_EQ(Topics()[prefix_ + ".events"].partitions, 3);
+}
+
+TEST_F(TopicsCreateOnKafkaTest, ExistingTopicWithOtherConfigsIsReportedNotAltered) {
+  // Someone made the events topic with a week's retention, as a cluster's defaults would.
+  auto made = admin_->CreateTopics({{.name = prefix_ + ".events",
+                                     .partitions = 2,
+                                     .replication_factor = 1,
+                                     .configs = {{"retention.ms", "604800000"}}}},
+                                   20s);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE((*made)[0].ok()) << (*made)[0].ToString();
+
+  const ToolRun run = TopicsCreate({"--partitions", "2"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find(prefix_ + ".events: exists, 2 partitions, replication factor 1; warning: "
+                                   "retention.ms=604800000 where kledger asks -1"),
+            std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find(prefix_ + ".events.dlt: created"), std::string::npos) << run.out;
+  auto configs = admin_->DescribeTopicConfigs({prefix_ + ".events"}, 10s);
+  ASSERT_TRUE(configs.ok()) << configs.status().ToString();
+  EXPECT_EQ((*configs)[prefix_ + ".events"]["retention.ms"], "604800000") << "left as it was";
+}
+
+TEST_F(TopicsCreateOnKafkaTest, DryRunCreatesNothing) {
+  const ToolRun run = TopicsCreate({"--partitions", "2", "--dry-run"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find(prefix_ + ".events: would create, 2 partitions"), std::string::npos)
+      << run.out;
+  for (const auto& [name, topic] : Topics()) {
+    EXPECT_NE(name.rfind(prefix_ + ".", 0), 0u) << name << " exists after a dry run";
+  }
+}
+
+}  // namespace
+}  // namespace kledger::testing
