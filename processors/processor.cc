@@ -151,6 +151,16 @@ void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
       // No state yet: rebuild from the start of the log.
       tp.offset = stored->has_value() ? **stored : kafka::kOffsetBeginning;
       progress.halted = CheckLogStart(tp.partition, progress.next_offset, tp.offset);
+      if (progress.halted.empty() && tp.offset > progress.next_offset) {
+        // A gap accepted (--allow-log-gaps): the log start is next, and is stored as such, so
+        // that a restart without the flag does not halt on the same gap again.
+        auto batch = store_->BeginBatch(tp.partition);
+        if (Status s = store_->Commit(*batch, tp.offset); !s.ok()) {
+          spdlog::warn("partition {}: cannot store the accepted gap's new offset {}: {}",
+                       tp.partition, tp.offset, s.ToString());
+        }
+        progress.next_offset = tp.offset;
+      }
     }
     spdlog::info("partition {} assigned, applying from offset {}", tp.partition,
                  progress.next_offset);

@@ -46,11 +46,14 @@ bool Answers200(httplib::Client& client, const std::string& path) {
 }
 
 std::vector<std::string> Cluster::KafkaFlags() const {
-  return {"--bootstrap", bootstrap_, "--profile", "dev", "--topic-prefix", topic_prefix_};
+  std::vector<std::string> flags = {"--bootstrap", bootstrap_, "--profile", "dev",
+                                    "--topic-prefix", topic_prefix_};
+  flags.insert(flags.end(), options_.kafka_client_flags.begin(), options_.kafka_client_flags.end());
+  return flags;
 }
 
 Status Cluster::CreateTopicsOnKafka() {
-  bootstrap_ = options_.kafka->bootstrap();
+  bootstrap_ = options_.sasl_ssl ? options_.kafka->sasl_ssl_bootstrap() : options_.kafka->bootstrap();
   std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
   for (const std::string& flag : KafkaFlags()) argv.push_back(flag);
   argv.insert(argv.end(),
@@ -117,6 +120,8 @@ Status Cluster::Start() {
       KledgerBinary(), "command",      "--profile", "dev",
       "--bootstrap",   bootstrap_,     "--http",    "127.0.0.1:" + std::to_string(command_port_),
       "--topic-prefix", topic_prefix_};
+  command_argv.insert(command_argv.end(), options_.kafka_client_flags.begin(),
+                      options_.kafka_client_flags.end());
   const std::vector<std::string> command_flags = WithAuthChoice(options_.command_flags);
   command_argv.insert(command_argv.end(), command_flags.begin(), command_flags.end());
   ASSIGN_OR_RETURN(ChildProcess command,
@@ -143,7 +148,7 @@ Status Cluster::Start() {
   return Status::Ok();
 }
 
-Status Cluster::StartProcessor(int i) {
+Status Cluster::StartProcessor(int i, const std::vector<std::string>& extra_flags) {
   processes_[i].reset();  // kills a previous incarnation
   const std::string name = "processor-" + std::to_string(i);
   std::vector<std::string> argv = {
@@ -154,11 +159,13 @@ Status Cluster::StartProcessor(int i) {
       "--topic-prefix", topic_prefix_,
       "--http",        "127.0.0.1:" + std::to_string(processor_ports_[i]),
       "--data-dir",    log_dir_ + "/" + name + "-data"};
+  argv.insert(argv.end(), options_.kafka_client_flags.begin(), options_.kafka_client_flags.end());
   const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
   argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());
   if (options_.static_membership) {
     argv.insert(argv.end(), {"-X", "group.instance.id=" + group_ + "-" + name});
   }
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir_ + "/" + name + ".log"));
   processes_[i] = std::make_unique<ChildProcess>(std::move(p));
   auto client = ProcessorClient(i);

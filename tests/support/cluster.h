@@ -30,6 +30,10 @@ struct ClusterOptions {
   // Real Kafka to run on instead of a `kledger broker`; default the kafka label's shared
   // cluster (SharedKafka()), which is nullptr outside that label.
   KafkaCluster* kafka = SharedKafka();
+  // On real Kafka: connect to its SASL_SSL listeners, with these -X client flags given to every
+  // kledger process and tool (security.protocol, sasl.*, ssl.*); default: PLAINTEXT, none.
+  bool sasl_ssl = false;
+  std::vector<std::string> kafka_client_flags{};
   // Without --auth-tokens among a process's extra flags, it gets --insecure-no-auth.
 };
 
@@ -42,8 +46,9 @@ class Cluster {
   // /healthz and the processors /readyz.
   Status Start();
 
-  // (Re)starts processor `i` on its port and data directory; waits for /healthz.
-  Status StartProcessor(int i);
+  // (Re)starts processor `i` on its port and data directory, with `extra_flags` after the
+  // options' processor flags; waits for /healthz.
+  Status StartProcessor(int i, const std::vector<std::string>& extra_flags = {});
   ChildProcess& processor(int i) { return *processes_[i]; }
   ChildProcess* command_process() { return command_.get(); }
 
@@ -55,8 +60,8 @@ class Cluster {
   std::string events_topic() const { return topic_prefix_ + ".events"; }
   std::string dlt_topic() const { return topic_prefix_ + ".events.dlt"; }
   const std::string& group() const { return group_; }
-  // --bootstrap, --profile dev and --topic-prefix for a kledger tool (dlt, rebuild) run
-  // against this deployment.
+  // --bootstrap, --profile dev, --topic-prefix and the client flags for a kledger tool (dlt,
+  // rebuild) run against this deployment.
   std::vector<std::string> KafkaFlags() const;
   const std::string& log_dir() const { return log_dir_; }
 
