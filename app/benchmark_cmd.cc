@@ -1,5 +1,6 @@
-// `kledger benchmark`: the canonical workload on the embedded broker, with the raw Kafka and
-// RocksDB ceilings measured in the same run (app/benchmark/, docs/performance.md).
+// `kledger benchmark`: the canonical workload on the embedded broker or a Kafka cluster
+// (--bootstrap), with the raw Kafka and RocksDB ceilings measured in the same run
+// (app/benchmark/, docs/performance.md).
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -86,6 +87,15 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
   cmd->add_option("--partitions", o.workload.partitions,
                   "partitions of the events topic (one ledger instance each)")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--bootstrap", o.bootstrap,
+                  "a Kafka cluster to run on instead of the embedded broker (e.g. "
+                  "scripts/kafka/cluster.py's); the run creates topics kledger-bench-<time>.* "
+                  "there, ceilings included")
+      ->envname("KLEDGER_BOOTSTRAP");
+  cmd->add_option("--replication-factor", o.replication_factor,
+                  "with --bootstrap: replicas of the run's topics")
+      ->check(CLI::Range(1, 32))
       ->capture_default_str();
   cmd->add_option("--in-flight", o.in_flight, "unacknowledged commands at most")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}))

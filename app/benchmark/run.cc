@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "common/auth.h"
 #include "common/domain/event_id.h"
 #include "common/http.h"
+#include "common/kafka/admin.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/progress.h"
 #include "processors/processor.h"
@@ -39,7 +41,14 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-constexpr char kCeilingTopic[] = "kledger.bench.ceiling";
+// The topics of a run: kledger's, and one for the raw Kafka ceiling.
+struct RunTopics {
+  std::string prefix;
+  std::string events() const { return prefix + ".events"; }
+  std::string dlt() const { return prefix + ".events.dlt"; }
+  std::string owners() const { return prefix + ".owners"; }
+  std::string ceiling() const { return prefix + ".bench.ceiling"; }
+};
 constexpr size_t kPoolSize = 4096;  // distinct sample records the ceilings cycle through
 // Bytes the broker stores per record beyond key, value and headers (record batch framing).
 constexpr int64_t kRecordOverhead = 70;
@@ -71,7 +80,7 @@ struct Pool {
   double record_bytes = 0;  // key + value + headers, average
 };
 
-Result<Pool> MakePool(const WorkloadOptions& options) {
+Result<Pool> MakePool(const WorkloadOptions& options, const std::string& ceiling_topic) {
   Workload workload(options);
   Pool pool;
   command::CommandClientOptions client_options;
@@ -83,7 +92,7 @@ Result<Pool> MakePool(const WorkloadOptions& options) {
     ASSIGN_OR_RETURN(command::PreparedEvent event,
                      command::PrepareEvent(item.command, client_options, errors));
     kafka::ProducerRecord record;
-    record.topic = kCeilingTopic;
+    record.topic = ceiling_topic;
     record.key = event.envelope.instance_id();
     record.value = event.envelope.SerializeAsString();
     record.headers = command::EventHeaders(event.envelope, event.event_type);
@@ -104,11 +113,14 @@ Result<Pool> MakePool(const WorkloadOptions& options) {
 class Fleet {
  public:
   Status Start(const kafka::Properties& props, const BenchmarkOptions& options,
-               const std::string& dir, int partitions) {
+               const RunTopics& topics, const std::string& dir, int partitions) {
     partitions_ = partitions;
     for (int i = 0; i < options.processors; ++i) {
       processors::ProcessorOptions p;
-      p.group = "kledger-bench";
+      p.group = topics.prefix + "-processors";
+      p.events_topic = topics.events();
+      p.dlt_topic = topics.dlt();
+      p.owners_topic = topics.owners();
       p.data_dir = dir + "/processor-" + std::to_string(i);
       p.max_batch_records = static_cast<size_t>(options.batch_size);
       p.pipelined_writes = options.apply_writes == "pipelined";
@@ -485,6 +497,16 @@ json Verify(const Fleet& fleet, const Workload& workload, const Ledger& ledger,
 
 }  // namespace
 
+// Creates the run's topics on a real cluster and waits until they are usable.
+Status CreateRunTopics(const kafka::Properties& props, const std::vector<kafka::TopicSpec>& specs) {
+  ASSIGN_OR_RETURN(auto admin, kafka::Admin::Create(props));
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  ASSIGN_OR_RETURN(std::vector<Status> created,
+                   admin->CreateTopics(specs, std::chrono::seconds(30)));
+  for (const Status& s : created) RETURN_IF_ERROR(s);
+  return WaitForLeaders(*admin, specs, deadline);
+}
+
 Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   const WorkloadOptions& wo = options.workload;
   const int partitions = wo.partitions;
@@ -516,23 +538,41 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     if (mkdtemp(pattern.data()) == nullptr) return Status::IoError("cannot create a scratch dir");
     scratch.path = pattern;
   }
-  kafka::EmbeddedBrokerOptions broker_options;
-  // kledger's own topics as `kledger dev` has them, and one for the raw Kafka ceiling.
-  broker_options.topics = KledgerTopics("kledger", {.partitions = partitions});
-  broker_options.topics.push_back({kCeilingTopic, partitions});
-  ASSIGN_OR_RETURN(auto broker, kafka::EmbeddedBroker::Start(broker_options));
+  // On the embedded broker kledger's topics are named as `kledger dev` has them; on a cluster
+  // that outlives the run, a name of their own keeps runs apart.
+  RunTopics topics{options.bootstrap.empty()
+                       ? "kledger"
+                       : "kledger-bench-" + std::to_string(std::time(nullptr))};
+  std::vector<kafka::TopicSpec> specs = KledgerTopics(
+      topics.prefix, {.partitions = partitions, .replication_factor = options.replication_factor});
+  specs.push_back({topics.ceiling(), partitions, options.replication_factor});
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
   kafka::Properties props = kafka::DevClientDefaults();
-  props["bootstrap.servers"] = broker->bootstrap();
   props = kafka::Merge(std::move(props), options.overrides);
+  if (options.bootstrap.empty()) {
+    kafka::EmbeddedBrokerOptions broker_options;
+    broker_options.topics = specs;
+    ASSIGN_OR_RETURN(broker, kafka::EmbeddedBroker::Start(broker_options));
+    props["bootstrap.servers"] = broker->bootstrap();
+    j["parameters"]["broker"] = "embedded";
+  } else {
+    props["bootstrap.servers"] = options.bootstrap;
+    RETURN_IF_ERROR(CreateRunTopics(props, specs));
+    j["parameters"]["broker"] = "kafka";
+    j["parameters"]["bootstrap"] = options.bootstrap;
+    j["parameters"]["topic_prefix"] = topics.prefix;
+  }
 
   Workload workload(wo);
   const int64_t total = workload.total();
-  ASSIGN_OR_RETURN(Pool pool, MakePool(wo));
+  ASSIGN_OR_RETURN(Pool pool, MakePool(wo, topics.ceiling()));
   // Rounds: no partition gets more than backlog_bytes_per_partition of records (what the broker
   // retains before dropping silently, halved), and no round more than kMaxRoundCommands.
-  const int64_t per_partition =
-      std::max<int64_t>(100, options.backlog_bytes_per_partition /
-                                 static_cast<int64_t>(pool.record_bytes + kRecordOverhead));
+  // Kafka keeps what it is given: only the round cap applies there.
+  const int64_t backlog_bytes =
+      options.bootstrap.empty() ? options.backlog_bytes_per_partition : int64_t{1} << 40;
+  const int64_t per_partition = std::max<int64_t>(
+      100, backlog_bytes / static_cast<int64_t>(pool.record_bytes + kRecordOverhead));
   const RoundBudget budget(partitions, per_partition, kMaxRoundCommands);
   j["parameters"]["events"] = total;
   j["parameters"]["round_records_per_partition"] = per_partition;
@@ -545,7 +585,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     ProgressBar bar("ceiling: raw librdkafka produce, then read, in rounds", total);
     ASSIGN_OR_RETURN(
         kafka_ceiling,
-        MeasureKafkaCeiling(props, kCeilingTopic, partitions, pool.records, total,
+        MeasureKafkaCeiling(props, topics.ceiling(), partitions, pool.records, total,
                             options.in_flight, budget, [&](int64_t done) { bar.Update(done); }));
     bar.Finish();
   }
@@ -596,7 +636,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   {
     spdlog::info("benchmark: starting {} processor(s); the first group join takes seconds",
                  options.processors);
-    RETURN_IF_ERROR(fleet.Start(props, options, scratch.path, partitions));
+    RETURN_IF_ERROR(fleet.Start(props, options, topics, scratch.path, partitions));
   }
   ApplyMonitor monitor(fleet);
   prometheus::Registry client_registry;
@@ -605,6 +645,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   // submit and while it waits), as the raw ceiling serves its delivery reports; futures need the
   // producer's own delivery thread.
   command::CommandClientOptions client_options;
+  client_options.events_topic = topics.events();
   client_options.ack_thread =
       use_futures ? kafka::DeliveryThread::kOwn : kafka::DeliveryThread::kCaller;
   ASSIGN_OR_RETURN(auto client,
@@ -765,8 +806,10 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   int64_t http_count = 0;
   {
     prometheus::Registry gateway_registry;
+    command::CommandClientOptions gateway_options;
+    gateway_options.events_topic = topics.events();
     ASSIGN_OR_RETURN(auto gateway_client,
-                     command::CommandClient::Create(props, {}, gateway_registry));
+                     command::CommandClient::Create(props, gateway_options, gateway_registry));
     http::Server gateway;
     command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll());
     RETURN_IF_ERROR(gateway.Start({"127.0.0.1", 0}));

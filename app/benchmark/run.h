@@ -39,6 +39,10 @@ struct BenchmarkOptions {
   // broker keeps ~5 MiB per partition and drops the rest silently. Default 2.5 MiB.
   int64_t backlog_bytes_per_partition = 5 * 1024 * 1024 / 2;
   kafka::Properties overrides;  // -X key=value on top of the dev client defaults
+  // A Kafka cluster to run on instead of the embedded broker (e.g. scripts/kafka/cluster.py's);
+  // the run makes topics of its own there (kledger-bench-<time>.*) with this replication factor.
+  std::string bootstrap;
+  int replication_factor = 1;
 };
 
 struct BenchmarkReport {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Smoke test of `kledger benchmark` (issue 7): a tiny workload runs every phase, verifies that
-each event was applied exactly once, and writes the JSON report in the documented shape.
+each event was applied exactly once, and writes the JSON report in the documented shape. With
+KLEDGER_TEST_KAFKA_DIR (the kafka label's shared cluster) it runs on that real broker through
+--bootstrap, the ceilings included.
 
 Usage: benchmark_smoke_test.py KLEDGER_BINARY
 """
@@ -13,12 +15,20 @@ import tempfile
 
 def main() -> int:
     kledger = sys.argv[1]
+    broker = []
+    kafka_dir = os.environ.get("KLEDGER_TEST_KAFKA_DIR")
+    if kafka_dir:
+        tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                            "kafka", "cluster.py")
+        out = subprocess.run([sys.executable, tool, "bootstrap", "--dir", kafka_dir],
+                             capture_output=True, text=True, check=True).stdout
+        broker = ["--bootstrap", out.split("bootstrap=", 1)[1].split()[0]]
     with tempfile.TemporaryDirectory(prefix="kledger-bench-smoke-") as tmp:
         report_path = os.path.join(tmp, "bench.json")
         run = subprocess.run(
             [kledger, "--log-level", "warn", "benchmark", "--transfers", "2000", "--accounts",
              "100", "--partitions", "4", "--pending-ratio", "0.1", "--latency-seconds", "1",
-             "--json", report_path],
+             "--json", report_path, *broker],
             capture_output=True, text=True, timeout=240)
         sys.stdout.write(run.stdout)
         if run.returncode != 0:
@@ -37,6 +47,8 @@ def main() -> int:
     for key in ("ceilings", "command", "apply", "e2e_latency_ms", "ratios", "rss_mb",
                 "verification"):
         check(key in report, f"report has '{key}'")
+    check(report["parameters"]["broker"] == ("kafka" if broker else "embedded"),
+          "parameters.broker names the broker the run used")
     check(report["command"]["commands_per_s"] > 0, "commands_per_s > 0")
     http = report["command"].get("http_batch", {})
     check(http.get("commands_per_s", 0) > 0, "command.http_batch.commands_per_s > 0")
