@@ -100,6 +100,30 @@ Status EnsureTopics(const kafka::Properties& props, const DevFlags& flags) {
   return WaitForLeaders(*admin, missing, deadline);
 }
 
+// The clients' properties: to the embedded broker, started into `broker`, or to --bootstrap's
+// cluster, whose missing topics are created first.
+Result<kafka::Properties> ConnectKafka(const DevFlags& flags, const kafka::Properties& overrides,
+                                       std::unique_ptr<kafka::EmbeddedBroker>& broker) {
+  kafka::Properties props = kafka::DevClientDefaults();
+  if (flags.embedded()) {
+    kafka::EmbeddedBrokerOptions broker_options;
+    broker_options.topics = KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions});
+    auto started = kafka::EmbeddedBroker::Start(broker_options);
+    if (!started.ok()) return started.status().WithContext("cannot start the embedded broker");
+    broker = std::move(started).value();
+    props["bootstrap.servers"] = broker->bootstrap();
+  } else {
+    props["bootstrap.servers"] = flags.bootstrap;
+  }
+  props["statistics.interval.ms"] = std::to_string(kafka::kDefaultStatisticsIntervalMs);
+  props = kafka::Merge(std::move(props), overrides);
+  if (!flags.embedded()) {
+    RETURN_IF_ERROR(EnsureTopics(props, flags).WithContext("cannot make the topics on " +
+                                                           flags.bootstrap));
+  }
+  return props;
+}
+
 int RunDev(const DevFlags& flags) {
   auto address = http::ParseHostPort(flags.http);
   auto overrides = kafka::ParseProperties(flags.properties);
@@ -129,28 +153,12 @@ int RunDev(const DevFlags& flags) {
   } cleanup{temporary ? *data_dir : std::string()};
 
   std::unique_ptr<kafka::EmbeddedBroker> broker;
-  kafka::Properties props = kafka::DevClientDefaults();
-  if (flags.embedded()) {
-    kafka::EmbeddedBrokerOptions broker_options;
-    broker_options.topics = KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions});
-    auto started = kafka::EmbeddedBroker::Start(broker_options);
-    if (!started.ok()) {
-      spdlog::error("cannot start the embedded broker: {}", started.status().ToString());
-      return 1;
-    }
-    broker = std::move(started).value();
-    props["bootstrap.servers"] = broker->bootstrap();
-  } else {
-    props["bootstrap.servers"] = flags.bootstrap;
+  auto connected = ConnectKafka(flags, *overrides, broker);
+  if (!connected.ok()) {
+    spdlog::error("{}", connected.status().message());
+    return 1;
   }
-  props["statistics.interval.ms"] = std::to_string(kafka::kDefaultStatisticsIntervalMs);
-  props = kafka::Merge(std::move(props), *overrides);
-  if (!flags.embedded()) {
-    if (Status s = EnsureTopics(props, flags); !s.ok()) {
-      spdlog::error("cannot make the topics on {}: {}", flags.bootstrap, s.ToString());
-      return 1;
-    }
-  }
+  kafka::Properties& props = *connected;
 
   auto registry = std::make_shared<prometheus::Registry>();
   KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
@@ -216,6 +224,8 @@ int RunDev(const DevFlags& flags) {
                 "(Ctrl-C stops; %s)\n",
                 server.url().c_str(), server.url().c_str(),
                 flags.embedded() ? "the embedded log is in memory"
+                : temporary      ? "the log stays in Kafka; the projections go (keep them with "
+                                   "--data-dir)"
                                  : "the log stays in Kafka and the projections in --data-dir");
     std::fflush(stdout);
     WaitForShutdown([&p] { return !p.Failure().empty(); });

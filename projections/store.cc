@@ -1,5 +1,6 @@
-// ProjectionStore on RocksDB: key layout, deterministic encoding, atomic commits, queries, digest.
-// The key layout is described in projections/README.md; keep both in step.
+// ProjectionStore on RocksDB: batches, deterministic encoding, atomic commits and the committed-
+// record cache. The key layout is in store_encoding.h (and projections/README.md: keep both in
+// step); the queries are in store_queries.cc.
 #include "projections/store.h"
 
 #include <google/protobuf/io/coded_stream.h>
@@ -19,75 +20,18 @@
 #include <utility>
 #include <vector>
 
+#include "projections/store_encoding.h"
+
 namespace kledger::projections {
+
+using namespace store_encoding;
+
 namespace {
 
-// One byte per record kind leads every key, so each kind is one contiguous, ordered range.
-constexpr char kAccountPrefix = 'a';
-constexpr char kTrialBalancePrefix = 'b';
-constexpr char kOutcomePrefix = 'e';
-constexpr char kHistoryPrefix = 'h';
-constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
-constexpr char kTransactionPrefix = 't';
-constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
-constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
-constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
 // A rocksdb::WriteBatch's bytes: a 12-byte header (sequence, count), then per Put a type byte and
 // the key's and the value's varint32 lengths (up to 5 bytes each) before their bytes.
 constexpr size_t kWriteBatchHeaderSize = 12;
 constexpr size_t kWriteBatchRecordOverhead = 11;
-
-void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-uint64_t ReadBigEndian(std::string_view in) {
-  uint64_t value = 0;
-  for (char c : in) value = (value << 8) | static_cast<uint8_t>(c);
-  return value;
-}
-
-// prefix, then the parts separated by kSeparator.
-std::string MakeKey(char prefix, std::initializer_list<std::string_view> parts) {
-  std::string key(1, prefix);
-  bool first = true;
-  for (std::string_view part : parts) {
-    if (!first) key.push_back(kSeparator);
-    key.append(part);
-    first = false;
-  }
-  return key;
-}
-
-std::string AccountKey(std::string_view instance, std::string_view address) {
-  return MakeKey(kAccountPrefix, {instance, address});
-}
-std::string TransactionKey(std::string_view instance, std::string_view source,
-                           std::string_view source_idempk) {
-  return MakeKey(kTransactionPrefix, {instance, source, source_idempk});
-}
-std::string OutcomeKey(std::string_view instance, std::string_view event_id) {
-  return MakeKey(kOutcomePrefix, {instance, event_id});
-}
-std::string TrialBalancePrefix(std::string_view instance) {
-  return MakeKey(kTrialBalancePrefix, {instance, ""});
-}
-// Every history key of one account starts with this.
-std::string HistoryPrefix(std::string_view instance, std::string_view address) {
-  return MakeKey(kHistoryPrefix, {instance, address, ""});
-}
-// Complemented so that ascending key order lists the newest item first.
-std::string HistoryPosition(int64_t offset, int32_t entry_index) {
-  std::string position;
-  AppendBigEndian(position, ~static_cast<uint64_t>(offset), 8);
-  AppendBigEndian(position, ~static_cast<uint32_t>(entry_index), 4);
-  return position;
-}
-std::string OffsetKey(int32_t partition) {
-  std::string key(1, kOffsetPrefix);
-  AppendBigEndian(key, static_cast<uint32_t>(partition), 4);
-  return key;
-}
 
 // Maps are serialized in key order only when asked; the digest needs the same bytes every time.
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
@@ -103,55 +47,6 @@ std::string SerializeDeterministic(const google::protobuf::MessageLite& message)
     assert(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size);
   }
   return out;
-}
-
-Status FromRocks(const rocksdb::Status& s, std::string_view context) {
-  std::string msg = std::string(context) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
-  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
-  return Status::IoError(std::move(msg));
-}
-
-template <typename T>
-Result<T> Parse(const std::string& value, std::string_view what) {
-  T message;
-  if (!message.ParseFromString(value)) {
-    return Status::Corruption("stored " + std::string(what) + " cannot be decoded");
-  }
-  return message;
-}
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-std::string ToHex(std::string_view bytes) {
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    hex.push_back(kHexDigits[c >> 4]);
-    hex.push_back(kHexDigits[c & 0xf]);
-  }
-  return hex;
-}
-
-std::optional<std::string> FromHex(std::string_view hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string bytes;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = nibble(hex[i]);
-    const int lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    bytes.push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return bytes;
 }
 
 }  // namespace
@@ -578,50 +473,6 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
   }
 }
 
-template <typename T>
-Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
-  DisableRocksDbPerfCounters();
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
-  if (s.IsNotFound()) return Status::NotFound(std::string(what) + " does not exist");
-  if (!s.ok()) return FromRocks(s, "reading " + std::string(what));
-  return Parse<T>(value, what);
-}
-
-Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
-                                                    std::string_view address) {
-  return GetMessage<v1::AccountView>(
-      AccountKey(instance, address),
-      "account " + Quote(address) + " in instance " + Quote(instance));
-}
-
-Result<v1::TransactionView> ProjectionStore::GetTransaction(std::string_view instance,
-                                                            std::string_view source,
-                                                            std::string_view source_idempk) {
-  return GetMessage<v1::TransactionView>(TransactionKey(instance, source, source_idempk),
-                                         "transaction (" + Quote(source) + ", " +
-                                             Quote(source_idempk) + ") in instance " +
-                                             Quote(instance));
-}
-
-Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instance,
-                                                         std::string_view event_id) {
-  return GetMessage<v1::EventOutcomeView>(
-      OutcomeKey(instance, event_id), "an outcome for event " + Quote(event_id) + " in instance " +
-                                          Quote(instance) +
-                                          " (not yet processed here, or never submitted)");
-}
-
-Result<std::optional<std::string>> ProjectionStore::ReadExtension(std::string_view projection,
-                                                                 std::string_view key) {
-  std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), MakeKey(kExtensionPrefix, {projection, key}), &value);
-  if (s.IsNotFound()) return {std::nullopt};
-  if (!s.ok()) return FromRocks(s, "reading projection " + std::string(projection));
-  return {std::optional<std::string>(std::move(value))};
-}
-
 Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
   uint64_t value = 0;
   // Summed over every column family: the store may spread its tables over several.
@@ -629,86 +480,6 @@ Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
     return Status::NotFound("RocksDB has no integer property '" + std::string(name) + "'");
   }
   return value;
-}
-
-Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view instance) {
-  DisableRocksDbPerfCounters();
-  v1::TrialBalance balance;
-  balance.set_instance_id(std::string(instance));
-  const std::string prefix = TrialBalancePrefix(instance);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ASSIGN_OR_RETURN(*balance.add_currencies(),
-                     Parse<v1::CurrencyTotals>(it->value().ToString(), "trial balance totals"));
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading the trial balance");
-  return balance;
-}
-
-Result<v1::HistoryPage> ProjectionStore::GetHistory(std::string_view instance,
-                                                    std::string_view address, int limit,
-                                                    std::string_view cursor) {
-  DisableRocksDbPerfCounters();
-  std::string start = HistoryPrefix(instance, address);
-  const size_t prefix_size = start.size();
-  if (!cursor.empty()) {
-    std::optional<std::string> position = FromHex(cursor);
-    if (!position || position->size() != kHistoryPositionSize) {
-      return Status::InvalidArgument("cursor " + Quote(cursor) +
-                                     " is malformed: pass a next_cursor from an earlier page, "
-                                     "or none for the first page");
-    }
-    start += *position;
-  }
-  // History is listed only for existing accounts, so a typo answers NotFound, not empty pages.
-  RETURN_IF_ERROR(GetAccount(instance, address).status());
-  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
-
-  v1::HistoryPage page;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  const std::string_view prefix = std::string_view(start).substr(0, prefix_size);
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (page.items_size() == limit) {
-      page.set_next_cursor(ToHex(it->key().ToStringView().substr(prefix_size)));
-      break;
-    }
-    ASSIGN_OR_RETURN(*page.add_items(),
-                     Parse<v1::HistoryItem>(it->value().ToString(), "history item"));
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading history");
-  return page;
-}
-
-Result<std::string> ProjectionStore::Digest() {
-  DisableRocksDbPerfCounters();
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    return Status::Internal("cannot initialise SHA-256");
-  }
-  // Length-prefixing each key and value keeps the encoding unambiguous.
-  auto update = [&](std::string_view bytes) {
-    std::string length;
-    AppendBigEndian(length, bytes.size(), 8);
-    return EVP_DigestUpdate(ctx.get(), length.data(), length.size()) == 1 &&
-           EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) == 1;
-  };
-  rocksdb::ReadOptions read_options;
-  read_options.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const std::string_view key = it->key().ToStringView();
-    if (!key.empty() && key.front() == kOffsetPrefix) continue;
-    if (!update(key) || !update(it->value().ToStringView())) {
-      return Status::Internal("SHA-256 update failed");
-    }
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading the store for its digest");
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &size) != 1) {
-    return Status::Internal("SHA-256 finalisation failed");
-  }
-  return ToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
 }
 
 void ProjectionStore::SetWriteFaultForTesting(WriteFault hook) {

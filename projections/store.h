@@ -225,6 +225,22 @@ class ProjectionStore {
   Result<v1::HistoryPage> GetHistory(std::string_view instance, std::string_view address, int limit,
                                      std::string_view cursor);
 
+  // Which accounts ListAccounts returns: those whose address starts with `address_prefix`, and
+  // of the given type, currency and status when set.
+  struct AccountFilter {
+    std::string address_prefix{};
+    std::optional<v1::AccountType> type{};
+    std::optional<std::string> currency{};
+    std::optional<v1::AccountStatus> status{};
+  };
+  // One page of `instance`'s accounts that pass `filter`, in ascending address order (bytewise),
+  // each with its balances. `limit` as GetHistory's (max_history_page at most); `cursor` "" for
+  // the first page, else a next_cursor from an earlier page of the same instance and filter.
+  // next_cursor is "" on the last page. An instance without accounts has an empty page.
+  // InvalidArgument for a malformed cursor.
+  Result<v1::AccountPage> ListAccounts(std::string_view instance, const AccountFilter& filter,
+                                       int limit, std::string_view cursor);
+
   // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
   // excluding the partitions' offsets: two stores that applied the same events agree on it
   // whatever their offsets. On error returns IoError.

@@ -587,6 +587,90 @@ TEST_F(StoreTest, Queries) {
   EXPECT_EQ(store->GetTrialBalance("acm")->currencies_size(), 0);
 }
 
+// 60 accounts over two instances (one named as a prefix of the other), of mixed types, currencies
+// and statuses; every filter, paged at several sizes, equals a plain filter over what was opened.
+TEST_F(StoreTest, AccountPagesFollowTheFilterInAddressOrder) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  struct Opened {
+    std::string instance, address, currency;
+    v1::AccountType type;
+    bool closed;
+  };
+  std::vector<Opened> opened;
+  std::vector<v1::EventEnvelope> events;
+  const v1::AccountType types[] = {v1::ASSET, v1::LIABILITY, v1::REVENUE};
+  for (int i = 0; i < 60; ++i) {
+    Opened a{.instance = i % 4 == 0 ? "acm" : "acme",
+             .address = (i % 2 ? "liabilities:wallets:" : "assets:bank:") + std::to_string(100 - i),
+             .currency = i % 3 ? "USD" : "EUR",
+             .type = types[i % 3],
+             .closed = i % 5 == 0};
+    events.push_back(OpenAccount(a.instance, a.address, a.type, a.currency, true));
+    if (a.closed) events.push_back(CloseAccount(a.instance, a.address));
+    opened.push_back(a);
+  }
+  ApplyAll(*batch, events, 0);
+  ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(events.size())).ok());
+
+  using Filter = ProjectionStore::AccountFilter;
+  const std::vector<Filter> filters = {
+      {},
+      {.address_prefix = "liabilities:wallets:"},
+      {.address_prefix = "assets:", .type = v1::ASSET},
+      {.currency = "EUR"},
+      {.status = v1::CLOSED},
+      {.address_prefix = "liabilities:", .currency = "USD", .status = v1::OPEN},
+      {.address_prefix = "nothing:"},
+  };
+  for (size_t f = 0; f < filters.size(); ++f) {
+    const Filter& filter = filters[f];
+    std::vector<std::string> expected;
+    for (const Opened& a : opened) {
+      if (a.instance == "acme" && a.address.starts_with(filter.address_prefix) &&
+          (!filter.type || *filter.type == a.type) &&
+          (!filter.currency || *filter.currency == a.currency) &&
+          (!filter.status || *filter.status == (a.closed ? v1::CLOSED : v1::OPEN))) {
+        expected.push_back(a.address);
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    for (int limit : {1, 7, 45, 100}) {
+      std::vector<std::string> listed;
+      std::string cursor;
+      int pages = 0;
+      do {
+        Result<v1::AccountPage> page = store->ListAccounts("acme", filter, limit, cursor);
+        ASSERT_TRUE(page.ok()) << page.status().ToString();
+        ASSERT_LE(page->items_size(), limit);
+        for (const v1::AccountView& a : page->items()) {
+          EXPECT_EQ(a.instance_id(), "acme");
+          listed.push_back(a.address());
+        }
+        cursor = page->next_cursor();
+        ++pages;
+        ASSERT_LT(pages, 100) << "the cursor does not advance";
+      } while (!cursor.empty());
+      EXPECT_EQ(listed, expected) << "filter " << f << ", limit " << limit;
+      // Full pages until the last, and no empty last page after an exact fit.
+      EXPECT_EQ(pages, std::max<int>(1, (static_cast<int>(expected.size()) + limit - 1) / limit))
+          << "filter " << f << ", limit " << limit;
+    }
+  }
+  // Balances come with each item.
+  auto all = store->ListAccounts("acme", {}, 100, "");
+  ASSERT_TRUE(all.ok());
+  ASSERT_GT(all->items_size(), 0);
+  EXPECT_TRUE(all->items(0).has_balances());
+  EXPECT_EQ(store->ListAccounts("nobody", {}, 10, "")->items_size(), 0);
+  for (const char* bad : {"zz", "abc", "6e6f7468696e673a"}) {  // the last: "nothing:"
+    EXPECT_EQ(store->ListAccounts("acme", {.address_prefix = "assets:"}, 10, bad).status().code(),
+              StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
 TEST_F(StoreTest, HistoryPagesNewestFirstWithCursor) {
   auto store = OpenStore();
   ASSERT_TRUE(store);

@@ -30,13 +30,16 @@ constexpr std::chrono::milliseconds kAnswerGrace{1000};
 // The mock cluster's id starts with this (librdkafka 2.0.2, rdkafka_mock.c).
 constexpr std::string_view kMockClusterIdPrefix = "mockCluster";
 
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 std::string TopicNames(const std::vector<TopicSpec>& topics) {
-  std::string names;
-  for (const TopicSpec& topic : topics) {
-    if (!names.empty()) names += ", ";
-    names += topic.name;
-  }
-  return names;
+  std::vector<std::string> names;
+  for (const TopicSpec& topic : topics) names.push_back(topic.name);
+  return Joined(names);
 }
 
 // A NewTopic for `topic`; InvalidArgument naming it when librdkafka refuses the values.
@@ -209,11 +212,7 @@ Result<std::map<std::string, TopicConfigs>> Admin::DescribeTopicConfigs(
   rd_kafka_DescribeConfigs(impl_->rk.get(), resources.data(), resources.size(), options.get(),
                            queue.get());
   EventPtr event(rd_kafka_queue_poll(queue.get(), ToTimeoutMs(timeout + kAnswerGrace)));
-  const std::string what = "reading the configs of topic(s) " + [&] {
-    std::string names;
-    for (const std::string& t : topics) names += (names.empty() ? "" : ", ") + t;
-    return names;
-  }();
+  const std::string what = "reading the configs of topic(s) " + Joined(topics);
   if (!event) {
     return Status::Timeout(what + ": no answer within " + std::to_string(timeout.count()) + " ms");
   }

@@ -3,7 +3,10 @@
 // 202) waits until that record is applied: read-your-writes.
 #include "processors/query/handlers.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <optional>
 
 #include "common/http.h"
 
@@ -29,6 +32,28 @@ Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t 
                                    text + "'");
   }
   return value;
+}
+
+// An enum query parameter by its value name, in any case ("asset", "ASSET"); nullopt when
+// absent. InvalidArgument naming the accepted values for anything else.
+template <typename Enum>
+Result<std::optional<Enum>> EnumParam(const httplib::Request& req, const char* name,
+                                      bool (*parse)(const std::string&, Enum*),
+                                      std::initializer_list<const char*> accepted) {
+  if (!req.has_param(name)) return std::optional<Enum>();
+  std::string text = req.get_param_value(name);
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  Enum value{};
+  if (std::find_if(accepted.begin(), accepted.end(), [&](const char* a) { return text == a; }) ==
+          accepted.end() ||
+      !parse(text, &value)) {
+    std::string names;
+    for (const char* a : accepted) names += (names.empty() ? "" : ", ") + std::string(a);
+    return Status::InvalidArgument(std::string(name) + " must be one of " + names +
+                                   " (any case), not '" + req.get_param_value(name) + "'");
+  }
+  return std::optional<Enum>(value);
 }
 
 // Serves `answer` when this processor owns the instance of the request's first path parameter
@@ -68,6 +93,25 @@ void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res) {
   ForOwnedInstance(processor, req, res, [&] {
     Reply(processor.store().GetAccount(req.matches[1].str(), req.matches[2].str()), res);
+  });
+}
+
+void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Response& res) {
+  auto limit = IntParam(req, "limit", 100, 1, 1000);
+  auto type = EnumParam<v1::AccountType>(req, "type", v1::AccountType_Parse,
+                                         {"ASSET", "LIABILITY", "EQUITY", "REVENUE", "EXPENSE"});
+  auto status = EnumParam<v1::AccountStatus>(req, "status", v1::AccountStatus_Parse,
+                                             {"OPEN", "CLOSED"});
+  for (const Status* s : {&limit.status(), &type.status(), &status.status()}) {
+    if (!s->ok()) return http::ReplyStatus(res, *s);
+  }
+  projections::ProjectionStore::AccountFilter filter{
+      .address_prefix = req.get_param_value("prefix"), .type = *type, .status = *status};
+  if (req.has_param("currency")) filter.currency = req.get_param_value("currency");
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().ListAccounts(req.matches[1].str(), filter, static_cast<int>(*limit),
+                                         req.get_param_value("cursor")),
+          res);
   });
 }
 

@@ -8,6 +8,7 @@
 namespace kledger::processors::query {
 
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res);

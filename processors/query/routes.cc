@@ -17,6 +17,8 @@ void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
     Instances instances;  // nullptr: the route spans every instance
   };
   static constexpr Route kRoutes[] = {
+      {R"(/v1/instances/([^/]+)/accounts)", query::ListAccounts, auth::Right::kQuery,
+       http::PathInstance},
       {R"(/v1/instances/([^/]+)/accounts/([^/]+))", query::GetAccount, auth::Right::kQuery,
        http::PathInstance},
       {R"(/v1/instances/([^/]+)/accounts/([^/]+)/history)", query::GetHistory, auth::Right::kQuery,

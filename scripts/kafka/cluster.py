@@ -359,6 +359,17 @@ def watch_owner(cluster, owner_pid):
 
 # ---- commands ---------------------------------------------------------------------------------
 
+def pairs(items, separator, usage):
+    """`items` of the form KEY<separator>VALUE as a dict; a clear error for any other form."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition(separator)
+        if not key or not sep:
+            die(f"{item!r} is not of the form {usage.split(' ', 1)[1]} ({usage})")
+        out[key] = value
+    return out
+
+
 def cmd_start(args, foreground=False):
     directory = pathlib.Path(args.dir).resolve()
     if args.fresh and directory.exists():
@@ -379,7 +390,7 @@ def cmd_start(args, foreground=False):
             "cluster_id": random_cluster_id(),
             "heap_mb": args.heap_mb,
             "retention_check_ms": args.retention_check_ms,
-            "overrides": dict(kv.split("=", 1) for kv in args.override),
+            "overrides": pairs(args.override, "=", "--override KEY=VALUE"),
             "nodes": {},
         }
         for node in range(1, args.nodes + 1):
@@ -389,7 +400,7 @@ def cmd_start(args, foreground=False):
             cluster["nodes"][str(node)] = ports
             (directory / f"node-{node}").mkdir(exist_ok=True)
         if args.sasl_ssl_keystore:
-            users = dict(u.split(":", 1) for u in args.sasl_user)
+            users = pairs(args.sasl_user, ":", "--sasl-user NAME:PASSWORD")
             if not users:
                 die("--sasl-ssl-keystore needs at least one --sasl-user NAME:PASSWORD")
             cluster["sasl_ssl"] = {"keystore": str(pathlib.Path(args.sasl_ssl_keystore).resolve()),
@@ -399,12 +410,16 @@ def cmd_start(args, foreground=False):
                 node_properties(cluster, int(node)))
         save(cluster)
         log(f"formatting a {args.nodes}-node KRaft cluster (Kafka {args.version}) in {directory}")
-        format_nodes(cluster)
-    fetch(cluster["version"])
+    format_nodes(cluster)  # nodes formatted by an earlier start are left as they are
     started = time.monotonic()
-    for node in cluster["nodes"]:
-        start_node(cluster, node)
-    wait_ready(cluster, list(cluster["nodes"]), args.timeout)
+    try:
+        for node in cluster["nodes"]:
+            start_node(cluster, node)
+        wait_ready(cluster, list(cluster["nodes"]), args.timeout)
+    except SystemExit:
+        # A cluster that did not come up whole is stopped, not left half running.
+        stop_nodes(cluster, list(cluster["nodes"]), 10)
+        raise
     log(f"ready in {time.monotonic() - started:.1f} s; logs under {directory}/node-*/server.log")
     if args.owner_pid:
         watch_owner(cluster, args.owner_pid)

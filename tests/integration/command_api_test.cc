@@ -111,7 +111,8 @@ class CommandApiTest : public ::testing::Test {
   // Every record's headers, one line each, as kcat prints them from every partition.
   std::string AllHeaders() {
     auto kcat = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                                     cluster_->events_topic(), "-o", "beginning", "-e", "-f", "%h\\n"},
+                                     cluster_->events_topic(), "-o", "beginning", "-e", "-f",
+                                     "%h\\n"},
                                     cluster_->log_dir() + "/kcat.log");
     EXPECT_TRUE(kcat.ok()) << kcat.status().ToString();
     if (!kcat.ok()) return "";

@@ -82,7 +82,8 @@ class DeadLetterTest : public ::testing::Test {
 
   // kcat -C: one record of the events topic, formatted by `format`.
   static std::string KcatRead(int32_t partition, int64_t offset, const std::string& format) {
-    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
+    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
+                 cluster_->events_topic(), "-p",
                  std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e", "-f",
                  format})
         .out;

@@ -53,7 +53,8 @@ std::vector<std::string> Cluster::KafkaFlags() const {
 }
 
 Status Cluster::CreateTopicsOnKafka() {
-  bootstrap_ = options_.sasl_ssl ? options_.kafka->sasl_ssl_bootstrap() : options_.kafka->bootstrap();
+  bootstrap_ =
+      options_.sasl_ssl ? options_.kafka->sasl_ssl_bootstrap() : options_.kafka->bootstrap();
   std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
   for (const std::string& flag : KafkaFlags()) argv.push_back(flag);
   argv.insert(argv.end(),

@@ -1,0 +1,129 @@
+// The store's key layout and encodings, shared by its writes (store.cc) and its queries
+// (store_queries.cc). Internal to projections/; projections/README.md describes the layout.
+#pragma once
+
+#include <rocksdb/status.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace kledger::projections::store_encoding {
+
+// One byte per record kind leads every key, so each kind is one contiguous, ordered range.
+constexpr char kAccountPrefix = 'a';
+constexpr char kTrialBalancePrefix = 'b';
+constexpr char kOutcomePrefix = 'e';
+constexpr char kHistoryPrefix = 'h';
+constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
+constexpr char kTransactionPrefix = 't';
+constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
+constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
+constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
+
+inline void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+inline uint64_t ReadBigEndian(std::string_view in) {
+  uint64_t value = 0;
+  for (char c : in) value = (value << 8) | static_cast<uint8_t>(c);
+  return value;
+}
+
+// prefix, then the parts separated by kSeparator.
+inline std::string MakeKey(char prefix, std::initializer_list<std::string_view> parts) {
+  std::string key(1, prefix);
+  bool first = true;
+  for (std::string_view part : parts) {
+    if (!first) key.push_back(kSeparator);
+    key.append(part);
+    first = false;
+  }
+  return key;
+}
+
+inline std::string AccountKey(std::string_view instance, std::string_view address) {
+  return MakeKey(kAccountPrefix, {instance, address});
+}
+inline std::string TransactionKey(std::string_view instance, std::string_view source,
+                           std::string_view source_idempk) {
+  return MakeKey(kTransactionPrefix, {instance, source, source_idempk});
+}
+inline std::string OutcomeKey(std::string_view instance, std::string_view event_id) {
+  return MakeKey(kOutcomePrefix, {instance, event_id});
+}
+inline std::string TrialBalancePrefix(std::string_view instance) {
+  return MakeKey(kTrialBalancePrefix, {instance, ""});
+}
+// Every history key of one account starts with this.
+inline std::string HistoryPrefix(std::string_view instance, std::string_view address) {
+  return MakeKey(kHistoryPrefix, {instance, address, ""});
+}
+// Complemented so that ascending key order lists the newest item first.
+inline std::string HistoryPosition(int64_t offset, int32_t entry_index) {
+  std::string position;
+  AppendBigEndian(position, ~static_cast<uint64_t>(offset), 8);
+  AppendBigEndian(position, ~static_cast<uint32_t>(entry_index), 4);
+  return position;
+}
+inline std::string OffsetKey(int32_t partition) {
+  std::string key(1, kOffsetPrefix);
+  AppendBigEndian(key, static_cast<uint32_t>(partition), 4);
+  return key;
+}
+
+inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  return Status::IoError(std::move(msg));
+}
+
+template <typename T>
+Result<T> Parse(const std::string& value, std::string_view what) {
+  T message;
+  if (!message.ParseFromString(value)) {
+    return Status::Corruption("stored " + std::string(what) + " cannot be decoded");
+  }
+  return message;
+}
+
+inline std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+inline std::string ToHex(std::string_view bytes) {
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    hex.push_back(kHexDigits[c >> 4]);
+    hex.push_back(kHexDigits[c & 0xf]);
+  }
+  return hex;
+}
+
+inline std::optional<std::string> FromHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string bytes;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    bytes.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return bytes;
+}
+
+}  // namespace kledger::projections::store_encoding

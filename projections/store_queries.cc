@@ -1,0 +1,180 @@
+// ProjectionStore's queries for the HTTP API and tools: point reads, the pages of an account's
+// history and of an instance's accounts, the trial balance, and the state digest. Safe from any
+// thread while batches commit (each reads RocksDB's committed state).
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+
+#include <array>
+#include <memory>
+
+#include "projections/store.h"
+#include "projections/store_encoding.h"
+
+namespace kledger::projections {
+
+using namespace store_encoding;
+
+template <typename T>
+Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
+  DisableRocksDbPerfCounters();
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return Status::NotFound(std::string(what) + " does not exist");
+  if (!s.ok()) return FromRocks(s, "reading " + std::string(what));
+  return Parse<T>(value, what);
+}
+
+Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
+                                                    std::string_view address) {
+  return GetMessage<v1::AccountView>(
+      AccountKey(instance, address),
+      "account " + Quote(address) + " in instance " + Quote(instance));
+}
+
+Result<v1::TransactionView> ProjectionStore::GetTransaction(std::string_view instance,
+                                                            std::string_view source,
+                                                            std::string_view source_idempk) {
+  return GetMessage<v1::TransactionView>(TransactionKey(instance, source, source_idempk),
+                                         "transaction (" + Quote(source) + ", " +
+                                             Quote(source_idempk) + ") in instance " +
+                                             Quote(instance));
+}
+
+Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instance,
+                                                         std::string_view event_id) {
+  return GetMessage<v1::EventOutcomeView>(
+      OutcomeKey(instance, event_id), "an outcome for event " + Quote(event_id) + " in instance " +
+                                          Quote(instance) +
+                                          " (not yet processed here, or never submitted)");
+}
+
+Result<std::optional<std::string>> ProjectionStore::ReadExtension(std::string_view projection,
+                                                                 std::string_view key) {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), MakeKey(kExtensionPrefix, {projection, key}), &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading projection " + std::string(projection));
+  return {std::optional<std::string>(std::move(value))};
+}
+
+Result<v1::TrialBalance> ProjectionStore::GetTrialBalance(std::string_view instance) {
+  DisableRocksDbPerfCounters();
+  v1::TrialBalance balance;
+  balance.set_instance_id(std::string(instance));
+  const std::string prefix = TrialBalancePrefix(instance);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(*balance.add_currencies(),
+                     Parse<v1::CurrencyTotals>(it->value().ToString(), "trial balance totals"));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the trial balance");
+  return balance;
+}
+
+Result<v1::HistoryPage> ProjectionStore::GetHistory(std::string_view instance,
+                                                    std::string_view address, int limit,
+                                                    std::string_view cursor) {
+  DisableRocksDbPerfCounters();
+  std::string start = HistoryPrefix(instance, address);
+  const size_t prefix_size = start.size();
+  if (!cursor.empty()) {
+    std::optional<std::string> position = FromHex(cursor);
+    if (!position || position->size() != kHistoryPositionSize) {
+      return Status::InvalidArgument("cursor " + Quote(cursor) +
+                                     " is malformed: pass a next_cursor from an earlier page, "
+                                     "or none for the first page");
+    }
+    start += *position;
+  }
+  // History is listed only for existing accounts, so a typo answers NotFound, not empty pages.
+  RETURN_IF_ERROR(GetAccount(instance, address).status());
+  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
+
+  v1::HistoryPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string_view prefix = std::string_view(start).substr(0, prefix_size);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (page.items_size() == limit) {
+      page.set_next_cursor(ToHex(it->key().ToStringView().substr(prefix_size)));
+      break;
+    }
+    ASSIGN_OR_RETURN(*page.add_items(),
+                     Parse<v1::HistoryItem>(it->value().ToString(), "history item"));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading history");
+  return page;
+}
+
+Result<std::string> ProjectionStore::Digest() {
+  DisableRocksDbPerfCounters();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return Status::Internal("cannot initialise SHA-256");
+  }
+  // Length-prefixing each key and value keeps the encoding unambiguous.
+  auto update = [&](std::string_view bytes) {
+    std::string length;
+    AppendBigEndian(length, bytes.size(), 8);
+    return EVP_DigestUpdate(ctx.get(), length.data(), length.size()) == 1 &&
+           EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) == 1;
+  };
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (!key.empty() && key.front() == kOffsetPrefix) continue;
+    if (!update(key) || !update(it->value().ToStringView())) {
+      return Status::Internal("SHA-256 update failed");
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the store for its digest");
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &size) != 1) {
+    return Status::Internal("SHA-256 finalisation failed");
+  }
+  return ToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
+}
+
+Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
+                                                     const AccountFilter& filter, int limit,
+                                                     std::string_view cursor) {
+  DisableRocksDbPerfCounters();
+  const std::string instance_prefix = AccountKey(instance, "");
+  const std::string prefix = instance_prefix + filter.address_prefix;
+  std::string start = prefix;
+  if (!cursor.empty()) {
+    // The cursor is the next address to list, hex-encoded: it must lie inside the prefix.
+    std::optional<std::string> address = FromHex(cursor);
+    if (!address || !address->starts_with(filter.address_prefix)) {
+      return Status::InvalidArgument("cursor " + Quote(cursor) +
+                                     " is malformed: pass a next_cursor from an earlier page "
+                                     "with the same filters, or none for the first page");
+    }
+    start = instance_prefix + *address;
+  }
+  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
+
+  v1::AccountPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(v1::AccountView account,
+                     Parse<v1::AccountView>(it->value().ToString(), "account"));
+    if ((filter.type && account.type() != *filter.type) ||
+        (filter.currency && account.currency() != *filter.currency) ||
+        (filter.status && account.status() != *filter.status)) {
+      continue;
+    }
+    if (page.items_size() == limit) {
+      page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
+      break;
+    }
+    *page.add_items() = std::move(account);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing accounts");
+  return page;
+}
+
+}  // namespace kledger::projections
