@@ -241,6 +241,20 @@ class ProjectionStore {
   Result<v1::AccountPage> ListAccounts(std::string_view instance, const AccountFilter& filter,
                                        int limit, std::string_view cursor);
 
+  // Which transactions ListTransactions returns: of `source` when set, with the given status
+  // when set, and with an entry on `account` when set.
+  struct TransactionFilter {
+    std::optional<std::string> source{};
+    std::optional<v1::TransactionStatus> status{};
+    std::optional<std::string> account{};
+  };
+  // One page of `instance`'s transactions that pass `filter`, in ascending (source,
+  // source_idempk) order (bytewise), each with its entries; `limit` and `cursor` as
+  // ListAccounts'. InvalidArgument for a malformed cursor.
+  Result<v1::TransactionPage> ListTransactions(std::string_view instance,
+                                               const TransactionFilter& filter, int limit,
+                                               std::string_view cursor);
+
   // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
   // excluding the partitions' offsets: two stores that applied the same events agree on it
   // whatever their offsets. On error returns IoError.

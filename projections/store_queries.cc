@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 
@@ -13,6 +14,25 @@
 namespace kledger::projections {
 
 using namespace store_encoding;
+
+namespace {
+
+// Where a list of the keys under `prefix` (itself under `instance_prefix`) starts: at the prefix
+// for the first page, else at the key a page's next_cursor names — the rest of the key after
+// the instance prefix, hex-encoded, which must lie under `prefix`.
+Result<std::string> ListStart(const std::string& instance_prefix, const std::string& prefix,
+                              std::string_view cursor) {
+  if (cursor.empty()) return prefix;
+  std::optional<std::string> rest = FromHex(cursor);
+  if (!rest || !(instance_prefix + *rest).starts_with(prefix)) {
+    return Status::InvalidArgument("cursor " + Quote(cursor) +
+                                   " is malformed: pass a next_cursor from an earlier page with "
+                                   "the same filters, or none for the first page");
+  }
+  return instance_prefix + *rest;
+}
+
+}  // namespace
 
 template <typename T>
 Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
@@ -144,17 +164,7 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = AccountKey(instance, "");
   const std::string prefix = instance_prefix + filter.address_prefix;
-  std::string start = prefix;
-  if (!cursor.empty()) {
-    // The cursor is the next address to list, hex-encoded: it must lie inside the prefix.
-    std::optional<std::string> address = FromHex(cursor);
-    if (!address || !address->starts_with(filter.address_prefix)) {
-      return Status::InvalidArgument("cursor " + Quote(cursor) +
-                                     " is malformed: pass a next_cursor from an earlier page "
-                                     "with the same filters, or none for the first page");
-    }
-    start = instance_prefix + *address;
-  }
+  ASSIGN_OR_RETURN(const std::string start, ListStart(instance_prefix, prefix, cursor));
   if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
 
   v1::AccountPage page;
@@ -174,6 +184,38 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
     *page.add_items() = std::move(account);
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing accounts");
+  return page;
+}
+
+Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view instance,
+                                                             const TransactionFilter& filter,
+                                                             int limit, std::string_view cursor) {
+  DisableRocksDbPerfCounters();
+  const std::string instance_prefix = MakeKey(kTransactionPrefix, {instance, ""});
+  // A source narrows the scan to its own keys: source 00 source_idempk.
+  const std::string prefix =
+      filter.source ? MakeKey(kTransactionPrefix, {instance, *filter.source, ""}) : instance_prefix;
+  ASSIGN_OR_RETURN(const std::string start, ListStart(instance_prefix, prefix, cursor));
+  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
+
+  v1::TransactionPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(v1::TransactionView tx,
+                     Parse<v1::TransactionView>(it->value().ToString(), "transaction"));
+    if (filter.status && tx.status() != *filter.status) continue;
+    if (filter.account &&
+        std::none_of(tx.entries().begin(), tx.entries().end(),
+                     [&](const v1::Entry& e) { return e.account() == *filter.account; })) {
+      continue;
+    }
+    if (page.items_size() == limit) {
+      page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
+      break;
+    }
+    *page.add_items() = std::move(tx);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing transactions");
   return page;
 }
 

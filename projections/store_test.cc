@@ -671,6 +671,90 @@ TEST_F(StoreTest, AccountPagesFollowTheFilterInAddressOrder) {
   }
 }
 
+// Transactions of two sources, pending, posted and voided, over four accounts; every filter,
+// paged at several sizes, equals a plain filter over what was created.
+TEST_F(StoreTest, TransactionPagesFollowTheFilterInSourceAndKeyOrder) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  std::vector<v1::EventEnvelope> events;
+  const char* accounts[] = {"a", "b", "c", "d"};
+  for (const char* a : accounts) events.push_back(OpenAccount("acme", a, v1::ASSET, "USD", true));
+  struct Made {
+    std::string source, key, from, to;
+    v1::TransactionStatus status;
+  };
+  std::vector<Made> made;
+  for (int i = 0; i < 40; ++i) {
+    Made m{.source = i % 3 ? "shop" : "bank",
+           .key = "k" + std::to_string(100 + i),
+           .from = accounts[i % 4],
+           .to = accounts[(i + 1) % 4],
+           .status = i % 2 ? v1::POSTED : v1::PENDING};
+    events.push_back(CreateTx("acme", m.key, m.status,
+                              {MakeEntry(m.from, v1::DEBIT, 1), MakeEntry(m.to, v1::CREDIT, 1)},
+                              m.source));
+    if (i % 4 == 0) {  // pending, voided: archived
+      events.push_back(UpdateTx("acme", m.key, "void", v1::ARCHIVE, {}, m.source));
+      m.status = v1::ARCHIVED;
+    }
+    made.push_back(m);
+  }
+  events.push_back(CreateTx("acm", "other", v1::POSTED,  // another instance: never listed
+                            {MakeEntry("a", v1::DEBIT, 1), MakeEntry("b", v1::CREDIT, 1)}));
+  ApplyAll(*batch, events, 0);
+  ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(events.size())).ok());
+
+  using Filter = ProjectionStore::TransactionFilter;
+  const std::vector<Filter> filters = {{},
+                                       {.source = "shop"},
+                                       {.status = v1::PENDING},
+                                       {.status = v1::ARCHIVED},
+                                       {.account = "c"},
+                                       {.source = "bank", .status = v1::POSTED, .account = "d"},
+                                       {.source = "nobody"}};
+  for (size_t f = 0; f < filters.size(); ++f) {
+    const Filter& filter = filters[f];
+    std::vector<std::pair<std::string, std::string>> expected;
+    for (const Made& m : made) {
+      if ((!filter.source || *filter.source == m.source) &&
+          (!filter.status || *filter.status == m.status) &&
+          (!filter.account || *filter.account == m.from || *filter.account == m.to)) {
+        expected.emplace_back(m.source, m.key);
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    for (int limit : {1, 6, 100}) {
+      std::vector<std::pair<std::string, std::string>> listed;
+      std::string cursor;
+      int pages = 0;
+      do {
+        auto page = store->ListTransactions("acme", filter, limit, cursor);
+        ASSERT_TRUE(page.ok()) << page.status().ToString();
+        for (const v1::TransactionView& tx : page->items()) {
+          EXPECT_EQ(tx.entries_size(), 2);
+          listed.emplace_back(tx.source(), tx.source_idempk());
+        }
+        cursor = page->next_cursor();
+        ASSERT_LT(++pages, 100) << "the cursor does not advance";
+      } while (!cursor.empty());
+      EXPECT_EQ(listed, expected) << "filter " << f << ", limit " << limit;
+      EXPECT_EQ(pages, std::max<int>(1, (static_cast<int>(expected.size()) + limit - 1) / limit))
+          << "filter " << f << ", limit " << limit;
+    }
+  }
+  // A cursor of one source does not serve another.
+  auto shop = store->ListTransactions("acme", {.source = "shop"}, 1, "");
+  ASSERT_TRUE(shop.ok());
+  ASSERT_FALSE(shop->next_cursor().empty());
+  EXPECT_EQ(store->ListTransactions("acme", {.source = "bank"}, 1, shop->next_cursor())
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ListTransactions("acme", {}, 1, "xyz").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(StoreTest, HistoryPagesNewestFirstWithCursor) {
   auto store = OpenStore();
   ASSERT_TRUE(store);

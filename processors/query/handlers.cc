@@ -115,6 +115,24 @@ void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Re
   });
 }
 
+void ListTransactions(Processor& processor, const httplib::Request& req, httplib::Response& res) {
+  auto limit = IntParam(req, "limit", 100, 1, 1000);
+  auto status = EnumParam<v1::TransactionStatus>(req, "status", v1::TransactionStatus_Parse,
+                                                 {"PENDING", "POSTED", "ARCHIVED"});
+  for (const Status* s : {&limit.status(), &status.status()}) {
+    if (!s->ok()) return http::ReplyStatus(res, *s);
+  }
+  projections::ProjectionStore::TransactionFilter filter{.status = *status};
+  if (req.has_param("source")) filter.source = req.get_param_value("source");
+  if (req.has_param("account")) filter.account = req.get_param_value("account");
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().ListTransactions(req.matches[1].str(), filter,
+                                             static_cast<int>(*limit),
+                                             req.get_param_value("cursor")),
+          res);
+  });
+}
+
 void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res) {
   auto limit = IntParam(req, "limit", 50, 1, 1000);
   if (!limit.ok()) return http::ReplyStatus(res, limit.status());

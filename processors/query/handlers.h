@@ -9,6 +9,7 @@ namespace kledger::processors::query {
 
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void ListTransactions(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res);

@@ -19,6 +19,8 @@ void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
   static constexpr Route kRoutes[] = {
       {R"(/v1/instances/([^/]+)/accounts)", query::ListAccounts, auth::Right::kQuery,
        http::PathInstance},
+      {R"(/v1/instances/([^/]+)/transactions)", query::ListTransactions, auth::Right::kQuery,
+       http::PathInstance},
       {R"(/v1/instances/([^/]+)/accounts/([^/]+))", query::GetAccount, auth::Right::kQuery,
        http::PathInstance},
       {R"(/v1/instances/([^/]+)/accounts/([^/]+)/history)", query::GetHistory, auth::Right::kQuery,

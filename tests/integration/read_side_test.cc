@@ -186,18 +186,118 @@ TEST_F(ReadSideTest, EveryFilterPagesThroughExactlyTheModelsAccountsInAddressOrd
   }
 }
 
+// Transactions between four accounts of an instance of their own (which may go negative, so
+// every transaction is applied), pending and posted, from two sources: the list of every pending
+// one, of one source, of those touching one account, page by page.
+TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
+  const std::string instance = "payments";
+  const std::vector<std::string> addresses = {"assets:a", "assets:b", "assets:c", "assets:d"};
+  v1::BatchRequest batch;
+  for (const std::string& address : addresses) {
+    v1::Command& c = *batch.add_commands();
+    c.set_instance_id(instance);
+    auto& open = *c.mutable_open_account();
+    open.set_address(address);
+    open.set_type(v1::ASSET);
+    open.set_currency("USD");
+    open.set_allow_negative(true);
+  }
+  struct Made {
+    std::string source, key, debit, credit, status;
+  };
+  std::vector<Made> made;
+  for (int i = 0; i < 60; ++i) {
+    Made m{.source = i % 2 ? "shop" : "payroll",
+           .key = "t" + std::to_string(500 + i),
+           .debit = addresses[i % 4],
+           .credit = addresses[(i + 1) % 4],
+           .status = i % 3 ? "POSTED" : "PENDING"};
+    v1::Command& c = *batch.add_commands();
+    c.set_instance_id(instance);
+    auto& tx = *c.mutable_create_transaction();
+    tx.set_source(m.source);
+    tx.set_source_idempk(m.key);
+    v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
+    ASSERT_TRUE(v1::TransactionStatus_Parse(m.status, &status));
+    tx.set_status(status);
+    for (auto [account, side] : {std::pair{m.debit, v1::DEBIT}, std::pair{m.credit, v1::CREDIT}}) {
+      auto& e = *tx.add_entries();
+      e.set_account(account);
+      e.set_direction(side);
+      e.set_amount(1);
+      e.set_currency("USD");
+    }
+    made.push_back(m);
+  }
+  auto res = cluster_->CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
+  ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
+  v1::BatchResponse answer;
+  ASSERT_TRUE(http::ParseJson(res->body, answer).ok());
+  int64_t last = 0;
+  for (const auto& item : answer.results()) {
+    ASSERT_EQ(item.status(), 202) << item.error().message();
+    last = std::max(last, item.ack().offset());
+  }
+  const int owner = OwnerOf(instance);
+  ASSERT_GE(owner, 0);
+  struct Query {
+    std::string text;
+    std::function<bool(const Made&)> keep;
+  };
+  const std::string account = addresses[2];
+  const std::vector<Query> queries = {
+      {"status=pending", [](const Made& m) { return m.status == "PENDING"; }},
+      {"source=shop", [](const Made& m) { return m.source == "shop"; }},
+      {"account=" + account,
+       [&](const Made& m) { return m.debit == account || m.credit == account; }},
+      {"source=payroll&status=POSTED",
+       [](const Made& m) { return m.source == "payroll" && m.status == "POSTED"; }},
+  };
+  for (const Query& q : queries) {
+    std::vector<std::string> expected;
+    for (const Made& m : made) {
+      if (q.keep(m)) expected.push_back(m.source + "/" + m.key);
+    }
+    std::sort(expected.begin(), expected.end());
+    for (int limit : {1, 9}) {
+      std::vector<std::string> listed;
+      std::string cursor;
+      int pages = 0;
+      do {
+        std::string path = "/v1/instances/" + instance + "/transactions?" + q.text +
+                           "&limit=" + std::to_string(limit) + "&min_offset=" +
+                           std::to_string(last);
+        if (!cursor.empty()) path += "&cursor=" + cursor;
+        auto page_res = cluster_->ProcessorClient(owner)->Get(path.c_str());
+        ASSERT_TRUE(page_res && page_res->status == 200)
+            << path << ": " << (page_res ? page_res->body : "no answer");
+        v1::TransactionPage page;
+        ASSERT_TRUE(http::ParseJson(page_res->body, page).ok());
+        for (const auto& tx : page.items()) {
+          listed.push_back(tx.source() + "/" + tx.source_idempk());
+        }
+        cursor = page.next_cursor();
+        ASSERT_LT(++pages, 200);
+      } while (!cursor.empty());
+      EXPECT_EQ(listed, expected) << "?" << q.text << " limit " << limit;
+    }
+  }
+}
+
 TEST_F(ReadSideTest, BadListParametersAreRefusedWithTheirReason) {
   const int owner = OwnerOf("tenant-0");
   ASSERT_GE(owner, 0);
   for (const auto& [query, says] : std::vector<std::pair<std::string, std::string>>{
-           {"limit=0", "limit must be a whole number from 1 to 1000"},
-           {"limit=1001", "limit must be a whole number from 1 to 1000"},
-           {"type=banana", "type must be one of ASSET, LIABILITY, EQUITY, REVENUE, EXPENSE"},
-           {"status=deleted", "status must be one of OPEN, CLOSED"},
-           {"cursor=zz", "is malformed"},
+           {"accounts?limit=0", "limit must be a whole number from 1 to 1000"},
+           {"accounts?limit=1001", "limit must be a whole number from 1 to 1000"},
+           {"accounts?type=banana",
+            "type must be one of ASSET, LIABILITY, EQUITY, REVENUE, EXPENSE"},
+           {"accounts?status=deleted", "status must be one of OPEN, CLOSED"},
+           {"accounts?cursor=zz", "is malformed"},
+           {"transactions?status=open", "status must be one of PENDING, POSTED, ARCHIVED"},
+           {"transactions?cursor=0", "is malformed"},
        }) {
-    auto res = cluster_->ProcessorClient(owner)->Get(
-        ("/v1/instances/tenant-0/accounts?" + query).c_str());
+    auto res = cluster_->ProcessorClient(owner)->Get(("/v1/instances/tenant-0/" + query).c_str());
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << query << ": " << res->body;
     EXPECT_NE(res->body.find(says), std::string::npos) << query << ": " << res->body;
