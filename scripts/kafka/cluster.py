@@ -10,7 +10,7 @@ process ids and bootstrap address. Settings are light enough for a 2-core machin
     cluster.py start --dir D [--nodes 1|3]      format (first time only), start, wait until ready,
                                                 print bootstrap=HOST:PORT,...; the JVMs stay up
     cluster.py run --dir D [...]                start, then stay in the foreground until Ctrl-C
-    cluster.py stop --dir D [--delete]          SIGTERM every node (SIGKILL after --timeout)
+    cluster.py stop --dir D [--delete[-data]]   SIGTERM every node (SIGKILL after --timeout)
     cluster.py kill --dir D --node N            SIGKILL one node's JVM (chaos)
     cluster.py start-node --dir D --node N      start one stopped node again, wait for it
     cluster.py controller --dir D               print the node id of the active controller
@@ -445,6 +445,9 @@ def cmd_stop(args):
     stop_nodes(cluster, list(cluster["nodes"]), args.timeout)
     if args.delete:
         shutil.rmtree(cluster["dir"])
+    elif args.delete_data:
+        for node in cluster["nodes"]:
+            shutil.rmtree(node_dir(cluster, node) / "data", ignore_errors=True)
 
 
 def cmd_kill(args):
@@ -520,6 +523,8 @@ def main():
         p.add_argument("--dir", required=True)
         if name == "stop":
             p.add_argument("--delete", action="store_true", help="then delete the directory")
+            p.add_argument("--delete-data", action="store_true",
+                           help="then delete the nodes' data, keeping their logs")
         if name in ("kill", "start-node"):
             p.add_argument("--node", type=int, required=True)
         p.add_argument("--timeout", type=float, default=30)

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -34,7 +35,10 @@ std::string Tail(const std::string& path) {
 Result<std::string> RunKafkaTool(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/python3", KLEDGER_KAFKA_TOOL};
   argv.insert(argv.end(), args.begin(), args.end());
-  const std::string log = MakeTempDir("kledger-kafka-tool") + "/stderr.log";
+  // One directory for the whole test process, a log per call.
+  static const std::string dir = MakeTempDir("kledger-kafka-tool");
+  static std::atomic<int> calls{0};
+  const std::string log = dir + "/" + args[0] + "-" + std::to_string(calls++) + ".log";
   ASSIGN_OR_RETURN(ChildProcess tool, ChildProcess::Spawn(argv, log));
   std::string out = tool.ReadAll(std::chrono::seconds(240));
   const std::optional<int> code = tool.Wait(std::chrono::seconds(30));
@@ -64,7 +68,8 @@ Result<std::unique_ptr<KafkaCluster>> KafkaCluster::Attach(const std::string& di
 
 KafkaCluster::~KafkaCluster() {
   if (!owned_) return;
-  auto stopped = RunKafkaTool({"stop", "--dir", dir_, "--timeout", "10"});
+  // The brokers' logs stay for a look after a failure; their data goes.
+  auto stopped = RunKafkaTool({"stop", "--dir", dir_, "--timeout", "10", "--delete-data"});
   if (!stopped.ok()) std::cerr << stopped.status().ToString() << "\n";
 }
 
