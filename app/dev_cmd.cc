@@ -77,29 +77,6 @@ Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
   return flags.data_dir;
 }
 
-// Creates the topics the cluster at `props`' bootstrap lacks, with replication factor 1 (a local
-// playground; for a real cluster, `kledger topics create` makes them first), and waits until they
-// are usable. Existing topics are left as they are.
-Status EnsureTopics(const kafka::Properties& props, const DevFlags& flags) {
-  ASSIGN_OR_RETURN(auto admin, kafka::Admin::Create(props));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  ASSIGN_OR_RETURN(auto existing, admin->ListTopics(std::chrono::seconds(30)));
-  std::vector<kafka::TopicSpec> missing;
-  for (kafka::TopicSpec& spec : KledgerTopics(
-           flags.topic_prefix, {.partitions = flags.partitions, .replication_factor = 1})) {
-    if (!existing.contains(spec.name)) missing.push_back(std::move(spec));
-  }
-  if (missing.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(std::vector<Status> created,
-                   admin->CreateTopics(missing, std::chrono::seconds(30)));
-  for (size_t i = 0; i < missing.size(); ++i) {
-    if (!created[i].ok() && created[i].code() != StatusCode::kAlreadyExists) return created[i];
-    spdlog::info("created topic {} ({} partitions, replication factor 1)", missing[i].name,
-                 missing[i].partitions);
-  }
-  return WaitForLeaders(*admin, missing, deadline);
-}
-
 // The clients' properties: to the embedded broker, started into `broker`, or to --bootstrap's
 // cluster, whose missing topics are created first.
 Result<kafka::Properties> ConnectKafka(const DevFlags& flags, const kafka::Properties& overrides,
@@ -118,8 +95,18 @@ Result<kafka::Properties> ConnectKafka(const DevFlags& flags, const kafka::Prope
   props["statistics.interval.ms"] = std::to_string(kafka::kDefaultStatisticsIntervalMs);
   props = kafka::Merge(std::move(props), overrides);
   if (!flags.embedded()) {
-    RETURN_IF_ERROR(EnsureTopics(props, flags).WithContext("cannot make the topics on " +
-                                                           flags.bootstrap));
+    // Replication factor 1: a local playground. A real cluster gets its topics from `kledger
+    // topics create` first; topics that exist are left as they are.
+    auto created = CreateMissingTopics(
+        props, KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions,
+                                                  .replication_factor = 1}),
+        std::chrono::seconds(30));
+    if (!created.ok()) {
+      return created.status().WithContext("cannot make the topics on " + flags.bootstrap);
+    }
+    for (const std::string& name : *created) {
+      spdlog::info("created topic {} (replication factor 1)", name);
+    }
   }
   return props;
 }

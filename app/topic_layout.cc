@@ -22,6 +22,32 @@ std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
           {prefix + ".owners", 1, rf, compacted}};
 }
 
+Result<std::vector<std::string>> CreateMissingTopics(const kafka::Properties& props,
+                                                     const std::vector<kafka::TopicSpec>& topics,
+                                                     std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ASSIGN_OR_RETURN(auto admin, kafka::Admin::Create(props));
+  ASSIGN_OR_RETURN(auto existing, admin->ListTopics(timeout));
+  std::vector<kafka::TopicSpec> missing;
+  for (const kafka::TopicSpec& spec : topics) {
+    if (!existing.contains(spec.name)) missing.push_back(spec);
+  }
+  std::vector<std::string> created;
+  if (missing.empty()) return created;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  ASSIGN_OR_RETURN(std::vector<Status> answers,
+                   admin->CreateTopics(missing, std::max(left, std::chrono::milliseconds(100))));
+  for (size_t i = 0; i < missing.size(); ++i) {
+    // Made by someone else meanwhile: there, and not ours.
+    if (answers[i].code() == StatusCode::kAlreadyExists) continue;
+    RETURN_IF_ERROR(answers[i]);
+    created.push_back(missing[i].name);
+  }
+  RETURN_IF_ERROR(WaitForLeaders(*admin, missing, deadline));
+  return created;
+}
+
 Status WaitForLeaders(kafka::Admin& admin, const std::vector<kafka::TopicSpec>& topics,
                       std::chrono::steady_clock::time_point deadline) {
   while (true) {

@@ -23,6 +23,14 @@ struct TopicLayoutOptions {
 std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
                                             const TopicLayoutOptions& options = {});
 
+// Creates those of `topics` that the cluster at `props`' bootstrap lacks, then waits until every
+// partition of each has a leader, all within `timeout` (for `kledger dev` and the benchmark on a
+// real cluster; `kledger topics create` reports in more detail). Existing topics are left as
+// they are. The names of the topics it created, in the order given.
+Result<std::vector<std::string>> CreateMissingTopics(const kafka::Properties& props,
+                                                     const std::vector<kafka::TopicSpec>& topics,
+                                                     std::chrono::milliseconds timeout);
+
 // Waits until the metadata gives every partition of each of `topics` a leader — a topic just
 // created is known to the controller a moment before the brokers serve it. Timeout naming the
 // topics still waiting once `deadline` passes.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <memory>
 
 #include "projections/store.h"
@@ -17,19 +18,41 @@ using namespace store_encoding;
 
 namespace {
 
-// Where a list of the keys under `prefix` (itself under `instance_prefix`) starts: at the prefix
-// for the first page, else at the key a page's next_cursor names — the rest of the key after
-// the instance prefix, hex-encoded, which must lie under `prefix`.
-Result<std::string> ListStart(const std::string& instance_prefix, const std::string& prefix,
-                              std::string_view cursor) {
-  if (cursor.empty()) return prefix;
-  std::optional<std::string> rest = FromHex(cursor);
-  if (!rest || !(instance_prefix + *rest).starts_with(prefix)) {
-    return Status::InvalidArgument("cursor " + Quote(cursor) +
-                                   " is malformed: pass a next_cursor from an earlier page with "
-                                   "the same filters, or none for the first page");
+// One page of the records under `prefix` (itself under `instance_prefix`) that `keep`
+// accepts, in key order: from the prefix for the first page, else from the key a page's
+// next_cursor names — the rest of the key after the instance prefix, hex-encoded, which must lie
+// under `prefix`. next_cursor is set only when a further accepted record exists, so an exact fit
+// ends without an empty page. `limit` is clamped to [1, max_limit]. InvalidArgument for a
+// malformed cursor.
+template <typename View, typename Page>
+Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
+                      const std::string& prefix, std::string_view cursor, int limit,
+                      int max_limit, const std::function<bool(const View&)>& keep,
+                      std::string_view what) {
+  std::string start = prefix;
+  if (!cursor.empty()) {
+    std::optional<std::string> rest = FromHex(cursor);
+    if (!rest || !(instance_prefix + *rest).starts_with(prefix)) {
+      return Status::InvalidArgument("cursor " + Quote(cursor) +
+                                     " is malformed: pass a next_cursor from an earlier page "
+                                     "with the same filters, or none for the first page");
+    }
+    start = instance_prefix + *rest;
   }
-  return instance_prefix + *rest;
+  if (limit <= 0 || limit > max_limit) limit = max_limit;
+  Page page;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(View view, Parse<View>(it->value().ToString(), what));
+    if (!keep(view)) continue;
+    if (page.items_size() == limit) {
+      page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
+      break;
+    }
+    *page.add_items() = std::move(view);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing " + std::string(what) + "s");
+  return page;
 }
 
 }  // namespace
@@ -163,28 +186,15 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
                                                      std::string_view cursor) {
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = AccountKey(instance, "");
-  const std::string prefix = instance_prefix + filter.address_prefix;
-  ASSIGN_OR_RETURN(const std::string start, ListStart(instance_prefix, prefix, cursor));
-  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
-
-  v1::AccountPage page;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ASSIGN_OR_RETURN(v1::AccountView account,
-                     Parse<v1::AccountView>(it->value().ToString(), "account"));
-    if ((filter.type && account.type() != *filter.type) ||
-        (filter.currency && account.currency() != *filter.currency) ||
-        (filter.status && account.status() != *filter.status)) {
-      continue;
-    }
-    if (page.items_size() == limit) {
-      page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
-      break;
-    }
-    *page.add_items() = std::move(account);
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "listing accounts");
-  return page;
+  return ScanPage<v1::AccountView, v1::AccountPage>(
+      *db_, instance_prefix, instance_prefix + filter.address_prefix, cursor, limit,
+      options_.max_history_page,
+      [&](const v1::AccountView& account) {
+        return (!filter.type || account.type() == *filter.type) &&
+               (!filter.currency || account.currency() == *filter.currency) &&
+               (!filter.status || account.status() == *filter.status);
+      },
+      "account");
 }
 
 Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view instance,
@@ -195,28 +205,15 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
   // A source narrows the scan to its own keys: source 00 source_idempk.
   const std::string prefix =
       filter.source ? MakeKey(kTransactionPrefix, {instance, *filter.source, ""}) : instance_prefix;
-  ASSIGN_OR_RETURN(const std::string start, ListStart(instance_prefix, prefix, cursor));
-  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
-
-  v1::TransactionPage page;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ASSIGN_OR_RETURN(v1::TransactionView tx,
-                     Parse<v1::TransactionView>(it->value().ToString(), "transaction"));
-    if (filter.status && tx.status() != *filter.status) continue;
-    if (filter.account &&
-        std::none_of(tx.entries().begin(), tx.entries().end(),
-                     [&](const v1::Entry& e) { return e.account() == *filter.account; })) {
-      continue;
-    }
-    if (page.items_size() == limit) {
-      page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
-      break;
-    }
-    *page.add_items() = std::move(tx);
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "listing transactions");
-  return page;
+  return ScanPage<v1::TransactionView, v1::TransactionPage>(
+      *db_, instance_prefix, prefix, cursor, limit, options_.max_history_page,
+      [&](const v1::TransactionView& tx) {
+        return (!filter.status || tx.status() == *filter.status) &&
+               (!filter.account ||
+                std::any_of(tx.entries().begin(), tx.entries().end(),
+                            [&](const v1::Entry& e) { return e.account() == *filter.account; }));
+      },
+      "transaction");
 }
 
 }  // namespace kledger::projections

@@ -497,16 +497,6 @@ json Verify(const Fleet& fleet, const Workload& workload, const Ledger& ledger,
 
 }  // namespace
 
-// Creates the run's topics on a real cluster and waits until they are usable.
-Status CreateRunTopics(const kafka::Properties& props, const std::vector<kafka::TopicSpec>& specs) {
-  ASSIGN_OR_RETURN(auto admin, kafka::Admin::Create(props));
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  ASSIGN_OR_RETURN(std::vector<Status> created,
-                   admin->CreateTopics(specs, std::chrono::seconds(30)));
-  for (const Status& s : created) RETURN_IF_ERROR(s);
-  return WaitForLeaders(*admin, specs, deadline);
-}
-
 Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   const WorkloadOptions& wo = options.workload;
   const int partitions = wo.partitions;
@@ -557,7 +547,13 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     j["parameters"]["broker"] = "embedded";
   } else {
     props["bootstrap.servers"] = options.bootstrap;
-    RETURN_IF_ERROR(CreateRunTopics(props, specs));
+    ASSIGN_OR_RETURN(std::vector<std::string> created,
+                     CreateMissingTopics(props, specs, std::chrono::seconds(60)));
+    if (created.size() != specs.size()) {
+      return Status::FailedPrecondition("topics named " + topics.prefix +
+                                        ".* exist already on " + options.bootstrap +
+                                        "; a run needs topics of its own: run it again");
+    }
     j["parameters"]["broker"] = "kafka";
     j["parameters"]["bootstrap"] = options.bootstrap;
     j["parameters"]["topic_prefix"] = topics.prefix;

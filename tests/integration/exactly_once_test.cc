@@ -608,14 +608,6 @@ TEST_F(ExactlyOnceTest, EveryProjectionEqualsTheModelAfterSigkills) {
   EXPECT_EQ(run.figures.kills, kKills);
 }
 
-// Reads the whole file at `path` ("" when unreadable).
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The exit code of `argv`, its stdout, and its stderr log; nullopt exit code on timeout.
 struct Ran {
   std::optional<int> exit_code;

@@ -37,13 +37,6 @@ std::string Sha256Hex(const std::string& text) {
   return n == 64 ? std::string(hex, 64) : "";
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Writes the token file into `dir`; returns its path.
 std::string WriteTokens(const std::string& dir) {
   const std::string path = dir + "/tokens";

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "common/kafka/admin.h"
@@ -76,12 +74,10 @@ TEST(RetentionTest, DeletedEventsHaltThePartitionUntilGapsAreAllowed) {
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 503);
   EXPECT_NE(ready->body.find("partition 0 halted"), std::string::npos) << ready->body;
-  std::ifstream log(cluster.log_dir() + "/processor-0.log");
-  std::stringstream text;
-  text << log.rdbuf();
-  EXPECT_NE(text.str().find("partition 0 HALTED: the log of partition 0 starts at offset"),
+  const std::string log = ReadFile(cluster.log_dir() + "/processor-0.log");
+  EXPECT_NE(log.find("partition 0 HALTED: the log of partition 0 starts at offset"),
             std::string::npos);
-  EXPECT_NE(text.str().find("--allow-log-gaps"), std::string::npos);
+  EXPECT_NE(log.find("--allow-log-gaps"), std::string::npos);
   // It applies nothing past the gap, however long it waits.
   const std::string last = "/v1/instances/gap/accounts/filler:" + std::to_string(fillers - 1);
   std::this_thread::sleep_for(2s);

@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
@@ -18,13 +16,6 @@ using namespace std::chrono_literals;
 
 constexpr char kUser[] = "kledger";
 constexpr char kPassword[] = "sasl-ssl-Passw0rd-for-the-test-8921";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
 
 class SaslSslTest : public ::testing::Test {
  protected:

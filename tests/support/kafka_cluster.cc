@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -23,10 +22,7 @@ std::string Field(const std::string& text, const std::string& key) {
 }
 
 std::string Tail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream all;
-  all << in.rdbuf();
-  const std::string text = all.str();
+  const std::string text = ReadFile(path);
   return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
 }
 

@@ -127,6 +127,13 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
 
 bool ChildProcess::Running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
 ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string& stderr_path,
                         std::chrono::milliseconds timeout) {
   ToolRun run;
@@ -137,10 +144,7 @@ ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string&
   }
   run.out = child->ReadAll(timeout);
   run.exit_code = child->Wait(std::chrono::seconds(10)).value_or(-1);
-  std::ifstream in(stderr_path);
-  std::stringstream err;
-  err << in.rdbuf();
-  run.err = err.str();
+  run.err = ReadFile(stderr_path);
   return run;
 }
 

@@ -45,6 +45,9 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// The whole file at `path`; "" when it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // A program run to its end: its exit code (-1 when it did not end in time), stdout and stderr.
 struct ToolRun {
   int exit_code = -1;
