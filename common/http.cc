@@ -279,6 +279,10 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
   ReplyError(res, code, ErrorCodeFor(status), status.message());
 }
 
+std::vector<RouteInfo> OperatorRoutes() {
+  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}};
+}
+
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer) {

@@ -72,6 +72,14 @@ class Server {
   int port_ = 0;
 };
 
+// One route of an API as docs/openapi.json describes it: its method and its path pattern
+// (httplib's regex, each "([^/]+)" one path parameter). Each API lists its routes from the
+// table it registers them from, so that a test can hold the document to them.
+struct RouteInfo {
+  const char* method;   // "GET", "POST"
+  const char* pattern;  // e.g. R"(/v1/instances/([^/]+)/accounts)"
+};
+
 // Who may call a route: the right it needs and the instances a request touches.
 struct Access {
   auth::Right right = auth::Right::kQuery;
@@ -121,5 +129,7 @@ void ReplyStatus(httplib::Response& res, const Status& status);
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer = nullptr);
+// The routes AddOperatorRoutes registers.
+std::vector<RouteInfo> OperatorRoutes();
 
 }  // namespace kledger::http

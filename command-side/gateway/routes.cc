@@ -23,24 +23,31 @@ std::vector<std::string> BatchInstances(const httplib::Request& req) {
   return instances;
 }
 
+using Handler = void (*)(CommandClient&, const httplib::Request&, httplib::Response&);
+using Instances = std::vector<std::string> (*)(const httplib::Request&);
+struct Route {
+  const char* pattern;
+  Handler handler;
+  Instances instances;  // what `submit` is checked on
+};
+constexpr Route kRoutes[] = {
+    {R"(/v1/instances/([^/]+)/accounts)", gateway::OpenAccount, http::PathInstance},
+    {R"(/v1/instances/([^/]+)/transactions)", gateway::CreateTransaction, http::PathInstance},
+    {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+)/updates)", gateway::UpdateTransaction,
+     http::PathInstance},
+    {R"(/v1/batch)", gateway::SubmitBatch, BatchInstances},
+};
+
 }  // namespace
+
+std::vector<http::RouteInfo> CommandRoutes() {
+  std::vector<http::RouteInfo> routes;
+  for (const Route& route : kRoutes) routes.push_back({"POST", route.pattern});
+  return routes;
+}
 
 void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
                            std::shared_ptr<const auth::Authorizer> authorizer) {
-  using Handler = void (*)(CommandClient&, const httplib::Request&, httplib::Response&);
-  using Instances = std::vector<std::string> (*)(const httplib::Request&);
-  struct Route {
-    const char* pattern;
-    Handler handler;
-    Instances instances;  // what `submit` is checked on
-  };
-  static constexpr Route kRoutes[] = {
-      {R"(/v1/instances/([^/]+)/accounts)", gateway::OpenAccount, http::PathInstance},
-      {R"(/v1/instances/([^/]+)/transactions)", gateway::CreateTransaction, http::PathInstance},
-      {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+)/updates)", gateway::UpdateTransaction,
-       http::PathInstance},
-      {R"(/v1/batch)", gateway::SubmitBatch, BatchInstances},
-  };
   for (const Route& route : kRoutes) {
     server.Post(route.pattern,
                 http::Guarded(authorizer, {auth::Right::kSubmit, route.instances},

@@ -7,6 +7,7 @@
 
 #include "command-side/command_client.h"
 #include "common/auth.h"
+#include "common/http.h"
 
 namespace kledger::command {
 
@@ -15,5 +16,7 @@ namespace kledger::command {
 // grants it; Authorizer::AllowAll() serves them without authentication.
 void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
                            std::shared_ptr<const auth::Authorizer> authorizer);
+// The routes RegisterCommandRoutes registers.
+std::vector<http::RouteInfo> CommandRoutes();
 
 }  // namespace kledger::command

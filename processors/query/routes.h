@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common/auth.h"
+#include "common/http.h"
 #include "processors/processor.h"
 
 namespace kledger::processors {
@@ -16,5 +17,7 @@ namespace kledger::processors {
 // grants them; Authorizer::AllowAll() serves them without authentication.
 void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
                          std::shared_ptr<const auth::Authorizer> authorizer);
+// The routes RegisterQueryRoutes registers.
+std::vector<http::RouteInfo> QueryRoutes();
 
 }  // namespace kledger::processors
