@@ -1,5 +1,6 @@
 // `kledger dlt list | show | redrive`: the operator's view of the dead-letter topic. Reading and
-// selecting live in processors/dead_letter_tool.h; this file is flags and printing.
+// selecting live in processors/dead_letter_tool.h, the operations the HTTP routes share in
+// processors/dead_letter_views.h; this file is flags and printing.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -10,8 +11,8 @@
 #include "app/cli.h"
 #include "common/http.h"
 #include "common/progress.h"
-#include "processors/applier.h"
 #include "processors/dead_letter_tool.h"
+#include "processors/dead_letter_views.h"
 
 namespace kledger::app {
 namespace {
@@ -44,50 +45,46 @@ int Fail(const char* command, const Status& status, int exit_code) {
   return exit_code;
 }
 
-// The selection the flags describe; InvalidArgument naming the bad flag or id.
-Result<processors::DeadLetterSelection> ToSelection(const DltFlags& flags) {
-  processors::DeadLetterSelection selection;
-  for (const std::string& text : flags.ids) {
-    ASSIGN_OR_RETURN(processors::DeadLetterId id, processors::ParseDeadLetterId(text));
-    selection.ids.insert(id);
-  }
-  processors::DeadLetterFilter& filter = selection.filter;
-  if (flags.reason_opt->count()) filter.reason = flags.reason;
-  if (flags.error_code_opt->count()) filter.error_code = flags.error_code;
-  if (flags.partition_opt->count()) filter.original_partition = flags.original_partition;
-  if (flags.limit_opt && flags.limit_opt->count()) filter.limit = flags.limit;
-  if (!flags.since.empty()) {
-    auto since = processors::ParseTimeBound(flags.since);
-    if (!since.ok()) return since.status().WithContext("--since");
-    filter.since_ms = *since;
-  }
-  if (!flags.until.empty()) {
-    auto until = processors::ParseTimeBound(flags.until);
-    if (!until.ok()) return until.status().WithContext("--until");
-    filter.until_ms = *until;
-  }
-  RETURN_IF_ERROR(filter.Validate());
-  return selection;
+// The flags as the request the HTTP route takes, so that both select alike (ToSelection).
+v1::RedriveRequest ToRequest(const DltFlags& flags) {
+  v1::RedriveRequest request;
+  for (const std::string& id : flags.ids) request.add_ids(id);
+  if (flags.reason_opt->count()) request.set_reason(flags.reason);
+  if (flags.error_code_opt->count()) request.set_error_code(flags.error_code);
+  if (flags.partition_opt->count()) request.set_original_partition(flags.original_partition);
+  if (flags.limit_opt && flags.limit_opt->count()) request.set_limit(flags.limit);
+  request.set_since(flags.since);
+  request.set_until(flags.until);
+  request.set_all(flags.all);
+  request.set_dry_run(flags.dry_run);
+  return request;
 }
 
-// Reads the selected dead letters into memory (show and redrive need their bytes).
-Result<std::vector<kafka::ConsumedRecord>> ReadSelected(
-    const kafka::Properties& props, const DltFlags& flags,
-    const processors::DeadLetterSelection& selection) {
-  std::vector<kafka::ConsumedRecord> records;
-  RETURN_IF_ERROR(processors::ReadDeadLetters(
-      props, flags.kafka.dlt_topic(), selection,
-      [&](const kafka::ConsumedRecord& record, const processors::DeadLetterInfo&) {
-        records.push_back(record);
-        return Status::Ok();
-      }));
-  return records;
+// The selection the flags describe; InvalidArgument naming the bad flag or id. `list` needs no
+// selection to be given.
+Result<processors::DeadLetterSelection> ToSelection(const DltFlags& flags, bool listing) {
+  v1::RedriveRequest request = ToRequest(flags);
+  if (listing) request.set_all(true);
+  auto selection = processors::ToSelection(request);
+  if (!selection.ok()) {
+    // The flags' names, not the request's.
+    const std::string message = selection.status().message();
+    if (message.rfind("since", 0) == 0 || message.rfind("until", 0) == 0) {
+      return Status::InvalidArgument("--" + message);
+    }
+    if (message.rfind("say which", 0) == 0) {
+      return Status::InvalidArgument(
+          "say which dead letters to redrive: ids (P:O as `kledger dlt list` prints them), "
+          "filters, or --all");
+    }
+  }
+  return selection;
 }
 
 int RunList(const DltFlags& flags) {
   auto props = ToProperties(flags.kafka);
   if (!props.ok()) return Fail("list", props.status(), 2);
-  auto selection = ToSelection(flags);
+  auto selection = ToSelection(flags, /*listing=*/true);
   if (!selection.ok()) return Fail("list", selection.status(), 2);
   int64_t count = 0;
   Status read = processors::ReadDeadLetters(
@@ -111,99 +108,85 @@ int RunShow(const DltFlags& flags) {
   if (!props.ok()) return Fail("show", props.status(), 2);
   auto id = processors::ParseDeadLetterId(flags.ids.empty() ? "" : flags.ids.front());
   if (!id.ok()) return Fail("show", id.status(), 2);
-  processors::DeadLetterSelection selection;
-  selection.ids.insert(*id);
-  auto records = ReadSelected(*props, flags, selection);
-  if (!records.ok()) {
-    return Fail("show", records.status(), records.status().code() == StatusCode::kNotFound ? 2 : 1);
+  auto detail = processors::ShowDeadLetter(*props, flags.kafka.dlt_topic(), *id);
+  if (!detail.ok()) {
+    return Fail("show", detail.status(), detail.status().code() == StatusCode::kNotFound ? 2 : 1);
   }
-  const kafka::ConsumedRecord& record = records->front();
-  std::printf("dead letter %s of %s\n", id->ToString().c_str(), flags.kafka.dlt_topic().c_str());
-  std::printf("timestamp: %s\n", record.timestamp_ms >= 0
-                                     ? processors::FormatRfc3339(record.timestamp_ms).c_str()
-                                     : "-");
-  std::printf("key: %s\n", processors::EscapeBytes(record.key).c_str());
+  const v1::DeadLetterView& letter = detail->dead_letter();
+  std::printf("dead letter %s of %s\n", letter.id().c_str(), flags.kafka.dlt_topic().c_str());
+  std::printf("timestamp: %s\n", letter.dlt_time().empty() ? "-" : letter.dlt_time().c_str());
+  std::printf("key: %s\n", letter.key().c_str());
   std::printf("headers:\n");
-  for (const kafka::Header& header : record.headers) {
-    std::printf("  %s: %s\n", processors::EscapeBytes(header.key).c_str(),
-                processors::EscapeBytes(header.value).c_str());
+  for (const v1::RecordHeader& header : detail->headers()) {
+    std::printf("  %s: %s\n", header.key().c_str(), header.value().c_str());
   }
-  std::printf("value: %zu bytes\n", record.value.size());
-  // The processors' own check, so that show says what they would say about it today.
-  std::string poison_code;
-  auto envelope = processors::DecodeEvent(record, poison_code);
-  if (envelope.ok()) {
-    std::printf("decoded: a valid EventEnvelope\n%s\n", http::ToJson(*envelope).c_str());
+  std::printf("value: %zu bytes\n", detail->value().size());
+  if (detail->valid()) {
+    std::printf("decoded: a valid EventEnvelope\n%s\n", http::ToJson(detail->envelope()).c_str());
     return 0;
   }
-  std::printf("decoded: poison (%s): %s\n", poison_code.c_str(),
-              envelope.status().message().c_str());
-  v1::EventEnvelope partial;
-  if (poison_code != "undecodable" && partial.ParseFromString(record.value)) {
+  std::printf("decoded: poison (%s): %s\n", detail->poison_code().c_str(),
+              detail->poison_message().c_str());
+  if (detail->has_envelope()) {
     std::printf("as EventEnvelope (unknown fields not shown):\n%s\n",
-                http::ToJson(partial).c_str());
+                http::ToJson(detail->envelope()).c_str());
   }
-  std::printf("first %zu bytes:\n%s", std::min(record.value.size(), kHexDumpBytes),
-              processors::HexDump(record.value, kHexDumpBytes).c_str());
+  std::printf("first %zu bytes:\n%s", std::min(detail->value().size(), kHexDumpBytes),
+              processors::HexDump(detail->value(), kHexDumpBytes).c_str());
   return 0;
 }
 
 int RunRedrive(const DltFlags& flags) {
   auto props = ToProperties(flags.kafka);
   if (!props.ok()) return Fail("redrive", props.status(), 2);
-  auto selection = ToSelection(flags);
+  auto selection = ToSelection(flags, /*listing=*/false);
   if (!selection.ok()) return Fail("redrive", selection.status(), 2);
-  if (selection->ids.empty() && selection->filter.Empty() && !flags.all) {
-    return Fail("redrive",
-                Status::InvalidArgument("say which dead letters to redrive: ids (P:O as `kledger "
-                                        "dlt list` prints them), filters, or --all"),
-                2);
-  }
-  auto records = ReadSelected(*props, flags, *selection);
-  if (!records.ok()) {
-    return Fail("redrive", records.status(),
-                records.status().code() == StatusCode::kNotFound ? 2 : 1);
-  }
   const std::string events_topic = flags.kafka.events_topic();
-  for (const auto& record : *records) {
-    const processors::DeadLetterInfo info = processors::DescribeDeadLetter(record);
-    if (info.reason == "poison") {
+  std::optional<ProgressBar> bar;
+  auto result = processors::RedriveSelected(
+      *props, flags.kafka.dlt_topic(), events_topic, *selection, flags.dry_run,
+      std::chrono::seconds(flags.timeout_s), [&](int64_t done, int64_t total) {
+        if (!bar) bar.emplace("redrive", total);
+        bar->Update(done);
+      });
+  if (bar) bar->Finish();
+  if (!result.ok()) {
+    return Fail("redrive", result.status(),
+                result.status().code() == StatusCode::kNotFound ? 2 : 1);
+  }
+  for (const v1::DeadLetterView& letter : result->selected()) {
+    if (letter.reason() == "poison") {
       std::fprintf(stderr,
                    "note: %s was dead-lettered as poison (%s); unless the processors now "
                    "accept it, it will be dead-lettered again\n",
-                   info.id.ToString().c_str(), info.error_code.c_str());
+                   letter.id().c_str(), letter.error_code().c_str());
     }
     if (flags.dry_run) {
-      std::printf("would redrive %s -> %s\n", processors::DeadLetterLine(info).c_str(),
+      std::printf("would redrive %s (reason=%s error=%s event=%s) -> %s\n", letter.id().c_str(),
+                  letter.reason().c_str(), letter.error_code().c_str(),
+                  letter.event_id().empty() ? "-" : letter.event_id().c_str(),
                   events_topic.c_str());
     }
   }
   if (flags.dry_run) {
-    std::printf("dry run: would redrive %zu, nothing sent\n", records->size());
+    std::printf("dry run: would redrive %d, nothing sent\n", result->selected_size());
     return 0;
   }
-  if (records->empty()) {
+  if (result->selected_size() == 0) {
     std::printf("no dead letter matches; redriven 0, failed 0\n");
     return 0;
   }
-  std::optional<ProgressBar> bar;
-  bar.emplace("redrive", static_cast<int64_t>(records->size()));
-  auto result =
-      processors::Redrive(*props, events_topic, *records, std::chrono::seconds(flags.timeout_s),
-                          [&](int64_t done, int64_t) { bar->Update(done); });
-  bar->Finish();
-  if (!result.ok()) return Fail("redrive", result.status(), 1);
-  for (const auto& item : result->items) {
-    if (item.status.ok()) {
-      std::printf("redriven %s -> %s %d:%lld\n", item.from.ToString().c_str(), events_topic.c_str(),
-                  item.partition, static_cast<long long>(item.offset));
+  for (const v1::RedrivenItem& item : result->items()) {
+    if (item.ok()) {
+      std::printf("redriven %s -> %s %d:%lld\n", item.from().c_str(), events_topic.c_str(),
+                  item.partition(), static_cast<long long>(item.offset()));
     } else {
-      std::printf("failed %s: %s\n", item.from.ToString().c_str(), item.status.ToString().c_str());
+      std::printf("failed %s: %s\n", item.from().c_str(), item.error().c_str());
     }
   }
-  std::printf("redriven %lld, failed %lld\n", static_cast<long long>(result->redriven),
-              static_cast<long long>(result->failed));
-  return result->failed == 0 ? 0 : 1;
+  std::printf("redriven %lld, failed %lld\n", static_cast<long long>(result->redriven()),
+              static_cast<long long>(result->failed()));
+  return result->failed() == 0 ? 0 : 1;
 }
 
 // The selection flags list and redrive share.

@@ -67,6 +67,7 @@ Status Processor::Start(const std::string& query_url) {
                                            "first: see deploy/README.md)");
   }
   partition_count_ = *partitions;
+  query_url_ = query_url;
   ASSIGN_OR_RETURN(owners_, OwnershipDirectory::Create(props_, options_.owners_topic,
                                                        options_.group, query_url, *dlt_producer_));
   RETURN_IF_ERROR(owners_->Start());
@@ -731,6 +732,56 @@ InstanceRoute Processor::Route(std::string_view instance) const {
   route.owned = owned_.count(route.partition) > 0;
   if (!route.owned && owners_) route.owner_url = owners_->OwnerOf(route.partition).value_or("");
   return route;
+}
+
+Result<v1::Stats> Processor::Stats() const {
+  if (partition_count_ <= 0) return Status::Unavailable("the processor has not started yet");
+  v1::Stats stats;
+  stats.set_processor(query_url_);
+  const std::map<int32_t, PartitionProgress> owned = Progress();
+  int64_t total_lag = 0;
+  for (int32_t p = 0; p < partition_count_; ++p) {
+    v1::PartitionStats& partition = *stats.add_partitions();
+    partition.set_partition(p);
+    auto it = owned.find(p);
+    if (it == owned.end()) {
+      partition.set_owner(owners_ ? owners_->OwnerOf(p).value_or("") : "");
+      partition.set_next_offset(-1);
+      partition.set_high_watermark(-1);
+      partition.set_lag(-1);
+      continue;
+    }
+    const PartitionProgress& progress = it->second;
+    partition.set_owner(query_url_);
+    partition.set_owned(true);
+    partition.set_next_offset(progress.next_offset);
+    partition.set_high_watermark(progress.high_watermark);
+    const int64_t lag =
+        progress.high_watermark < 0 ? 0 : std::max<int64_t>(0, progress.high_watermark - progress.next_offset);
+    partition.set_lag(lag);
+    total_lag += lag;
+    partition.set_halted(progress.halted);
+    partition.set_backing_off(progress.backing_off);
+  }
+  stats.set_lag(total_lag);
+  auto dlt_partitions = consumer_->PartitionCount(options_.dlt_topic, std::chrono::seconds(5));
+  if (!dlt_partitions.ok()) {
+    return dlt_partitions.status().WithContext("the dead-letter topic " + options_.dlt_topic);
+  }
+  int64_t depth = 0;
+  for (int32_t p = 0; p < *dlt_partitions; ++p) {
+    auto marks = consumer_->QueryWatermarks(options_.dlt_topic, p, std::chrono::seconds(5));
+    if (!marks.ok()) {
+      return marks.status().WithContext("the dead-letter topic " + options_.dlt_topic +
+                                        " partition " + std::to_string(p));
+    }
+    depth += marks->second - marks->first;
+  }
+  stats.set_dead_letter_depth(depth);
+  for (const auto& [outcome, count] : probe_->OutcomeCounts()) {
+    (*stats.mutable_outcomes())[outcome] = count;
+  }
+  return stats;
 }
 
 std::map<int32_t, PartitionProgress> Processor::Progress() const {

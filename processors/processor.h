@@ -110,6 +110,15 @@ class Processor : private kafka::RebalanceListener {
   // The partition of `instance` (murmur2, as the command side's producer) and its owner.
   InstanceRoute Route(std::string_view instance) const;
 
+  // GET /v1/stats: every partition's owner, the owned ones' offsets, lag and state, the
+  // dead-letter topic's depth (asked of Kafka now) and this processor's outcome counts.
+  // Unavailable before Start() or when Kafka does not answer.
+  Result<v1::Stats> Stats() const;
+
+  // The Kafka client properties it was made with (bootstrap.servers and -X overrides), for the
+  // dead-letter routes' own readers and producers.
+  const kafka::Properties& props() const { return props_; }
+
   const ProcessorOptions& options() const { return options_; }
 
   // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
@@ -230,6 +239,7 @@ class Processor : private kafka::RebalanceListener {
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<OwnershipDirectory> owners_;
   int32_t partition_count_ = 0;  // set by Start()
+  std::string query_url_;        // set by Start()
 
   mutable std::mutex mu_;
   std::condition_variable progressed_;

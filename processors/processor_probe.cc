@@ -18,7 +18,7 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
       events_by_label_(events_, "type",
                        {"instance_created", "account_opened", "account_updated", "account_closed",
                         "transaction_created", "transaction_updated", "unknown"},
-                       "outcome", {"applied", "rejected", "duplicate", "dead_lettered"}),
+                       "outcome", {kOutcomes.begin(), kOutcomes.end()}),
       apply_duration_(prometheus::BuildHistogram()
                           .Name("kledger_event_apply_duration_seconds")
                           .Help("Time to apply one event to the projections (before commit)")
@@ -66,12 +66,23 @@ void ProcessorProbe::EventProcessed(std::string_view type, std::string_view outc
                                     double apply_seconds, double end_to_end_seconds,
                                     std::string_view event_id, std::string_view correlation_id) {
   events_by_label_.Get(type, outcome).Increment();
+  for (size_t i = 0; i < kOutcomes.size(); ++i) {
+    if (kOutcomes[i] == outcome) outcome_counts_[i].fetch_add(1, std::memory_order_relaxed);
+  }
   if (spdlog::should_log(spdlog::level::debug)) {
     LogFields fields{{"event_id", event_id}, {"correlation_id", correlation_id}};
     spdlog::debug("event {} {}", type, outcome);
   }
   apply_duration_.Observe(apply_seconds);
   if (end_to_end_seconds >= 0) end_to_end_.Observe(end_to_end_seconds);
+}
+
+std::map<std::string, int64_t> ProcessorProbe::OutcomeCounts() const {
+  std::map<std::string, int64_t> counts;
+  for (size_t i = 0; i < kOutcomes.size(); ++i) {
+    counts.emplace(kOutcomes[i], outcome_counts_[i].load(std::memory_order_relaxed));
+  }
+  return counts;
 }
 
 void ProcessorProbe::Retry(std::string_view error_code) {

@@ -6,7 +6,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "common/metrics.h"
@@ -31,8 +35,13 @@ class ProcessorProbe {
   void HaltedPartitions(int count);
   void ConsumerLag(int32_t partition, int64_t lag);
   void ForgetPartition(int32_t partition);
+  // How many events got each outcome since the probe was made ("applied" -> N, ...).
+  std::map<std::string, int64_t> OutcomeCounts() const;
 
  private:
+  static constexpr std::array<std::string_view, 4> kOutcomes = {"applied", "rejected",
+                                                                "duplicate", "dead_lettered"};
+  std::array<std::atomic<int64_t>, kOutcomes.size()> outcome_counts_{};
   prometheus::Family<prometheus::Counter>& events_;
   CounterGrid events_by_label_;  // (type, outcome)
   prometheus::Histogram& apply_duration_;

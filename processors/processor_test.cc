@@ -1,5 +1,6 @@
 // The processor against an in-process embedded broker: storage faults that clear are retried
-// in place; one that persists dead-letters exactly one record; other partitions keep flowing.
+// in place; one that persists dead-letters exactly one record; other partitions keep flowing; an
+// event is pending over the query API until its partition applies it.
 #include "processors/processor.h"
 
 #include <gtest/gtest.h>
@@ -12,7 +13,9 @@
 #include "common/domain/event_id.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/kafka/partitioner.h"
+#include "common/http.h"
 #include "common/metrics.h"
+#include "processors/query/routes.h"
 #include "projections/test_util.h"
 
 namespace kledger::processors {
@@ -315,6 +318,78 @@ TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
   EXPECT_EQ(processor_->NotReadyReason(), "");
 }
 
+// Over the query API: an event accepted into the log answers OUTCOME_PENDING (with the offset
+// its 202 gave) while its partition is held, then its outcome once applied; /v1/stats shows the
+// held partition's lag as the log's watermarks give it.
+TEST_F(ProcessorTest, AnEventIsPendingUntilItsPartitionIsAppliedThenHasItsOutcome) {
+  const std::string instance = InstanceOn("pending-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  StartProcessor(std::chrono::milliseconds(50));
+  http::Server server;
+  RegisterQueryRoutes(server.routes(), *processor_, auth::Authorizer::AllowAll());
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  Run();
+  httplib::Client client("127.0.0.1", server.port());
+  OpenBooks(instance);
+  const int64_t funded = Fund(instance, "f1", 5);
+  ASSERT_TRUE(Applied(instance, funded));
+
+  processor_->Hold(true);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the apply loop notices between polls
+  const int64_t held = Fund(instance, "held", 7);
+  const std::string event_id = domain::DeriveEventId(Funding(instance, "held", 7));
+  const std::string path = "/v1/instances/" + instance + "/events/" + event_id;
+  auto pending = client.Get((path + "?offset=" + std::to_string(held)).c_str());
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->status, 200) << pending->body;
+  v1::EventOutcomeView view;
+  ASSERT_TRUE(http::ParseJson(pending->body, view).ok());
+  EXPECT_EQ(view.outcome(), v1::OUTCOME_PENDING);
+  EXPECT_EQ(view.offset(), held);
+  EXPECT_EQ(view.partition(), partition);
+  // Without the offset it cannot tell pending from unknown; with an applied offset it says so.
+  EXPECT_EQ(client.Get(path.c_str())->status, 404);
+  auto applied_offset = client.Get((path + "?offset=" + std::to_string(funded)).c_str());
+  EXPECT_EQ(applied_offset->status, 404);
+  EXPECT_NE(applied_offset->body.find("check the event id and offset"), std::string::npos)
+      << applied_offset->body;
+  EXPECT_EQ(client.Get((path + "?offset=" + std::to_string(held) + "&partition=" +
+                        std::to_string((partition + 1) % kPartitions))
+                           .c_str())
+                ->status,
+            400);
+
+  // Stats: the held partition lags by the one record, as its watermarks say.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (processor_->Progress().at(partition).high_watermark != held + 1) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the monitor never saw the record";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto stats_res = client.Get("/v1/stats");
+  ASSERT_TRUE(stats_res && stats_res->status == 200) << (stats_res ? stats_res->body : "");
+  v1::Stats stats;
+  ASSERT_TRUE(http::ParseJson(stats_res->body, stats).ok());
+  ASSERT_EQ(stats.partitions_size(), kPartitions);
+  const v1::PartitionStats& mine = stats.partitions(partition);
+  EXPECT_TRUE(mine.owned());
+  EXPECT_EQ(mine.owner(), "http://test");
+  EXPECT_EQ(mine.next_offset(), held);
+  EXPECT_EQ(mine.high_watermark(), held + 1);
+  EXPECT_EQ(mine.lag(), 1);
+  EXPECT_EQ(stats.lag(), 1);
+  EXPECT_EQ(stats.dead_letter_depth(), DeadLetters());
+  EXPECT_EQ(stats.outcomes().at("applied"), 3);  // two accounts and the first funding
+
+  processor_->Hold(false);
+  auto decided = client.Get((path + "?offset=" + std::to_string(held) + "&min_offset=" +
+                             std::to_string(held))
+                                .c_str());
+  ASSERT_TRUE(decided && decided->status == 200) << (decided ? decided->body : "");
+  ASSERT_TRUE(http::ParseJson(decided->body, view).ok());
+  EXPECT_EQ(view.outcome(), v1::APPLIED);
+  EXPECT_EQ(view.offset(), held);
+}
+
 TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartitionsFlow) {
   const std::string victim = InstanceOn("victim-", [](int32_t) { return true; });
   const int32_t victim_partition = kafka::PartitionForKey(victim, kPartitions);
@@ -329,9 +404,10 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   ASSERT_TRUE(Applied(neighbour, Fund(neighbour, "warm-up", 1)));
 
   // From now on, any commit that would apply the victim's transaction fails; the commit that
-  // only records its dead-lettered outcome (one write) gets through.
+  // only records its dead-lettered outcome (two writes: the outcome and its event-log key) gets
+  // through.
   std::atomic<bool> bystander_applied_during_retries{false};
-  FailCommitsCovering(victim_partition, [](const auto& batch) { return batch.Count() > 1; });
+  FailCommitsCovering(victim_partition, [](const auto& batch) { return batch.Count() > 2; });
   fault_.offset = Fund(victim, "doomed", 500);
   const int64_t behind = Fund(neighbour, "behind", 42);
   // While the victim's partition backs off, another partition's events are applied.

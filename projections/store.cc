@@ -178,8 +178,17 @@ Result<std::optional<v1::EventOutcomeView>> ProjectionStore::Batch::FindOutcome(
 }
 
 Status ProjectionStore::Batch::PutOutcome(const v1::EventOutcomeView& outcome) {
+  if (outcome.offset() < 0) {
+    return Status::Internal("an outcome's offset is non-negative, got " +
+                            std::to_string(outcome.offset()));
+  }
   records_.insert_or_assign(OutcomeKey(outcome.instance_id(), outcome.event_id()),
                             SerializeDeterministic(outcome));
+  // The event log lists outcomes by offset. A redriven dead letter's outcome replaces the
+  // DEAD_LETTERED one under its event id; the older log key then names an outcome of another
+  // offset, and ListEvents passes over it.
+  records_.insert_or_assign(EventLogKey(outcome.instance_id(), outcome.offset()),
+                            outcome.event_id());
   return Status::Ok();
 }
 

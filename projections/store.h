@@ -255,6 +255,27 @@ class ProjectionStore {
                                                const TransactionFilter& filter, int limit,
                                                std::string_view cursor);
 
+  // Which events ListEvents returns: with the given outcome and event type (the oneof member
+  // name, "transaction_created") when set, at offsets in [from_offset, to_offset).
+  struct EventFilter {
+    std::optional<v1::Outcome> outcome{};
+    std::optional<std::string> type{};
+    int64_t from_offset = 0;
+    std::optional<int64_t> to_offset{};
+  };
+  // One page of `instance`'s recorded outcomes that pass `filter`, in ascending offset order:
+  // one per event id, at the offset its outcome was recorded (duplicates and records without a
+  // usable event id record none). `limit` and `cursor` as ListAccounts'. InvalidArgument for a
+  // malformed cursor.
+  Result<v1::EventPage> ListEvents(std::string_view instance, const EventFilter& filter, int limit,
+                                   std::string_view cursor);
+
+  // The account's balances after every entry of its instance's log up to and including
+  // `at_offset` (zero before its first entry): from its newest history item at or below it.
+  // The caller makes sure `at_offset` is applied. NotFound for an unknown account.
+  Result<v1::BalancesAt> BalancesAt(std::string_view instance, std::string_view address,
+                                    int64_t at_offset);
+
   // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
   // excluding the partitions' offsets: two stores that applied the same events agree on it
   // whatever their offsets. On error returns IoError.

@@ -19,6 +19,7 @@ constexpr char kAccountPrefix = 'a';
 constexpr char kTrialBalancePrefix = 'b';
 constexpr char kOutcomePrefix = 'e';
 constexpr char kHistoryPrefix = 'h';
+constexpr char kEventLogPrefix = 'l';  // the outcomes' event ids in log order
 constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
 constexpr char kTransactionPrefix = 't';
 constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
@@ -56,6 +57,16 @@ inline std::string TransactionKey(std::string_view instance, std::string_view so
 }
 inline std::string OutcomeKey(std::string_view instance, std::string_view event_id) {
   return MakeKey(kOutcomePrefix, {instance, event_id});
+}
+// Every event-log key of one instance starts with this.
+inline std::string EventLogPrefix(std::string_view instance) {
+  return MakeKey(kEventLogPrefix, {instance, ""});
+}
+// The event-log key of the record at `offset` (big-endian, so key order is log order).
+inline std::string EventLogKey(std::string_view instance, int64_t offset) {
+  std::string key = EventLogPrefix(instance);
+  AppendBigEndian(key, static_cast<uint64_t>(offset), 8);
+  return key;
 }
 inline std::string TrialBalancePrefix(std::string_view instance) {
   return MakeKey(kTrialBalancePrefix, {instance, ""});

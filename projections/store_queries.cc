@@ -1,6 +1,7 @@
 // ProjectionStore's queries for the HTTP API and tools: point reads, the pages of an account's
-// history and of an instance's accounts, the trial balance, and the state digest. Safe from any
-// thread while batches commit (each reads RocksDB's committed state).
+// history and of an instance's accounts, transactions and events, balances as of an offset, the
+// trial balance, and the state digest. Safe from any thread while batches commit (each reads
+// RocksDB's committed state).
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 
@@ -18,18 +19,21 @@ using namespace store_encoding;
 
 namespace {
 
-// One page of the records under `prefix` (itself under `instance_prefix`) that `keep`
-// accepts, in key order: from the prefix for the first page, else from the key a page's
-// next_cursor names — the rest of the key after the instance prefix, hex-encoded, which must lie
-// under `prefix`. next_cursor is set only when a further accepted record exists, so an exact fit
+// One page of the records under `prefix` (itself under `instance_prefix`) that `decode` turns
+// into an item (nullopt: filtered out), in key order up to `end` (exclusive; "" for the end of
+// the prefix): from `start` (at or after the prefix) for the first page, else from the key a
+// page's next_cursor names — the rest of the key after the instance prefix, hex-encoded, which
+// must lie under `prefix`. next_cursor is set only when a further item exists, so an exact fit
 // ends without an empty page. `limit` is clamped to [1, max_limit]. InvalidArgument for a
 // malformed cursor.
 template <typename View, typename Page>
 Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
-                      const std::string& prefix, std::string_view cursor, int limit,
-                      int max_limit, const std::function<bool(const View&)>& keep,
+                      const std::string& prefix, std::string start, const std::string& end,
+                      std::string_view cursor, int limit, int max_limit,
+                      const std::function<Result<std::optional<View>>(const rocksdb::Slice& key,
+                                                                      const rocksdb::Slice& value)>&
+                          decode,
                       std::string_view what) {
-  std::string start = prefix;
   if (!cursor.empty()) {
     std::optional<std::string> rest = FromHex(cursor);
     if (!rest || !(instance_prefix + *rest).starts_with(prefix)) {
@@ -43,16 +47,28 @@ Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
   Page page;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ASSIGN_OR_RETURN(View view, Parse<View>(it->value().ToString(), what));
-    if (!keep(view)) continue;
+    if (!end.empty() && it->key().compare(end) >= 0) break;
+    ASSIGN_OR_RETURN(std::optional<View> view, decode(it->key(), it->value()));
+    if (!view) continue;
     if (page.items_size() == limit) {
       page.set_next_cursor(ToHex(it->key().ToStringView().substr(instance_prefix.size())));
       break;
     }
-    *page.add_items() = std::move(view);
+    *page.add_items() = std::move(*view);
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing " + std::string(what) + "s");
   return page;
+}
+
+// A ScanPage decoder for values that are the View itself, kept when `keep` says so.
+template <typename View>
+auto ParsedIf(std::function<bool(const View&)> keep, std::string_view what) {
+  return [keep = std::move(keep), what](const rocksdb::Slice&, const rocksdb::Slice& value)
+             -> Result<std::optional<View>> {
+    ASSIGN_OR_RETURN(View view, Parse<View>(value.ToString(), what));
+    if (!keep(view)) return std::optional<View>();
+    return std::optional<View>(std::move(view));
+  };
 }
 
 }  // namespace
@@ -186,14 +202,16 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
                                                      std::string_view cursor) {
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = AccountKey(instance, "");
+  const std::string prefix = instance_prefix + filter.address_prefix;
   return ScanPage<v1::AccountView, v1::AccountPage>(
-      *db_, instance_prefix, instance_prefix + filter.address_prefix, cursor, limit,
-      options_.max_history_page,
-      [&](const v1::AccountView& account) {
-        return (!filter.type || account.type() == *filter.type) &&
-               (!filter.currency || account.currency() == *filter.currency) &&
-               (!filter.status || account.status() == *filter.status);
-      },
+      *db_, instance_prefix, prefix, prefix, "", cursor, limit, options_.max_history_page,
+      ParsedIf<v1::AccountView>(
+          [&](const v1::AccountView& account) {
+            return (!filter.type || account.type() == *filter.type) &&
+                   (!filter.currency || account.currency() == *filter.currency) &&
+                   (!filter.status || account.status() == *filter.status);
+          },
+          "account"),
       "account");
 }
 
@@ -206,14 +224,73 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
   const std::string prefix =
       filter.source ? MakeKey(kTransactionPrefix, {instance, *filter.source, ""}) : instance_prefix;
   return ScanPage<v1::TransactionView, v1::TransactionPage>(
-      *db_, instance_prefix, prefix, cursor, limit, options_.max_history_page,
-      [&](const v1::TransactionView& tx) {
-        return (!filter.status || tx.status() == *filter.status) &&
-               (!filter.account ||
-                std::any_of(tx.entries().begin(), tx.entries().end(),
-                            [&](const v1::Entry& e) { return e.account() == *filter.account; }));
-      },
+      *db_, instance_prefix, prefix, prefix, "", cursor, limit, options_.max_history_page,
+      ParsedIf<v1::TransactionView>(
+          [&](const v1::TransactionView& tx) {
+            return (!filter.status || tx.status() == *filter.status) &&
+                   (!filter.account ||
+                    std::any_of(tx.entries().begin(), tx.entries().end(), [&](const v1::Entry& e) {
+                      return e.account() == *filter.account;
+                    }));
+          },
+          "transaction"),
       "transaction");
+}
+
+Result<v1::EventPage> ProjectionStore::ListEvents(std::string_view instance,
+                                                 const EventFilter& filter, int limit,
+                                                 std::string_view cursor) {
+  DisableRocksDbPerfCounters();
+  const std::string prefix = EventLogPrefix(instance);
+  const std::string end =
+      filter.to_offset ? EventLogKey(instance, std::max<int64_t>(*filter.to_offset, 0)) : "";
+  if (filter.to_offset && *filter.to_offset <= filter.from_offset) return v1::EventPage();
+  using Listed = std::optional<v1::EventOutcomeView>;
+  return ScanPage<v1::EventOutcomeView, v1::EventPage>(
+      *db_, prefix, prefix, EventLogKey(instance, std::max<int64_t>(filter.from_offset, 0)), end,
+      cursor, limit, options_.max_history_page,
+      [&](const rocksdb::Slice& key, const rocksdb::Slice& event_id) -> Result<Listed> {
+        ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
+                         GetMessage<v1::EventOutcomeView>(
+                             OutcomeKey(instance, event_id.ToStringView()), "a listed outcome"));
+        const auto offset =
+            static_cast<int64_t>(ReadBigEndian(key.ToStringView().substr(prefix.size())));
+        if (outcome.offset() != offset) return Listed();  // redriven: listed at its new offset
+        if ((filter.outcome && outcome.outcome() != *filter.outcome) ||
+            (filter.type && outcome.event_type() != *filter.type)) {
+          return Listed();
+        }
+        return Listed(std::move(outcome));
+      },
+      "event");
+}
+
+Result<v1::BalancesAt> ProjectionStore::BalancesAt(std::string_view instance,
+                                                   std::string_view address, int64_t at_offset) {
+  DisableRocksDbPerfCounters();
+  ASSIGN_OR_RETURN(v1::AccountView account, GetAccount(instance, address));
+  v1::BalancesAt answer;
+  answer.set_instance_id(std::string(instance));
+  answer.set_address(std::string(address));
+  answer.set_currency(account.currency());
+  answer.set_at_offset(at_offset);
+  answer.set_last_entry_offset(-1);
+  // Zero before the first entry, shaped as an account's balances are.
+  answer.mutable_balances()->mutable_posted();
+  answer.mutable_balances()->mutable_pending();
+  // Newest first: the first item at or below (at_offset, any entry) is the one that counts.
+  if (at_offset < 0) return answer;  // before the log's first record
+  const std::string prefix = HistoryPrefix(instance, address);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(prefix + HistoryPosition(at_offset, INT32_MAX));
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    ASSIGN_OR_RETURN(v1::HistoryItem item,
+                     Parse<v1::HistoryItem>(it->value().ToString(), "history item"));
+    *answer.mutable_balances() = item.balances_after();
+    answer.set_last_entry_offset(item.offset());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading history");
+  return answer;
 }
 
 }  // namespace kledger::projections

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -258,7 +259,8 @@ TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
   {
     auto batch = store->BeginBatch(0);
     ApplyAll(*batch, {refused, allow}, 2);
-    EXPECT_EQ(batch->Count(), 3) << "two outcomes and cash: a read leaves nothing to write";
+    EXPECT_EQ(batch->Count(), 5)
+        << "two outcomes, their two event-log keys and cash: a read leaves nothing to write";
     ASSERT_TRUE(store->Commit(*batch, 4).ok());
   }
   EXPECT_EQ(store->GetOutcome("acme", refused.event_id())->reason(), kReasonInsufficientFunds);
@@ -753,6 +755,144 @@ TEST_F(StoreTest, TransactionPagesFollowTheFilterInSourceAndKeyOrder) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(store->ListTransactions("acme", {}, 1, "xyz").status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// Two instances (one named as a prefix of the other) interleaved in one partition, with
+// rejections, duplicates and a dead letter redriven later; every filter, paged at several sizes,
+// equals a plain filter over the outcomes ApplyEvent returned.
+TEST_F(StoreTest, EventPagesFollowTheFilterInLogOrder) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  std::vector<v1::EventOutcomeView> recorded;  // the model: one outcome per event id, by offset
+  int64_t offset = 0;
+  auto apply = [&](const v1::EventEnvelope& event) {
+    Result<v1::EventOutcomeView> r = ApplyEvent(event, 0, offset++, *batch);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->outcome() != v1::DUPLICATE) recorded.push_back(*r);
+  };
+  for (const char* instance : {"acme", "acm"}) {
+    apply(OpenAccount(instance, "cash", v1::ASSET, "USD"));
+    apply(OpenAccount(instance, "sales", v1::REVENUE, "USD", true));
+  }
+  // The processor's placeholder for a dead-lettered record, redriven (and applied) below.
+  v1::EventEnvelope redriven =
+      CreateTx("acme", "late", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 1), MakeEntry("sales", v1::CREDIT, 1)});
+  v1::EventOutcomeView letter;
+  letter.set_event_id(redriven.event_id());
+  letter.set_instance_id("acme");
+  letter.set_outcome(v1::DEAD_LETTERED);
+  letter.set_partition(0);
+  letter.set_offset(offset++);
+  letter.set_event_type("transaction_created");
+  ASSERT_TRUE(batch->PutOutcome(letter).ok());
+  for (int i = 0; i < 30; ++i) {
+    const char* instance = i % 3 ? "acme" : "acm";
+    // A sale; every fifth a refund of more than the cash holds: rejected.
+    const bool refund = i % 5 == 4;
+    const std::vector<v1::Entry> entries =
+        refund ? std::vector{MakeEntry("sales", v1::DEBIT, 1'000'000),
+                             MakeEntry("cash", v1::CREDIT, 1'000'000)}
+               : std::vector{MakeEntry("cash", v1::DEBIT, 10), MakeEntry("sales", v1::CREDIT, 10)};
+    apply(CreateTx(instance, "k" + std::to_string(i), v1::POSTED, entries));
+    if (i % 7 == 0) {  // submitted twice: the second is a duplicate and records nothing
+      apply(CreateTx(instance, "k" + std::to_string(i), v1::POSTED, entries));
+    }
+  }
+  apply(redriven);  // its outcome replaces the placeholder's
+  ASSERT_TRUE(store->Commit(*batch, offset).ok());
+  ASSERT_GT(std::count_if(recorded.begin(), recorded.end(),
+                          [](const auto& o) { return o.outcome() == v1::REJECTED; }),
+            5);
+
+  using Filter = ProjectionStore::EventFilter;
+  const std::vector<Filter> filters = {{},
+                                       {.outcome = v1::REJECTED},
+                                       {.outcome = v1::APPLIED, .type = "transaction_created"},
+                                       {.type = "account_opened"},
+                                       {.outcome = v1::DEAD_LETTERED},
+                                       {.from_offset = 7, .to_offset = 20},
+                                       {.outcome = v1::REJECTED, .from_offset = 12},
+                                       {.from_offset = 9, .to_offset = 9}};
+  for (const std::string instance : {"acme", "acm"}) {
+    for (size_t f = 0; f < filters.size(); ++f) {
+      const Filter& filter = filters[f];
+      std::vector<std::string> expected;
+      for (const v1::EventOutcomeView& o : recorded) {
+        if (o.instance_id() == instance && (!filter.outcome || *filter.outcome == o.outcome()) &&
+            (!filter.type || *filter.type == o.event_type()) && o.offset() >= filter.from_offset &&
+            (!filter.to_offset || o.offset() < *filter.to_offset)) {
+          expected.push_back(o.ShortDebugString());
+        }
+      }
+      for (int limit : {1, 4, 100}) {
+        std::vector<std::string> listed;
+        std::string cursor;
+        int pages = 0;
+        do {
+          auto page = store->ListEvents(instance, filter, limit, cursor);
+          ASSERT_TRUE(page.ok()) << page.status().ToString();
+          for (const v1::EventOutcomeView& o : page->items()) listed.push_back(o.ShortDebugString());
+          cursor = page->next_cursor();
+          ASSERT_LT(++pages, 100) << "the cursor does not advance";
+        } while (!cursor.empty());
+        EXPECT_EQ(listed, expected) << instance << ", filter " << f << ", limit " << limit;
+      }
+    }
+  }
+  // The redriven event is listed once, at its new offset, with its new outcome.
+  auto dead = store->ListEvents("acme", {.outcome = v1::DEAD_LETTERED}, 10, "");
+  ASSERT_TRUE(dead.ok());
+  EXPECT_EQ(dead->items_size(), 0);
+  EXPECT_EQ(store->ListEvents("acme", {}, 1, "zz").status().code(), StatusCode::kInvalidArgument);
+}
+
+// Committed one event at a time, each account's balances after every offset are the model;
+// BalancesAt must give them back for every offset, pending views included.
+TEST_F(StoreTest, BalancesAtAnOffsetAreThoseAfterItsLastEntry) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  std::vector<v1::EventEnvelope> events = Workload();  // t2 pending at 5, posted at 7
+  events.push_back(CreateTx("acme", "t6", v1::PENDING,
+                            {MakeEntry("cash", v1::DEBIT, 9), MakeEntry("sales", v1::CREDIT, 9)}));
+  events.push_back(UpdateTx("acme", "t6", "void", v1::ARCHIVE));
+  const std::vector<std::string> accounts = {"cash", "sales", "eur", "eur_eq"};
+  std::map<std::pair<std::string, int64_t>, std::string> model;  // (account, offset) -> balances
+  auto batch = store->BeginBatch(0);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto offset = static_cast<int64_t>(i);
+    ASSERT_TRUE(ApplyEvent(events[i], 0, offset, *batch).ok());
+    ASSERT_TRUE(store->Commit(*batch, offset + 1).ok());
+    for (const std::string& a : accounts) {
+      auto account = store->GetAccount("acme", a);
+      model[{a, offset}] = account.ok() ? account->balances().ShortDebugString() : "";
+    }
+  }
+  for (const std::string& a : accounts) {
+    for (int64_t offset = 0; offset < static_cast<int64_t>(events.size()); ++offset) {
+      const std::string& expected = model[{a, offset}];
+      if (expected.empty()) continue;  // not opened yet at this offset
+      auto at = store->BalancesAt("acme", a, offset);
+      ASSERT_TRUE(at.ok()) << at.status().ToString();
+      EXPECT_EQ(at->balances().ShortDebugString(), expected) << a << " at " << offset;
+      EXPECT_EQ(at->at_offset(), offset);
+      EXPECT_LE(at->last_entry_offset(), offset);
+    }
+  }
+  // The pending view of t2 before its post: cash credited 30 pending, nothing posted yet.
+  auto before_post = store->BalancesAt("acme", "cash", 6);
+  ASSERT_TRUE(before_post.ok());
+  EXPECT_EQ(before_post->balances().pending().credit(), 30);
+  EXPECT_EQ(before_post->last_entry_offset(), 5);
+  EXPECT_EQ(store->BalancesAt("acme", "cash", 7)->balances().posted().credit(), 30);
+  EXPECT_EQ(store->BalancesAt("acme", "cash", 7)->balances().pending().credit(), 0);
+  // Before its first entry an account has zero balances; an unknown one is not found.
+  auto before = store->BalancesAt("acme", "eur", 3);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->last_entry_offset(), -1);
+  EXPECT_EQ(before->balances().ShortDebugString(), "posted { } pending { }");
+  EXPECT_EQ(store->BalancesAt("acme", "nope", 3).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, HistoryPagesNewestFirstWithCursor) {

@@ -20,9 +20,22 @@ std::vector<v1::FieldError> ToDetails(const domain::FieldErrors& errors,
 // X-Correlation-Id header.
 v1::Command CommandFromRequest(const httplib::Request& req);
 
+// A key field of the command body that the path also names.
+struct PathKey {
+  std::string* field;     // in the body
+  std::string from_path;  // the path's value
+  const char* name;       // the field's name in error details
+};
+// Sets each key field to the path's value. The body may repeat the path's key, but never
+// contradict it: answers 400 naming the contradicting fields and returns false when it does.
+bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what,
+                      httplib::Response& res);
+
 void OpenAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
 void CreateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
 void UpdateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+void UpdateAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+void CloseAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
 void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace kledger::command::gateway

@@ -35,6 +35,10 @@ constexpr Route kRoutes[] = {
     {R"(/v1/instances/([^/]+)/transactions)", gateway::CreateTransaction, http::PathInstance},
     {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+)/updates)", gateway::UpdateTransaction,
      http::PathInstance},
+    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/updates)", gateway::UpdateAccount,
+     http::PathInstance},
+    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)", gateway::CloseAccount,
+     http::PathInstance},
     {R"(/v1/batch)", gateway::SubmitBatch, BatchInstances},
 };
 

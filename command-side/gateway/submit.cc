@@ -1,4 +1,5 @@
-// The reply path every command handler shares.
+// The reply path every command handler shares, and the check of keys named by both the path
+// and the body.
 #include <chrono>
 
 #include "command-side/command_probe.h"
@@ -26,6 +27,23 @@ v1::Command CommandFromRequest(const httplib::Request& req) {
   command.set_instance_id(req.matches[1].str());
   command.set_correlation_id(req.get_header_value("X-Correlation-Id"));
   return command;
+}
+
+bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what,
+                      httplib::Response& res) {
+  std::vector<v1::FieldError> conflicts;
+  for (const PathKey& key : keys) {
+    if (!key.field->empty() && *key.field != key.from_path) {
+      v1::FieldError& e = conflicts.emplace_back();
+      e.set_field(key.name);
+      e.set_code("mismatch");
+    }
+    *key.field = key.from_path;
+  }
+  if (conflicts.empty()) return true;
+  http::ReplyError(res, 400, "invalid_argument",
+                   "the body names another " + std::string(what) + " than the path", conflicts);
+  return false;
 }
 
 void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res) {

@@ -10,24 +10,10 @@ void UpdateTransaction(CommandClient& client, const httplib::Request& req, httpl
   v1::TransactionUpdated& update = *command.mutable_update_transaction();
   if (Status s = http::ParseJson(req.body, update); !s.ok()) return http::ReplyStatus(res, s);
 
-  const std::string source = req.matches[2].str();
-  const std::string source_idempk = req.matches[3].str();
-  // The body may repeat the path's key, but never contradict it.
-  std::vector<v1::FieldError> conflicts;
-  auto check = [&](std::string* field, const std::string& from_path, const char* name) {
-    if (!field->empty() && *field != from_path) {
-      v1::FieldError e;
-      e.set_field(name);
-      e.set_code("mismatch");
-      conflicts.push_back(std::move(e));
-    }
-    *field = from_path;
-  };
-  check(update.mutable_source(), source, "source");
-  check(update.mutable_source_idempk(), source_idempk, "source_idempk");
-  if (!conflicts.empty()) {
-    return http::ReplyError(res, 400, "invalid_argument",
-                            "the body names another transaction than the path", conflicts);
+  if (!TakeKeysFromPath({{update.mutable_source(), req.matches[2].str(), "source"},
+                         {update.mutable_source_idempk(), req.matches[3].str(), "source_idempk"}},
+                        "transaction", res)) {
+    return;
   }
   SubmitAndReply(client, command, res);
 }

@@ -9,52 +9,10 @@
 #include <optional>
 
 #include "common/http.h"
+#include "processors/query/params.h"
 
 namespace kledger::processors::query {
 namespace {
-
-template <typename T>
-void Reply(const Result<T>& result, httplib::Response& res) {
-  if (!result.ok()) return http::ReplyStatus(res, result.status());
-  http::ReplyJson(res, 200, *result);
-}
-
-// Parses a whole-number query parameter within [min, max]; `fallback` when absent.
-Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t fallback,
-                         int64_t min, int64_t max) {
-  if (!req.has_param(name)) return fallback;
-  const std::string text = req.get_param_value(name);
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return Status::InvalidArgument(std::string(name) + " must be a whole number from " +
-                                   std::to_string(min) + " to " + std::to_string(max) + ", not '" +
-                                   text + "'");
-  }
-  return value;
-}
-
-// An enum query parameter by its value name, in any case ("asset", "ASSET"); nullopt when
-// absent. InvalidArgument naming the accepted values for anything else.
-template <typename Enum>
-Result<std::optional<Enum>> EnumParam(const httplib::Request& req, const char* name,
-                                      bool (*parse)(const std::string&, Enum*),
-                                      std::initializer_list<const char*> accepted) {
-  if (!req.has_param(name)) return std::optional<Enum>();
-  std::string text = req.get_param_value(name);
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  Enum value{};
-  if (std::find_if(accepted.begin(), accepted.end(), [&](const char* a) { return text == a; }) ==
-          accepted.end() ||
-      !parse(text, &value)) {
-    std::string names;
-    for (const char* a : accepted) names += (names.empty() ? "" : ", ") + std::string(a);
-    return Status::InvalidArgument(std::string(name) + " must be one of " + names +
-                                   " (any case), not '" + req.get_param_value(name) + "'");
-  }
-  return std::optional<Enum>(value);
-}
 
 // Serves `answer` when this processor owns the instance of the request's first path parameter
 // and has applied ?min_offset=; otherwise answers 421 / 503 / 400 itself.
@@ -152,8 +110,106 @@ void GetTransaction(Processor& processor, const httplib::Request& req, httplib::
 }
 
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res) {
+  auto offset = IntParam(req, "offset", -1, 0, INT64_MAX);
+  auto partition = IntParam(req, "partition", -1, 0, INT32_MAX);
+  for (const Status* s : {&offset.status(), &partition.status()}) {
+    if (!s->ok()) return http::ReplyStatus(res, *s);
+  }
   ForOwnedInstance(processor, req, res, [&] {
-    Reply(processor.store().GetOutcome(req.matches[1].str(), req.matches[2].str()), res);
+    const std::string instance = req.matches[1].str();
+    const std::string event_id = req.matches[2].str();
+    auto outcome = processor.store().GetOutcome(instance, event_id);
+    if (outcome.ok() || outcome.status().code() != StatusCode::kNotFound || *offset < 0) {
+      return Reply(outcome, res);
+    }
+    // Not recorded, and the caller says where its 202 put it: on its way, or not that event.
+    const int32_t owned = processor.Route(instance).partition;
+    if (*partition >= 0 && *partition != owned) {
+      return http::ReplyStatus(
+          res, Status::InvalidArgument("instance '" + instance + "' lives on partition " +
+                                       std::to_string(owned) + ", not " +
+                                       std::to_string(*partition)));
+    }
+    const auto progress = processor.Progress();
+    const auto it = progress.find(owned);
+    if (it == progress.end()) return Reply(outcome, res);  // lost the partition meanwhile
+    const int64_t next = it->second.next_offset;
+    if (*offset < next) {
+      return http::ReplyStatus(
+          res, Status::NotFound("partition " + std::to_string(owned) + " is applied past offset " +
+                                std::to_string(*offset) + " and recorded no event '" + event_id +
+                                "' of instance '" + instance +
+                                "': check the event id and offset of the 202"));
+    }
+    v1::EventOutcomeView pending;
+    pending.set_event_id(event_id);
+    pending.set_instance_id(instance);
+    pending.set_outcome(v1::OUTCOME_PENDING);
+    pending.set_partition(owned);
+    pending.set_offset(*offset);
+    pending.set_message("accepted into the log, not applied yet: partition " +
+                        std::to_string(owned) + " is applied up to offset " +
+                        std::to_string(next - 1) +
+                        (it->second.halted.empty() ? "" : " and halted: " + it->second.halted));
+    http::ReplyJson(res, 200, pending);
+  });
+}
+
+void ListEvents(Processor& processor, const httplib::Request& req, httplib::Response& res) {
+  auto limit = IntParam(req, "limit", 100, 1, 1000);
+  auto outcome = EnumParam<v1::Outcome>(req, "outcome", v1::Outcome_Parse,
+                                        {"APPLIED", "REJECTED", "DEAD_LETTERED"});
+  auto from = IntParam(req, "from_offset", 0, 0, INT64_MAX);
+  auto to = IntParam(req, "to_offset", -1, 0, INT64_MAX);
+  for (const Status* s : {&limit.status(), &outcome.status(), &from.status(), &to.status()}) {
+    if (!s->ok()) return http::ReplyStatus(res, *s);
+  }
+  projections::ProjectionStore::EventFilter filter{.outcome = *outcome, .from_offset = *from};
+  if (*to >= 0) filter.to_offset = *to;
+  if (req.has_param("type")) {
+    // The event types are the envelope's oneof members.
+    const std::string type = req.get_param_value("type");
+    const auto* member = v1::EventEnvelope::descriptor()->FindFieldByName(type);
+    if (member == nullptr || member->containing_oneof() == nullptr) {
+      std::string names;
+      const auto* event = v1::EventEnvelope::descriptor()->FindOneofByName("event");
+      for (int i = 0; i < event->field_count(); ++i) {
+        names += (names.empty() ? "" : ", ") + event->field(i)->name();
+      }
+      return http::ReplyStatus(res, Status::InvalidArgument("type must be one of " + names +
+                                                            ", not '" + type + "'"));
+    }
+    filter.type = type;
+  }
+  ForOwnedInstance(processor, req, res, [&] {
+    Reply(processor.store().ListEvents(req.matches[1].str(), filter, static_cast<int>(*limit),
+                                       req.get_param_value("cursor")),
+          res);
+  });
+}
+
+void GetBalances(Processor& processor, const httplib::Request& req, httplib::Response& res) {
+  auto at_offset = IntParam(req, "at_offset", -1, 0, INT64_MAX);
+  if (!at_offset.ok()) return http::ReplyStatus(res, at_offset.status());
+  ForOwnedInstance(processor, req, res, [&] {
+    const std::string instance = req.matches[1].str();
+    const int32_t partition = processor.Route(instance).partition;
+    int64_t as_of = *at_offset;
+    if (as_of >= 0) {
+      // Balances as of an offset not applied yet would be made up: wait for it.
+      Status applied = processor.WaitForOffset(partition, as_of,
+                                               processor.options().read_your_writes_timeout);
+      if (!applied.ok()) return http::ReplyStatus(res, applied);
+    } else {
+      const auto progress = processor.Progress();
+      const auto it = progress.find(partition);
+      if (it == progress.end()) {
+        return http::ReplyStatus(res, Status::Unavailable("partition " + std::to_string(partition) +
+                                                          " moved while answering; ask again"));
+      }
+      as_of = it->second.next_offset - 1;  // everything applied so far
+    }
+    Reply(processor.store().BalancesAt(instance, req.matches[2].str(), as_of), res);
   });
 }
 

@@ -13,6 +13,14 @@ void ListTransactions(Processor& processor, const httplib::Request& req, httplib
 void GetHistory(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetTransaction(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetEvent(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void ListEvents(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetBalances(Processor& processor, const httplib::Request& req, httplib::Response& res);
+// The operations routes (operations.cc), admin right.
+void GetStats(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void ListDeadLetters(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void GetDeadLetter(Processor& processor, const httplib::Request& req, httplib::Response& res);
+void RedriveDeadLetters(Processor& processor, const httplib::Request& req,
+                        httplib::Response& res);
 void GetTrialBalance(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetDigest(Processor& processor, const httplib::Request& req, httplib::Response& res);
 

@@ -34,7 +34,16 @@ constexpr Route kRoutes[] = {
      http::PathInstance},
     {"GET", R"(/v1/instances/([^/]+)/trial-balance)", query::GetTrialBalance, auth::Right::kQuery,
      http::PathInstance},
+    {"GET", R"(/v1/instances/([^/]+)/events)", query::ListEvents, auth::Right::kQuery,
+     http::PathInstance},
+    {"GET", R"(/v1/instances/([^/]+)/accounts/([^/]+)/balances)", query::GetBalances,
+     auth::Right::kQuery, http::PathInstance},
     {"GET", R"(/v1/digest)", query::GetDigest, auth::Right::kAdmin, nullptr},
+    {"GET", R"(/v1/stats)", query::GetStats, auth::Right::kAdmin, nullptr},
+    {"GET", R"(/v1/dead-letters)", query::ListDeadLetters, auth::Right::kAdmin, nullptr},
+    {"GET", R"(/v1/dead-letters/([^/]+))", query::GetDeadLetter, auth::Right::kAdmin, nullptr},
+    {"POST", R"(/v1/dead-letters/redrive)", query::RedriveDeadLetters, auth::Right::kAdmin,
+     nullptr},
 };
 
 }  // namespace

@@ -13,8 +13,9 @@
 namespace kledger::processors {
 
 // Registers every query route on `server`; `processor` must outlive it. Instance routes need the
-// `query` right on their instance, /v1/digest `admin` on every instance ("*"), as `authorizer`
-// grants them; Authorizer::AllowAll() serves them without authentication.
+// `query` right on their instance; /v1/digest, /v1/stats and /v1/dead-letters need `admin` on
+// every instance ("*"), as `authorizer` grants them. Authorizer::AllowAll() serves them without
+// authentication.
 void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
                          std::shared_ptr<const auth::Authorizer> authorizer);
 // The routes RegisterQueryRoutes registers.

@@ -2,9 +2,11 @@
 // events topic with kcat (garbage, a truncated envelope, an unknown event type, an unsupported
 // schema version) land in the dead-letter topic with every SPEC §3 header while the events behind
 // them are applied; `kledger dlt list/show` report them; and a dead letter redriven twice with
-// `kledger dlt redrive` is applied exactly once (the second copy is a DUPLICATE).
+// `kledger dlt redrive` is applied exactly once (the second copy is a DUPLICATE). The HTTP routes
+// under /v1/dead-letters give the same letters as the CLI (issue 19).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -343,6 +345,131 @@ TEST_F(DeadLetterTest, PoisonIsDeadLetteredWithEveryHeaderAndRedriveAppliesOnce)
   EXPECT_NE(headers.find("kledger-event-id=" + stuck.event_id()), std::string::npos) << headers;
   EXPECT_EQ(headers.find("kledger-dlt-"), std::string::npos) << headers;
   EXPECT_EQ(KcatRead(partition, redriven_offsets[0], "%s"), stuck.SerializeAsString());
+}
+
+// The same dead letters over HTTP (GET /v1/dead-letters, .../{id}, POST .../redrive) as the CLI
+// gives them; /v1/stats counts them as the topic's watermarks do; a redrive over HTTP, twice,
+// applies once.
+TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
+  OpenAccount("assets:cash", "asset");
+  OpenAccount("revenue:sales", "revenue");
+  const v1::Ack sale = Sale("http-1", 3);
+  const int32_t partition = sale.partition();
+  KcatProduce(cluster_->events_topic(), partition, kInstance,
+              std::string(kGarbage, sizeof kGarbage - 1), {"kledger-event-id=http-poison"});
+  const v1::Ack after = Sale("http-2", 4);
+  Cash(after.offset());  // the poison behind it was dead-lettered
+  v1::EventEnvelope stuck;
+  ASSERT_TRUE(stuck.ParseFromString(KcatRead(partition, sale.offset(), "%s")));
+  stuck.mutable_transaction_created()->set_source_idempk("stuck-http");
+  stuck.set_event_id(domain::DeriveEventId(stuck));
+  KcatProduce(cluster_->dlt_topic(), 1, kInstance, stuck.SerializeAsString(),
+              {"kledger-event-id=" + stuck.event_id(), "kledger-event-type=transaction_created",
+               "kledger-schema-version=1", "kledger-dlt-reason=retries_exhausted",
+               "kledger-dlt-error-code=storage", "kledger-dlt-error-message=injected",
+               "kledger-dlt-original-topic=" + cluster_->events_topic(),
+               "kledger-dlt-original-partition=" + std::to_string(partition),
+               "kledger-dlt-original-offset=998", "kledger-dlt-attempts=5",
+               "kledger-dlt-first-failure-ms=2"});
+
+  // Every letter, page by page over HTTP, in (partition, offset) order; the CLI lists the same.
+  auto http = cluster_->ProcessorClient(0);
+  std::vector<v1::DeadLetterView> listed;
+  std::string cursor;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto res = http->Get(("/v1/dead-letters?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor))
+                             .c_str());
+    ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
+    v1::DeadLetterPage page;
+    ASSERT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
+    for (const auto& letter : page.items()) listed.push_back(letter);
+    cursor = page.next_cursor();
+    if (cursor.empty()) break;
+  }
+  std::vector<nlohmann::json> cli = ListJson({});
+  std::sort(cli.begin(), cli.end(), [](const auto& a, const auto& b) {
+    return std::pair(a["dlt_partition"].template get<int>(), a["dlt_offset"].template get<int64_t>()) <
+           std::pair(b["dlt_partition"].template get<int>(), b["dlt_offset"].template get<int64_t>());
+  });
+  ASSERT_EQ(listed.size(), cli.size());
+  ASSERT_GE(listed.size(), 2u);
+  for (size_t i = 0; i < listed.size(); ++i) {
+    SCOPED_TRACE(cli[i].dump());
+    EXPECT_EQ(listed[i].id(), cli[i]["id"]);
+    EXPECT_EQ(listed[i].reason(), cli[i]["reason"]);
+    EXPECT_EQ(listed[i].error_code(), cli[i]["error_code"]);
+    EXPECT_EQ(listed[i].event_id(), cli[i]["event_id"]);
+    EXPECT_EQ(listed[i].original_offset(), cli[i]["original_offset"].get<int64_t>());
+    EXPECT_EQ(listed[i].value_bytes(), cli[i]["value_bytes"].get<int64_t>());
+  }
+  // A filter as the CLI's.
+  auto storage = http->Get("/v1/dead-letters?reason=retries_exhausted&error_code=storage");
+  ASSERT_TRUE(storage && storage->status == 200);
+  v1::DeadLetterPage exhausted;
+  ASSERT_TRUE(http::ParseJson(storage->body, exhausted).ok());
+  EXPECT_EQ(static_cast<size_t>(exhausted.items_size()),
+            ListJson({"--reason", "retries_exhausted", "--error-code", "storage"}).size());
+
+  // Shown: the headers the CLI prints, and the poison decoded as the processors would.
+  std::string poison_id;
+  for (const auto& letter : listed) {
+    if (letter.event_id() == "http-poison") poison_id = letter.id();
+  }
+  ASSERT_FALSE(poison_id.empty());
+  auto shown = http->Get(("/v1/dead-letters/" + poison_id).c_str());
+  ASSERT_TRUE(shown && shown->status == 200) << (shown ? shown->body : "");
+  v1::DeadLetterDetail detail;
+  ASSERT_TRUE(http::ParseJson(shown->body, detail).ok());
+  EXPECT_FALSE(detail.valid());
+  EXPECT_EQ(detail.poison_code(), "undecodable");
+  EXPECT_EQ(detail.value(), std::string(kGarbage, sizeof kGarbage - 1));
+  const ToolRun cli_show = Dlt({"show", poison_id});
+  ASSERT_EQ(cli_show.exit_code, 0);
+  for (const auto& header : detail.headers()) {
+    EXPECT_NE(cli_show.out.find("  " + header.key() + ": " + header.value()), std::string::npos)
+        << header.key();
+  }
+  EXPECT_EQ(http->Get("/v1/dead-letters/99:0")->status, 404);
+  EXPECT_EQ(http->Get("/v1/dead-letters/nonsense")->status, 400);
+
+  // Depth as the watermarks give it: nothing was ever deleted from the topic, so every letter.
+  auto stats_res = http->Get("/v1/stats");
+  ASSERT_TRUE(stats_res && stats_res->status == 200);
+  v1::Stats stats;
+  ASSERT_TRUE(http::ParseJson(stats_res->body, stats).ok());
+  EXPECT_EQ(stats.dead_letter_depth(), static_cast<int64_t>(cli.size()));
+  EXPECT_GE(stats.outcomes().at("dead_lettered"), 1);
+
+  // Redriven over HTTP: refused without a selection, a dry run sends nothing, twice applies once.
+  const std::string stuck_id = exhausted.items(exhausted.items_size() - 1).id();
+  auto refused = http->Post("/v1/dead-letters/redrive", "{}", kJson);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("say which dead letters"), std::string::npos) << refused->body;
+  auto dry = http->Post("/v1/dead-letters/redrive",
+                        R"({"ids":[")" + stuck_id + R"("],"dry_run":true})", kJson);
+  ASSERT_TRUE(dry && dry->status == 200) << (dry ? dry->body : "");
+  v1::RedriveResponse dry_run;
+  ASSERT_TRUE(http::ParseJson(dry->body, dry_run).ok());
+  EXPECT_EQ(dry_run.selected_size(), 1);
+  EXPECT_EQ(dry_run.items_size(), 0);
+  const double duplicates_before = DuplicatesCounted();
+  std::vector<int64_t> offsets;
+  for (int round = 0; round < 2; ++round) {
+    auto res = http->Post("/v1/dead-letters/redrive", R"({"ids":[")" + stuck_id + R"("]})", kJson);
+    ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "");
+    v1::RedriveResponse redriven;
+    ASSERT_TRUE(http::ParseJson(res->body, redriven).ok());
+    ASSERT_EQ(redriven.redriven(), 1) << res->body;
+    ASSERT_EQ(redriven.items_size(), 1);
+    EXPECT_EQ(redriven.items(0).partition(), partition);
+    offsets.push_back(redriven.items(0).offset());
+    Cash(offsets.back());
+  }
+  const v1::EventOutcomeView outcome = Outcome(stuck.event_id());
+  EXPECT_EQ(outcome.outcome(), v1::APPLIED);
+  EXPECT_EQ(outcome.offset(), offsets[0]);
+  EXPECT_EQ(DuplicatesCounted(), duplicates_before + 1);
 }
 
 }  // namespace

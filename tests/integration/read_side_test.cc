@@ -1,7 +1,8 @@
-// The read side's lists over HTTP (issue 19): a few hundred accounts across instances, served
-// by two processors, paged through with each filter and compared with a plain model of what was
-// opened — nothing missing, nothing twice, in ascending address order — and 421 naming the
-// owner on the processor that does not own the instance.
+// The read side over HTTP (issue 19): a few hundred accounts across instances, served by two
+// processors, paged through with each filter and compared with a plain model of what was opened
+// — nothing missing, nothing twice, in ascending address order — and 421 naming the owner on
+// the processor that does not own the instance; transactions and events listed likewise;
+// balances as of an offset; accounts updated and closed over their own routes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -130,6 +131,35 @@ class ReadSideTest : public ::testing::Test {
       if (++*pages > 1000) break;
     } while (!cursor.empty());
     return listed;
+  }
+
+  // POSTs a command body to the command API; its 202 ack (a failed expectation otherwise).
+  static v1::Ack Submit(const std::string& path, const std::string& body) {
+    auto res = cluster_->CommandClient()->Post(path.c_str(), body, "application/json");
+    EXPECT_TRUE(res && res->status == 202) << path << ": " << (res ? res->body : "no answer");
+    v1::Ack ack;
+    if (res && res->status == 202) EXPECT_TRUE(http::ParseJson(res->body, ack).ok());
+    return ack;
+  }
+
+  // GETs `path` from the instance's owner and parses the 200 answer into `message`.
+  template <typename Message>
+  static Message Query(int owner, const std::string& path) {
+    Message message;
+    auto res = cluster_->ProcessorClient(owner)->Get(path.c_str());
+    EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
+    if (res && res->status == 200) EXPECT_TRUE(http::ParseJson(res->body, message).ok());
+    return message;
+  }
+
+  static std::string Transfer(const std::string& source, const std::string& key,
+                              const std::string& status, const std::string& debit,
+                              const std::string& credit, int64_t amount) {
+    return R"({"source":")" + source + R"(","source_idempk":")" + key + R"(","status":")" +
+           status + R"(","entries":[{"account":")" + debit + R"(","direction":"DEBIT","amount":)" +
+           std::to_string(amount) + R"(,"currency":"USD"},{"account":")" + credit +
+           R"(","direction":"CREDIT","amount":)" + std::to_string(amount) +
+           R"(,"currency":"USD"}]})";
   }
 
   static inline Cluster* cluster_ = nullptr;
@@ -284,6 +314,168 @@ TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
   }
 }
 
+// Sales and refunds (a refund larger than the cash is rejected), one resubmitted (a duplicate
+// records nothing): the event list, by outcome, type and offset range, page by page, equals the
+// model built from the 202s.
+TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
+  const std::string instance = "events-ledger";
+  const std::string base = "/v1/instances/" + instance;
+  struct Recorded {
+    std::string event_id, type, outcome;
+    int64_t offset;
+  };
+  std::vector<Recorded> model;
+  for (const char* body : {R"({"address":"cash","type":"ASSET","currency":"USD"})",
+                           R"({"address":"sales","type":"REVENUE","currency":"USD",)"
+                           R"("allow_negative":true})"}) {
+    const v1::Ack ack = Submit(base + "/accounts", body);
+    model.push_back({ack.event_id(), "account_opened", "APPLIED", ack.offset()});
+  }
+  for (int i = 0; i < 40; ++i) {
+    const bool refund = i % 4 == 3;
+    const std::string body =
+        refund ? Transfer("pos", "r" + std::to_string(i), "POSTED", "sales", "cash", 1'000'000)
+               : Transfer("pos", "s" + std::to_string(i), "POSTED", "cash", "sales", 10);
+    const v1::Ack ack = Submit(base + "/transactions", body);
+    model.push_back(
+        {ack.event_id(), "transaction_created", refund ? "REJECTED" : "APPLIED", ack.offset()});
+    if (i == 5) Submit(base + "/transactions", body);  // a duplicate: nothing recorded
+  }
+  const int64_t last = model.back().offset;
+  const int owner = OwnerOf(instance);
+  ASSERT_GE(owner, 0);
+  struct Filter {
+    std::string text;
+    std::function<bool(const Recorded&)> keep;
+  };
+  const int64_t from = model[10].offset;
+  const int64_t to = model[30].offset;
+  const std::vector<Filter> filters = {
+      {"", [](const Recorded&) { return true; }},
+      {"outcome=rejected", [](const Recorded& r) { return r.outcome == "REJECTED"; }},
+      {"type=account_opened", [](const Recorded& r) { return r.type == "account_opened"; }},
+      {"outcome=APPLIED&type=transaction_created",
+       [](const Recorded& r) { return r.outcome == "APPLIED" && r.type == "transaction_created"; }},
+      {"from_offset=" + std::to_string(from) + "&to_offset=" + std::to_string(to),
+       [&](const Recorded& r) { return r.offset >= from && r.offset < to; }},
+  };
+  for (const Filter& f : filters) {
+    std::vector<std::string> expected;
+    for (const Recorded& r : model) {
+      if (f.keep(r)) expected.push_back(r.event_id + " " + r.outcome + " " + std::to_string(r.offset));
+    }
+    for (int limit : {1, 6, 100}) {
+      std::vector<std::string> listed;
+      std::string cursor;
+      int pages = 0;
+      do {
+        std::string path = base + "/events?" + f.text + "&limit=" + std::to_string(limit) +
+                           "&min_offset=" + std::to_string(last);
+        if (!cursor.empty()) path += "&cursor=" + cursor;
+        const auto page = Query<v1::EventPage>(owner, path);
+        for (const auto& e : page.items()) {
+          listed.push_back(e.event_id() + " " + v1::Outcome_Name(e.outcome()) + " " +
+                           std::to_string(e.offset()));
+          if (e.outcome() == v1::REJECTED) EXPECT_EQ(e.reason(), "insufficient_funds");
+        }
+        cursor = page.next_cursor();
+        ASSERT_LT(++pages, 200);
+      } while (!cursor.empty());
+      EXPECT_EQ(listed, expected) << "?" << f.text << " limit " << limit;
+    }
+  }
+  auto other = cluster_->ProcessorClient(1 - owner)->Get((base + "/events").c_str());
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 421);
+}
+
+// A pending transfer then its post: the balances as of the offset before the post are the pending
+// view the account showed then; as of the post, the posted one.
+TEST_F(ReadSideTest, BalanceAtTheOffsetBeforeAPostIsThePendingView) {
+  const std::string instance = "pending-post";
+  const std::string base = "/v1/instances/" + instance;
+  Submit(base + "/accounts", R"({"address":"cash","type":"ASSET","currency":"USD"})");
+  Submit(base + "/accounts",
+         R"({"address":"equity","type":"EQUITY","currency":"USD","allow_negative":true})");
+  const v1::Ack pending =
+      Submit(base + "/transactions", Transfer("bank", "t1", "PENDING", "cash", "equity", 50));
+  const int owner = OwnerOf(instance);
+  ASSERT_GE(owner, 0);
+  const auto pending_view = Query<v1::AccountView>(
+      owner, base + "/accounts/cash?min_offset=" + std::to_string(pending.offset()));
+  EXPECT_EQ(pending_view.balances().pending().debit(), 50);
+  const v1::Ack post = Submit(base + "/transactions/bank/t1/updates",
+                              R"({"update_idempk":"post-1","action":"POST"})");
+  const auto posted_view = Query<v1::AccountView>(
+      owner, base + "/accounts/cash?min_offset=" + std::to_string(post.offset()));
+  EXPECT_EQ(posted_view.balances().posted().debit(), 50);
+
+  const auto before = Query<v1::BalancesAt>(
+      owner, base + "/accounts/cash/balances?at_offset=" + std::to_string(post.offset() - 1));
+  EXPECT_EQ(before.balances().ShortDebugString(), pending_view.balances().ShortDebugString());
+  EXPECT_EQ(before.last_entry_offset(), pending.offset());
+  const auto after = Query<v1::BalancesAt>(
+      owner, base + "/accounts/cash/balances?at_offset=" + std::to_string(post.offset()));
+  EXPECT_EQ(after.balances().ShortDebugString(), posted_view.balances().ShortDebugString());
+  const auto now = Query<v1::BalancesAt>(owner, base + "/accounts/cash/balances");
+  EXPECT_EQ(now.balances().ShortDebugString(), posted_view.balances().ShortDebugString());
+  EXPECT_GE(now.at_offset(), post.offset());
+  const auto first = Query<v1::BalancesAt>(
+      owner, base + "/accounts/cash/balances?at_offset=" + std::to_string(pending.offset() - 1));
+  EXPECT_EQ(first.last_entry_offset(), -1);
+  EXPECT_EQ(first.balances().pending().debit(), 0);
+}
+
+// Update and close over their own routes: an update shows, a closed account refuses entries
+// (rejected, account_closed), and the same call again (same key) changes nothing.
+TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
+  const std::string instance = "lifecycle";
+  const std::string base = "/v1/instances/" + instance;
+  Submit(base + "/accounts", R"({"address":"wallet:1","type":"LIABILITY","currency":"USD"})");
+  Submit(base + "/accounts",
+         R"({"address":"bank","type":"ASSET","currency":"USD","allow_negative":true})");
+  const std::string update =
+      R"({"update_idempk":"kyc-1","allow_negative":true,"metadata_set":{"tier":"gold"}})";
+  const v1::Ack updated = Submit(base + "/accounts/wallet:1/updates", update);
+  const int owner = OwnerOf(instance);
+  ASSERT_GE(owner, 0);
+  const std::string wallet = base + "/accounts/wallet:1?min_offset=";
+  const auto after_update = Query<v1::AccountView>(owner, wallet + std::to_string(updated.offset()));
+  EXPECT_EQ(after_update.metadata().at("tier"), "gold");
+  EXPECT_TRUE(after_update.allow_negative());
+
+  const v1::Ack again = Submit(base + "/accounts/wallet:1/updates", update);
+  EXPECT_EQ(again.event_id(), updated.event_id());
+  const auto after_again = Query<v1::AccountView>(owner, wallet + std::to_string(again.offset()));
+  EXPECT_EQ(after_again.ShortDebugString(), after_update.ShortDebugString());
+  // The body may repeat the path's address, never contradict it.
+  auto contradicting = cluster_->CommandClient()->Post(
+      (base + "/accounts/wallet:1/updates").c_str(),
+      R"({"address":"wallet:2","update_idempk":"x"})", "application/json");
+  ASSERT_TRUE(contradicting);
+  EXPECT_EQ(contradicting->status, 400) << contradicting->body;
+
+  const v1::Ack closed = Submit(base + "/accounts/wallet:1/close", "");
+  const v1::Ack closed_again = Submit(base + "/accounts/wallet:1/close", "{}");
+  EXPECT_EQ(closed_again.event_id(), closed.event_id());
+  const auto after_close =
+      Query<v1::AccountView>(owner, wallet + std::to_string(closed_again.offset()));
+  EXPECT_EQ(after_close.status(), v1::CLOSED);
+  const auto first_close = Query<v1::EventOutcomeView>(owner, base + "/events/" + closed.event_id());
+  EXPECT_EQ(first_close.outcome(), v1::APPLIED);
+  EXPECT_EQ(first_close.offset(), closed.offset());
+
+  const v1::Ack refused =
+      Submit(base + "/transactions", Transfer("app", "after-close", "POSTED", "bank", "wallet:1", 5));
+  const auto outcome = Query<v1::EventOutcomeView>(
+      owner, base + "/events/" + refused.event_id() + "?min_offset=" +
+                 std::to_string(refused.offset()));
+  EXPECT_EQ(outcome.outcome(), v1::REJECTED);
+  EXPECT_EQ(outcome.reason(), "account_closed");
+  const auto unchanged = Query<v1::AccountView>(owner, wallet + std::to_string(refused.offset()));
+  EXPECT_EQ(unchanged.balances().ShortDebugString(), after_close.balances().ShortDebugString());
+}
+
 TEST_F(ReadSideTest, BadListParametersAreRefusedWithTheirReason) {
   const int owner = OwnerOf("tenant-0");
   ASSERT_GE(owner, 0);
@@ -296,6 +488,11 @@ TEST_F(ReadSideTest, BadListParametersAreRefusedWithTheirReason) {
            {"accounts?cursor=zz", "is malformed"},
            {"transactions?status=open", "status must be one of PENDING, POSTED, ARCHIVED"},
            {"transactions?cursor=0", "is malformed"},
+           {"events?outcome=duplicate", "outcome must be one of APPLIED, REJECTED, DEAD_LETTERED"},
+           {"events?type=transfer", "type must be one of instance_created, account_opened"},
+           {"events?from_offset=-1", "from_offset must be a whole number"},
+           {"events?cursor=q", "is malformed"},
+           {"accounts/x/balances?at_offset=abc", "at_offset must be a whole number"},
        }) {
     auto res = cluster_->ProcessorClient(owner)->Get(("/v1/instances/tenant-0/" + query).c_str());
     ASSERT_TRUE(res);

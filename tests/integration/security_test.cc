@@ -162,9 +162,25 @@ TEST_F(SecurityTest, QueryApiAnswers401WithoutAValidToken403OutOfScopeAnd200InSc
   EXPECT_EQ(Code(Query(kSubmitToken)->Get(path.c_str())), 403);
   EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/beta/trial-balance")), 403);
   EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/acme/trial-balance")), 200);
-  // The digest spans every instance: admin on "*" only.
-  EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/digest")), 403);
-  EXPECT_EQ(Code(Query(kAdminToken)->Get("/v1/digest")), 200);
+  // The digest, the stats and the dead letters span every instance: admin on "*" only.
+  for (const char* admin_route : {"/v1/digest", "/v1/stats", "/v1/dead-letters"}) {
+    EXPECT_EQ(Code(Query(nullptr)->Get(admin_route)), 401) << admin_route;
+    EXPECT_EQ(Code(Query(kReaderToken)->Get(admin_route)), 403) << admin_route;
+    EXPECT_EQ(Code(Query(kAdminToken)->Get(admin_route)), 200) << admin_route;
+  }
+  EXPECT_EQ(Code(Query(kReaderToken)->Post("/v1/dead-letters/redrive", R"({"all":true})", kJson)),
+            403);
+  EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/acme/events")), 200);
+  EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/beta/events")), 403);
+  EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/acme/accounts/assets:bank/balances")),
+            200);
+  // Account lifecycle needs submit on the instance.
+  EXPECT_EQ(Code(Command(kReaderToken)->Post("/v1/instances/acme/accounts/assets:bank/close", "",
+                                             kJson)),
+            403);
+  EXPECT_EQ(Code(Command(kSubmitToken)->Post("/v1/instances/beta/accounts/assets:bank/updates",
+                                             R"({"update_idempk":"u"})", kJson)),
+            403);
   // Probes and the Prometheus scrape stay open by default.
   EXPECT_EQ(Code(Query(nullptr)->Get("/healthz")), 200);
   EXPECT_EQ(Code(Query(nullptr)->Get("/readyz")), 200);
