@@ -74,6 +74,9 @@ Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
     fs::remove_all(flags.data_dir, ec);
     if (ec) return Status::IoError("cannot wipe " + flags.data_dir + ": " + ec.message());
   }
+  // RocksDB makes the store's own directory, not its parents.
+  fs::create_directories(flags.data_dir, ec);
+  if (ec) return Status::IoError("cannot create " + flags.data_dir + ": " + ec.message());
   return flags.data_dir;
 }
 
