@@ -109,7 +109,8 @@ std::string ToJson(const google::protobuf::Message& message);
 // Answers `status` with `message` as JSON.
 void ReplyJson(httplib::Response& res, int status, const google::protobuf::Message& message);
 
-// Answers `status` with {"error": {code, message, details}}.
+// Answers `status` with {"error": {code, message, details}}. Bytes of the message and of the
+// details' fields that are not UTF-8 (a client's input quoted back) become U+FFFD.
 void ReplyError(httplib::Response& res, int status, std::string_view code, std::string_view message,
                 const std::vector<v1::FieldError>& details = {});
 
