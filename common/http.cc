@@ -328,7 +328,7 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 }
 
 std::vector<RouteInfo> OperatorRoutes() {
-  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}};
+  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", R"(/openapi\.json)"}};
 }
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
@@ -360,6 +360,9 @@ void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Regi
       res.status = 503;
       res.set_content("not ready: " + reason + "\n", "text/plain");
     }
+  });
+  server.Get(R"(/openapi\.json)", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(OpenApiDocument()), "application/json");
   });
 }
 
