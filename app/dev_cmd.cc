@@ -38,6 +38,8 @@ struct DevFlags {
   std::string bootstrap;  // empty: the embedded broker
   std::string topic_prefix = "kledger";
   int shutdown_timeout_ms = 10000;
+  int read_your_writes_timeout_ms =
+      static_cast<int>(processors::ProcessorOptions().read_your_writes_timeout.count());
   HttpSecurityFlags security;
 
   bool embedded() const { return bootstrap.empty(); }
@@ -74,6 +76,9 @@ Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
     fs::remove_all(flags.data_dir, ec);
     if (ec) return Status::IoError("cannot wipe " + flags.data_dir + ": " + ec.message());
   }
+  // RocksDB makes the store's own directory, not its parents.
+  fs::create_directories(flags.data_dir, ec);
+  if (ec) return Status::IoError("cannot create " + flags.data_dir + ": " + ec.message());
   return flags.data_dir;
 }
 
@@ -162,6 +167,8 @@ int RunDev(const DevFlags& flags) {
   processor_options.dlt_topic = flags.topic_prefix + ".events.dlt";
   processor_options.owners_topic = flags.topic_prefix + ".owners";
   processor_options.data_dir = *data_dir + "/processor";
+  processor_options.read_your_writes_timeout =
+      std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
   auto processor = processors::Processor::Create(props, processor_options, *registry);
   if (!processor.ok()) {
     spdlog::error("cannot start the processor: {}", processor.status().ToString());
@@ -250,6 +257,7 @@ void RegisterDev(CLI::App& app, Runner& run) {
                                          "projections describe an earlier run's log)")
       ->envname("KLEDGER_RESET");
   AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
+  AddReadYourWritesTimeoutFlag(*cmd, flags->read_your_writes_timeout_ms);
   cmd->add_option("-X,--kafka-property", flags->properties, "librdkafka property key=value")
       ->envname("KLEDGER_KAFKA_PROPERTIES")->delimiter(';');
   cmd->add_flag("--demo", flags->demo, "submit a generated workload and print a summary")

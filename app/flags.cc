@@ -197,6 +197,15 @@ void AddShutdownTimeoutFlag(CLI::App& cmd, int& shutdown_timeout_ms) {
       ->capture_default_str();
 }
 
+void AddReadYourWritesTimeoutFlag(CLI::App& cmd, int& timeout_ms) {
+  cmd.add_option("--read-your-writes-timeout-ms", timeout_ms,
+                 "how long a query with ?min_offset= waits for that offset to be applied before "
+                 "answering 503 timeout")
+      ->envname("KLEDGER_READ_YOUR_WRITES_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+}
+
 void ArmShutdownDeadline(std::chrono::milliseconds bound) {
   std::thread([bound] {
     pthread_setname_np(pthread_self(), "kl-shutdown");

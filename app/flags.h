@@ -98,6 +98,10 @@ bool WaitForShutdown(const std::function<bool()>& done = {});
 // Adds --shutdown-timeout-ms: how long an orderly shutdown may take after SIGINT/SIGTERM.
 void AddShutdownTimeoutFlag(CLI::App& cmd, int& shutdown_timeout_ms);
 
+// Adds --read-your-writes-timeout-ms: how long a query's ?min_offset= may wait
+// (processors::ProcessorOptions::read_your_writes_timeout).
+void AddReadYourWritesTimeoutFlag(CLI::App& cmd, int& timeout_ms);
+
 // Starts the shutdown's clock: unless the process has ended `bound` from now, it says so in the
 // log and exits at once with code 1, whatever state Kafka is in — a client waiting on brokers
 // that are gone cannot hold it. Call it once, when shutdown begins. What a processor applied is

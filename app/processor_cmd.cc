@@ -25,6 +25,8 @@ struct ProcessorFlags {
   StoreFlags store;
   HttpSecurityFlags security;
   int shutdown_timeout_ms = 10000;
+  int read_your_writes_timeout_ms =
+      static_cast<int>(processors::ProcessorOptions().read_your_writes_timeout.count());
 };
 
 int RunProcessor(const ProcessorFlags& flags) {
@@ -48,6 +50,7 @@ int RunProcessor(const ProcessorFlags& flags) {
   options.data_dir = flags.data_dir;
   options.owners_topic = flags.kafka.owners_topic();
   options.allow_log_gaps = flags.allow_log_gaps;
+  options.read_your_writes_timeout = std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
   options.retry_base = std::chrono::milliseconds(flags.retry_base_ms);
   options.retry_cap = std::chrono::milliseconds(flags.retry_cap_ms);
   options.retry_max_attempts = flags.retry_max_attempts;
@@ -130,6 +133,7 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
       ->capture_default_str();
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/true);
   AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
+  AddReadYourWritesTimeoutFlag(*cmd, flags->read_your_writes_timeout_ms);
   cmd->callback([&run, flags] { run = [flags] { return RunProcessor(*flags); }; });
 }
 

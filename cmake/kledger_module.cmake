@@ -40,3 +40,17 @@ function(kledger_fuzzer name source library)
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
 endfunction()
+
+# kledger_embed_text(<target> <file> <function>): compiles into `target` a generated source
+# defining `std::string_view <function>()` (a qualified name, e.g. kledger::http::OpenApiDocument)
+# that returns the bytes of `file`, regenerated whenever the file changes.
+function(kledger_embed_text target file function)
+  string(REGEX REPLACE "^.*::" "" name "${function}")
+  set(output ${CMAKE_CURRENT_BINARY_DIR}/embedded_${name}.cc)
+  add_custom_command(OUTPUT ${output}
+    COMMAND ${CMAKE_COMMAND} -DINPUT=${file} -DOUTPUT=${output} -DFUNCTION=${function}
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    DEPENDS ${file} ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    COMMENT "Embedding ${file}" VERBATIM)
+  target_sources(${target} PRIVATE ${output})
+endfunction()

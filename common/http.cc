@@ -46,6 +46,43 @@ std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
                                               options.tls_key_file.c_str());
 }
 
+// `text` with each byte that does not begin a well-formed UTF-8 sequence replaced by U+FFFD.
+// Error messages quote what the client sent, and Protobuf's JSON printer would silently drop
+// such bytes (logging an error for each).
+std::string ValidUtf8(std::string_view text) {
+  static constexpr uint32_t kMinCodePoint[] = {0, 0, 0x80, 0x800, 0x10000};  // by length
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+    const unsigned char lead = byte(0);
+    const size_t length = lead < 0x80           ? 1
+                          : (lead >> 5) == 0x06 ? 2
+                          : (lead >> 4) == 0x0E ? 3
+                          : (lead >> 3) == 0x1E ? 4
+                                                : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    uint32_t code_point = lead & (0x7F >> length);
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (byte(k) & 0xC0) == 0x80;
+      code_point = (code_point << 6) | (byte(k) & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+    valid = valid && (length == 1 || (code_point >= kMinCodePoint[length] &&
+                                      code_point <= 0x10FFFF &&
+                                      (code_point < 0xD800 || code_point > 0xDFFF)));
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options)
@@ -95,12 +132,19 @@ Server::Server(ServerOptions options)
         ReplyError(res, 500, "internal", "the server failed to handle the request; see its log");
       });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    // Only fill in bodies httplib left empty (its own 404s and 413s); handlers write their own.
+    // Only fill in bodies httplib left empty (its own errors); handlers write their own.
     if (!res.body.empty()) return;
     if (res.status == 413) {
       ReplyError(res, 413, "payload_too_large", "the request body exceeds the size limit");
     } else if (res.status == 404) {
       ReplyError(res, 404, "not_found", "no route for " + req.method + " " + req.path);
+    } else if (res.status == 400) {
+      // A malformed request, or a method httplib routes nowhere (TRACE, CONNECT).
+      ReplyError(res, 400, "invalid_argument",
+                 "the request is not well-formed HTTP, or no route serves method " + req.method);
+    } else {
+      ReplyError(res, res.status, "http_" + std::to_string(res.status),
+                 "the request cannot be served (HTTP status " + std::to_string(res.status) + ")");
     }
   });
 }
@@ -214,8 +258,12 @@ void ReplyError(httplib::Response& res, int status, std::string_view code, std::
                 const std::vector<v1::FieldError>& details) {
   v1::ErrorBody body;
   body.mutable_error()->set_code(std::string(code));
-  body.mutable_error()->set_message(std::string(message));
-  for (const auto& d : details) *body.mutable_error()->add_details() = d;
+  body.mutable_error()->set_message(ValidUtf8(message));
+  for (const auto& d : details) {
+    v1::FieldError& detail = *body.mutable_error()->add_details();
+    detail = d;
+    detail.set_field(ValidUtf8(d.field()));
+  }
   ReplyJson(res, status, body);
 }
 
@@ -280,7 +328,7 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 }
 
 std::vector<RouteInfo> OperatorRoutes() {
-  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}};
+  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", R"(/openapi\.json)"}};
 }
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
@@ -312,6 +360,9 @@ void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Regi
       res.status = 503;
       res.set_content("not ready: " + reason + "\n", "text/plain");
     }
+  });
+  server.Get(R"(/openapi\.json)", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(OpenApiDocument()), "application/json");
   });
 }
 

@@ -1,6 +1,7 @@
 // HTTP building blocks shared by the command gateway, the query API and the broker's control
 // endpoint: a server that runs on its own threads, JSON bodies through Protobuf's JSON mapping,
-// the error body of SPEC §6, and the /metrics, /healthz and /readyz routes every process serves.
+// the error body of SPEC §6, and the /metrics, /healthz, /readyz and /openapi.json routes every
+// API server serves.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -109,7 +110,8 @@ std::string ToJson(const google::protobuf::Message& message);
 // Answers `status` with `message` as JSON.
 void ReplyJson(httplib::Response& res, int status, const google::protobuf::Message& message);
 
-// Answers `status` with {"error": {code, message, details}}.
+// Answers `status` with {"error": {code, message, details}}. Bytes of the message and of the
+// details' fields that are not UTF-8 (a client's input quoted back) become U+FFFD.
 void ReplyError(httplib::Response& res, int status, std::string_view code, std::string_view message,
                 const std::vector<v1::FieldError>& details = {});
 
@@ -121,15 +123,20 @@ std::string_view ErrorCodeFor(const Status& status);
 // Answers a non-OK Status with HttpStatusFor/ErrorCodeFor and its message.
 void ReplyStatus(httplib::Response& res, const Status& status);
 
-// Registers GET /metrics (the registry), /healthz (always 200 while the process serves) and
-// /readyz (200 when `ready` returns an empty string, else 503 with that reason). Registers the
-// gauge kledger_ready (1/0, the same answer as /readyz) in `registry`, refreshed at each scrape.
-// /healthz and /readyz stay open for probes; /metrics needs an `admin` token on "*" when
-// `metrics_authorizer` is given (default: open, for Prometheus scrapes).
+// Registers GET /metrics (the registry), /healthz (always 200 while the process serves), /readyz
+// (200 when `ready` returns an empty string, else 503 with that reason) and /openapi.json
+// (OpenApiDocument()). Registers the gauge kledger_ready (1/0, the same answer as /readyz) in
+// `registry`, refreshed at each scrape. /healthz, /readyz and /openapi.json stay open;
+// /metrics needs an `admin` token on "*" when `metrics_authorizer` is given (default: open, for
+// Prometheus scrapes).
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer = nullptr);
 // The routes AddOperatorRoutes registers.
 std::vector<RouteInfo> OperatorRoutes();
+
+// docs/openapi.json as it was when the binary was built (embedded by CMake): the OpenAPI
+// document of every route of the command, query and operator APIs.
+std::string_view OpenApiDocument();
 
 }  // namespace kledger::http

@@ -72,6 +72,40 @@ TEST(HttpTest, ServesOperatorRoutesAndAnswersErrorsWithTheSpecBody) {
   EXPECT_EQ(client.Get("/nowhere")->status, 404);
 }
 
+TEST(HttpTest, EveryErrorHasTheSpecBodyInValidUtf8) {
+  Server server;
+  server.routes().Get("/echo", [](const httplib::Request& req, httplib::Response& res) {
+    v1::FieldError detail;
+    detail.set_field(req.get_param_value("q"));
+    detail.set_code("invalid_format");
+    ReplyError(res, 400, "invalid_argument", "not '" + req.get_param_value("q") + "'", {detail});
+  });
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  httplib::Client client("127.0.0.1", server.port());
+
+  // A stray byte, an overlong '/', a surrogate: each becomes U+FFFD; valid UTF-8 stays.
+  auto echoed = client.Get("/echo?q=a%FFb%C0%AFc%ED%A0%80d%C3%A9");
+  ASSERT_TRUE(echoed);
+  v1::ErrorBody body;
+  ASSERT_TRUE(ParseJson(echoed->body, body).ok()) << echoed->body;
+  const std::string replaced = "a\uFFFDb\uFFFD\uFFFDc\uFFFD\uFFFD\uFFFDd\u00E9";
+  EXPECT_EQ(body.error().message(), "not '" + replaced + "'");
+  EXPECT_EQ(body.error().details(0).field(), replaced);
+
+  // httplib's own refusals (a method it routes nowhere) carry the error body too.
+  auto trace = client.send([] {
+    httplib::Request req;
+    req.method = "TRACE";
+    req.path = "/echo";
+    return req;
+  }());
+  ASSERT_TRUE(trace);
+  EXPECT_EQ(trace->status, 400);
+  EXPECT_EQ(trace->get_header_value("Content-Type"), "application/json");
+  ASSERT_TRUE(ParseJson(trace->body, body).ok()) << trace->body;
+  EXPECT_EQ(body.error().code(), "invalid_argument");
+}
+
 TEST(HttpTest, GuardedRoutesAnswer401And403AndRunTheHandlerWhenGranted) {
   auto authorizer = auth::Authorizer::FromText(
       "acme-token-0123456789 acme* submit\nadmin-token-0123456789 * admin\n", "tokens");

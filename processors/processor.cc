@@ -801,11 +801,20 @@ Status Processor::WaitForOffset(int32_t partition, int64_t offset,
     return Status::FailedPrecondition("partition " + std::to_string(partition) +
                                       " is not owned by this processor");
   }
-  if (!reached || it->second.next_offset <= offset) {
-    return Status::Timeout("offset " + std::to_string(offset) + " of partition " +
-                           std::to_string(partition) + " is not applied yet");
+  if (reached && it->second.next_offset > offset) return Status::Ok();
+  lock.unlock();
+  // Every 202's offset lies below the log's end (acks=all), so an offset at or past it came from
+  // no 202: say so rather than let the caller retry a wait that cannot end.
+  auto marks =
+      consumer_->QueryWatermarks(options_.events_topic, partition, std::chrono::seconds(2));
+  if (marks.ok() && offset >= marks->second) {
+    return Status::InvalidArgument("min_offset " + std::to_string(offset) +
+                                   " is beyond the end of partition " + std::to_string(partition) +
+                                   "'s log (next offset " + std::to_string(marks->second) +
+                                   "): pass the offset of a 202");
   }
-  return Status::Ok();
+  return Status::Timeout("offset " + std::to_string(offset) + " of partition " +
+                         std::to_string(partition) + " is not applied yet");
 }
 
 }  // namespace kledger::processors

@@ -104,7 +104,8 @@ class Processor : private kafka::RebalanceListener {
   std::map<int32_t, PartitionProgress> Progress() const;
 
   // Waits until `partition`'s next offset is above `offset` (the record is applied) or `timeout`
-  // passes. Timeout / FailedPrecondition (not owned) otherwise.
+  // passes. Otherwise FailedPrecondition (not owned), InvalidArgument (`offset` is at or past the
+  // log's end, so no 202 gave it) or Timeout.
   Status WaitForOffset(int32_t partition, int64_t offset, std::chrono::milliseconds timeout);
 
   // The partition of `instance` (murmur2, as the command side's producer) and its owner.

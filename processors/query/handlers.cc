@@ -8,6 +8,7 @@
 #include <charconv>
 #include <optional>
 
+#include "common/domain/validation.h"
 #include "common/http.h"
 #include "processors/query/params.h"
 
@@ -20,6 +21,16 @@ template <typename Answer>
 void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib::Response& res,
                       Answer answer) {
   const std::string instance = req.matches[1].str();
+  // No such instance can exist (the command side refuses it), and its bytes would be echoed.
+  domain::FieldErrors invalid;
+  domain::ValidateInstanceId(instance, invalid);
+  if (!invalid.empty()) {
+    v1::FieldError detail;
+    detail.set_field(invalid.front().field);
+    detail.set_code(invalid.front().code);
+    return http::ReplyError(res, 400, "invalid_argument",
+                            domain::FieldErrorsToStatus(invalid).message(), {detail});
+  }
   auto min_offset = IntParam(req, "min_offset", -1, 0, INT64_MAX);
   if (!min_offset.ok()) return http::ReplyStatus(res, min_offset.status());
 
