@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages kledger needs to build, test and run. Idempotent and quiet:
-# packages already present are skipped, so a second run costs a few dpkg queries. (The Apache
-# Kafka broker itself comes from Maven Central: scripts/kafka/cluster.py fetch.)
+# Installs the Debian 12 packages kledger needs to build, test and run, and the HTTP fuzzer's
+# Python venv (tests/http_fuzz). Idempotent and quiet: packages already present are skipped, so a
+# second run costs a few dpkg queries. (The Apache Kafka broker itself comes from Maven Central:
+# scripts/kafka/cluster.py fetch.)
 set -euo pipefail
 
 packages=(
@@ -10,25 +11,40 @@ packages=(
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   libssl-dev zlib1g-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  kcat prometheus curl python3 python3-yaml nlohmann-json3-dev openssl
+  kcat prometheus curl python3 python3-yaml python3-venv nlohmann-json3-dev openssl
   openjdk-17-jre-headless maven  # the real Kafka broker of scripts/kafka/cluster.py
 )
+
+# The HTTP fuzzer's Python packages (tests/http_fuzz/requirements.txt, pinned) live in a venv of
+# their own, remade only when the requirements change. KLEDGER_HTTP_FUZZ_VENV moves it.
+install_fuzz_venv() {
+  local venv="${KLEDGER_HTTP_FUZZ_VENV:-$HOME/.cache/kledger/http-fuzz-venv}"
+  local requirements
+  requirements="$(dirname "$0")/../tests/http_fuzz/requirements.txt"
+  if [[ -f "$venv/requirements.txt" ]] && cmp -s "$requirements" "$venv/requirements.txt"; then
+    return 0
+  fi
+  echo "setup: installing the HTTP fuzzer into $venv" >&2
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >/dev/null
+  cp "$requirements" "$venv/requirements.txt"
+}
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${#missing[@]} package(s): ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq >/dev/null
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The prometheus package starts a system service; tests run their own server on a free port.
+  if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  echo "setup: done" >&2
 fi
-
-echo "setup: installing ${#missing[@]} package(s): ${missing[*]}" >&2
-sudo_cmd=()
-if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq >/dev/null
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The prometheus package starts a system service; tests run their own server on a free port.
-if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
-echo "setup: done" >&2
+install_fuzz_venv

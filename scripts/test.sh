@@ -2,8 +2,9 @@
 # Builds kledger and runs the whole test suite: unit and multi-process integration tests on the
 # release build, the same suites on a real Apache Kafka broker (label kafka; the broker is
 # fetched from Maven Central once per machine), the chaos runs on the embedded broker and on a
-# 3-node Kafka cluster, the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# and the libFuzzer targets for a bounded time.
+# 3-node Kafka cluster, generated-request fuzzing of the HTTP API against docs/openapi.json, the
+# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the libFuzzer targets
+# for a bounded time.
 #   ./scripts/test.sh            everything
 #   KLEDGER_SKIP_SANITIZERS=1 ./scripts/test.sh   skip the sanitizer pass (quicker local runs)
 #   KLEDGER_SKIP_FUZZ=1 ./scripts/test.sh         skip fuzzing
@@ -16,7 +17,14 @@ echo "== release build"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 echo "== release tests (unit, integration)"
-ctest --preset release -j "$jobs" --timeout 300 -LE 'chaos|kafka'
+ctest --preset release -j "$jobs" --timeout 300 -LE 'chaos|kafka|http_fuzz'
+echo "== HTTP fuzzing (label http_fuzz: schemathesis against kledger dev and docs/openapi.json)"
+# Alone, so that its requests do not compete with other tests for the two cores.
+if ! ctest --preset release --timeout 240 -L http_fuzz -V >build/http_fuzz.log 2>&1; then
+  tail -n 120 build/http_fuzz.log
+  exit 1
+fi
+grep -E "http fuzz: [0-9]+ requests generated|http fuzz: passed" build/http_fuzz.log | sed 's/^[0-9]*: //'
 # The label twice: on the pinned version (scripts/kafka/pom.xml), then on the oldest supported
 # (deploy/README.md, "Kafka versions"). The chaos run below uses the pinned one.
 pinned=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
