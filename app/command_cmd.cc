@@ -51,8 +51,9 @@ int RunCommand(const CommandFlags& flags) {
   }
   http::ServerOptions server_options;
   server_options.max_body_bytes = flags.max_body_bytes;
+  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
   http::Server server(ToServerOptions(flags.security, server_options));
-  command::RegisterCommandRoutes(server.routes(), **client, *authorizer);
+  command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true),
                           flags.security.metrics_auth ? *authorizer : nullptr);

@@ -177,9 +177,10 @@ int RunDev(const DevFlags& flags) {
   processors::Processor& p = **processor;
   processors::StoreProbe store_probe(*registry, p.store());
 
+  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
   http::Server server(ToServerOptions(flags.security));
-  command::RegisterCommandRoutes(server.routes(), **client, *authorizer);
-  processors::RegisterQueryRoutes(server.routes(), p, *authorizer);
+  command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
+  processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, props, /*require_statistics=*/false,
                                          [&p] { return p.NotReadyReason(); }),

@@ -70,8 +70,9 @@ int RunProcessor(const ProcessorFlags& flags) {
   }
   processors::Processor& p = **processor;
   processors::StoreProbe store_probe(*registry, p.store());
+  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
   http::Server server(ToServerOptions(flags.security));
-  processors::RegisterQueryRoutes(server.routes(), p, *authorizer);
+  processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
   // Caught-up partitions prove the broker answered; the statistics add a broker known down.
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/false,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 
 #include "common/metrics.h"
 
@@ -187,6 +188,46 @@ std::string Server::url() const {
 std::vector<std::string> PathInstance(const httplib::Request& req) {
   if (req.matches.size() < 2) return {};
   return {req.matches[1].str()};
+}
+
+std::string RouteTemplate(std::string_view pattern) {
+  constexpr std::string_view kParameter = "([^/]+)";
+  std::string out;
+  for (size_t i = 0; i < pattern.size();) {
+    if (pattern.substr(i, kParameter.size()) == kParameter) {
+      out += "{}";
+      i += kParameter.size();
+    } else {
+      out += pattern[i++];
+    }
+  }
+  return out;
+}
+
+RouteMetrics::RouteMetrics(prometheus::Registry& registry)
+    : requests_(prometheus::BuildCounter()
+                    .Name("kledger_http_requests_total")
+                    .Help("Answers of the API routes, by route and HTTP status code")
+                    .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("kledger_http_request_duration_seconds")
+                    .Help("Time to answer a request of an API route, by route")
+                    .Register(registry)) {}
+
+httplib::Server::Handler RouteMetrics::Wrap(const RouteInfo& route,
+                                            httplib::Server::Handler handler) {
+  const std::string name = RouteTemplate(route.pattern);
+  prometheus::Histogram& duration = duration_.Add({{"route", name}}, LatencyBuckets());
+  return [this, name, &duration, handler = std::move(handler)](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    handler(req, res);
+    duration.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    // A handler that set no status is answered 200 by httplib.
+    const int code = res.status < 0 ? 200 : res.status;
+    requests_.Add({{"route", name}, {"code", std::to_string(code)}}).Increment();
+  };
 }
 
 httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,

@@ -6,6 +6,8 @@
 
 #include <google/protobuf/message.h>
 #include <httplib.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -79,6 +81,24 @@ class Server {
 struct RouteInfo {
   const char* method;   // "GET", "POST"
   const char* pattern;  // e.g. R"(/v1/instances/([^/]+)/accounts)"
+};
+
+// "/v1/instances/{}/accounts" for R"(/v1/instances/([^/]+)/accounts)": a route's pattern with each
+// path parameter as "{}", the `route` label of its metrics.
+std::string RouteTemplate(std::string_view pattern);
+
+// The metrics of the API routes (SPEC §7, docs/metrics.md): every answer counted in
+// kledger_http_requests_total{route,code} and timed in kledger_http_request_duration_seconds{route},
+// refusals (401, 403) included. One per process, shared by its APIs. Thread-safe.
+class RouteMetrics {
+ public:
+  explicit RouteMetrics(prometheus::Registry& registry);
+  // `handler`, counted and timed as `route`.
+  httplib::Server::Handler Wrap(const RouteInfo& route, httplib::Server::Handler handler);
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
 };
 
 // Who may call a route: the right it needs and the instances a request touches.

@@ -326,7 +326,7 @@ TEST_F(ProcessorTest, AnEventIsPendingUntilItsPartitionIsAppliedThenHasItsOutcom
   const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
   StartProcessor(std::chrono::milliseconds(50));
   http::Server server;
-  RegisterQueryRoutes(server.routes(), *processor_, auth::Authorizer::AllowAll());
+  RegisterQueryRoutes(server.routes(), *processor_, auth::Authorizer::AllowAll(), nullptr);
   ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
   Run();
   httplib::Client client("127.0.0.1", server.port());

@@ -807,7 +807,10 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     ASSIGN_OR_RETURN(auto gateway_client,
                      command::CommandClient::Create(props, gateway_options, gateway_registry));
     http::Server gateway;
-    command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll());
+    // With its route metrics, as `kledger command` serves it.
+    http::RouteMetrics gateway_metrics(gateway_registry);
+    command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll(),
+                                   &gateway_metrics);
     RETURN_IF_ERROR(gateway.Start({"127.0.0.1", 0}));
     // One round, within what the broker keeps per partition like the C++ API's rounds, and of
     // at most kMaxHttpCommands: its bodies and answers are held in memory meanwhile.

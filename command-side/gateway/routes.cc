@@ -51,14 +51,16 @@ std::vector<http::RouteInfo> CommandRoutes() {
 }
 
 void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
-                           std::shared_ptr<const auth::Authorizer> authorizer) {
+                           std::shared_ptr<const auth::Authorizer> authorizer,
+                           http::RouteMetrics* metrics) {
   for (const Route& route : kRoutes) {
-    server.Post(route.pattern,
-                http::Guarded(authorizer, {auth::Right::kSubmit, route.instances},
-                              [&client, handler = route.handler](const httplib::Request& req,
-                                                                 httplib::Response& res) {
-                                handler(client, req, res);
-                              }));
+    auto guarded = http::Guarded(authorizer, {auth::Right::kSubmit, route.instances},
+                                 [&client, handler = route.handler](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+                                   handler(client, req, res);
+                                 });
+    if (metrics != nullptr) guarded = metrics->Wrap({"POST", route.pattern}, std::move(guarded));
+    server.Post(route.pattern, std::move(guarded));
   }
 }
 

@@ -14,8 +14,10 @@ namespace kledger::command {
 // Registers every command route on `server`; `client` must outlive it. Each route needs the
 // `submit` right on the instance(s) it appends to (every item's, for /v1/batch), as `authorizer`
 // grants it; Authorizer::AllowAll() serves them without authentication.
+// Each answer is counted and timed by `metrics` when it is not null.
 void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
-                           std::shared_ptr<const auth::Authorizer> authorizer);
+                           std::shared_ptr<const auth::Authorizer> authorizer,
+                           http::RouteMetrics* metrics);
 // The routes RegisterCommandRoutes registers.
 std::vector<http::RouteInfo> CommandRoutes();
 

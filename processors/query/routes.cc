@@ -55,7 +55,8 @@ std::vector<http::RouteInfo> QueryRoutes() {
 }
 
 void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
-                         std::shared_ptr<const auth::Authorizer> authorizer) {
+                         std::shared_ptr<const auth::Authorizer> authorizer,
+                         http::RouteMetrics* metrics) {
   for (const Route& route : kRoutes) {
     http::Access access{.right = route.right};
     if (route.instances != nullptr) access.instances = route.instances;
@@ -65,6 +66,7 @@ void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
                                               httplib::Response& res) {
           handler(processor, req, res);
         });
+    if (metrics != nullptr) guarded = metrics->Wrap({route.method, route.pattern}, std::move(guarded));
     if (std::string_view(route.method) == "POST") {
       server.Post(route.pattern, std::move(guarded));
     } else {

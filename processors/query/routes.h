@@ -16,8 +16,10 @@ namespace kledger::processors {
 // `query` right on their instance; /v1/digest, /v1/stats and /v1/dead-letters need `admin` on
 // every instance ("*"), as `authorizer` grants them. Authorizer::AllowAll() serves them without
 // authentication.
+// Each answer is counted and timed by `metrics` when it is not null.
 void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
-                         std::shared_ptr<const auth::Authorizer> authorizer);
+                         std::shared_ptr<const auth::Authorizer> authorizer,
+                         http::RouteMetrics* metrics);
 // The routes RegisterQueryRoutes registers.
 std::vector<http::RouteInfo> QueryRoutes();
 

@@ -181,6 +181,20 @@ TEST_F(SecurityTest, QueryApiAnswers401WithoutAValidToken403OutOfScopeAnd200InSc
   EXPECT_EQ(Code(Command(kSubmitToken)->Post("/v1/instances/beta/accounts/assets:bank/updates",
                                              R"({"update_idempk":"u"})", kJson)),
             403);
+  // Every answer of an API route is counted by route and code, refusals included.
+  auto counted = [](httplib::Client& client, const std::string& code, const std::string& route) {
+    return MetricValue(client, "kledger_http_requests_total{code=\"" + code + "\",route=\"" +
+                                   route + "\"}")
+        .value_or(0);
+  };
+  EXPECT_GE(counted(*Query(nullptr), "401", "/v1/stats"), 1);
+  EXPECT_GE(counted(*Query(nullptr), "403", "/v1/digest"), 1);
+  EXPECT_GE(counted(*Query(nullptr), "200", "/v1/instances/{}/accounts/{}"), 1);
+  EXPECT_GE(counted(*Command(nullptr), "403", "/v1/instances/{}/accounts/{}/close"), 1);
+  EXPECT_GE(MetricValue(*Query(nullptr),
+                        "kledger_http_request_duration_seconds_count{route=\"/v1/digest\"}")
+                .value_or(0),
+            3);
   // Probes and the Prometheus scrape stay open by default.
   EXPECT_EQ(Code(Query(nullptr)->Get("/healthz")), 200);
   EXPECT_EQ(Code(Query(nullptr)->Get("/readyz")), 200);
