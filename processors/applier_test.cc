@@ -143,12 +143,18 @@ TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
   EXPECT_EQ(Count("acme/REJECTED"), "1");
   EXPECT_NE(store_->Digest().value(), empty_digest.value());  // part of the digested state
 
-  // Re-delivered records below the committed offset are skipped: counted once.
+  // Records re-delivered below the committed offset are skipped even when the batch they came
+  // with commits: counted once. The record past them is applied.
+  std::vector<kafka::ConsumedRecord> redelivered(records.begin() + 2, records.end());
+  redelivered.push_back(Record(OpenAccount("acme", "fees", v1::REVENUE, "USD"), 4));
   auto again = store_->BeginBatch(0);
-  auto rerun = ApplyRecords(*again, run->next_offset, records, no_poison, extra);
-  ASSERT_TRUE(rerun.ok());
-  EXPECT_TRUE(rerun->records.empty());
-  EXPECT_EQ(Count("acme/APPLIED"), "3");
+  auto rerun = ApplyRecords(*again, run->next_offset, redelivered, no_poison, extra);
+  ASSERT_TRUE(rerun.ok()) << rerun.status().ToString();
+  ASSERT_EQ(rerun->records.size(), 1u);
+  EXPECT_EQ(rerun->next_offset, 5);
+  ASSERT_TRUE(store_->Commit(*again, rerun->next_offset).ok());
+  EXPECT_EQ(Count("acme/APPLIED"), "4");
+  EXPECT_EQ(Count("acme/REJECTED"), "1");
 }
 
 TEST_F(ApplierTest, RecordsCarryTypeAndOutcomeAndTheirIdsOnlyWhileDebugLogging) {
