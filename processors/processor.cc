@@ -660,8 +660,7 @@ void Processor::MonitorLoop() {
           continue;
         }
         progress.high_watermark = std::max(progress.high_watermark, *high);
-        const int64_t lag = progress.high_watermark - progress.next_offset;
-        probe_->ConsumerLag(p, std::max<int64_t>(0, lag));
+        probe_->ConsumerLag(p, progress.Lag());
       }
     }
     for (int32_t p : ask) {
@@ -672,7 +671,7 @@ void Processor::MonitorLoop() {
       auto it = owned_.find(p);
       if (it == owned_.end()) continue;
       it->second.high_watermark = marks->second;
-      probe_->ConsumerLag(p, std::max<int64_t>(0, marks->second - it->second.next_offset));
+      probe_->ConsumerLag(p, it->second.Lag());
     }
     const auto until = Clock::now() + options_.monitor_interval;
     while (!stopping_ && Clock::now() < until) {
@@ -756,10 +755,8 @@ Result<v1::Stats> Processor::Stats() const {
     partition.set_owned(true);
     partition.set_next_offset(progress.next_offset);
     partition.set_high_watermark(progress.high_watermark);
-    const int64_t lag =
-        progress.high_watermark < 0 ? 0 : std::max<int64_t>(0, progress.high_watermark - progress.next_offset);
-    partition.set_lag(lag);
-    total_lag += lag;
+    partition.set_lag(progress.Lag());
+    total_lag += progress.Lag();
     partition.set_halted(progress.halted);
     partition.set_backing_off(progress.backing_off);
   }

@@ -6,6 +6,7 @@
 
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -76,6 +77,10 @@ struct PartitionProgress {
   int64_t high_watermark = -1;  // the log's end as last seen; -1 before the first look
   std::string halted;           // why this partition stopped, empty while it flows
   bool backing_off = false;     // paused until a failed record's retry is due
+  // Records in the log not yet applied; 0 before the first look at the log's end.
+  int64_t Lag() const {
+    return high_watermark < 0 ? 0 : std::max<int64_t>(0, high_watermark - next_offset);
+  }
 };
 
 class Processor : private kafka::RebalanceListener {

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <optional>
+#include <type_traits>
 
 #include "common/domain/validation.h"
 #include "common/http.h"
@@ -16,7 +17,8 @@ namespace kledger::processors::query {
 namespace {
 
 // Serves `answer` when this processor owns the instance of the request's first path parameter
-// and has applied ?min_offset=; otherwise answers 421 / 503 / 400 itself.
+// and has applied ?min_offset=; otherwise answers 421 / 503 / 400 itself. An `answer` that takes
+// an int32_t is given the instance's partition.
 template <typename Answer>
 void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib::Response& res,
                       Answer answer) {
@@ -54,7 +56,11 @@ void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib
                                              processor.options().read_your_writes_timeout);
     if (!applied.ok()) return http::ReplyStatus(res, applied);
   }
-  answer();
+  if constexpr (std::is_invocable_v<Answer, int32_t>) {
+    answer(route.partition);
+  } else {
+    answer();
+  }
 }
 
 }  // namespace
@@ -126,7 +132,7 @@ void GetEvent(Processor& processor, const httplib::Request& req, httplib::Respon
   for (const Status* s : {&offset.status(), &partition.status()}) {
     if (!s->ok()) return http::ReplyStatus(res, *s);
   }
-  ForOwnedInstance(processor, req, res, [&] {
+  ForOwnedInstance(processor, req, res, [&](int32_t owned) {
     const std::string instance = req.matches[1].str();
     const std::string event_id = req.matches[2].str();
     auto outcome = processor.store().GetOutcome(instance, event_id);
@@ -134,7 +140,6 @@ void GetEvent(Processor& processor, const httplib::Request& req, httplib::Respon
       return Reply(outcome, res);
     }
     // Not recorded, and the caller says where its 202 put it: on its way, or not that event.
-    const int32_t owned = processor.Route(instance).partition;
     if (*partition >= 0 && *partition != owned) {
       return http::ReplyStatus(
           res, Status::InvalidArgument("instance '" + instance + "' lives on partition " +
@@ -202,9 +207,8 @@ void ListEvents(Processor& processor, const httplib::Request& req, httplib::Resp
 void GetBalances(Processor& processor, const httplib::Request& req, httplib::Response& res) {
   auto at_offset = IntParam(req, "at_offset", -1, 0, INT64_MAX);
   if (!at_offset.ok()) return http::ReplyStatus(res, at_offset.status());
-  ForOwnedInstance(processor, req, res, [&] {
+  ForOwnedInstance(processor, req, res, [&](int32_t partition) {
     const std::string instance = req.matches[1].str();
-    const int32_t partition = processor.Route(instance).partition;
     int64_t as_of = *at_offset;
     if (as_of >= 0) {
       // Balances as of an offset not applied yet would be made up: wait for it.
