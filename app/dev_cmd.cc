@@ -166,6 +166,7 @@ int RunDev(const DevFlags& flags) {
   processor_options.events_topic = flags.topic_prefix + ".events";
   processor_options.dlt_topic = flags.topic_prefix + ".events.dlt";
   processor_options.owners_topic = flags.topic_prefix + ".owners";
+  processor_options.outcomes_topic = flags.topic_prefix + ".outcomes";
   processor_options.data_dir = *data_dir + "/processor";
   processor_options.read_your_writes_timeout =
       std::chrono::milliseconds(flags.read_your_writes_timeout_ms);

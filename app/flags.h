@@ -28,6 +28,7 @@ struct KafkaFlags {
   std::string events_topic() const { return topic_prefix + ".events"; }
   std::string dlt_topic() const { return topic_prefix + ".events.dlt"; }
   std::string owners_topic() const { return topic_prefix + ".owners"; }
+  std::string outcomes_topic() const { return topic_prefix + ".outcomes"; }
 };
 
 // Who may use an HTTP listener and how it is reached: bearer tokens, TLS, the concurrency limit.

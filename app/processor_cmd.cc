@@ -18,6 +18,7 @@ struct ProcessorFlags {
   std::string data_dir = "data/processor";
   std::string advertised_url;  // empty: the --http address
   bool allow_log_gaps = false;
+  bool no_outcomes = false;
   int retry_base_ms = 100;
   int retry_cap_ms = 10000;
   int retry_max_attempts = 5;
@@ -49,6 +50,7 @@ int RunProcessor(const ProcessorFlags& flags) {
   options.group = flags.group;
   options.data_dir = flags.data_dir;
   options.owners_topic = flags.kafka.owners_topic();
+  options.outcomes_topic = flags.no_outcomes ? "" : flags.kafka.outcomes_topic();
   options.allow_log_gaps = flags.allow_log_gaps;
   options.read_your_writes_timeout = std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
   options.retry_base = std::chrono::milliseconds(flags.retry_base_ms);
@@ -119,6 +121,10 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
                 "apply a partition whose log starts above the stored offset (events lost to "
                 "retention) instead of halting it")
       ->envname("KLEDGER_ALLOW_LOG_GAPS");
+  cmd->add_flag("--no-outcomes", flags->no_outcomes,
+                "publish no outcome stream (<prefix>.outcomes): for deployments nothing reads "
+                "it from")
+      ->envname("KLEDGER_NO_OUTCOMES");
   cmd->add_option("--retry-base-ms", flags->retry_base_ms,
                   "first backoff after a transient failure; doubles per attempt")
       ->envname("KLEDGER_RETRY_BASE_MS")->check(CLI::Range(1, 600000))->capture_default_str();

@@ -17,6 +17,7 @@ struct RebuildFlags {
   KafkaFlags kafka;
   std::string data_dir;
   StoreFlags store;
+  bool no_outcomes = false;
 };
 
 int RunRebuild(const RebuildFlags& flags) {
@@ -33,6 +34,7 @@ int RunRebuild(const RebuildFlags& flags) {
   processors::RebuildOptions options;
   options.store = *store;
   options.events_topic = flags.kafka.events_topic();
+  options.outcomes_topic = flags.no_outcomes ? "" : flags.kafka.outcomes_topic();
   options.data_dir = flags.data_dir;
   std::optional<ProgressBar> bar;
   auto result = processors::Rebuild(*props, options, [&](int64_t done, int64_t total) {
@@ -66,6 +68,9 @@ void RegisterRebuild(CLI::App& app, Runner& run) {
       ->required();
   // The processor that will serve the rebuilt store should be started with the same settings.
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/false);
+  cmd->add_flag("--no-outcomes", flags->no_outcomes,
+                "for processors that publish no outcome stream: write no outbox (otherwise the "
+                "outcomes the topic lacks are left for the processor to publish)");
   cmd->callback([&run, flags] { run = [flags] { return RunRebuild(*flags); }; });
 }
 

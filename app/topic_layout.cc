@@ -17,9 +17,12 @@ std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
   std::map<std::string, std::string> compacted = durable;
   compacted.insert({"cleanup.policy", "compact"});
   const int rf = options.replication_factor;
+  // Outcomes are kept as the log is: the relays recover their position from the topic's end,
+  // and consumers may replay it from the start.
   return {{prefix + ".events", options.partitions, rf, forever},
           {prefix + ".events.dlt", options.partitions, rf, forever},
-          {prefix + ".owners", 1, rf, compacted}};
+          {prefix + ".owners", 1, rf, compacted},
+          {prefix + ".outcomes", options.partitions, rf, forever}};
 }
 
 Result<std::vector<std::string>> CreateMissingTopics(const kafka::Properties& props,

@@ -19,7 +19,8 @@ struct TopicLayoutOptions {
 };
 
 // <prefix>.events and <prefix>.events.dlt (`partitions` each, kept forever), <prefix>.owners
-// (1 partition, compacted), in that order; all with min.insync.replicas.
+// (1 partition, compacted), <prefix>.outcomes (`partitions`, kept forever), in that order; all
+// with min.insync.replicas.
 std::vector<kafka::TopicSpec> KledgerTopics(const std::string& prefix,
                                             const TopicLayoutOptions& options = {});
 

@@ -41,18 +41,38 @@ struct TopicPlan {
 // is an error: kledger never adds partitions to it (murmur2 would move instances to partitions
 // whose processors lack their state), so the operator must accept the count or start afresh.
 // Any other difference in partitions, or fewer replicas than asked, is a warning.
+// The outcomes topic follows the events topic's partition count, whatever was asked: each events
+// partition publishes to the outcomes partition of the same number. One that differs is an error.
 std::vector<TopicPlan> MakePlan(const std::vector<kafka::TopicSpec>& specs,
                                 const std::map<std::string, kafka::TopicDescription>& cluster,
-                                const std::string& events_topic) {
+                                const std::string& events_topic,
+                                const std::string& outcomes_topic) {
+  int32_t events_partitions = 0;
+  for (const kafka::TopicSpec& spec : specs) {
+    if (spec.name == events_topic) events_partitions = spec.partitions;
+  }
+  if (auto it = cluster.find(events_topic); it != cluster.end()) {
+    events_partitions = it->second.partitions;
+  }
   std::vector<TopicPlan> plan;
   for (const kafka::TopicSpec& spec : specs) {
     TopicPlan& item = plan.emplace_back();
     item.spec = spec;
+    if (spec.name == outcomes_topic) item.spec.partitions = events_partitions;
     auto it = cluster.find(spec.name);
     if (it == cluster.end()) continue;
     item.existing = it->second;
     const int32_t have = it->second.partitions;
-    if (have < spec.partitions && spec.name == events_topic) {
+    if (spec.name == outcomes_topic && have != events_partitions) {
+      item.error = "has " + std::to_string(have) + " partitions and " + events_topic + " " +
+                   std::to_string(events_partitions) +
+                   "; the outcome stream needs as many as the events topic (each events "
+                   "partition publishes to the outcomes partition of the same number): recreate "
+                   "it with " + std::to_string(events_partitions) +
+                   ", or use a new --topic-prefix";
+    } else if (spec.name == outcomes_topic) {
+      // As many as the events topic: what was asked does not apply to it.
+    } else if (have < spec.partitions && spec.name == events_topic) {
       item.error = "has " + std::to_string(have) + " partitions, fewer than the " +
                    std::to_string(spec.partitions) +
                    " asked; kledger never adds partitions to the events topic (instances would "
@@ -143,8 +163,9 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
                 1);
   }
 
-  std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout),
-                                         *cluster, flags.kafka.events_topic());
+  std::vector<TopicPlan> plan =
+      MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
+               flags.kafka.events_topic(), flags.kafka.outcomes_topic());
   std::vector<std::string> existing;
   for (const TopicPlan& item : plan) {
     if (item.existing) existing.push_back(item.spec.name);
@@ -163,7 +184,7 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
     }
   }
   std::vector<kafka::TopicSpec> missing;
-  std::string wrong;  // the plan's error, if any (only the events topic can have one)
+  std::string wrong;  // the plan's error, if any (the events or the outcomes topic's)
   for (const TopicPlan& item : plan) {
     if (!item.existing) {
       missing.push_back(item.spec);

@@ -7,27 +7,13 @@
 
 #include "common/domain/validation.h"
 #include "common/wall_clock.h"
+#include "processors/outcome_record.h"
 #include "projections/ledger.h"
 
 namespace kledger::processors {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string_view OutcomeName(v1::Outcome outcome) {
-  switch (outcome) {
-    case v1::APPLIED:
-      return "applied";
-    case v1::REJECTED:
-      return "rejected";
-    case v1::DUPLICATE:
-      return "duplicate";
-    case v1::DEAD_LETTERED:
-      return "dead_lettered";
-    default:
-      return "unknown";
-  }
-}
 
 // Both DecodeEvents: parses `record` into `envelope` and checks it.
 Status ParseAndCheck(const kafka::ConsumedRecord& record, v1::EventEnvelope& envelope,
@@ -82,7 +68,8 @@ Result<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record
 Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
                               const std::vector<kafka::ConsumedRecord>& records,
                               const PoisonHandler& on_poison,
-                              const projections::Projections& extra) {
+                              const projections::Projections& extra,
+                              const OutboxOptions& outbox) {
   ApplyRun run;
   run.next_offset = next_offset;
   const auto block = std::make_unique_for_overwrite<char[]>(kArenaBlockBytes);
@@ -92,25 +79,42 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
   google::protobuf::Arena arena(arena_options);
   // Copying two ids per record costs allocations that only the debug log needs.
   const bool traced = spdlog::should_log(spdlog::level::debug);
+  ChangeRecorder changes(batch);  // what each event changed, for its outbox entry
   for (const auto& record : records) {
     if (record.offset < run.next_offset) continue;  // applied before (re-delivered after a seek)
     const auto start = Clock::now();
     arena.Reset();  // the previous record's envelope: done with
     std::string error_code;
     auto envelope = DecodeEvent(record, error_code, arena);
+    const bool outboxed = outbox.enabled && record.offset >= outbox.from_offset;
     if (!envelope.ok()) {
-      RETURN_IF_ERROR(
-          on_poison(record, {"poison", error_code, envelope.status().message(), 1, WallClockMs()}));
+      const DeadLetterReason why{"poison", error_code, envelope.status().message(), 1,
+                                 WallClockMs()};
+      RETURN_IF_ERROR(on_poison(record, why));
+      if (outboxed) {
+        batch.PutOutbox(record.offset,
+                        DeadLetteredOutcome(record, why).SerializeAsString());
+      }
       run.records.push_back({"unknown", "dead_lettered", 0, -1, "", ""});
       run.next_offset = record.offset + 1;
       continue;
     }
     const v1::EventEnvelope& event = **envelope;
+    changes.Clear();
     ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
-                     projections::ApplyEvent(event, batch.partition(), record.offset, batch));
+                     projections::ApplyEvent(event, batch.partition(), record.offset,
+                                             outboxed ? static_cast<projections::LedgerState&>(changes)
+                                                      : batch));
     for (const auto& projection : extra) {
       projections::ProjectionSpace space(batch, projection->name());
       RETURN_IF_ERROR(projection->Apply(event, outcome, space));
+    }
+    if (outboxed) {
+      v1::OutcomeRecord published = DecidedOutcome(event, outcome, batch.partition(), record.offset);
+      if (outcome.outcome() == v1::APPLIED) RETURN_IF_ERROR(changes.FillChanges(published));
+      std::string bytes;
+      published.SerializeToString(&bytes);
+      batch.PutOutbox(record.offset, std::move(bytes));
     }
     AppliedRecord& applied = run.records.emplace_back();
     applied.event_type = domain::EventTypeName(event);

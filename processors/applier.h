@@ -40,15 +40,23 @@ struct ApplyRun {
   std::vector<AppliedRecord> records;  // one per record applied (records below next_offset skipped)
 };
 
+// Whether ApplyRecords writes the outcome stream's outbox (outcome_record.h): one
+// v1::OutcomeRecord per record, dead-lettered ones included, under its offset.
+struct OutboxOptions {
+  bool enabled = false;     // default off (tools and tests that publish no outcomes)
+  int64_t from_offset = 0;  // records below it are in the outcomes topic already: none written
+};
+
 // Applies `records` (one partition, log order) whose offsets are >= `next_offset` to `batch`:
-// the ledger state machine, then every one of `extra` projections with the event and its outcome.
-// On success the batch holds their effects; the caller commits it with the returned next offset.
-// On error (storage, or the poison handler) the batch holds part of the effects and must be
-// discarded; nothing was committed.
+// the ledger state machine, then every one of `extra` projections with the event and its outcome,
+// then the outbox entry when `outbox` says so. On success the batch holds their effects; the
+// caller commits it with the returned next offset. On error (storage, or the poison handler) the
+// batch holds part of the effects and must be discarded; nothing was committed.
 Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
                               const std::vector<kafka::ConsumedRecord>& records,
                               const PoisonHandler& on_poison,
-                              const projections::Projections& extra = {});
+                              const projections::Projections& extra = {},
+                              const OutboxOptions& outbox = {});
 
 // Decodes a record's value and checks it as an untrusted event. On error fills `error_code`
 // with why it is poison ("undecodable", "unsupported_schema_version", "unknown_event_type",

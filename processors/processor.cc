@@ -11,6 +11,7 @@
 #include "common/kafka/partitioner.h"
 #include "common/wall_clock.h"
 #include "processors/applier.h"
+#include "processors/outcome_record.h"
 
 namespace kledger::processors {
 namespace {
@@ -44,6 +45,13 @@ Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& pr
   consumer_props["group.id"] = processor->options_.group;
   ASSIGN_OR_RETURN(processor->consumer_, kafka::Consumer::Create(consumer_props, processor.get()));
   processor->props_ = props;
+  if (!processor->options_.outcomes_topic.empty()) {
+    OutcomeRelayOptions relay;
+    relay.topic = processor->options_.outcomes_topic;
+    relay.transactional_id_prefix = processor->options_.group + "." + relay.topic;
+    processor->relay_ =
+        std::make_unique<OutcomeRelay>(props, std::move(relay), *processor->store_, registry);
+  }
   return processor;
 }
 
@@ -67,6 +75,21 @@ Status Processor::Start(const std::string& query_url) {
                                            "first: see deploy/README.md)");
   }
   partition_count_ = *partitions;
+  if (relay_) {
+    auto outcomes = consumer_->PartitionCount(options_.outcomes_topic, std::chrono::seconds(15));
+    if (!outcomes.ok()) {
+      return outcomes.status().WithContext("the outcomes topic " + options_.outcomes_topic +
+                                           " is not usable (create it with `kledger topics "
+                                           "create`, or run without an outcome stream)");
+    }
+    if (*outcomes != partition_count_) {
+      return Status::FailedPrecondition(
+          "the outcomes topic " + options_.outcomes_topic + " has " + std::to_string(*outcomes) +
+          " partitions and the events topic " + std::to_string(partition_count_) +
+          ": each events partition publishes to the outcomes partition of the same number");
+    }
+    relay_->Start();
+  }
   query_url_ = query_url;
   ASSIGN_OR_RETURN(owners_, OwnershipDirectory::Create(props_, options_.owners_topic,
                                                        options_.group, query_url, *dlt_producer_));
@@ -88,6 +111,7 @@ void Processor::Stop() {
   if (stopping_.exchange(true)) return;
   if (apply_thread_.joinable()) apply_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
+  if (relay_) relay_->Stop();
   if (owners_) owners_->Stop();
   progressed_.notify_all();
 }
@@ -165,6 +189,7 @@ void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
     }
     spdlog::info("partition {} assigned, applying from offset {}", tp.partition,
                  progress.next_offset);
+    if (relay_) relay_->Own(tp.partition, progress.next_offset);
     owned_[tp.partition] = progress;
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
@@ -209,6 +234,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
   for (const auto& tp : partitions) {
     spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
     owned_.erase(tp.partition);
+    if (relay_) relay_->Disown(tp.partition);
     retries_.erase(tp.partition);  // the next owner starts its own attempts
     unsettled_letters_.erase(tp.partition);
     probe_->ForgetPartition(tp.partition);
@@ -476,8 +502,9 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
   };
   error_code = "storage";
   Staged staged{partition, store_->BeginBatch(partition, below), {}, {}};
+  const OutboxOptions outbox{relay_ != nullptr, relay_ ? relay_->OutboxFrom(partition) : 0};
   ASSIGN_OR_RETURN(staged.run, ApplyRecords(*staged.batch, next_offset, records, dead_letter,
-                                            options_.projections));
+                                            options_.projections, outbox));
   return staged;
 }
 
@@ -492,6 +519,7 @@ kafka::TopicPartition Processor::Committed(int32_t partition, const ApplyRun& ru
     if (it != owned_.end()) it->second.next_offset = run.next_offset;
   }
   progressed_.notify_all();
+  if (relay_) relay_->Applied(partition, run.next_offset);
   return {options_.events_topic, partition, run.next_offset};
 }
 
@@ -618,6 +646,9 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
     outcome.set_event_type(std::string(domain::EventTypeName(*envelope)));
     RETURN_IF_ERROR(batch->PutOutcome(outcome));
   }
+  if (relay_ && record.offset >= relay_->OutboxFrom(partition)) {
+    batch->PutOutbox(record.offset, DeadLetteredOutcome(record, written).SerializeAsString());
+  }
   RETURN_IF_ERROR(store_->Commit(*batch, record.offset + 1));
   spdlog::error("partition {} offset {}: dead-lettered after {} attempts ({}): {}", partition,
                 record.offset, written.attempts, written.error_code, written.error_message);
@@ -627,6 +658,7 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
     if (it != owned_.end()) it->second.next_offset = record.offset + 1;
   }
   progressed_.notify_all();
+  if (relay_) relay_->Applied(partition, record.offset + 1);
   return Status::Ok();
 }
 

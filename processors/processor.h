@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "processors/applier.h"
 #include "processors/dead_letter.h"
+#include "processors/outcome_relay.h"
 #include "processors/ownership.h"
 #include "processors/processor_probe.h"
 #include "projections/projection.h"
@@ -34,6 +35,9 @@ namespace kledger::processors {
 struct ProcessorOptions {
   std::string events_topic = "kledger.events";   // the log; default "kledger.events"
   std::string dlt_topic = "kledger.events.dlt";  // dead letters; default "kledger.events.dlt"
+  // The outcome stream (outcome_relay.h), one record per record applied; "" publishes none.
+  // Default "kledger.outcomes".
+  std::string outcomes_topic = "kledger.outcomes";
   std::string group = "kledger-processors";      // consumer group; default "kledger-processors"
   std::string data_dir = "data/processor";       // RocksDB directory; default "data/processor"
   projections::StoreOptions store;               // RocksDB settings; its path is data_dir
@@ -126,6 +130,11 @@ class Processor : private kafka::RebalanceListener {
   const kafka::Properties& props() const { return props_; }
 
   const ProcessorOptions& options() const { return options_; }
+
+  // The outcome relay's view of each owned partition; empty when it publishes no outcomes.
+  std::map<int32_t, RelayProgress> RelayProgressSnapshot() const {
+    return relay_ ? relay_->Progress() : std::map<int32_t, RelayProgress>{};
+  }
 
   // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
   std::string Failure() const;
@@ -244,6 +253,7 @@ class Processor : private kafka::RebalanceListener {
   std::unique_ptr<DeadLetterWriter> dead_letters_;
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<OwnershipDirectory> owners_;
+  std::unique_ptr<OutcomeRelay> relay_;  // null when options_.outcomes_topic is empty
   int32_t partition_count_ = 0;  // set by Start()
   std::string query_url_;        // set by Start()
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "processors/applier.h"
+#include "processors/outcome_relay.h"
 #include "processors/topic_scan.h"
 #include "projections/store.h"
 
@@ -44,6 +45,15 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
     }
     applied[p] = range.low;
   }
+  // Outcomes the topic holds already are not written to the outbox: a rebuild republishes none.
+  std::map<int32_t, OutboxOptions> outbox;
+  if (!options.outcomes_topic.empty()) {
+    for (const auto& [p, range] : scan->ranges()) {
+      ASSIGN_OR_RETURN(int64_t published,
+                       LastPublishedOffset(props, options.outcomes_topic, p, options.stall_timeout));
+      outbox[p] = {true, published + 1};
+    }
+  }
 
   RebuildResult result;
   result.partitions = scan->partition_count();
@@ -62,7 +72,7 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
     for (const auto& [p, run_records] : by_partition) {
       auto batch = store->BeginBatch(p);
       ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, applied[p], run_records, skip_poison,
-                                                 options.projections));
+                                                 options.projections, outbox[p]));
       if (run.next_offset == applied[p]) continue;
       RETURN_IF_ERROR(store->Commit(*batch, run.next_offset));
       result.records += static_cast<int64_t>(run.records.size());

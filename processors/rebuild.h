@@ -22,6 +22,10 @@ struct RebuildOptions {
   size_t max_batch_records = 5000;              // records per WriteBatch; default 5000
   std::chrono::seconds stall_timeout{60};       // no progress for this long fails; default 60 s
   projections::Projections projections;         // the processors' pluggable read models; none
+  // The outcome stream the processors publish to, "" for none. The rebuilt store's outbox then
+  // holds the outcomes past each partition's last published one, so that a processor started on
+  // it publishes what no processor has and nothing twice. Default "kledger.outcomes".
+  std::string outcomes_topic = "kledger.outcomes";
 };
 
 struct RebuildResult {

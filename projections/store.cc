@@ -113,6 +113,10 @@ Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::st
   return Status::Ok();
 }
 
+void ProjectionStore::Batch::PutOutbox(int64_t offset, std::string record) {
+  records_.insert_or_assign(OutboxKey(partition_, offset), std::move(record));
+}
+
 Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_view instance,
                                                                    std::string_view address) {
   std::string key = AccountKey(instance, address);

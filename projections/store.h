@@ -117,6 +117,11 @@ class ProjectionStore {
                                                     std::string_view key);
     Status PutExtension(std::string_view projection, std::string_view key, std::string_view value);
 
+    // The outbox of the outcome stream: `record` (a serialized v1::OutcomeRecord) of this
+    // partition's record at `offset`, committed with the state it describes and read back by the
+    // relay (ReadOutbox) until it is published (DeleteOutbox).
+    void PutOutbox(int64_t offset, std::string record);
+
    private:
     friend class ProjectionStore;
     Batch(ProjectionStore& store, int32_t partition);
@@ -277,9 +282,22 @@ class ProjectionStore {
                                     int64_t at_offset);
 
   // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
-  // excluding the partitions' offsets: two stores that applied the same events agree on it
+  // excluding the partitions' offsets and the outbox: two stores that applied the same events agree on it
   // whatever their offsets. On error returns IoError.
   Result<std::string> Digest();
+
+  // The outbox (Batch::PutOutbox): committed entries of `partition` at offsets >= `from_offset`,
+  // in offset order, at most `max_entries` of them and, past the first, at most `max_bytes` of
+  // values. On error returns IoError.
+  struct OutboxEntry {
+    int64_t offset;
+    std::string record;
+  };
+  Result<std::vector<OutboxEntry>> ReadOutbox(int32_t partition, int64_t from_offset,
+                                              size_t max_entries, size_t max_bytes);
+  // Deletes `partition`'s outbox entries at offsets in [from_offset, through_offset] (published,
+  // or known to be). A write of its own, outside any commit: keys no batch writes again.
+  Status DeleteOutbox(int32_t partition, int64_t from_offset, int64_t through_offset);
 
   // A pluggable projection's committed value under `key`; nullopt when it has none. On error
   // returns IoError.

@@ -21,6 +21,7 @@ constexpr char kOutcomePrefix = 'e';
 constexpr char kHistoryPrefix = 'h';
 constexpr char kEventLogPrefix = 'l';  // the outcomes' event ids in log order
 constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
+constexpr char kOutboxPrefix = 'q';  // outcomes not yet published: excluded from the digest
 constexpr char kTransactionPrefix = 't';
 constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
 constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
@@ -86,6 +87,18 @@ inline std::string OffsetKey(int32_t partition) {
   std::string key(1, kOffsetPrefix);
   AppendBigEndian(key, static_cast<uint32_t>(partition), 4);
   return key;
+}
+
+// The outbox key of the outcome of `partition`'s record at `offset` (big-endian: log order).
+inline std::string OutboxKey(int32_t partition, int64_t offset) {
+  std::string key(1, kOutboxPrefix);
+  AppendBigEndian(key, static_cast<uint32_t>(partition), 4);
+  AppendBigEndian(key, static_cast<uint64_t>(offset), 8);
+  return key;
+}
+// Whether `key` is bookkeeping of the processor rather than ledger state (not in the digest).
+inline bool IsBookkeepingKey(std::string_view key) {
+  return !key.empty() && (key.front() == kOffsetPrefix || key.front() == kOutboxPrefix);
 }
 
 inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {

@@ -183,7 +183,7 @@ Result<std::string> ProjectionStore::Digest() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key = it->key().ToStringView();
-    if (!key.empty() && key.front() == kOffsetPrefix) continue;
+    if (IsBookkeepingKey(key)) continue;
     if (!update(key) || !update(it->value().ToStringView())) {
       return Status::Internal("SHA-256 update failed");
     }

@@ -47,6 +47,7 @@ struct RunTopics {
   std::string events() const { return prefix + ".events"; }
   std::string dlt() const { return prefix + ".events.dlt"; }
   std::string owners() const { return prefix + ".owners"; }
+  std::string outcomes() const { return prefix + ".outcomes"; }
   std::string ceiling() const { return prefix + ".bench.ceiling"; }
 };
 constexpr size_t kPoolSize = 4096;  // distinct sample records the ceilings cycle through
@@ -121,6 +122,7 @@ class Fleet {
       p.events_topic = topics.events();
       p.dlt_topic = topics.dlt();
       p.owners_topic = topics.owners();
+      p.outcomes_topic = topics.outcomes();
       p.data_dir = dir + "/processor-" + std::to_string(i);
       p.max_batch_records = static_cast<size_t>(options.batch_size);
       p.pipelined_writes = options.apply_writes == "pipelined";

@@ -1,0 +1,71 @@
+// ProjectionStore's outbox of the outcome stream: reading committed entries for the relay and
+// deleting the published ones (store.h; the writes are Batch::PutOutbox, committed with state).
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+
+#include "projections/store.h"
+#include "projections/store_encoding.h"
+
+namespace kledger::projections {
+
+using namespace store_encoding;
+
+Result<std::vector<ProjectionStore::OutboxEntry>> ProjectionStore::ReadOutbox(
+    int32_t partition, int64_t from_offset, size_t max_entries, size_t max_bytes) {
+  DisableRocksDbPerfCounters();
+  std::vector<OutboxEntry> entries;
+  const std::string end = OutboxKey(partition, std::numeric_limits<int64_t>::max());
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  size_t bytes = 0;
+  for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset)));
+       it->Valid() && entries.size() < max_entries && (entries.empty() || bytes < max_bytes);
+       it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (key.size() != 13) return Status::Corruption("an outbox key is not 13 bytes");
+    entries.push_back({static_cast<int64_t>(ReadBigEndian(key.substr(5))), it->value().ToString()});
+    bytes += entries.back().record.size();
+  }
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), "reading the outbox of partition " + std::to_string(partition));
+  }
+  return entries;
+}
+
+Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
+                                     int64_t through_offset) {
+  DisableRocksDbPerfCounters();
+  if (through_offset < from_offset) return Status::Ok();
+  const std::string end = OutboxKey(partition, through_offset + 1);
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  // Point deletes of the keys there, not a range tombstone: the relay deletes after every
+  // transaction, and many range tombstones slow every read of the database down.
+  rocksdb::WriteBatch deletes;
+  for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset))); it->Valid(); it->Next()) {
+    rocksdb::Status s = deletes.Delete(it->key());
+    if (!s.ok()) return FromRocks(s, "deleting published outbox entries");
+  }
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), "reading the outbox of partition " + std::to_string(partition));
+  }
+  if (deletes.Count() == 0) return Status::Ok();
+  rocksdb::WriteOptions write_options;
+  write_options.sync = false;  // lost deletes are redone: the relay re-reads what was published
+  rocksdb::Status s = db_->Write(write_options, &deletes);
+  if (!s.ok()) {
+    return FromRocks(s, "deleting published outbox entries of partition " +
+                            std::to_string(partition));
+  }
+  return Status::Ok();
+}
+
+}  // namespace kledger::projections
