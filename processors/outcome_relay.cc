@@ -306,7 +306,11 @@ Result<bool> OutcomeRelay::PublishOnce(Partition& part) {
       // A failed record fails the commit, which reports it.
     }));
   }
-  if (options_.before_commit) options_.before_commit(p);
+  if (options_.before_commit) {
+    // Delivered first, so that what the hook holds is a transaction the broker has.
+    RETURN_IF_ERROR(part.producer->Flush(options_.kafka_timeout));
+    options_.before_commit(p);
+  }
   RETURN_IF_ERROR(part.producer->CommitTransaction(options_.kafka_timeout));
   const int64_t last = below.back().offset;
   part.published->Increment(static_cast<double>(below.size()));

@@ -1,6 +1,7 @@
 // Chaos: a long random workload while processors are SIGKILLed and restarted, brokers go down
 // and come back, and poison is written to the log. Afterwards nothing acknowledged is lost,
-// nothing is applied twice, every event has one outcome and every trial balance is zero.
+// nothing is applied twice, every event has one outcome and every trial balance is zero; the
+// outcome stream has one outcome per record of the log, none missing, none twice, in log order.
 // Two runs share the workload and the verdict (ChaosRun) and differ in their faults:
 // - ChaosTest, on the embedded broker: broker outages and injected request errors through its
 //   fault orders; the log is capped (~5 MiB per partition), so is the workload.
@@ -22,6 +23,7 @@
 #include "kledger/v1/api.pb.h"
 #include "tests/support/cluster.h"
 #include "tests/support/kafka_cluster.h"
+#include "tests/support/outcome_stream.h"
 
 namespace kledger::testing {
 namespace {
@@ -226,6 +228,17 @@ class ChaosRun {
         static_cast<long long>(faults.request_errors), static_cast<long long>(dead_lettered),
         static_cast<long long>(faults.poison), static_cast<long long>(lost),
         static_cast<long long>(twice), balanced ? "yes" : "NO", seconds);
+    // The outcome stream: every record of the log (poison included) once, in log order.
+    auto stream = AwaitOutcomeStream(cluster_.bootstrap(), cluster_.events_topic(),
+                                     cluster_.outcomes_topic(), std::chrono::seconds(120));
+    ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+    std::printf("chaos (%s): outcome stream %s\n", name, Describe(*stream).c_str());
+    EXPECT_EQ(stream->missing, 0) << stream->problems;
+    EXPECT_EQ(stream->out_of_order, 0) << stream->problems;
+    EXPECT_EQ(stream->strays, 0) << stream->problems;
+    if (cluster_.kafka() != nullptr) {
+      EXPECT_EQ(stream->duplicates, 0) << stream->problems;
+    }  // the embedded broker shows aborted transactions (EMBEDDED-BROKER.md): not judged there
     EXPECT_GE(dead_lettered, faults.poison);
     EXPECT_EQ(lost, 0);
     EXPECT_EQ(twice, 0);

@@ -59,6 +59,7 @@ class Cluster {
   const std::string& topic_prefix() const { return topic_prefix_; }
   std::string events_topic() const { return topic_prefix_ + ".events"; }
   std::string dlt_topic() const { return topic_prefix_ + ".events.dlt"; }
+  std::string outcomes_topic() const { return topic_prefix_ + ".outcomes"; }
   const std::string& group() const { return group_; }
   // --bootstrap, --profile dev, --topic-prefix and the client flags for a kledger tool (dlt,
   // rebuild) run against this deployment.
