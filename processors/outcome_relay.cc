@@ -81,9 +81,9 @@ OutcomeRelay::OutcomeRelay(kafka::Properties props, OutcomeRelayOptions options,
                      .Register(registry)),
       failures_(prometheus::BuildCounter()
                     .Name("kledger_outcome_relay_failures_total")
-                    .Help("Failed relay steps (init, recover, produce, commit), each retried")
+                    .Help("Failed relay steps (init, recover, read, publish), each retried")
                     .Register(registry)) {
-  for (const char* stage : {"init", "recover", "read", "produce", "commit"}) {
+  for (const char* stage : {"init", "recover", "read", "publish"}) {
     failures_.Add({{"stage", stage}});
   }
 }
@@ -219,7 +219,7 @@ bool OutcomeRelay::Step(Partition& part) {
   }
   auto published = PublishOnce(part);
   if (!published.ok()) {
-    Failed(part, "commit", published.status());
+    Failed(part, "publish", published.status());
     return false;
   }
   return *published;

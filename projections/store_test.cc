@@ -545,6 +545,49 @@ TEST_F(StoreTest, SameEventsGiveTheSameDigestWhateverTheOffsets) {
   EXPECT_NE(*b->Digest(), *da);
 }
 
+TEST_F(StoreTest, TheOutboxCommitsWithItsBatchReadsInOffsetOrderAndIsNotState) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::string digest_before = *store->Digest();
+  // Two partitions' entries, committed with their batches; a failed commit writes none.
+  auto batch = store->BeginBatch(3);
+  for (int64_t offset : {12, 10, 11, 15}) batch->PutOutbox(offset, "p3@" + std::to_string(offset));
+  auto other = store->BeginBatch(4);
+  other->PutOutbox(10, "p4@10");
+  ASSERT_TRUE(store->Commit({{batch.get(), 16}, {other.get(), 11}}).ok());
+  store->SetWriteFaultForTesting(
+      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("injected"); });
+  auto failed = store->BeginBatch(3);
+  failed->PutOutbox(16, "p3@16");
+  EXPECT_FALSE(store->Commit(*failed, 17).ok());
+  store->SetWriteFaultForTesting(nullptr);
+
+  auto read = store->ReadOutbox(3, 0, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  std::vector<int64_t> offsets;
+  for (const auto& entry : *read) {
+    offsets.push_back(entry.offset);
+    EXPECT_EQ(entry.record, "p3@" + std::to_string(entry.offset));
+  }
+  EXPECT_EQ(offsets, (std::vector<int64_t>{10, 11, 12, 15}));
+  // From an offset, at most so many, and at most so many bytes past the first.
+  EXPECT_EQ(store->ReadOutbox(3, 11, 100, 1 << 20)->front().offset, 11);
+  EXPECT_EQ(store->ReadOutbox(3, 0, 2, 1 << 20)->size(), 2u);
+  EXPECT_EQ(store->ReadOutbox(3, 0, 100, 1)->size(), 1u);
+
+  // Deleting a range leaves the rest and the other partition alone.
+  ASSERT_TRUE(store->DeleteOutbox(3, 0, 11).ok());
+  offsets.clear();
+  auto left = store->ReadOutbox(3, 0, 100, 1 << 20);
+  ASSERT_TRUE(left.ok());
+  for (const auto& entry : *left) offsets.push_back(entry.offset);
+  EXPECT_EQ(offsets, (std::vector<int64_t>{12, 15}));
+  EXPECT_EQ(store->ReadOutbox(4, 0, 100, 1 << 20)->size(), 1u);
+
+  // Bookkeeping, not ledger state: the digest does not see it.
+  EXPECT_EQ(*store->Digest(), digest_before);
+}
+
 TEST_F(StoreTest, Queries) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
