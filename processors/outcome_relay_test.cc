@@ -147,6 +147,14 @@ TEST_F(OutcomeRelayTest, EveryRecordHasOneOutcomeInLogOrderWithWhatChanged) {
   EXPECT_EQ(mine[3].balances_size() + mine[4].balances_size(), 0);
   EXPECT_FALSE(mine[4].has_transaction());
 
+  // /v1/stats says where the stream stands.
+  auto stats = processor_->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  const v1::PartitionStats& relayed = stats->partitions(partition);
+  EXPECT_EQ(relayed.outcomes_published_through(), offsets.back());
+  EXPECT_EQ(relayed.outcomes_lag(), 0);
+  EXPECT_EQ(relayed.outcome_relay_failure(), "");
+
   // Published entries leave the outbox.
   auto left = processor_->store().ReadOutbox(partition, 0, 100, 1 << 20);
   ASSERT_TRUE(left.ok());

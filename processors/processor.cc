@@ -770,6 +770,7 @@ Result<v1::Stats> Processor::Stats() const {
   v1::Stats stats;
   stats.set_processor(query_url_);
   const std::map<int32_t, PartitionProgress> owned = Progress();
+  const std::map<int32_t, RelayProgress> relayed_by = RelayProgressSnapshot();
   int64_t total_lag = 0;
   for (int32_t p = 0; p < partition_count_; ++p) {
     v1::PartitionStats& partition = *stats.add_partitions();
@@ -791,6 +792,12 @@ Result<v1::Stats> Processor::Stats() const {
     total_lag += progress.Lag();
     partition.set_halted(progress.halted);
     partition.set_backing_off(progress.backing_off);
+    partition.set_outcomes_published_through(-1);
+    if (auto relayed = relayed_by.find(p); relayed != relayed_by.end()) {
+      partition.set_outcomes_published_through(relayed->second.published_through);
+      partition.set_outcomes_lag(relayed->second.Lag());
+      partition.set_outcome_relay_failure(relayed->second.failure);
+    }
   }
   stats.set_lag(total_lag);
   auto dlt_partitions = consumer_->PartitionCount(options_.dlt_topic, std::chrono::seconds(5));

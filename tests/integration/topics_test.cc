@@ -23,7 +23,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// The broker's topics: kt.events and kt.events.dlt with 4 partitions each, kt.owners with 1.
+// The broker's topics: kt.events, kt.events.dlt and kt.outcomes with 4 partitions each, kt.owners
+// with 1.
 constexpr char kPrefix[] = "kt";
 constexpr int kPartitions = 4;
 
@@ -110,7 +111,8 @@ TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
   EXPECT_TRUE(Contains(run.out, "kt.events: exists, 4 partitions, replication factor 3\n"));
   EXPECT_TRUE(Contains(run.out, "kt.events.dlt: exists, 4 partitions, replication factor 3\n"));
   EXPECT_TRUE(Contains(run.out, "kt.owners: exists, 1 partition, replication factor 3\n"));
-  EXPECT_TRUE(Contains(run.out, "3 topics in place (0 created)"));
+  EXPECT_TRUE(Contains(run.out, "kt.outcomes: exists, 4 partitions, replication factor 3\n"));
+  EXPECT_TRUE(Contains(run.out, "4 topics in place (0 created)"));
   EXPECT_EQ(ClusterTopics().at("kt.events").partitions, kPartitions);
 }
 
@@ -121,6 +123,8 @@ TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
                        "kt.events: exists, 4 partitions, replication factor 3; "
                        "warning: 2 partitions asked; left as it is\n"));
   EXPECT_TRUE(Contains(run.out, "kt.owners: exists, 1 partition, replication factor 3\n"));
+  // The outcomes topic follows the events topic, whatever was asked: nothing to warn about.
+  EXPECT_TRUE(Contains(run.out, "kt.outcomes: exists, 4 partitions, replication factor 3\n"));
 }
 
 TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
@@ -148,7 +152,10 @@ TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
   EXPECT_TRUE(Contains(run.out,
                        "dry.owners: would create, 1 partition, replication factor 3, "
                        "cleanup.policy=compact min.insync.replicas=2\n"));
-  EXPECT_TRUE(Contains(run.out, "dry run: 3 topics would be created, nothing changed"));
+  EXPECT_TRUE(Contains(run.out,
+                       "dry.outcomes: would create, 12 partitions, replication factor 3, "
+                       "min.insync.replicas=2 retention.bytes=-1 retention.ms=-1\n"));
+  EXPECT_TRUE(Contains(run.out, "dry run: 4 topics would be created, nothing changed"));
   EXPECT_FALSE(HasTopicWithPrefix("dry"));
 
   // Below replication factor 3, min.insync.replicas defaults to 1.
@@ -183,6 +190,7 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
   EXPECT_TRUE(Contains(run.out, "half.events: exists, 4 partitions"));
   EXPECT_TRUE(Contains(run.out, "half.events.dlt: not created (the error below comes first)\n"));
   EXPECT_TRUE(Contains(run.out, "half.owners: not created (the error below comes first)\n"));
+  EXPECT_TRUE(Contains(run.out, "half.outcomes: not created (the error below comes first)\n"));
   EXPECT_TRUE(Contains(run.err, "half.events has 4 partitions, fewer than the 8 asked"));
   EXPECT_LT(run.took, 5s);  // no CreateTopics was sent (on the mock it would wait 20 s)
   const auto topics = ClusterTopics();
@@ -190,10 +198,31 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
   EXPECT_EQ(topics.count("half.owners"), 0u);
 }
 
+// Each events partition publishes its outcomes to the outcomes partition of the same number: an
+// outcomes topic of another count is an error, and nothing is created before it is settled.
+TEST_F(TopicsCreateTest, AnOutcomesTopicOfAnotherPartitionCountIsAnError) {
+  {
+    kafka::NoRebalanceListener none;
+    auto consumer = kafka::Consumer::Create(
+        {{"bootstrap.servers", *bootstrap_}, {"group.id", "topics-test"}}, &none);
+    ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+    auto partitions = (*consumer)->PartitionCount("odd.outcomes", 10s);  // made with 4
+    ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
+    ASSERT_EQ(*partitions, 4);
+  }
+  TimedToolRun run =
+      TopicsCreate({"--topic-prefix", "odd", "--partitions", "8", "--timeout-ms", "20000"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_TRUE(Contains(run.err, "odd.outcomes has 4 partitions and odd.events 8"));
+  EXPECT_TRUE(Contains(run.out, "odd.events: not created (the error below comes first)\n"));
+  EXPECT_EQ(ClusterTopics().count("odd.events"), 0u);
+}
+
 TEST_F(TopicsCreateTest, MissingTopicsFailNamingThemWithinTheTimeout) {
   TimedToolRun run = TopicsCreate({"--topic-prefix", "missing", "--timeout-ms", "3000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
-  for (const char* topic : {"missing.events", "missing.events.dlt", "missing.owners"}) {
+  for (const char* topic :
+       {"missing.events", "missing.events.dlt", "missing.owners", "missing.outcomes"}) {
     EXPECT_TRUE(Contains(run.out, std::string(topic) + ": not created\n"));
     EXPECT_TRUE(Contains(run.err, topic));
   }

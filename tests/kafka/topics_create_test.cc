@@ -51,10 +51,10 @@ class TopicsCreateOnKafkaTest : public ::testing::Test {
 TEST_F(TopicsCreateOnKafkaTest, CreatesTheTopicsWithTheirConfigsAndIsIdempotent) {
   const ToolRun first = TopicsCreate({"--partitions", "3"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
-  for (const char* suffix : {".events", ".events.dlt", ".owners"}) {
+  for (const char* suffix : {".events", ".events.dlt", ".owners", ".outcomes"}) {
     EXPECT_NE(first.out.find(prefix_ + suffix + ": created"), std::string::npos) << first.out;
   }
-  EXPECT_NE(first.out.find("3 topics in place (3 created)"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("4 topics in place (4 created)"), std::string::npos) << first.out;
 
   // Created whole: every partition has a leader as soon as the tool returns.
   auto topics = Topics();
@@ -63,11 +63,14 @@ TEST_F(TopicsCreateOnKafkaTest, CreatesTheTopicsWithTheirConfigsAndIsIdempotent)
   EXPECT_EQ(topics[prefix_ + ".events"].partitions_with_leader, 3);
   EXPECT_EQ(topics[prefix_ + ".events.dlt"].partitions, 3);
   EXPECT_EQ(topics[prefix_ + ".owners"].partitions, 1);
+  EXPECT_EQ(topics[prefix_ + ".outcomes"].partitions, 3);
 
   auto configs = admin_->DescribeTopicConfigs(
-      {prefix_ + ".events", prefix_ + ".events.dlt", prefix_ + ".owners"}, 10s);
+      {prefix_ + ".events", prefix_ + ".events.dlt", prefix_ + ".owners", prefix_ + ".outcomes"},
+      10s);
   ASSERT_TRUE(configs.ok()) << configs.status().ToString();
-  for (const std::string& topic : {prefix_ + ".events", prefix_ + ".events.dlt"}) {
+  for (const std::string& topic :
+       {prefix_ + ".events", prefix_ + ".events.dlt", prefix_ + ".outcomes"}) {
     EXPECT_EQ((*configs)[topic]["retention.ms"], "-1") << topic;
     EXPECT_EQ((*configs)[topic]["retention.bytes"], "-1") << topic;
     EXPECT_EQ((*configs)[topic]["min.insync.replicas"], "1") << topic;  // replication factor 1
@@ -82,7 +85,7 @@ TEST_F(TopicsCreateOnKafkaTest, CreatesTheTopicsWithTheirConfigsAndIsIdempotent)
             std::string::npos)
       << second.out;
   EXPECT_EQ(second.out.find("warning"), std::string::npos) << second.out;
-  EXPECT_NE(second.out.find("3 topics in place (0 created)"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("4 topics in place (0 created)"), std::string::npos) << second.out;
   EXPECT_EQ(Topics()[prefix_ + ".events"].partitions, 3);
 }
 
