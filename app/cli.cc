@@ -17,14 +17,17 @@ int Main(int argc, char** argv) {
   AddLogFlags(app, log_options);
 
   Runner run;
-  for (auto* add : {RegisterDev, RegisterBroker, RegisterCommand, RegisterProcessor,
-                    RegisterRebuild, RegisterBenchmark, RegisterDlt, RegisterTopics}) {
+  for (auto* add :
+       {RegisterDev, RegisterBroker, RegisterCommand, RegisterProcessor, RegisterRebuild,
+        RegisterBenchmark, RegisterDlt, RegisterTopics, RegisterOutcomes}) {
     add(app, run);
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message and has a code per kind of error (105, 106, ...); scripts are
+    // told one thing, bad usage, by 2 (--help and --version still exit 0).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (Status s = InitLogging(log_options); !s.ok()) {
     std::fprintf(stderr, "kledger: %s\n", s.message().c_str());

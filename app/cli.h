@@ -18,5 +18,6 @@ void RegisterRebuild(CLI::App& app, Runner& run);
 void RegisterBenchmark(CLI::App& app, Runner& run);
 void RegisterDlt(CLI::App& app, Runner& run);
 void RegisterTopics(CLI::App& app, Runner& run);
+void RegisterOutcomes(CLI::App& app, Runner& run);
 
 }  // namespace kledger::app

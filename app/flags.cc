@@ -28,7 +28,7 @@ void AddKafkaFlags(CLI::App& cmd, KafkaFlags& flags, bool need_bootstrap) {
       ->check(CLI::IsMember({"production", "dev"}))
       ->capture_default_str();
   cmd.add_option("--topic-prefix", flags.topic_prefix,
-                 "topics are PREFIX.events, PREFIX.events.dlt and PREFIX.owners")
+                 "topics are PREFIX.events, PREFIX.events.dlt, PREFIX.owners and PREFIX.outcomes")
       ->envname("KLEDGER_TOPIC_PREFIX")
       ->capture_default_str();
 }

@@ -259,8 +259,9 @@ void RegisterTopics(CLI::App& app, Runner& run) {
   auto flags = std::make_shared<TopicsCreateFlags>();
   auto* create = topics->add_subcommand(
       "create",
-      "create PREFIX.events, PREFIX.events.dlt and PREFIX.owners through the admin API, with the "
-      "settings of deploy/README.md; topics that exist are reported and left alone");
+      "create PREFIX.events, PREFIX.events.dlt, PREFIX.owners and PREFIX.outcomes through the "
+      "admin API, with the settings of deploy/README.md; topics that exist are reported and left "
+      "alone");
   AddKafkaFlags(*create, flags->kafka, /*need_bootstrap=*/true);
   create
       ->add_option("--partitions", flags->layout.partitions,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "kledger/v1/outcomes.pb.h"
 #include "processors/outcome_record.h"
@@ -15,18 +16,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The source offset an outcomes record names: its header, else its value.
-Result<int64_t> SourceOffsetOf(const kafka::ConsumedRecord& record) {
+// The source offset an outcomes record names: its header, else its value; nullopt for a record
+// that is neither (someone else's), which the relay steps over rather than stop at.
+std::optional<int64_t> SourceOffsetOf(const kafka::ConsumedRecord& record) {
   if (auto header = kafka::FindHeader(record.headers, kSourceOffsetHeader)) {
     int64_t offset = -1;
     auto [end, error] = std::from_chars(header->data(), header->data() + header->size(), offset);
     if (error == std::errc() && end == header->data() + header->size()) return offset;
   }
   v1::OutcomeRecord outcome;
-  if (!outcome.ParseFromString(record.value)) {
-    return Status::Corruption("record " + std::to_string(record.partition) + ":" +
-                              std::to_string(record.offset) + " of " + record.topic +
-                              " is not an OutcomeRecord");
+  if (!outcome.ParseFromString(record.value) || outcome.schema_version() == 0) {
+    spdlog::warn("outcome relay: record {}:{} of {} is not an OutcomeRecord; passed over",
+                 record.partition, record.offset, record.topic);
+    return std::nullopt;
   }
   return outcome.source_offset();
 }
@@ -56,8 +58,7 @@ Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::s
     while (!scan->Finished()) {
       ASSIGN_OR_RETURN(auto records, scan->Next(std::chrono::milliseconds(200), 1000));
       for (const auto& record : records) {
-        ASSIGN_OR_RETURN(int64_t offset, SourceOffsetOf(record));
-        last = std::max(last, offset);
+        if (auto offset = SourceOffsetOf(record)) last = std::max(last, *offset);
       }
     }
     if (last >= 0 || from <= range.low) return last;

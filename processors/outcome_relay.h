@@ -57,8 +57,9 @@ struct RelayProgress {
 };
 
 // Reads the end of `partition` of the outcomes topic as a read_committed consumer and returns
-// the source offset of its last committed outcome; -1 when it holds none. Unavailable/Timeout
-// when Kafka does not answer, Corruption when a record is not an OutcomeRecord.
+// the source offset of its last committed outcome; -1 when it holds none. Records that are not
+// OutcomeRecords (written by someone else) are passed over with a warning. Unavailable/Timeout
+// when Kafka does not answer.
 Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::string& topic,
                                     int32_t partition, std::chrono::milliseconds timeout);
 

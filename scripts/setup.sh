@@ -15,16 +15,17 @@ packages=(
   openjdk-17-jre-headless maven  # the real Kafka broker of scripts/kafka/cluster.py
 )
 
-# The HTTP fuzzer's Python packages (tests/http_fuzz/requirements.txt, pinned) live in a venv of
-# their own, remade only when the requirements change. KLEDGER_HTTP_FUZZ_VENV moves it.
-install_fuzz_venv() {
-  local venv="${KLEDGER_HTTP_FUZZ_VENV:-$HOME/.cache/kledger/http-fuzz-venv}"
-  local requirements
-  requirements="$(dirname "$0")/../tests/http_fuzz/requirements.txt"
+# Python packages for tests live in venvs of their own (pinned requirements), each remade only
+# when its requirements change: the HTTP fuzzer's (tests/http_fuzz/requirements.txt;
+# KLEDGER_HTTP_FUZZ_VENV moves it) and the outcome stream's Python consumer example's
+# (docs/examples/requirements.txt, run by tests/integration/outcomes_tail_test.py;
+# KLEDGER_OUTCOMES_EXAMPLE_VENV moves it).
+install_venv() {
+  local what="$1" venv="$2" requirements="$3"
   if [[ -f "$venv/requirements.txt" ]] && cmp -s "$requirements" "$venv/requirements.txt"; then
     return 0
   fi
-  echo "setup: installing the HTTP fuzzer into $venv" >&2
+  echo "setup: installing $what into $venv" >&2
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >/dev/null
@@ -47,4 +48,9 @@ if ((${#missing[@]} > 0)); then
   if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
   echo "setup: done" >&2
 fi
-install_fuzz_venv
+root="$(dirname "$0")/.."
+install_venv "the HTTP fuzzer" "${KLEDGER_HTTP_FUZZ_VENV:-$HOME/.cache/kledger/http-fuzz-venv}" \
+  "$root/tests/http_fuzz/requirements.txt"
+install_venv "the outcome stream's Python example" \
+  "${KLEDGER_OUTCOMES_EXAMPLE_VENV:-$HOME/.cache/kledger/outcomes-example-venv}" \
+  "$root/docs/examples/requirements.txt"

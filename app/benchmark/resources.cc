@@ -81,6 +81,7 @@ namespace {
 std::string GroupOf(const std::string& thread_name) {
   if (thread_name == "kl-apply") return "apply";
   if (thread_name == "kl-write") return "apply-write";
+  if (thread_name == "kl-relay") return "relay";  // the outcome stream's
   if (thread_name.rfind("rocksdb:", 0) == 0) return "rocksdb";
   if (thread_name == "rdk:mock") return "broker";  // the embedded broker's own thread
   if (thread_name.rfind("rdk:", 0) == 0) return "librdkafka";

@@ -122,7 +122,7 @@ class Fleet {
       p.events_topic = topics.events();
       p.dlt_topic = topics.dlt();
       p.owners_topic = topics.owners();
-      p.outcomes_topic = topics.outcomes();
+      p.outcomes_topic = options.outcomes ? topics.outcomes() : "";
       p.data_dir = dir + "/processor-" + std::to_string(i);
       p.max_batch_records = static_cast<size_t>(options.batch_size);
       p.pipelined_writes = options.apply_writes == "pipelined";

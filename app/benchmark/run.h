@@ -28,6 +28,9 @@ struct BenchmarkOptions {
   // How processors write each poll's commit: "pipelined" (on their write thread, while the next
   // poll is applied; the default) or "inline" (the apply thread writes and waits).
   std::string apply_writes = "pipelined";
+  // Whether the processors publish the outcome stream (outbox and relay), as they do by
+  // default in production. Default true.
+  bool outcomes = true;
   // The command path over HTTP: commands per POST /v1/batch (at most the gateway's 1000), and
   // the connections posting at once. Defaults 100 and 4.
   int http_batch = 100;
