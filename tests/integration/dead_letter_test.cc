@@ -20,6 +20,7 @@
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"
 #include "tests/support/cluster.h"
+#include "tests/support/outcome_stream.h"
 
 namespace kledger::testing {
 namespace {
@@ -404,6 +405,20 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
   EXPECT_EQ(outcome.outcome(), v1::APPLIED);
   EXPECT_EQ(outcome.offset(), redriven_offsets[0]);  // the first copy applied; the second not
   EXPECT_EQ(DuplicatesCounted(), duplicates_before + 1);
+
+  // The outcome stream says the same: each copy's outcome published once at its own offset.
+  auto stream = AwaitOutcomeStream(cluster_->bootstrap(), cluster_->events_topic(),
+                                   cluster_->outcomes_topic(), std::chrono::seconds(30));
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+  EXPECT_EQ(stream->missing, 0) << stream->problems;
+  EXPECT_EQ(stream->duplicates, 0) << stream->problems;
+  const auto first = stream->first.find({partition, redriven_offsets[0]});
+  const auto second = stream->first.find({partition, redriven_offsets[1]});
+  ASSERT_TRUE(first != stream->first.end() && second != stream->first.end());
+  EXPECT_EQ(first->second.outcome(), v1::APPLIED);
+  EXPECT_EQ(first->second.event_id(), stuck.event_id());
+  EXPECT_EQ(second->second.outcome(), v1::DUPLICATE);
+  EXPECT_EQ(second->second.event_id(), stuck.event_id());
 
   // The redriven record: original key, value and event headers; no kledger-dlt-* header.
   const std::string headers = KcatRead(partition, redriven_offsets[0], "%k|%h");

@@ -27,6 +27,7 @@
 #include "kledger/v1/events.pb.h"
 #include "tests/support/cluster.h"
 #include "tests/support/ledger_model.h"
+#include "projections/store.h"
 #include "tests/support/outcome_stream.h"
 
 namespace kledger::testing {
@@ -46,6 +47,7 @@ constexpr int kTransactions = 4000;  // generated commands after the account ope
 constexpr int kBatchSize = 50;       // commands per POST /v1/batch
 constexpr auto kSubmitSpan = std::chrono::seconds(45);  // the workload is spread over this
 constexpr int kKills = 3;
+constexpr int kPartitions = 6;
 
 // ---- The workload -------------------------------------------------------------------------
 
@@ -353,7 +355,7 @@ SharedRun& TheRun() {
     r->started = Clock::now();
     r->planned = WorkloadGenerator().Generate();
     ClusterOptions options;
-    options.partitions = 6;
+    options.partitions = kPartitions;
     options.processors = 2;
     r->cluster = std::make_unique<Cluster>(options);
     Cluster& cluster = *r->cluster;
@@ -692,6 +694,10 @@ TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
   ASSERT_TRUE(run.error.empty()) << run.error;
   Cluster& cluster = *run.cluster;
 
+  // Everything is published before the rebuild starts, so its outbox must come out empty.
+  auto stream = AwaitOutcomeStream(cluster.bootstrap(), cluster.events_topic(),
+                                   cluster.outcomes_topic(), std::chrono::seconds(90));
+  ASSERT_TRUE(stream.ok() && stream->missing == 0) << "outcomes not all published";
   const std::string data_dir = MakeTempDir("kledger-rebuild");
   const std::string log_path = cluster.log_dir() + "/rebuild.log";
   std::vector<std::string> args = {"rebuild", "--data-dir", data_dir};
@@ -718,6 +724,20 @@ TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
   ASSERT_TRUE(std::regex_search(body, match, std::regex(R"re("digest"\s*:\s*"([0-9a-f]{64})")re")))
       << body;
   EXPECT_EQ(match[1].str(), rebuilt) << "live processor 0 vs rebuild from offset 0";
+
+  // A processor started on the rebuilt store would publish its outbox: a rebuild republishes
+  // nothing, so it holds no outcome the topic has.
+  projections::StoreOptions options;
+  options.path = data_dir;
+  auto store = projections::ProjectionStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    auto outbox = (*store)->ReadOutbox(p, 0, 10, 1 << 20);
+    ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+    EXPECT_TRUE(outbox->empty()) << "partition " << p << ": " << outbox->size()
+                                 << " outcome(s) the topic has, from offset "
+                                 << outbox->front().offset;
+  }
 }
 
 }  // namespace
