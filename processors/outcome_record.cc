@@ -13,8 +13,9 @@ void ChangeRecorder::Clear() {
 }
 
 Status ChangeRecorder::FillChanges(v1::OutcomeRecord& record) {
-  if (transaction_) *record.mutable_transaction() = *transaction_;
-  if (account_) *record.mutable_account() = *account_;
+  // Moved, not copied: what was noted is this event's, and Clear() comes before the next.
+  if (transaction_) record.mutable_transaction()->Swap(&*transaction_);
+  if (account_) record.mutable_account()->Swap(&*account_);
   for (const auto& [instance, address] : moved_) {
     ASSIGN_OR_RETURN(const v1::AccountView* account, state_.FindAccount(instance, address));
     if (account == nullptr) {

@@ -35,9 +35,9 @@ class ChangeRecorder final : public projections::LedgerState {
   explicit ChangeRecorder(projections::LedgerState& state) : state_(state) {}
 
   void Clear();
-  // The transaction and account written since Clear(), and each moved account's balances as the
-  // state now holds them, in the order they were first moved. On error (a storage failure
-  // reading an account back) returns it.
+  // Moves the transaction and account written since Clear() into `record`, and adds each moved
+  // account's balances as the state now holds them, in the order they were first moved. Once per
+  // event. On error (a storage failure reading an account back) returns it.
   Status FillChanges(v1::OutcomeRecord& record);
 
   Result<const v1::AccountView*> FindAccount(std::string_view instance,
