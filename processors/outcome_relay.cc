@@ -41,19 +41,23 @@ Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::s
   // offsets too, so look further back until one is found or the log's start is reached.
   int64_t window = 256;
   while (true) {
+    // Only committed records count, whatever the -X properties say: an aborted transaction's
+    // records were never published.
+    kafka::Properties committed = props;
+    committed["isolation.level"] = "read_committed";
     ScanOptions scan_options;
     scan_options.reader_group = "kledger-outcome-relay";
     scan_options.partitions = {partition};
     scan_options.metadata_timeout = timeout;
     scan_options.stall_timeout = timeout;
     // Placeholder start; moved to high - window once the watermarks are known.
-    ASSIGN_OR_RETURN(auto probe, TopicScan::Open(props, topic, scan_options));
+    ASSIGN_OR_RETURN(auto probe, TopicScan::Open(committed, topic, scan_options));
     const ScanRange range = probe->ranges().at(partition);
     if (range.high <= range.low) return int64_t{-1};
     const int64_t from = std::max(range.low, range.high - window);
     scan_options.start[partition] = from;
     probe.reset();
-    ASSIGN_OR_RETURN(auto scan, TopicScan::Open(props, topic, scan_options));
+    ASSIGN_OR_RETURN(auto scan, TopicScan::Open(committed, topic, scan_options));
     int64_t last = -1;
     while (!scan->Finished()) {
       ASSIGN_OR_RETURN(auto records, scan->Next(std::chrono::milliseconds(200), 1000));
