@@ -54,6 +54,18 @@ class TopicsCreateTest : public ::testing::Test {
     delete log_dir_;
   }
 
+  // The embedded broker creates a topic (4 partitions) when a metadata request names it: a topic
+  // that exists before `topics create` runs, made without CreateTopics.
+  static void MakeTopicByNamingIt(const std::string& topic) {
+    kafka::NoRebalanceListener none;
+    auto consumer = kafka::Consumer::Create(
+        {{"bootstrap.servers", *bootstrap_}, {"group.id", "topics-test"}}, &none);
+    ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+    auto partitions = (*consumer)->PartitionCount(topic, 10s);
+    ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
+    ASSERT_EQ(*partitions, 4);  // the embedded broker's count for topics it makes so
+  }
+
   // `kledger topics create` with `args` (plus --bootstrap unless given), run to its end.
   static TimedToolRun TopicsCreate(std::vector<std::string> args) {
     std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
@@ -174,16 +186,7 @@ TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
 
 // A wrong events topic is a decision for the operator: nothing else is created before it.
 TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
-  {
-    // The embedded broker creates a topic (4 partitions) when a metadata request names it.
-    kafka::NoRebalanceListener none;
-    auto consumer = kafka::Consumer::Create(
-        {{"bootstrap.servers", *bootstrap_}, {"group.id", "topics-test"}}, &none);
-    ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
-    auto partitions = (*consumer)->PartitionCount("half.events", 10s);
-    ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
-    ASSERT_EQ(*partitions, 4);
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeTopicByNamingIt("half.events"));
   TimedToolRun run =
       TopicsCreate({"--topic-prefix", "half", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
@@ -201,15 +204,7 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
 // Each events partition publishes its outcomes to the outcomes partition of the same number: an
 // outcomes topic of another count is an error, and nothing is created before it is settled.
 TEST_F(TopicsCreateTest, AnOutcomesTopicOfAnotherPartitionCountIsAnError) {
-  {
-    kafka::NoRebalanceListener none;
-    auto consumer = kafka::Consumer::Create(
-        {{"bootstrap.servers", *bootstrap_}, {"group.id", "topics-test"}}, &none);
-    ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
-    auto partitions = (*consumer)->PartitionCount("odd.outcomes", 10s);  // made with 4
-    ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
-    ASSERT_EQ(*partitions, 4);
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeTopicByNamingIt("odd.outcomes"));
   TimedToolRun run =
       TopicsCreate({"--topic-prefix", "odd", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
