@@ -110,8 +110,9 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
                   "the next poll is applied) or inline (the apply thread writes and waits)")
       ->check(CLI::IsMember({"pipelined", "inline"}))
       ->capture_default_str();
-  cmd->add_flag("--no-outcomes", [&o](int64_t) { o.outcomes = false; },
-                "processors publish no outcome stream (no outbox, no relay), to measure its cost");
+  cmd->add_flag(
+      "--no-outcomes", [&o](int64_t) { o.outcomes = false; },
+      "processors publish no outcome stream (no outbox, no relay), to measure its cost");
   cmd->add_option("--http-batch", o.http_batch,
                   "commands per POST /v1/batch in the HTTP phase of the command path")
       ->check(CLI::Range(1, 1000))

@@ -68,8 +68,8 @@ std::vector<TopicPlan> MakePlan(const std::vector<kafka::TopicSpec>& specs,
                    std::to_string(events_partitions) +
                    "; the outcome stream needs as many as the events topic (each events "
                    "partition publishes to the outcomes partition of the same number): recreate "
-                   "it with " + std::to_string(events_partitions) +
-                   ", or use a new --topic-prefix";
+                   "it with " +
+                   std::to_string(events_partitions) + ", or use a new --topic-prefix";
     } else if (spec.name == outcomes_topic) {
       // As many as the events topic: what was asked does not apply to it.
     } else if (have < spec.partitions && spec.name == events_topic) {
@@ -163,9 +163,8 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
                 1);
   }
 
-  std::vector<TopicPlan> plan =
-      MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
-               flags.kafka.events_topic(), flags.kafka.outcomes_topic());
+  std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
+                                         flags.kafka.events_topic(), flags.kafka.outcomes_topic());
   std::vector<std::string> existing;
   for (const TopicPlan& item : plan) {
     if (item.existing) existing.push_back(item.spec.name);

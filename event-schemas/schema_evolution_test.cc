@@ -29,7 +29,7 @@ using google::protobuf::FileDescriptor;
 
 constexpr char kBaselinePath[] = KLEDGER_SCHEMA_DIR "/baseline/kledger.v1.fields.txt";
 constexpr char kFiles[][32] = {"kledger/v1/events.proto", "kledger/v1/api.proto",
-                                "kledger/v1/outcomes.proto"};
+                               "kledger/v1/outcomes.proto"};
 
 // One line of the listing: "<full name> <number> <type>". The type spells out everything that
 // changes the wire or JSON form: label, scalar or full message/enum name, map, oneof.

@@ -67,8 +67,7 @@ Result<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record
 
 Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_t next_offset,
                               const std::vector<kafka::ConsumedRecord>& records,
-                              const PoisonHandler& on_poison,
-                              const projections::Projections& extra,
+                              const PoisonHandler& on_poison, const projections::Projections& extra,
                               const OutboxOptions& outbox) {
   ApplyRun run;
   run.next_offset = next_offset;
@@ -92,8 +91,7 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
                                  WallClockMs()};
       RETURN_IF_ERROR(on_poison(record, why));
       if (outboxed) {
-        batch.PutOutbox(record.offset,
-                        DeadLetteredOutcome(record, why).SerializeAsString());
+        batch.PutOutbox(record.offset, DeadLetteredOutcome(record, why).SerializeAsString());
       }
       run.records.push_back({"unknown", "dead_lettered", 0, -1, "", ""});
       run.next_offset = record.offset + 1;
@@ -102,15 +100,16 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
     const v1::EventEnvelope& event = **envelope;
     changes.Clear();
     ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
-                     projections::ApplyEvent(event, batch.partition(), record.offset,
-                                             outboxed ? static_cast<projections::LedgerState&>(changes)
-                                                      : batch));
+                     projections::ApplyEvent(
+                         event, batch.partition(), record.offset,
+                         outboxed ? static_cast<projections::LedgerState&>(changes) : batch));
     for (const auto& projection : extra) {
       projections::ProjectionSpace space(batch, projection->name());
       RETURN_IF_ERROR(projection->Apply(event, outcome, space));
     }
     if (outboxed) {
-      v1::OutcomeRecord published = DecidedOutcome(event, outcome, batch.partition(), record.offset);
+      v1::OutcomeRecord published =
+          DecidedOutcome(event, outcome, batch.partition(), record.offset);
       if (outcome.outcome() == v1::APPLIED) RETURN_IF_ERROR(changes.FillChanges(published));
       std::string bytes;
       published.SerializeToString(&bytes);

@@ -58,8 +58,8 @@ Status ChangeRecorder::PutTransaction(const v1::TransactionView& transaction) {
   return state_.PutTransaction(transaction);
 }
 
-Result<std::optional<v1::EventOutcomeView>> ChangeRecorder::FindOutcome(
-    std::string_view instance, std::string_view event_id) {
+Result<std::optional<v1::EventOutcomeView>> ChangeRecorder::FindOutcome(std::string_view instance,
+                                                                        std::string_view event_id) {
   return state_.FindOutcome(instance, event_id);
 }
 

@@ -34,11 +34,11 @@ struct OutcomeRelayOptions {
   // processor owns the partition, so that its new owner fences the old one. Default
   // "kledger-processors.kledger.outcomes" (the group, then the topic).
   std::string transactional_id_prefix = "kledger-processors.kledger.outcomes";
-  size_t max_records = 2000;                        // per transaction; default 2000
-  size_t max_bytes = 4 << 20;                       // per transaction, past one; default 4 MiB
-  std::chrono::milliseconds kafka_timeout{30000};   // init, commit, recovery read; default 30 s
-  std::chrono::milliseconds retry_base{200};        // first pause after a failure; default 200 ms
-  std::chrono::milliseconds retry_cap{10000};       // longest pause; default 10 s
+  size_t max_records = 2000;                       // per transaction; default 2000
+  size_t max_bytes = 4 << 20;                      // per transaction, past one; default 4 MiB
+  std::chrono::milliseconds kafka_timeout{30000};  // init, commit, recovery read; default 30 s
+  std::chrono::milliseconds retry_base{200};       // first pause after a failure; default 200 ms
+  std::chrono::milliseconds retry_cap{10000};      // longest pause; default 10 s
   // Called between a transaction's records and its commit, on the relay thread, with the
   // partition. For the test of a fenced zombie, which holds a relay there. Default none.
   std::function<void(int32_t partition)> before_commit;
@@ -92,10 +92,10 @@ class OutcomeRelay {
  private:
   struct Partition {
     int32_t partition = 0;
-    std::unique_ptr<kafka::Producer> producer;  // relay thread only
-    int attempts = 0;                           // failures in a row; relay thread only
+    std::unique_ptr<kafka::Producer> producer;         // relay thread only
+    int attempts = 0;                                  // failures in a row; relay thread only
     std::chrono::steady_clock::time_point retry_at{};  // relay thread only
-    RelayProgress progress;                     // guarded by mu_
+    RelayProgress progress;                            // guarded by mu_
     prometheus::Gauge* lag = nullptr;
     prometheus::Counter* published = nullptr;
   };
@@ -122,9 +122,9 @@ class OutcomeRelay {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool woken_ = false;                                          // guarded by mu_
-  std::map<int32_t, std::shared_ptr<Partition>> partitions_;    // guarded by mu_
-  std::vector<std::shared_ptr<Partition>> retired_;             // guarded by mu_
+  bool woken_ = false;                                        // guarded by mu_
+  std::map<int32_t, std::shared_ptr<Partition>> partitions_;  // guarded by mu_
+  std::vector<std::shared_ptr<Partition>> retired_;           // guarded by mu_
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

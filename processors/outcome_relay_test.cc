@@ -80,9 +80,9 @@ TEST_F(OutcomeRelayTest, EveryRecordHasOneOutcomeInLogOrderWithWhatChanged) {
   offsets.push_back(Append(OpenAccount(instance, "equity", v1::EQUITY, "USD")));
   offsets.push_back(Fund(instance, "f1", 700));
   offsets.push_back(Append(OpenAccount(instance, "cash", v1::ASSET, "USD")));  // again: DUPLICATE
-  offsets.push_back(Append(CreateTx(instance, "over", v1::POSTED,  // more than cash holds
-                                    {MakeEntry("cash", v1::CREDIT, 5000),
-                                     MakeEntry("equity", v1::DEBIT, 5000)})));
+  offsets.push_back(Append(
+      CreateTx(instance, "over", v1::POSTED,  // more than cash holds
+               {MakeEntry("cash", v1::CREDIT, 5000), MakeEntry("equity", v1::DEBIT, 5000)})));
   offsets.push_back(AppendPoison(instance));
   offsets.push_back(Fund(instance, "f2", 300));
   ASSERT_TRUE(Applied(instance, offsets.back()));
@@ -105,7 +105,7 @@ TEST_F(OutcomeRelayTest, EveryRecordHasOneOutcomeInLogOrderWithWhatChanged) {
     EXPECT_EQ(mine[i].source_partition(), partition);
     EXPECT_EQ(mine[i].schema_version(), kOutcomeSchemaVersion);
   }
-  const std::vector<v1::Outcome> expected = {v1::APPLIED,  v1::APPLIED,   v1::APPLIED,
+  const std::vector<v1::Outcome> expected = {v1::APPLIED,   v1::APPLIED,  v1::APPLIED,
                                              v1::DUPLICATE, v1::REJECTED, v1::DEAD_LETTERED,
                                              v1::APPLIED};
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -164,9 +164,9 @@ TEST_F(OutcomeRelayTest, EveryRecordHasOneOutcomeInLogOrderWithWhatChanged) {
                          std::to_string(partition) + "\"} 7"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("kledger_outcome_relay_lag{partition=\"" + std::to_string(partition) +
-                         "\"} 0"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("kledger_outcome_relay_lag{partition=\"" + std::to_string(partition) + "\"} 0"),
+      std::string::npos);
 }
 
 TEST_F(OutcomeRelayTest, ARestartedRelayRecoversItsPositionFromTheTopicAndPublishesNothingTwice) {

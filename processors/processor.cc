@@ -1,8 +1,7 @@
 #include "processors/processor.h"
 
-#include <spdlog/spdlog.h>
-
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cassert>

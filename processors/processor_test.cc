@@ -11,11 +11,11 @@
 #include <thread>
 
 #include "common/domain/event_id.h"
-#include "common/kafka/partitioner.h"
 #include "common/http.h"
+#include "common/kafka/partitioner.h"
 #include "common/metrics.h"
-#include "processors/query/routes.h"
 #include "processors/processor_test_fixture.h"
+#include "processors/query/routes.h"
 #include "projections/test_util.h"
 
 namespace kledger::processors {

@@ -19,7 +19,6 @@
 
 namespace kledger::processors::processor_testing {
 
-
 using projections::testutil::CreateTx;
 using projections::testutil::MakeEntry;
 using projections::testutil::OpenAccount;
@@ -27,7 +26,8 @@ using projections::testutil::OpenAccount;
 constexpr int kPartitions = 4;
 
 // The first name "<prefix>N" whose partition satisfies `wanted`.
-inline std::string InstanceOn(const std::string& prefix, const std::function<bool(int32_t)>& wanted) {
+inline std::string InstanceOn(const std::string& prefix,
+                              const std::function<bool(int32_t)>& wanted) {
   for (int n = 0;; ++n) {
     std::string name = prefix + std::to_string(n);
     if (wanted(kafka::PartitionForKey(name, kPartitions))) return name;

@@ -49,8 +49,8 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
   std::map<int32_t, OutboxOptions> outbox;
   if (!options.outcomes_topic.empty()) {
     for (const auto& [p, range] : scan->ranges()) {
-      ASSIGN_OR_RETURN(int64_t published,
-                       LastPublishedOffset(props, options.outcomes_topic, p, options.stall_timeout));
+      ASSIGN_OR_RETURN(int64_t published, LastPublishedOffset(props, options.outcomes_topic, p,
+                                                              options.stall_timeout));
       outbox[p] = {true, published + 1};
     }
   }
@@ -72,7 +72,7 @@ Result<RebuildResult> Rebuild(const kafka::Properties& props, const RebuildOptio
     for (const auto& [p, run_records] : by_partition) {
       auto batch = store->BeginBatch(p);
       ASSIGN_OR_RETURN(ApplyRun run, ApplyRecords(*batch, applied[p], run_records, skip_poison,
-                                                 options.projections, outbox[p]));
+                                                  options.projections, outbox[p]));
       if (run.next_offset == applied[p]) continue;
       RETURN_IF_ERROR(store->Commit(*batch, run.next_offset));
       result.records += static_cast<int64_t>(run.records.size());

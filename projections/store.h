@@ -282,8 +282,8 @@ class ProjectionStore {
                                     int64_t at_offset);
 
   // On success returns the SHA-256 (lower-case hex) of every state key and value in key order,
-  // excluding the partitions' offsets and the outbox: two stores that applied the same events agree on it
-  // whatever their offsets. On error returns IoError.
+  // excluding the partitions' offsets and the outbox: two stores that applied the same events agree
+  // on it whatever their offsets. On error returns IoError.
   Result<std::string> Digest();
 
   // The outbox (Batch::PutOutbox): committed entries of `partition` at offsets >= `from_offset`,

@@ -14,8 +14,10 @@ namespace kledger::projections {
 
 using namespace store_encoding;
 
-Result<std::vector<ProjectionStore::OutboxEntry>> ProjectionStore::ReadOutbox(
-    int32_t partition, int64_t from_offset, size_t max_entries, size_t max_bytes) {
+Result<std::vector<ProjectionStore::OutboxEntry>> ProjectionStore::ReadOutbox(int32_t partition,
+                                                                              int64_t from_offset,
+                                                                              size_t max_entries,
+                                                                              size_t max_bytes) {
   DisableRocksDbPerfCounters();
   std::vector<OutboxEntry> entries;
   const std::string end = OutboxKey(partition, std::numeric_limits<int64_t>::max());
@@ -62,8 +64,8 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
   write_options.sync = false;  // lost deletes are redone: the relay re-reads what was published
   rocksdb::Status s = db_->Write(write_options, &deletes);
   if (!s.ok()) {
-    return FromRocks(s, "deleting published outbox entries of partition " +
-                            std::to_string(partition));
+    return FromRocks(s,
+                     "deleting published outbox entries of partition " + std::to_string(partition));
   }
   return Status::Ok();
 }

@@ -4,9 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/kafka/internal/rdkafka_handle.h"
 #include "common/kafka/internal/rdkafka_util.h"
@@ -437,11 +440,24 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(const std::string&
                                                               std::chrono::milliseconds timeout) {
   int64_t low = -1;
   int64_t high = -1;
-  RETURN_IF_ERROR(
-      ErrorToStatus(rd_kafka_query_watermark_offsets(impl_->rk.get(), topic.c_str(), partition,
-                                                     &low, &high, ToTimeoutMs(timeout)),
-                    "query watermarks of " + Where(topic, partition)));
-  return std::make_pair(low, high);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        impl_->rk.get(), topic.c_str(), partition, &low, &high,
+        ToTimeoutMs(std::max(left, std::chrono::milliseconds(1))));
+    // A partition whose leader just moved, or of a topic just created, answers "not leader" for
+    // a moment (the request went by the metadata cached before): asked again once librdkafka
+    // has refreshed it, it answers.
+    const bool leader_moving = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                               err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+    if (!leader_moving || left <= std::chrono::milliseconds(100)) {
+      RETURN_IF_ERROR(ErrorToStatus(err, "query watermarks of " + Where(topic, partition)));
+      return std::make_pair(low, high);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::optional<int64_t> Consumer::FetchedHighWatermark(const std::string& topic,

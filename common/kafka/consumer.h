@@ -89,6 +89,8 @@ class Consumer {
   Result<std::vector<TopicPartition>> Assignment() const;
 
   // The broker's low and high watermarks for a partition (high = next offset to be written).
+  // While its leader is moving (a topic just created, a broker gone) it asks again until
+  // `timeout`.
   Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic, int32_t partition,
                                                       std::chrono::milliseconds timeout);
 

@@ -167,6 +167,24 @@ TEST_F(ConsumerTest, RoundTripKeysValuesHeadersPartitionsOffsets) {
   EXPECT_EQ(consumer->Poll(0ms, 1).status().code(), StatusCode::kFailedPrecondition);
 }
 
+// A topic just created, or a leader that moved, answers "not leader" for a moment: the
+// watermarks are asked for again rather than reported as an error.
+TEST_F(ConsumerTest, WatermarksOfAPartitionWhoseLeaderIsMovingAreAskedForAgain) {
+  NoRebalanceListener none;
+  auto consumer = Consumer::Create(ClientProps({{"group.id", "watermarks"}}), &none);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  ASSERT_TRUE((*consumer)->QueryWatermarks("events", 0, 5s).ok());  // metadata known
+  ASSERT_TRUE(broker_->PushRequestErrors("ListOffsets", 2, "NOT_LEADER_OR_FOLLOWER").ok());
+  auto marks = (*consumer)->QueryWatermarks("events", 0, 5s);
+  EXPECT_TRUE(marks.ok()) << marks.status().ToString();
+  ASSERT_TRUE(broker_->PushRequestErrors("ListOffsets", 1000, "NOT_LEADER_OR_FOLLOWER").ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto refused = (*consumer)->QueryWatermarks("events", 0, 500ms);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the timeout bounds the asking";
+  ASSERT_TRUE(broker_->ClearFaults().ok());
+}
+
 TEST_F(ConsumerTest, StartOffsetChosenByListenerIsHonoredAndSeekRereads) {
   std::vector<ProducerRecord> records;
   for (int i = 0; i < 10; ++i) {

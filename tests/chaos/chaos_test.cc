@@ -12,9 +12,9 @@
 
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <random>
-#include <future>
 #include <set>
 #include <thread>
 

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>

@@ -25,9 +25,9 @@
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"
+#include "projections/store.h"
 #include "tests/support/cluster.h"
 #include "tests/support/ledger_model.h"
-#include "projections/store.h"
 #include "tests/support/outcome_stream.h"
 
 namespace kledger::testing {

@@ -4,7 +4,6 @@
 // publishes everything; A wakes and its commit fails. A read_committed consumer sees each outcome
 // once, in log order, and none of A's; a read_uncommitted one shows that A did write them.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <condition_variable>
@@ -86,8 +85,8 @@ TEST(OutcomeFencingTest, AZombieRelayCannotPublishAfterItsPartitionMoved) {
   const std::string topic = tag + ".outcomes";
   auto admin = kafka::Admin::Create({{"bootstrap.servers", bootstrap}});
   ASSERT_TRUE(admin.ok());
-  auto made = (*admin)->CreateTopics({{.name = topic, .partitions = 1, .replication_factor = 1}},
-                                     20s);
+  auto made =
+      (*admin)->CreateTopics({{.name = topic, .partitions = 1, .replication_factor = 1}}, 20s);
   ASSERT_TRUE(made.ok() && (*made)[0].ok());
 
   const auto dir = std::filesystem::temp_directory_path() / tag;

@@ -14,10 +14,9 @@ Result<std::vector<kafka::ConsumedRecord>> ReadAll(const std::string& bootstrap,
                                                    const std::string& topic) {
   processors::ScanOptions options;
   options.reader_group = "kledger-test-outcome-check";
-  ASSIGN_OR_RETURN(auto scan,
-                   processors::TopicScan::Open({{"bootstrap.servers", bootstrap},
-                                                {"isolation.level", "read_committed"}},
-                                               topic, options));
+  ASSIGN_OR_RETURN(auto scan, processors::TopicScan::Open({{"bootstrap.servers", bootstrap},
+                                                           {"isolation.level", "read_committed"}},
+                                                          topic, options));
   std::vector<kafka::ConsumedRecord> out;
   while (!scan->Finished()) {
     ASSIGN_OR_RETURN(auto records, scan->Next(std::chrono::milliseconds(200), 5000));
@@ -96,8 +95,8 @@ Result<OutcomeStreamCheck> AwaitOutcomeStream(const std::string& bootstrap,
 }
 
 std::string Describe(const OutcomeStreamCheck& check) {
-  return "events=" + std::to_string(check.events) + " outcomes=" +
-         std::to_string(check.outcomes) + " missing=" + std::to_string(check.missing) +
+  return "events=" + std::to_string(check.events) + " outcomes=" + std::to_string(check.outcomes) +
+         " missing=" + std::to_string(check.missing) +
          " duplicates=" + std::to_string(check.duplicates) +
          " out_of_order=" + std::to_string(check.out_of_order) +
          " strays=" + std::to_string(check.strays);

@@ -16,14 +16,14 @@
 namespace kledger::testing {
 
 struct OutcomeStreamCheck {
-  int64_t events = 0;        // data records of the events topic
-  int64_t outcomes = 0;      // records of the outcomes topic
-  int64_t missing = 0;       // events without an outcome
-  int64_t duplicates = 0;    // outcomes of a record that had one already
+  int64_t events = 0;      // data records of the events topic
+  int64_t outcomes = 0;    // records of the outcomes topic
+  int64_t missing = 0;     // events without an outcome
+  int64_t duplicates = 0;  // outcomes of a record that had one already
   // First outcomes of a record whose source offset is not above every earlier one's of their
   // partition: the log order broken. (A repeat of an earlier record is a duplicate, not this.)
   int64_t out_of_order = 0;
-  int64_t strays = 0;        // outcomes naming a record the events topic does not hold
+  int64_t strays = 0;  // outcomes naming a record the events topic does not hold
   // The first outcome of each record, by (source partition, source offset).
   std::map<std::pair<int32_t, int64_t>, v1::OutcomeRecord> first;
   std::string problems;  // a few examples of what went wrong, for the failure message
