@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/cli.h"
@@ -122,12 +123,81 @@ std::string Describe(const kafka::TopicSpec& spec) {
   return out;
 }
 
-void PrintExisting(const TopicPlan& item) {
+// "name: exists, 3 partitions, replication factor 1[; ERROR: ...][; warning: ...][; note]"
+void PrintExisting(const TopicPlan& item, const char* note = nullptr) {
   std::printf("%s: exists, %s", item.spec.name.c_str(),
               Shape(item.existing->partitions, item.existing->replication_factor).c_str());
   if (!item.error.empty()) std::printf("; ERROR: %s", item.error.c_str());
   if (!item.warning.empty()) std::printf("; warning: %s", item.warning.c_str());
+  if (note != nullptr) std::printf("; %s", note);
   std::printf("\n");
+}
+
+// What the cluster has of the topics kledger asks for, each compared with the ask. Configs that
+// cannot be read are said so and left uncompared; the topics themselves must be readable.
+Result<std::vector<TopicPlan>> Survey(kafka::Admin& admin, const TopicsCreateFlags& flags,
+                                      std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  ASSIGN_OR_RETURN(auto cluster, admin.ListTopics(timeout));
+  std::vector<TopicPlan> plan =
+      MakePlan(KledgerTopics(flags.kafka.topic_prefix, flags.layout), cluster,
+               flags.kafka.events_topic(), flags.kafka.outcomes_topic());
+  std::vector<std::string> existing;
+  for (const TopicPlan& item : plan) {
+    if (item.existing) existing.push_back(item.spec.name);
+  }
+  if (existing.empty()) return plan;
+  const auto left =
+      std::max(std::chrono::milliseconds(0),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  auto configs = admin.DescribeTopicConfigs(existing, left);
+  if (!configs.ok()) {
+    std::printf("configs of the existing topics not compared: %s\n",
+                configs.status().message().c_str());
+    return plan;
+  }
+  for (TopicPlan& item : plan) {
+    if (auto it = configs->find(item.spec.name); it != configs->end()) {
+      CompareConfigs(item, it->second);
+    }
+  }
+  return plan;
+}
+
+// Reports the topics the broker said exist when asked to create them: surveys again (until the
+// metadata shows them, within the deadline) and prints each as an existing one. Fails when any
+// topic of the plan is now wrong — say an events topic of another partition count, which the
+// outcomes topic just created no longer matches.
+Status CheckRaced(kafka::Admin& admin, const TopicsCreateFlags& flags,
+                  const std::vector<std::string>& raced, Clock::time_point deadline) {
+  while (true) {
+    const auto left =
+        std::max(std::chrono::milliseconds(100),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    auto plan = Survey(admin, flags, left);
+    const bool seen =
+        plan.ok() && std::all_of(raced.begin(), raced.end(), [&](const std::string& name) {
+          return std::any_of(plan->begin(), plan->end(), [&](const TopicPlan& item) {
+            return item.spec.name == name && item.existing;
+          });
+        });
+    if (seen) {
+      std::string wrong;
+      for (const TopicPlan& item : *plan) {
+        if (std::find(raced.begin(), raced.end(), item.spec.name) != raced.end()) {
+          PrintExisting(item, "created by someone else meanwhile");
+        }
+        if (!item.error.empty()) wrong = item.spec.name + " " + item.error;
+      }
+      return wrong.empty() ? Status::Ok() : Status::FailedPrecondition(wrong);
+    }
+    if (Clock::now() >= deadline) {
+      return Status::Timeout("the broker says " + raced.front() +
+                             " exists, but its metadata did not show it" +
+                             (plan.ok() ? std::string() : ": " + plan.status().message()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 int Fail(const std::string& message, int exit_code) {
@@ -154,34 +224,15 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
     return std::max(std::chrono::milliseconds(0),
                     std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   };
-  auto cluster = (*admin)->ListTopics(remaining());
-  if (!cluster.ok()) {
+  auto surveyed = Survey(**admin, flags, remaining());
+  if (!surveyed.ok()) {
     return Fail("cannot read the topics of " + flags.kafka.bootstrap + " within " +
-                    std::to_string(flags.timeout_ms) + " ms: " + cluster.status().message() +
+                    std::to_string(flags.timeout_ms) + " ms: " + surveyed.status().message() +
                     "; check --bootstrap and the -X security settings (security.protocol, sasl.*, "
                     "ssl.*)",
                 1);
   }
-
-  std::vector<TopicPlan> plan = MakePlan(KledgerTopics(flags.kafka.topic_prefix, layout), *cluster,
-                                         flags.kafka.events_topic(), flags.kafka.outcomes_topic());
-  std::vector<std::string> existing;
-  for (const TopicPlan& item : plan) {
-    if (item.existing) existing.push_back(item.spec.name);
-  }
-  if (!existing.empty()) {
-    auto configs = (*admin)->DescribeTopicConfigs(existing, remaining());
-    if (configs.ok()) {
-      for (TopicPlan& item : plan) {
-        if (auto it = configs->find(item.spec.name); it != configs->end()) {
-          CompareConfigs(item, it->second);
-        }
-      }
-    } else {
-      std::printf("configs of the existing topics not compared: %s\n",
-                  configs.status().message().c_str());
-    }
-  }
+  std::vector<TopicPlan>& plan = *surveyed;
   std::vector<kafka::TopicSpec> missing;
   std::string wrong;  // the plan's error, if any (the events or the outcomes topic's)
   for (const TopicPlan& item : plan) {
@@ -212,7 +263,8 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
   }
 
   int created_count = 0;
-  std::string failed;  // names of topics the cluster refused, comma-separated
+  std::string failed;              // names of topics the cluster refused, comma-separated
+  std::vector<std::string> raced;  // created by someone else between our survey and our ask
   if (!missing.empty()) {
     auto created = (*admin)->CreateTopics(missing, remaining());
     if (!created.ok()) {
@@ -226,7 +278,7 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
         std::printf("%s: created, %s\n", spec.name.c_str(), Describe(spec).c_str());
         ++created_count;
       } else if (status.code() == StatusCode::kAlreadyExists) {
-        std::printf("%s: exists (created by someone else meanwhile)\n", spec.name.c_str());
+        raced.push_back(spec.name);
       } else {
         std::printf("%s: FAILED: %s\n", spec.name.c_str(), status.message().c_str());
         failed += (failed.empty() ? "" : ", ") + spec.name;
@@ -236,12 +288,18 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
   if (!failed.empty()) {
     return Fail("not created: " + failed + " (the broker's answers above)", 1);
   }
+  if (!raced.empty()) {
+    // Someone else's topic gets the same scrutiny as one found by the survey: its partitions and
+    // configs are compared with the ask, and an events or outcomes topic that is wrong is an
+    // error, not a quiet "exists".
+    if (Status s = CheckRaced(**admin, flags, raced, deadline); !s.ok())
+      return Fail(s.message(), 1);
+  }
   if (created_count > 0) {
     // What runs next (the processors) must find the topics whole.
     if (Status s = WaitForLeaders(**admin, missing, deadline); !s.ok()) {
-      return Fail("created, but " + s.message() + " within " + std::to_string(flags.timeout_ms) +
-                      " ms",
-                  1);
+      return Fail(
+          "created, but " + s.message() + " within " + std::to_string(flags.timeout_ms) + " ms", 1);
     }
   }
   std::printf("%s in place (%d created)\n",

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 
 #include "common/kafka/admin.h"
 #include "tests/support/kafka_cluster.h"
@@ -28,11 +29,22 @@ class TopicsCreateOnKafkaTest : public ::testing::Test {
   }
 
   ToolRun TopicsCreate(std::vector<std::string> args) {
-    std::vector<std::string> argv = {KledgerBinary(), "topics",      "create",
-                                     "--bootstrap",   kafka_->bootstrap(), "--topic-prefix",
-                                     prefix_,         "--replication-factor", "1"};
+    return TopicsCreateLoggedTo(std::move(args), "topics-" + std::to_string(++runs_));
+  }
+
+  // Thread-safe: the caller names the log.
+  ToolRun TopicsCreateLoggedTo(std::vector<std::string> args, const std::string& log_name) {
+    std::vector<std::string> argv = {KledgerBinary(),
+                                     "topics",
+                                     "create",
+                                     "--bootstrap",
+                                     kafka_->bootstrap(),
+                                     "--topic-prefix",
+                                     prefix_,
+                                     "--replication-factor",
+                                     "1"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunToCompletion(argv, log_dir_ + "/topics-" + std::to_string(++runs_) + ".log");
+    return RunToCompletion(argv, log_dir_ + "/" + log_name + ".log");
   }
 
   std::map<std::string, kafka::TopicDescription> Topics() {
@@ -109,6 +121,45 @@ TEST_F(TopicsCreateOnKafkaTest, ExistingTopicWithOtherConfigsIsReportedNotAltere
   auto configs = admin_->DescribeTopicConfigs({prefix_ + ".events"}, 10s);
   ASSERT_TRUE(configs.ok()) << configs.status().ToString();
   EXPECT_EQ((*configs)[prefix_ + ".events"]["retention.ms"], "604800000") << "left as it was";
+}
+
+TEST_F(TopicsCreateOnKafkaTest, TwoRunsAtOnceCheckWhatTheOtherCreated) {
+  // Two operators (or two deploy jobs) run it at the same moment with different partition counts:
+  // one run's CreateTopics finds topics the other just made. Those are compared like any existing
+  // topic: the run asking more events partitions than it got fails, and the outcomes topic always
+  // matches the events topic. Retried with fresh prefixes until the race was seen.
+  bool raced = false;
+  for (int attempt = 0; attempt < 10 && !raced; ++attempt) {
+    prefix_ = prefix_ + "r";
+    auto three = std::async(std::launch::async, [&, n = attempt] {
+      return TopicsCreateLoggedTo({"--partitions", "3"}, "race3-" + std::to_string(n));
+    });
+    const ToolRun two =
+        TopicsCreateLoggedTo({"--partitions", "2"}, "race2-" + std::to_string(attempt));
+    const ToolRun asked_three = three.get();
+    auto topics = Topics();
+    const int32_t events = topics[prefix_ + ".events"].partitions;
+    ASSERT_TRUE(events == 2 || events == 3) << asked_three.out << two.out;
+    EXPECT_EQ(topics[prefix_ + ".outcomes"].partitions, events) << asked_three.out << two.out;
+    EXPECT_EQ(two.exit_code, 0) << two.out << two.err;  // more than asked is a warning
+    if (events == 2) {
+      EXPECT_EQ(asked_three.exit_code, 1) << asked_three.out;
+      EXPECT_NE(asked_three.err.find(prefix_ + ".events has 2 partitions, fewer than the 3 asked"),
+                std::string::npos)
+          << asked_three.out << asked_three.err;
+    } else {
+      EXPECT_EQ(asked_three.exit_code, 0) << asked_three.out << asked_three.err;
+    }
+    for (const ToolRun* run : {&asked_three, &two}) {
+      if (run->out.find("created by someone else meanwhile") == std::string::npos) continue;
+      raced = true;
+      EXPECT_NE(run->out.find(prefix_ + ".events: exists, " + std::to_string(events) +
+                              " partitions, replication factor 1"),
+                std::string::npos)
+          << run->out;
+    }
+  }
+  EXPECT_TRUE(raced) << "in 10 attempts no run found a topic the other had just made";
 }
 
 TEST_F(TopicsCreateOnKafkaTest, DryRunCreatesNothing) {
