@@ -57,10 +57,10 @@ int RunBroker(const BrokerFlags& flags) {
   // Tests and scripts read these two lines; the bootstrap line must come first.
   std::printf("bootstrap=%s\ncontrol=%s\n", (*broker)->bootstrap().c_str(), control.url().c_str());
   std::fflush(stdout);
-  spdlog::info("embedded broker up: {} brokers, topics {}.events and {}.events.dlt with {} "
-               "partitions; fault orders: POST {}/faults",
-               flags.brokers, flags.topic_prefix, flags.topic_prefix, flags.partitions,
-               control.url());
+  spdlog::info(
+      "embedded broker up: {} brokers, topics {}.events and {}.events.dlt with {} "
+      "partitions; fault orders: POST {}/faults",
+      flags.brokers, flags.topic_prefix, flags.topic_prefix, flags.partitions, control.url());
   WaitForShutdown();
   spdlog::info("embedded broker stopping; its log lived in memory and is gone");
   return 0;
@@ -71,17 +71,24 @@ int RunBroker(const BrokerFlags& flags) {
 void RegisterBroker(CLI::App& app, Runner& run) {
   auto flags = std::make_shared<BrokerFlags>();
   auto* cmd = app.add_subcommand(
-      "broker", "the embedded Kafka-compatible broker alone (librdkafka's mock cluster); prints "
-                "bootstrap=HOST:PORT,... as its first line");
+      "broker",
+      "the embedded Kafka-compatible broker alone (librdkafka's mock cluster); prints "
+      "bootstrap=HOST:PORT,... as its first line");
   cmd->add_option("--brokers", flags->brokers, "brokers in the cluster")
-      ->envname("KLEDGER_BROKERS")->check(CLI::Range(1, 9))->capture_default_str();
+      ->envname("KLEDGER_BROKERS")
+      ->check(CLI::Range(1, 9))
+      ->capture_default_str();
   cmd->add_option("--partitions", flags->partitions, "partitions of the events and DLT topics")
-      ->envname("KLEDGER_PARTITIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+      ->envname("KLEDGER_PARTITIONS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd->add_option("--topic-prefix", flags->topic_prefix, "topics are PREFIX.events and .dlt")
-      ->envname("KLEDGER_TOPIC_PREFIX")->capture_default_str();
+      ->envname("KLEDGER_TOPIC_PREFIX")
+      ->capture_default_str();
   cmd->add_option("--control", flags->control,
                   "HOST:PORT of the fault-injection endpoint (POST /faults); port 0 picks one")
-      ->envname("KLEDGER_CONTROL")->capture_default_str();
+      ->envname("KLEDGER_CONTROL")
+      ->capture_default_str();
   cmd->callback([&run, flags] { run = [flags] { return RunBroker(*flags); }; });
 }
 

@@ -82,11 +82,14 @@ void RegisterCommand(CLI::App& app, Runner& run) {
   auto* cmd = app.add_subcommand("command", "the command side: producer API over HTTP/JSON");
   AddKafkaFlags(*cmd, flags->kafka, /*need_bootstrap=*/true);
   cmd->add_option("--http", flags->http, "HOST:PORT to serve the command API on")
-      ->envname("KLEDGER_HTTP")->capture_default_str();
+      ->envname("KLEDGER_HTTP")
+      ->capture_default_str();
   AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/true);
   cmd->add_option("--ack-timeout-ms", flags->ack_timeout_ms,
                   "how long Kafka may take to acknowledge a command before it is answered 503")
-      ->envname("KLEDGER_ACK_TIMEOUT_MS")->check(CLI::Range(100, 600000))->capture_default_str();
+      ->envname("KLEDGER_ACK_TIMEOUT_MS")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   cmd->add_option("--max-body-bytes", flags->max_body_bytes,
                   "largest request body accepted; larger ones are answered 413")
       ->envname("KLEDGER_MAX_BODY_BYTES")

@@ -138,8 +138,9 @@ Status RunDemo(command::CommandClient& client, processors::Processor& processor,
     ++outcomes[name];
   }
 
-  std::printf("\nkledger demo: %zu commands accepted in %.2f s (%.0f/s); all applied after %.2f s\n",
-              event_ids.size(), submit_s, event_ids.size() / submit_s, applied_s);
+  std::printf(
+      "\nkledger demo: %zu commands accepted in %.2f s (%.0f/s); all applied after %.2f s\n",
+      event_ids.size(), submit_s, event_ids.size() / submit_s, applied_s);
   std::printf("outcomes:\n");
   for (const auto& [name, count] : outcomes) std::printf("  %-36s %6d\n", name.c_str(), count);
 

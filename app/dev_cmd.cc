@@ -103,8 +103,9 @@ Result<kafka::Properties> ConnectKafka(const DevFlags& flags, const kafka::Prope
     // Replication factor 1: a local playground. A real cluster gets its topics from `kledger
     // topics create` first; topics that exist are left as they are.
     auto created = CreateMissingTopics(
-        props, KledgerTopics(flags.topic_prefix, {.partitions = flags.partitions,
-                                                  .replication_factor = 1}),
+        props,
+        KledgerTopics(flags.topic_prefix,
+                      {.partitions = flags.partitions, .replication_factor = 1}),
         std::chrono::seconds(30));
     if (!created.ok()) {
       return created.status().WithContext("cannot make the topics on " + flags.bootstrap);
@@ -216,13 +217,14 @@ int RunDev(const DevFlags& flags) {
     }
   }
   if (!flags.exit_after_demo) {
-    std::printf("kledger dev: serving on %s — try: curl %s/v1/instances/demo/trial-balance "
-                "(Ctrl-C stops; %s)\n",
-                server.url().c_str(), server.url().c_str(),
-                flags.embedded() ? "the embedded log is in memory"
-                : temporary      ? "the log stays in Kafka; the projections go (keep them with "
-                                   "--data-dir)"
-                                 : "the log stays in Kafka and the projections in --data-dir");
+    std::printf(
+        "kledger dev: serving on %s — try: curl %s/v1/instances/demo/trial-balance "
+        "(Ctrl-C stops; %s)\n",
+        server.url().c_str(), server.url().c_str(),
+        flags.embedded() ? "the embedded log is in memory"
+        : temporary      ? "the log stays in Kafka; the projections go (keep them with "
+                           "--data-dir)"
+                         : "the log stays in Kafka and the projections in --data-dir");
     std::fflush(stdout);
     WaitForShutdown([&p] { return !p.Failure().empty(); });
   }
@@ -237,13 +239,17 @@ int RunDev(const DevFlags& flags) {
 void RegisterDev(CLI::App& app, Runner& run) {
   auto flags = std::make_shared<DevFlags>();
   auto* cmd = app.add_subcommand(
-      "dev", "all in one process on the embedded broker (or a Kafka cluster: --bootstrap): "
-             "command API, a processor, query API and metrics on one HTTP address");
+      "dev",
+      "all in one process on the embedded broker (or a Kafka cluster: --bootstrap): "
+      "command API, a processor, query API and metrics on one HTTP address");
   cmd->add_option("--http", flags->http, "HOST:PORT for every HTTP route")
-      ->envname("KLEDGER_HTTP")->capture_default_str();
+      ->envname("KLEDGER_HTTP")
+      ->capture_default_str();
   AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/false);
   cmd->add_option("--partitions", flags->partitions, "partitions of the events topic")
-      ->envname("KLEDGER_PARTITIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+      ->envname("KLEDGER_PARTITIONS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd->add_option("--bootstrap", flags->bootstrap,
                   "a Kafka cluster to run on instead of the embedded broker (missing topics are "
                   "created with replication factor 1); its log outlives the process, so a "
@@ -251,23 +257,27 @@ void RegisterDev(CLI::App& app, Runner& run) {
       ->envname("KLEDGER_BOOTSTRAP");
   cmd->add_option("--topic-prefix", flags->topic_prefix,
                   "topics are PREFIX.events, PREFIX.events.dlt and PREFIX.owners")
-      ->envname("KLEDGER_TOPIC_PREFIX")->capture_default_str();
+      ->envname("KLEDGER_TOPIC_PREFIX")
+      ->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir,
                   "where projections live (default: a fresh temporary directory, removed at exit)")
       ->envname("KLEDGER_DATA_DIR");
-  cmd->add_flag("--reset", flags->reset, "wipe --data-dir first (on the embedded broker its "
-                                         "projections describe an earlier run's log)")
+  cmd->add_flag("--reset", flags->reset,
+                "wipe --data-dir first (on the embedded broker its "
+                "projections describe an earlier run's log)")
       ->envname("KLEDGER_RESET");
   AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);
   AddReadYourWritesTimeoutFlag(*cmd, flags->read_your_writes_timeout_ms);
   cmd->add_option("-X,--kafka-property", flags->properties, "librdkafka property key=value")
-      ->envname("KLEDGER_KAFKA_PROPERTIES")->delimiter(';');
+      ->envname("KLEDGER_KAFKA_PROPERTIES")
+      ->delimiter(';');
   cmd->add_flag("--demo", flags->demo, "submit a generated workload and print a summary")
       ->envname("KLEDGER_DEMO");
   cmd->add_flag("--exit-after-demo", flags->exit_after_demo, "stop after the demo's summary");
   cmd->add_option("--demo-transactions", flags->demo_options.transactions,
                   "transactions the demo submits")
-      ->check(CLI::Range(1, 10'000'000))->capture_default_str();
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
   cmd->callback([&run, flags] { run = [flags] { return RunDev(*flags); }; });
 }
 

@@ -107,12 +107,15 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
       "processor", "a consumer-group member: applies events to its projections, serves queries");
   AddKafkaFlags(*cmd, flags->kafka, /*need_bootstrap=*/true);
   cmd->add_option("--http", flags->http, "HOST:PORT to serve the query API and metrics on")
-      ->envname("KLEDGER_HTTP")->capture_default_str();
+      ->envname("KLEDGER_HTTP")
+      ->capture_default_str();
   AddHttpSecurityFlags(*cmd, flags->security, /*auth_required=*/true);
   cmd->add_option("--group", flags->group, "consumer group id")
-      ->envname("KLEDGER_GROUP")->capture_default_str();
+      ->envname("KLEDGER_GROUP")
+      ->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir, "RocksDB directory of this processor")
-      ->envname("KLEDGER_DATA_DIR")->capture_default_str();
+      ->envname("KLEDGER_DATA_DIR")
+      ->capture_default_str();
   cmd->add_option("--advertised-url", flags->advertised_url,
                   "URL other processors name in 421 answers for partitions this one owns "
                   "(default: http://HOST:PORT of --http)")
@@ -127,16 +130,23 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
       ->envname("KLEDGER_NO_OUTCOMES");
   cmd->add_option("--retry-base-ms", flags->retry_base_ms,
                   "first backoff after a transient failure; doubles per attempt")
-      ->envname("KLEDGER_RETRY_BASE_MS")->check(CLI::Range(1, 600000))->capture_default_str();
+      ->envname("KLEDGER_RETRY_BASE_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
   cmd->add_option("--retry-cap-ms", flags->retry_cap_ms, "longest backoff between attempts")
-      ->envname("KLEDGER_RETRY_CAP_MS")->check(CLI::Range(1, 3600000))->capture_default_str();
+      ->envname("KLEDGER_RETRY_CAP_MS")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
   cmd->add_option("--retry-max-attempts", flags->retry_max_attempts,
                   "attempts at a failing record before --on-exhausted applies")
-      ->envname("KLEDGER_RETRY_MAX_ATTEMPTS")->check(CLI::Range(1, 1000))->capture_default_str();
+      ->envname("KLEDGER_RETRY_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd->add_option("--on-exhausted", flags->on_exhausted,
                   "dead_letter: write the record to the dead-letter topic and go on; halt: stop "
                   "the partition until an operator acts")
-      ->envname("KLEDGER_ON_EXHAUSTED")->check(CLI::IsMember({"dead_letter", "halt"}))
+      ->envname("KLEDGER_ON_EXHAUSTED")
+      ->check(CLI::IsMember({"dead_letter", "halt"}))
       ->capture_default_str();
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/true);
   AddShutdownTimeoutFlag(*cmd, flags->shutdown_timeout_ms);

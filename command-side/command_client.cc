@@ -291,8 +291,9 @@ class CommandClient::Committer {
     }
     deadline += client_.options_.ack_timeout;
     const auto remaining = [deadline] {
-      return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
-                      std::chrono::milliseconds(1));
+      return std::max(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+          std::chrono::milliseconds(1));
     };
 
     if (Status s = MakeReady(remaining()); !s.ok()) return FailRound(round, s);
@@ -528,12 +529,11 @@ void CommandClient::Send(PreparedEvent& event, Pending p, std::vector<Pending>& 
                                         owned->event_type, schema_version);
   const kafka::ProducerRecordView record{options_.events_topic.c_str(), envelope.instance_id(),
                                          value, headers, std::nullopt};
-  Status enqueued =
-      producer_->Produce(record, [this, owned](Result<kafka::DeliveryReport> report) {
-        std::unique_ptr<Pending> done(owned);
-        if (!report.ok()) return Resolve(*done, Unacknowledged(report.status().message()));
-        Resolve(*done, Ack{std::move(done->event_id), report->partition, report->offset});
-      });
+  Status enqueued = producer_->Produce(record, [this, owned](Result<kafka::DeliveryReport> report) {
+    std::unique_ptr<Pending> done(owned);
+    if (!report.ok()) return Resolve(*done, Unacknowledged(report.status().message()));
+    Resolve(*done, Ack{std::move(done->event_id), report->partition, report->offset});
+  });
   if (!enqueued.ok()) {
     std::unique_ptr<Pending> done(owned);
     Resolve(*done, Status::Unavailable("cannot enqueue the event: " + enqueued.message()));

@@ -72,10 +72,10 @@ class AckHandler {
   virtual ~AckHandler() = default;
   // Called exactly once per command, with the caller's `tag`: on the producer's delivery thread
   // (idempotent mode; with CommandClientOptions::ack_thread kCaller, on the thread calling
-  // CommandClient::Poll or Flush) or the committer thread (transactional mode) once Kafka answered, or on the
-  // caller's thread before SubmitAsync returns when the command is invalid. Per partition, acks
-  // arrive in offset order. It holds up the acks behind it, so it must be quick; it must not
-  // throw, and must not call back into the client's Flush.
+  // CommandClient::Poll or Flush) or the committer thread (transactional mode) once Kafka answered,
+  // or on the caller's thread before SubmitAsync returns when the command is invalid. Per
+  // partition, acks arrive in offset order. It holds up the acks behind it, so it must be quick; it
+  // must not throw, and must not call back into the client's Flush.
   virtual void OnAck(uint64_t tag, Result<Ack> ack) = 0;
 };
 
@@ -100,8 +100,9 @@ class CommandClient {
  public:
   // Connects a producer (acks=all, idempotent or transactional per options.producer_mode,
   // murmur2 partitioner) with `props` on top of the defaults. InvalidArgument for bad properties
-  // or options (ack_thread kCaller with transactional mode among them). A transactional producer registers its transactional.id with the broker lazily,
-  // on the first append, so the command side starts while Kafka is still down.
+  // or options (ack_thread kCaller with transactional mode among them). A transactional producer
+  // registers its transactional.id with the broker lazily, on the first append, so the command side
+  // starts while Kafka is still down.
   static Result<std::unique_ptr<CommandClient>> Create(const kafka::Properties& props,
                                                        CommandClientOptions options,
                                                        prometheus::Registry& registry);

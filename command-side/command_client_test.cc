@@ -435,8 +435,7 @@ TEST_P(TransactionalRoundTest, CommitThatTimedOutIsResumedAndLaterRoundsSucceed)
 }
 
 INSTANTIATE_TEST_SUITE_P(Transactional, TransactionalRoundTest,
-                         ::testing::Values(ProducerMode::kTransactional),
-                         [](const auto& info) {
+                         ::testing::Values(ProducerMode::kTransactional), [](const auto& info) {
                            return std::string(ProducerModeName(info.param));
                          });
 

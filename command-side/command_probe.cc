@@ -13,9 +13,8 @@ CommandProbe::CommandProbe(prometheus::Registry& registry)
                     .Help("Commands handled by the command side, by event type and result")
                     .Register(registry)),
       commands_by_label_(commands_, "type",
-                         {"instance_created", "account_opened", "account_updated",
-                          "account_closed", "transaction_created", "transaction_updated",
-                          "invalid", "unknown"},
+                         {"instance_created", "account_opened", "account_updated", "account_closed",
+                          "transaction_created", "transaction_updated", "invalid", "unknown"},
                          "result", {"accepted", "invalid", "unavailable", "error"}),
       duration_(prometheus::BuildHistogram()
                     .Name("kledger_command_duration_seconds")

@@ -70,9 +70,9 @@ std::string ValidUtf8(std::string_view text) {
       code_point = (code_point << 6) | (byte(k) & 0x3F);
     }
     // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-    valid = valid && (length == 1 || (code_point >= kMinCodePoint[length] &&
-                                      code_point <= 0x10FFFF &&
-                                      (code_point < 0xD800 || code_point > 0xDFFF)));
+    valid =
+        valid && (length == 1 || (code_point >= kMinCodePoint[length] && code_point <= 0x10FFFF &&
+                                  (code_point < 0xD800 || code_point > 0xDFFF)));
     if (valid) {
       out.append(text.substr(i, length));
       i += length;
@@ -369,7 +369,8 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 }
 
 std::vector<RouteInfo> OperatorRoutes() {
-  return {{"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", R"(/openapi\.json)"}};
+  return {
+      {"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", R"(/openapi\.json)"}};
 }
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,

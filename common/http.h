@@ -34,8 +34,8 @@ Result<HostPort> ParseHostPort(std::string_view text);
 
 struct ServerOptions {
   size_t max_body_bytes = 1 << 20;  // larger bodies are answered 413; default 1 MiB
-  int read_timeout_s = 10;          // a client that sends nothing for this long is dropped; default 10
-  int write_timeout_s = 10;         // a client that reads nothing for this long is dropped; default 10
+  int read_timeout_s = 10;   // a client that sends nothing for this long is dropped; default 10
+  int write_timeout_s = 10;  // a client that reads nothing for this long is dropped; default 10
   // Requests handled at once; more are answered 503 + Retry-After. The thread pool has a few
   // threads more than this, so that the excess is read and refused rather than left queued.
   // Default 64.
@@ -88,8 +88,9 @@ struct RouteInfo {
 std::string RouteTemplate(std::string_view pattern);
 
 // The metrics of the API routes (SPEC §7, docs/metrics.md): every answer counted in
-// kledger_http_requests_total{route,code} and timed in kledger_http_request_duration_seconds{route},
-// refusals (401, 403) included. One per process, shared by its APIs. Thread-safe.
+// kledger_http_requests_total{route,code} and timed in
+// kledger_http_request_duration_seconds{route}, refusals (401, 403) included. One per process,
+// shared by its APIs. Thread-safe.
 class RouteMetrics {
  public:
   explicit RouteMetrics(prometheus::Registry& registry);

@@ -13,16 +13,16 @@ namespace kledger {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is wrong; retrying the same input fails again
-  kNotFound,           // the thing asked for does not exist
-  kAlreadyExists,      // the thing to create exists
-  kFailedPrecondition, // the system is not in a state where this can be done
-  kUnavailable,        // a dependency (Kafka, disk) did not answer; retrying may succeed
-  kTimeout,            // a deadline passed; the outcome may or may not have happened
-  kCorruption,         // stored or received data cannot be decoded
-  kIoError,            // a storage read or write failed
-  kOutOfRange,         // an arithmetic result or position lies outside what is allowed
-  kInternal,           // a bug: an invariant did not hold
+  kInvalidArgument,     // the caller's input is wrong; retrying the same input fails again
+  kNotFound,            // the thing asked for does not exist
+  kAlreadyExists,       // the thing to create exists
+  kFailedPrecondition,  // the system is not in a state where this can be done
+  kUnavailable,         // a dependency (Kafka, disk) did not answer; retrying may succeed
+  kTimeout,             // a deadline passed; the outcome may or may not have happened
+  kCorruption,          // stored or received data cannot be decoded
+  kIoError,             // a storage read or write failed
+  kOutOfRange,          // an arithmetic result or position lies outside what is allowed
+  kInternal,            // a bug: an invariant did not hold
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -32,10 +32,16 @@ class [[nodiscard]] Status {
   Status() = default;  // OK
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {StatusCode::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
-  static Status AlreadyExists(std::string msg) { return {StatusCode::kAlreadyExists, std::move(msg)}; }
-  static Status FailedPrecondition(std::string msg) { return {StatusCode::kFailedPrecondition, std::move(msg)}; }
+  static Status AlreadyExists(std::string msg) {
+    return {StatusCode::kAlreadyExists, std::move(msg)};
+  }
+  static Status FailedPrecondition(std::string msg) {
+    return {StatusCode::kFailedPrecondition, std::move(msg)};
+  }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
@@ -74,9 +80,18 @@ class [[nodiscard]] Result {
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
 
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -93,9 +108,9 @@ class [[nodiscard]] Result {
 #define KLEDGER_CONCAT(a, b) KLEDGER_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                     \
-  do {                                            \
-    ::kledger::Status kledger_status_ = (expr);   \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::kledger::Status kledger_status_ = (expr);        \
     if (!kledger_status_.ok()) return kledger_status_; \
   } while (false)
 

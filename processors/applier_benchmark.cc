@@ -26,7 +26,8 @@ v1::EventEnvelope Transfer() {
   m.set_source("bench");
   m.set_source_idempk("t-123456");
   m.set_status(v1::POSTED);
-  for (auto [account, side] : {std::pair{"acct:17", v1::DEBIT}, std::pair{"acct:401", v1::CREDIT}}) {
+  for (auto [account, side] :
+       {std::pair{"acct:17", v1::DEBIT}, std::pair{"acct:401", v1::CREDIT}}) {
     auto& entry = *m.add_entries();
     entry.set_account(account);
     entry.set_direction(side);

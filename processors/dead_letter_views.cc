@@ -50,12 +50,11 @@ Result<v1::DeadLetterPage> ListDeadLetterPage(const kafka::Properties& props,
   selection.filter = filter;
   selection.filter.limit.reset();
   std::vector<DeadLetterInfo> letters;
-  RETURN_IF_ERROR(ReadDeadLetters(
-      props, dlt_topic, selection,
-      [&](const kafka::ConsumedRecord&, const DeadLetterInfo& info) {
-        if (info.id >= from) letters.push_back(info);
-        return Status::Ok();
-      }));
+  RETURN_IF_ERROR(ReadDeadLetters(props, dlt_topic, selection,
+                                  [&](const kafka::ConsumedRecord&, const DeadLetterInfo& info) {
+                                    if (info.id >= from) letters.push_back(info);
+                                    return Status::Ok();
+                                  }));
   // The scan reads partitions side by side; pages go in (partition, offset) order.
   std::sort(letters.begin(), letters.end(),
             [](const DeadLetterInfo& a, const DeadLetterInfo& b) { return a.id < b.id; });
@@ -75,32 +74,33 @@ Result<v1::DeadLetterDetail> ShowDeadLetter(const kafka::Properties& props,
   DeadLetterSelection selection;
   selection.ids.insert(id);
   v1::DeadLetterDetail detail;
-  RETURN_IF_ERROR(ReadDeadLetters(
-      props, dlt_topic, selection,
-      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
-        *detail.mutable_dead_letter() = ToView(info);
-        for (const kafka::Header& header : record.headers) {
-          v1::RecordHeader& shown = *detail.add_headers();
-          shown.set_key(EscapeBytes(header.key));
-          shown.set_value(EscapeBytes(header.value));
-        }
-        detail.set_value(record.value);
-        // The processors' own check, so that it says what they would say about it today.
-        std::string poison_code;
-        auto envelope = DecodeEvent(record, poison_code);
-        detail.set_valid(envelope.ok());
-        if (envelope.ok()) {
-          *detail.mutable_envelope() = *std::move(envelope);
-          return Status::Ok();
-        }
-        detail.set_poison_code(poison_code);
-        detail.set_poison_message(envelope.status().message());
-        v1::EventEnvelope partial;
-        if (poison_code != "undecodable" && partial.ParseFromString(record.value)) {
-          *detail.mutable_envelope() = std::move(partial);
-        }
-        return Status::Ok();
-      }));
+  RETURN_IF_ERROR(
+      ReadDeadLetters(props, dlt_topic, selection,
+                      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
+                        *detail.mutable_dead_letter() = ToView(info);
+                        for (const kafka::Header& header : record.headers) {
+                          v1::RecordHeader& shown = *detail.add_headers();
+                          shown.set_key(EscapeBytes(header.key));
+                          shown.set_value(EscapeBytes(header.value));
+                        }
+                        detail.set_value(record.value);
+                        // The processors' own check, so that it says what they would say about it
+                        // today.
+                        std::string poison_code;
+                        auto envelope = DecodeEvent(record, poison_code);
+                        detail.set_valid(envelope.ok());
+                        if (envelope.ok()) {
+                          *detail.mutable_envelope() = *std::move(envelope);
+                          return Status::Ok();
+                        }
+                        detail.set_poison_code(poison_code);
+                        detail.set_poison_message(envelope.status().message());
+                        v1::EventEnvelope partial;
+                        if (poison_code != "undecodable" && partial.ParseFromString(record.value)) {
+                          *detail.mutable_envelope() = std::move(partial);
+                        }
+                        return Status::Ok();
+                      }));
   return detail;
 }
 
@@ -141,16 +141,15 @@ Result<v1::RedriveResponse> RedriveSelected(const kafka::Properties& props,
                                             const ToolProgress& progress) {
   std::vector<kafka::ConsumedRecord> records;
   v1::RedriveResponse response;
-  RETURN_IF_ERROR(ReadDeadLetters(
-      props, dlt_topic, selection,
-      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
-        records.push_back(record);
-        *response.add_selected() = ToView(info);
-        return Status::Ok();
-      }));
+  RETURN_IF_ERROR(
+      ReadDeadLetters(props, dlt_topic, selection,
+                      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
+                        records.push_back(record);
+                        *response.add_selected() = ToView(info);
+                        return Status::Ok();
+                      }));
   if (dry_run || records.empty()) return response;
-  ASSIGN_OR_RETURN(RedriveResult result,
-                   Redrive(props, events_topic, records, timeout, progress));
+  ASSIGN_OR_RETURN(RedriveResult result, Redrive(props, events_topic, records, timeout, progress));
   for (const RedriveItem& item : result.items) {
     v1::RedrivenItem& shown = *response.add_items();
     shown.set_from(item.from.ToString());

@@ -279,7 +279,8 @@ void Processor::FollowHold(bool hold) {
     }
   }
   Status changed = hold ? consumer_->Pause(partitions) : consumer_->Resume(partitions);
-  if (!changed.ok()) spdlog::warn("{} for a hold: {}", hold ? "pause" : "resume", changed.ToString());
+  if (!changed.ok())
+    spdlog::warn("{} for a hold: {}", hold ? "pause" : "resume", changed.ToString());
   if (!hold) {
     // librdkafka (2.0) does not wake a resumed partition's fetcher: without a seek the first
     // record arrives 0.3-1.1 s later. The seek goes where the consumer stands anyway; one that
@@ -383,8 +384,8 @@ std::vector<projections::ProjectionStore::PartitionCommit> Processor::CommitsOf(
 }
 
 void Processor::RetryEachAlone(std::vector<Staged>& staged, const Status& why) {
-  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}",
-               staged.size(), why.ToString());
+  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}", staged.size(),
+               why.ToString());
   for (auto& s : staged) {
     if (s.records.size() == 1) {
       OnApplyFailure(s.partition, s.records[0], why, "storage");
@@ -483,9 +484,10 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
                                            const projections::ProjectionStore::Batch* below) {
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
     if (UnsettledLetter(partition, record.offset) != nullptr) {
-      spdlog::info("partition {} offset {}: already in the dead-letter topic (its first commit "
-                   "failed); not written again",
-                   partition, record.offset);
+      spdlog::info(
+          "partition {} offset {}: already in the dead-letter topic (its first commit "
+          "failed); not written again",
+          partition, record.offset);
       return Status::Ok();
     }
     Status written = dead_letters_->Write(record, why, options_.dlt_timeout);

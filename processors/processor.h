@@ -38,11 +38,11 @@ struct ProcessorOptions {
   // The outcome stream (outcome_relay.h), one record per record applied; "" publishes none.
   // Default "kledger.outcomes".
   std::string outcomes_topic = "kledger.outcomes";
-  std::string group = "kledger-processors";      // consumer group; default "kledger-processors"
-  std::string data_dir = "data/processor";       // RocksDB directory; default "data/processor"
-  projections::StoreOptions store;               // RocksDB settings; its path is data_dir
-  size_t max_batch_records = 2000;               // records applied per WriteBatch; default 2000
-  std::chrono::milliseconds poll_timeout{50};    // wait for records per poll; default 50 ms
+  std::string group = "kledger-processors";    // consumer group; default "kledger-processors"
+  std::string data_dir = "data/processor";     // RocksDB directory; default "data/processor"
+  projections::StoreOptions store;             // RocksDB settings; its path is data_dir
+  size_t max_batch_records = 2000;             // records applied per WriteBatch; default 2000
+  std::chrono::milliseconds poll_timeout{50};  // wait for records per poll; default 50 ms
   // Transient failures (storage) are retried in place, pausing only the failing partition, with
   // exponential backoff and jitter: base * 2^(attempt-1), at most the cap, then between half of
   // that and all of it.
@@ -55,9 +55,9 @@ struct ProcessorOptions {
   // Read models beyond the ledger's own (projection.h); `kledger rebuild` needs the same list
   // for equal digests. Default none.
   projections::Projections projections;
-  std::chrono::milliseconds dlt_timeout{10000};         // DLT acknowledgement wait; default 10 s
-  std::chrono::milliseconds monitor_interval{1000};     // watermark/lag refresh; default 1 s
-  std::string owners_topic = "kledger.owners";          // who owns what; default "kledger.owners"
+  std::chrono::milliseconds dlt_timeout{10000};      // DLT acknowledgement wait; default 10 s
+  std::chrono::milliseconds monitor_interval{1000};  // watermark/lag refresh; default 1 s
+  std::string owners_topic = "kledger.owners";       // who owns what; default "kledger.owners"
   std::chrono::milliseconds read_your_writes_timeout{10000};  // ?min_offset= wait; default 10 s
   // Apply a partition even when its log starts above the stored offset (records were deleted by
   // retention or truncation) — the projections then miss those events. Default false: halt.
@@ -254,8 +254,8 @@ class Processor : private kafka::RebalanceListener {
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<OwnershipDirectory> owners_;
   std::unique_ptr<OutcomeRelay> relay_;  // null when options_.outcomes_topic is empty
-  int32_t partition_count_ = 0;  // set by Start()
-  std::string query_url_;        // set by Start()
+  int32_t partition_count_ = 0;          // set by Start()
+  std::string query_url_;                // set by Start()
 
   mutable std::mutex mu_;
   std::condition_variable progressed_;
@@ -263,13 +263,13 @@ class Processor : private kafka::RebalanceListener {
   bool joined_ = false;                         // guarded by mu_
   std::string failure_;                         // guarded by mu_
 
-  std::map<int32_t, RetryState> retries_;           // apply thread only
+  std::map<int32_t, RetryState> retries_;  // apply thread only
   // Records this process dead-lettered whose commit past them has not been seen yet, by
   // partition and offset (apply thread only). A batch applied again after a failed commit does
   // not write them twice, and a record dead-lettered for exhausted retries is never applied:
   // only its outcome is left to commit.
   std::map<int32_t, std::map<int64_t, DeadLetterReason>> unsettled_letters_;
-  std::unique_ptr<InFlight> in_flight_;             // apply thread only
+  std::unique_ptr<InFlight> in_flight_;  // apply thread only
   WriteThread writer_;
   std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes
 

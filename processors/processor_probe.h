@@ -39,8 +39,8 @@ class ProcessorProbe {
   std::map<std::string, int64_t> OutcomeCounts() const;
 
  private:
-  static constexpr std::array<std::string_view, 4> kOutcomes = {"applied", "rejected",
-                                                                "duplicate", "dead_lettered"};
+  static constexpr std::array<std::string_view, 4> kOutcomes = {"applied", "rejected", "duplicate",
+                                                                "dead_lettered"};
   std::array<std::atomic<int64_t>, kOutcomes.size()> outcome_counts_{};
   prometheus::Family<prometheus::Counter>& events_;
   CounterGrid events_by_label_;  // (type, outcome)

@@ -195,9 +195,10 @@ TEST_F(ProcessorTest, AnEventIsPendingUntilItsPartitionIsAppliedThenHasItsOutcom
   EXPECT_EQ(applied_offset->status, 404);
   EXPECT_NE(applied_offset->body.find("check the event id and offset"), std::string::npos)
       << applied_offset->body;
-  EXPECT_EQ(client.Get((path + "?offset=" + std::to_string(held) + "&partition=" +
-                        std::to_string((partition + 1) % kPartitions))
-                           .c_str())
+  EXPECT_EQ(client
+                .Get((path + "?offset=" + std::to_string(held) +
+                      "&partition=" + std::to_string((partition + 1) % kPartitions))
+                         .c_str())
                 ->status,
             400);
 
@@ -223,9 +224,8 @@ TEST_F(ProcessorTest, AnEventIsPendingUntilItsPartitionIsAppliedThenHasItsOutcom
   EXPECT_EQ(stats.outcomes().at("applied"), 3);  // two accounts and the first funding
 
   processor_->Hold(false);
-  auto decided = client.Get((path + "?offset=" + std::to_string(held) + "&min_offset=" +
-                             std::to_string(held))
-                                .c_str());
+  auto decided = client.Get(
+      (path + "?offset=" + std::to_string(held) + "&min_offset=" + std::to_string(held)).c_str());
   ASSERT_TRUE(decided && decided->status == 200) << (decided ? decided->body : "");
   ASSERT_TRUE(http::ParseJson(decided->body, view).ok());
   EXPECT_EQ(view.outcome(), v1::APPLIED);

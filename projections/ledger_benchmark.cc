@@ -2,11 +2,11 @@
 // (no RocksDB), and the store's Commit of a typical batch. Build target
 // kledger_projections_benchmark; not run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
 #include <string>
-#include <unistd.h>
 
 #include "projections/ledger.h"
 #include "projections/store.h"

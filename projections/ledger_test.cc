@@ -5,7 +5,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <array>
@@ -34,7 +33,7 @@ class FakeState : public LedgerState {
 
   Result<const v1::AccountView*> FindAccount(std::string_view i, std::string_view a) override {
     ASSIGN_OR_RETURN(auto found, Find(accounts, Pair(i, a)));  // counts the read; may fail it
-    return found ? &accounts.at(Pair(i, a)) : nullptr;  // lent in place, as the store does
+    return found ? &accounts.at(Pair(i, a)) : nullptr;         // lent in place, as the store does
   }
   Status PutAccount(v1::AccountView v) override {
     accounts[Pair(v.instance_id(), v.address())] = std::move(v);
@@ -748,14 +747,13 @@ TEST(LedgerStateTest, TheStoreAndTheFakeHoldTheSameStateForTheSameEvents) {
     EXPECT_EQ(in_fake->ShortDebugString(), in_store->ShortDebugString()) << i;
     outcomes.push_back(v1::Outcome_Name(in_fake->outcome()));
   }
-  EXPECT_EQ(outcomes, (std::vector<std::string>{"APPLIED", "APPLIED", "APPLIED", "APPLIED",
-                                                "APPLIED", "REJECTED", "APPLIED", "DUPLICATE",
-                                                "REJECTED"}));
+  EXPECT_EQ(outcomes,
+            (std::vector<std::string>{"APPLIED", "APPLIED", "APPLIED", "APPLIED", "APPLIED",
+                                      "REJECTED", "APPLIED", "DUPLICATE", "REJECTED"}));
   ASSERT_TRUE((*store)->Commit(*batch, 100 + static_cast<int64_t>(events.size())).ok());
   ProjectionStore& db = **store;
   for (const auto& [key, account] : fake.accounts) {
-    EXPECT_EQ(db.GetAccount(key.first, key.second)->ShortDebugString(),
-              account.ShortDebugString());
+    EXPECT_EQ(db.GetAccount(key.first, key.second)->ShortDebugString(), account.ShortDebugString());
     auto history = db.GetHistory(key.first, key.second, 100, "");
     ASSERT_TRUE(history.ok());
     std::vector<std::string> from_store, from_fake;
@@ -764,13 +762,12 @@ TEST(LedgerStateTest, TheStoreAndTheFakeHoldTheSameStateForTheSameEvents) {
     EXPECT_EQ(from_store, from_fake) << key.second;
   }
   for (const auto& [key, tx] : fake.transactions) {
-    EXPECT_EQ(db.GetTransaction(std::get<0>(key), std::get<1>(key), std::get<2>(key))
-                  ->ShortDebugString(),
-              tx.ShortDebugString());
+    EXPECT_EQ(
+        db.GetTransaction(std::get<0>(key), std::get<1>(key), std::get<2>(key))->ShortDebugString(),
+        tx.ShortDebugString());
   }
   for (const auto& [key, outcome] : fake.outcomes) {
-    EXPECT_EQ(db.GetOutcome(key.first, key.second)->ShortDebugString(),
-              outcome.ShortDebugString());
+    EXPECT_EQ(db.GetOutcome(key.first, key.second)->ShortDebugString(), outcome.ShortDebugString());
   }
   auto trial = db.GetTrialBalance("acme");
   ASSERT_TRUE(trial.ok());

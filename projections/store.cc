@@ -103,7 +103,7 @@ Result<std::optional<T>> ProjectionStore::Batch::FindCached(
 }
 
 Result<std::optional<std::string>> ProjectionStore::Batch::GetExtension(std::string_view projection,
-                                                                      std::string_view key) {
+                                                                        std::string_view key) {
   return Read(MakeKey(kExtensionPrefix, {projection, key}));
 }
 
@@ -242,7 +242,8 @@ typename std::unordered_map<std::string, T>::node_type ProjectionStore::CacheTak
 }
 
 template <typename T>
-void ProjectionStore::CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node) {
+void ProjectionStore::CacheInsertLocked(
+    typename std::unordered_map<std::string, T>::node_type node) {
   if (options_.cache_entries == 0) return;
   auto& cache = CacheOf<T>();
   if (account_cache_.size() + totals_cache_.size() >= options_.cache_entries &&

@@ -205,7 +205,8 @@ class ProjectionStore {
   };
   // Checks `commits` and builds their write without changing the batches. InvalidArgument for
   // a negative offset or two batches of one partition.
-  Result<std::unique_ptr<PreparedCommit>> PrepareCommit(const std::vector<PartitionCommit>& commits);
+  Result<std::unique_ptr<PreparedCommit>> PrepareCommit(
+      const std::vector<PartitionCommit>& commits);
   // Writes a prepared commit, atomically, once; from any one thread. On error nothing was
   // written.
   Status WritePrepared(PreparedCommit& commit);
@@ -343,7 +344,7 @@ class ProjectionStore {
   std::unique_ptr<rocksdb::DB> db_;
   // Batches of different partitions may commit from different threads.
   std::mutex cache_mu_;
-  std::unordered_map<std::string, v1::AccountView> account_cache_;  // guarded by cache_mu_
+  std::unordered_map<std::string, v1::AccountView> account_cache_;    // guarded by cache_mu_
   std::unordered_map<std::string, v1::CurrencyTotals> totals_cache_;  // guarded by cache_mu_
   std::mutex fault_mu_;
   WriteFault write_fault_;  // guarded by fault_mu_

@@ -20,11 +20,11 @@ constexpr char kTrialBalancePrefix = 'b';
 constexpr char kOutcomePrefix = 'e';
 constexpr char kHistoryPrefix = 'h';
 constexpr char kEventLogPrefix = 'l';  // the outcomes' event ids in log order
-constexpr char kOffsetPrefix = 'o';  // not state: excluded from the digest
-constexpr char kOutboxPrefix = 'q';  // outcomes not yet published: excluded from the digest
+constexpr char kOffsetPrefix = 'o';    // not state: excluded from the digest
+constexpr char kOutboxPrefix = 'q';    // outcomes not yet published: excluded from the digest
 constexpr char kTransactionPrefix = 't';
 constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
-constexpr char kSeparator = '\0';  // identifiers never contain it (the state machine checks)
+constexpr char kSeparator = '\0';       // identifiers never contain it (the state machine checks)
 constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
 
 inline void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
@@ -53,7 +53,7 @@ inline std::string AccountKey(std::string_view instance, std::string_view addres
   return MakeKey(kAccountPrefix, {instance, address});
 }
 inline std::string TransactionKey(std::string_view instance, std::string_view source,
-                           std::string_view source_idempk) {
+                                  std::string_view source_idempk) {
   return MakeKey(kTransactionPrefix, {instance, source, source_idempk});
 }
 inline std::string OutcomeKey(std::string_view instance, std::string_view event_id) {

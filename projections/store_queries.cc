@@ -30,9 +30,8 @@ template <typename View, typename Page>
 Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
                       const std::string& prefix, std::string start, const std::string& end,
                       std::string_view cursor, int limit, int max_limit,
-                      const std::function<Result<std::optional<View>>(const rocksdb::Slice& key,
-                                                                      const rocksdb::Slice& value)>&
-                          decode,
+                      const std::function<Result<std::optional<View>>(
+                          const rocksdb::Slice& key, const rocksdb::Slice& value)>& decode,
                       std::string_view what) {
   if (!cursor.empty()) {
     std::optional<std::string> rest = FromHex(cursor);
@@ -63,8 +62,8 @@ Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
 // A ScanPage decoder for values that are the View itself, kept when `keep` says so.
 template <typename View>
 auto ParsedIf(std::function<bool(const View&)> keep, std::string_view what) {
-  return [keep = std::move(keep), what](const rocksdb::Slice&, const rocksdb::Slice& value)
-             -> Result<std::optional<View>> {
+  return [keep = std::move(keep), what](
+             const rocksdb::Slice&, const rocksdb::Slice& value) -> Result<std::optional<View>> {
     ASSIGN_OR_RETURN(View view, Parse<View>(value.ToString(), what));
     if (!keep(view)) return std::optional<View>();
     return std::optional<View>(std::move(view));
@@ -108,7 +107,7 @@ Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instan
 }
 
 Result<std::optional<std::string>> ProjectionStore::ReadExtension(std::string_view projection,
-                                                                 std::string_view key) {
+                                                                  std::string_view key) {
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), MakeKey(kExtensionPrefix, {projection, key}), &value);
@@ -198,8 +197,8 @@ Result<std::string> ProjectionStore::Digest() {
 }
 
 Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
-                                                     const AccountFilter& filter, int limit,
-                                                     std::string_view cursor) {
+                                                      const AccountFilter& filter, int limit,
+                                                      std::string_view cursor) {
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = AccountKey(instance, "");
   const std::string prefix = instance_prefix + filter.address_prefix;
@@ -216,8 +215,8 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
 }
 
 Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view instance,
-                                                             const TransactionFilter& filter,
-                                                             int limit, std::string_view cursor) {
+                                                              const TransactionFilter& filter,
+                                                              int limit, std::string_view cursor) {
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = MakeKey(kTransactionPrefix, {instance, ""});
   // A source narrows the scan to its own keys: source 00 source_idempk.
@@ -238,8 +237,8 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
 }
 
 Result<v1::EventPage> ProjectionStore::ListEvents(std::string_view instance,
-                                                 const EventFilter& filter, int limit,
-                                                 std::string_view cursor) {
+                                                  const EventFilter& filter, int limit,
+                                                  std::string_view cursor) {
   DisableRocksDbPerfCounters();
   const std::string prefix = EventLogPrefix(instance);
   const std::string end =

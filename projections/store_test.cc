@@ -123,8 +123,9 @@ TEST_F(StoreTest, FailedCommitWritesNeitherStateNorOffset) {
   Result<std::string> digest = store->Digest();
   ASSERT_TRUE(digest.ok());
 
-  store->SetWriteFaultForTesting(
-      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("injected: disk full"); });
+  store->SetWriteFaultForTesting([](const ProjectionStore::Batch&, int64_t) {
+    return Status::IoError("injected: disk full");
+  });
   auto batch = store->BeginBatch(0);
   std::vector<v1::EventEnvelope> rest = Workload();
   rest.erase(rest.begin());
@@ -199,7 +200,6 @@ TEST_F(StoreTest, TheAccountCacheNeverChangesWhatIsApplied) {
   EXPECT_EQ(digests[0], digests[2]);
 }
 
-
 TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   // The cache hands a committed account to the batch that reads it; only that batch's commit
   // puts it back. A batch whose commit fails, or that is dropped, must leave later batches
@@ -226,8 +226,9 @@ TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   ASSERT_TRUE(store->Commit(*batch, 3).ok());
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 100);
 
-  const v1::EventEnvelope t9 = CreateTx(
-      "acme", "t9", v1::POSTED, {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("sales", v1::CREDIT, 5)});
+  const v1::EventEnvelope t9 =
+      CreateTx("acme", "t9", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("sales", v1::CREDIT, 5)});
   {
     auto abandoned = store->BeginBatch(0);
     ApplyAll(*abandoned, {t9}, 3);
@@ -792,10 +793,9 @@ TEST_F(StoreTest, TransactionPagesFollowTheFilterInSourceAndKeyOrder) {
   auto shop = store->ListTransactions("acme", {.source = "shop"}, 1, "");
   ASSERT_TRUE(shop.ok());
   ASSERT_FALSE(shop->next_cursor().empty());
-  EXPECT_EQ(store->ListTransactions("acme", {.source = "bank"}, 1, shop->next_cursor())
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store->ListTransactions("acme", {.source = "bank"}, 1, shop->next_cursor()).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(store->ListTransactions("acme", {}, 1, "xyz").status().code(),
             StatusCode::kInvalidArgument);
 }
@@ -876,7 +876,8 @@ TEST_F(StoreTest, EventPagesFollowTheFilterInLogOrder) {
         do {
           auto page = store->ListEvents(instance, filter, limit, cursor);
           ASSERT_TRUE(page.ok()) << page.status().ToString();
-          for (const v1::EventOutcomeView& o : page->items()) listed.push_back(o.ShortDebugString());
+          for (const v1::EventOutcomeView& o : page->items())
+            listed.push_back(o.ShortDebugString());
           cursor = page->next_cursor();
           ASSERT_LT(++pages, 100) << "the cursor does not advance";
         } while (!cursor.empty());

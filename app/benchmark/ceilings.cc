@@ -77,7 +77,8 @@ class RoundReader {
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(reader->rk_.get(), list);
     rd_kafka_topic_partition_list_destroy(list);
-    if (err) return Status::Unavailable(std::string("ceiling consumer assign: ") + rd_kafka_err2str(err));
+    if (err)
+      return Status::Unavailable(std::string("ceiling consumer assign: ") + rd_kafka_err2str(err));
     RETURN_IF_ERROR(reader->Pause(true));
     return reader;
   }
@@ -94,22 +95,24 @@ class RoundReader {
       // ~1 s later (measured: 0.75-0.9 s a round). A seek to where it stands starts it at once.
       for (size_t p = 0; p < next_.size(); ++p) list->elems[p].offset = next_[p];
       if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list, -1)) {
-        Status s = Status::Unavailable(std::string("ceiling consumer seek: ") +
-                                       rd_kafka_error_string(e));
+        Status s =
+            Status::Unavailable(std::string("ceiling consumer seek: ") + rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         rd_kafka_topic_partition_list_destroy(list);
         return s;
       }
     }
     rd_kafka_topic_partition_list_destroy(list);
-    if (err) return Status::Unavailable(std::string("ceiling consumer pause: ") + rd_kafka_err2str(err));
+    if (err)
+      return Status::Unavailable(std::string("ceiling consumer pause: ") + rd_kafka_err2str(err));
     return Status::Ok();
   }
 
   // Reads until every partition p's next offset reaches `until[p]`, counting into `consumed`.
   Status ReadUntil(const std::vector<int64_t>& until, std::atomic<int64_t>& consumed) {
     int64_t remaining = 0;
-    for (size_t p = 0; p < until.size(); ++p) remaining += std::max<int64_t>(0, until[p] - next_[p]);
+    for (size_t p = 0; p < until.size(); ++p)
+      remaining += std::max<int64_t>(0, until[p] - next_[p]);
     auto last_record = Clock::now();
     while (remaining > 0) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
@@ -233,7 +236,8 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
   {
     std::vector<const kafka::ProducerRecord*> firsts(static_cast<size_t>(partitions), nullptr);
     for (const auto& r : pool) {
-      if (!firsts[static_cast<size_t>(*r.partition)]) firsts[static_cast<size_t>(*r.partition)] = &r;
+      if (!firsts[static_cast<size_t>(*r.partition)])
+        firsts[static_cast<size_t>(*r.partition)] = &r;
     }
     std::erase(firsts, nullptr);
     size_t k = 0;
@@ -290,7 +294,8 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
     return k;
   };
   auto big_endian = [](std::string& out, uint64_t value, int bytes) {
-    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+    for (int i = bytes - 1; i >= 0; --i)
+      out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
   };
   const std::string& instance = envelope.instance_id();
   const v1::TransactionCreated& m = envelope.transaction_created();
@@ -391,7 +396,8 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
       bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
     }
     std::string offset;
-    for (int i = 7; i >= 0; --i) offset.push_back(static_cast<char>(((first + n) >> (8 * i)) & 0xff));
+    for (int i = 7; i >= 0; --i)
+      offset.push_back(static_cast<char>(((first + n) >> (8 * i)) & 0xff));
     batch.Put(std::string("o\0\0\0\0", 5), offset);
     s = db->Write(write_options, &batch);
     timed += Since(start);
@@ -400,7 +406,8 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
   }
   out.events_per_s = static_cast<double>(events) / timed;
   out.puts_per_s = static_cast<double>(puts) / timed;
-  out.bytes_per_event = static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(events, 1));
+  out.bytes_per_event =
+      static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(events, 1));
   return out;
 }
 

@@ -63,9 +63,8 @@ struct RocksDbCeiling {
 // Writes `events` events' puts, `batch_events` events (plus the partition offset) per
 // WriteBatch, into a fresh database at `dir` opened with the projection store's options.
 // `make_puts(i)` gives event i's puts; only building the WriteBatch and writing it are timed.
-Result<RocksDbCeiling> MeasureRocksDbCeiling(const projections::StoreOptions& store_options,
-                                             int64_t events, int batch_events,
-                                             const std::function<std::vector<Put>(int64_t)>& make_puts,
-                                             const OnProgress& progress);
+Result<RocksDbCeiling> MeasureRocksDbCeiling(
+    const projections::StoreOptions& store_options, int64_t events, int batch_events,
+    const std::function<std::vector<Put>(int64_t)>& make_puts, const OnProgress& progress);
 
 }  // namespace kledger::app::bench

@@ -552,8 +552,8 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     ASSIGN_OR_RETURN(std::vector<std::string> created,
                      CreateMissingTopics(props, specs, std::chrono::seconds(60)));
     if (created.size() != specs.size()) {
-      return Status::FailedPrecondition("topics named " + topics.prefix +
-                                        ".* exist already on " + options.bootstrap +
+      return Status::FailedPrecondition("topics named " + topics.prefix + ".* exist already on " +
+                                        options.bootstrap +
                                         "; a run needs topics of its own: run it again");
     }
     j["parameters"]["broker"] = "kafka";

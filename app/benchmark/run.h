@@ -4,10 +4,9 @@
 // exactly-once verification.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "app/benchmark/workload.h"
@@ -19,8 +18,8 @@ namespace kledger::app::bench {
 
 struct BenchmarkOptions {
   WorkloadOptions workload;
-  int batch_size = 2000;     // records per WriteBatch: processors and the RocksDB ceiling; 2000
-  int processors = 1;        // processors in the group, in this process; default 1
+  int batch_size = 2000;      // records per WriteBatch: processors and the RocksDB ceiling; 2000
+  int processors = 1;         // processors in the group, in this process; default 1
   int64_t in_flight = 10000;  // unacknowledged commands at most; default 10,000
   // The C++ API the command path uses: "async" (CommandClient::SubmitAsync, a callback per
   // command) or "future" (CommandClient::Submit, a future per command). Default "async".
@@ -49,7 +48,7 @@ struct BenchmarkOptions {
 };
 
 struct BenchmarkReport {
-  nlohmann::json json;  // the figures, in the shape `--json` writes
+  nlohmann::json json;    // the figures, in the shape `--json` writes
   bool verified = false;  // every event applied exactly once, books balanced
   std::string failure;    // why not, when not
 };

@@ -55,8 +55,8 @@ int64_t ZipfianGenerator::Next(std::mt19937_64& rng) {
   const double uz = u * zetan_;
   if (uz < 1.0) return 0;
   if (uz < 1.0 + std::pow(0.5, theta_)) return std::min<int64_t>(1, n_ - 1);
-  const auto i = static_cast<int64_t>(static_cast<double>(n_) *
-                                      std::pow(eta_ * u - eta_ + 1.0, alpha_));
+  const auto i =
+      static_cast<int64_t>(static_cast<double>(n_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
   return std::min(i, n_ - 1);
 }
 
@@ -71,9 +71,9 @@ Workload::Workload(const WorkloadOptions& options)
       static_cast<double>(options.transfers) * std::clamp(options.pending_ratio, 0.0, 1.0)));
   total_ = account_commands() + options.transfers + pending;
   // Decide pending-ness by exact count, so total() is exact whatever the random draws.
-  options_.pending_ratio = options.transfers > 0
-                               ? static_cast<double>(pending) / static_cast<double>(options.transfers)
-                               : 0;
+  options_.pending_ratio =
+      options.transfers > 0 ? static_cast<double>(pending) / static_cast<double>(options.transfers)
+                            : 0;
 }
 
 int64_t Workload::account_commands() const {

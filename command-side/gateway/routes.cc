@@ -37,8 +37,7 @@ constexpr Route kRoutes[] = {
      http::PathInstance},
     {R"(/v1/instances/([^/]+)/accounts/([^/]+)/updates)", gateway::UpdateAccount,
      http::PathInstance},
-    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)", gateway::CloseAccount,
-     http::PathInstance},
+    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)", gateway::CloseAccount, http::PathInstance},
     {R"(/v1/batch)", gateway::SubmitBatch, BatchInstances},
 };
 
@@ -54,11 +53,11 @@ void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
                            std::shared_ptr<const auth::Authorizer> authorizer,
                            http::RouteMetrics* metrics) {
   for (const Route& route : kRoutes) {
-    auto guarded = http::Guarded(authorizer, {auth::Right::kSubmit, route.instances},
-                                 [&client, handler = route.handler](const httplib::Request& req,
-                                                                    httplib::Response& res) {
-                                   handler(client, req, res);
-                                 });
+    auto guarded = http::Guarded(
+        authorizer, {auth::Right::kSubmit, route.instances},
+        [&client, handler = route.handler](const httplib::Request& req, httplib::Response& res) {
+          handler(client, req, res);
+        });
     if (metrics != nullptr) guarded = metrics->Wrap({"POST", route.pattern}, std::move(guarded));
     server.Post(route.pattern, std::move(guarded));
   }

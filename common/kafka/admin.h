@@ -1,4 +1,5 @@
-// Kafka's admin API in RAII form: which topics exist, their configs, and creating topics. For operators' tools
+// Kafka's admin API in RAII form: which topics exist, their configs, and creating topics. For
+// operators' tools
 // (`kledger topics create`); kledger's data path never creates topics.
 #pragma once
 
@@ -18,8 +19,8 @@ namespace kledger::kafka {
 // A topic as the cluster's metadata shows it.
 struct TopicDescription {
   std::string name;
-  int32_t partitions = 0;          // partitions the metadata lists
-  int32_t replication_factor = 0;  // replicas of partition 0 (0 when it has no partitions)
+  int32_t partitions = 0;              // partitions the metadata lists
+  int32_t replication_factor = 0;      // replicas of partition 0 (0 when it has no partitions)
   int32_t partitions_with_leader = 0;  // partitions whose metadata names a leader
 };
 

@@ -65,7 +65,7 @@ struct Consumer::Impl {
   RdKafkaPtr rk;
   RebalanceListener* listener = nullptr;
   bool closed = false;
-  bool ever_assigned = false;  // the rebalance callback has handed over an assignment
+  bool ever_assigned = false;        // the rebalance callback has handed over an assignment
   bool destroy_would_abort = false;  // found by Close(); see DestroyWouldAbort()
   // An error to report from the next Poll(): raised while records were already collected (they
   // are returned first), or inside a rebalance callback (which cannot return one).
@@ -262,10 +262,11 @@ Consumer::~Consumer() {
     // until the process exits rather than destroyed into librdkafka's assertion. Its threads
     // live on, so it is silenced: a broker going away would otherwise make them log while the
     // process exits and the logger is being destroyed (a use after free).
-    spdlog::warn("kafka consumer {}: stopped before its first assignment; keeping the handle, "
-                 "silenced, until exit (librdkafka {} cannot destroy it: "
-                 "confluentinc/librdkafka#4312)",
-                 rd_kafka_name(impl_->rk.get()), rd_kafka_version_str());
+    spdlog::warn(
+        "kafka consumer {}: stopped before its first assignment; keeping the handle, "
+        "silenced, until exit (librdkafka {} cannot destroy it: "
+        "confluentinc/librdkafka#4312)",
+        rd_kafka_name(impl_->rk.get()), rd_kafka_version_str());
     constexpr int kSyslogEmergency = 0;  // only librdkafka's fatal errors are logged at this level
     rd_kafka_set_log_level(impl_->rk.get(), kSyslogEmergency);
     KeepUntilExit(std::move(impl_));
@@ -444,9 +445,9 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(const std::string&
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        impl_->rk.get(), topic.c_str(), partition, &low, &high,
-        ToTimeoutMs(std::max(left, std::chrono::milliseconds(1))));
+    const rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(impl_->rk.get(), topic.c_str(), partition, &low, &high,
+                                         ToTimeoutMs(std::max(left, std::chrono::milliseconds(1))));
     // A partition whose leader just moved, or of a topic just created, answers "not leader" for
     // a moment (the request went by the metadata cached before): asked again once librdkafka
     // has refreshed it, it answers.

@@ -127,8 +127,8 @@ struct Producer::Impl {
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (OutstandingCount() > 0) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       rd_kafka_poll(rk.get(), std::min<int>(static_cast<int>(left.count()), kPollIntervalMs));
     }
@@ -210,9 +210,9 @@ Status Producer::Produce(ProducerRecord record, DeliveryCallback on_delivery) {
   std::vector<HeaderView> headers;
   headers.reserve(record.headers.size());
   for (const Header& h : record.headers) headers.push_back({h.key, h.value});
-  return Produce(ProducerRecordView{record.topic.c_str(), record.key, record.value, headers,
-                                    record.partition},
-                 std::move(on_delivery));
+  return Produce(
+      ProducerRecordView{record.topic.c_str(), record.key, record.value, headers, record.partition},
+      std::move(on_delivery));
 }
 
 Status Producer::Produce(const ProducerRecordView& record, DeliveryCallback on_delivery) {

@@ -171,9 +171,9 @@ TEST(ProducerTest, EnqueueErrorDoesNotCallTheCallback) {
 TEST(ProducerTest, CallerPollServesEveryReportOnceOnTheCallingThread) {
   auto broker = EmbeddedBroker::Start({.brokers = 1, .topics = {{"polled", 3, 1}}});
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-  auto producer = Producer::Create(
-      Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
-      DeliveryThread::kCaller);
+  auto producer =
+      Producer::Create(Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
+                       DeliveryThread::kCaller);
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   constexpr int kRecords = 2000;
   std::vector<int> calls(kRecords, 0);
@@ -226,9 +226,9 @@ TEST(ProducerTest, CallerPollServesEveryReportOnceOnTheCallingThread) {
 TEST(ProducerTest, CallerFlushServesTheReportsItWaitsFor) {
   auto broker = EmbeddedBroker::Start({.brokers = 1, .topics = {{"flushed", 1, 1}}});
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-  auto producer = Producer::Create(
-      Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
-      DeliveryThread::kCaller);
+  auto producer =
+      Producer::Create(Merge(DevClientDefaults(), {{"bootstrap.servers", (*broker)->bootstrap()}}),
+                       DeliveryThread::kCaller);
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   constexpr int kRecords = 100;
   CallbackLog log;

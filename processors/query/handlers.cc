@@ -75,8 +75,8 @@ void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Re
   auto limit = IntParam(req, "limit", 100, 1, 1000);
   auto type = EnumParam<v1::AccountType>(req, "type", v1::AccountType_Parse,
                                          {"ASSET", "LIABILITY", "EQUITY", "REVENUE", "EXPENSE"});
-  auto status = EnumParam<v1::AccountStatus>(req, "status", v1::AccountStatus_Parse,
-                                             {"OPEN", "CLOSED"});
+  auto status =
+      EnumParam<v1::AccountStatus>(req, "status", v1::AccountStatus_Parse, {"OPEN", "CLOSED"});
   for (const Status* s : {&limit.status(), &type.status(), &status.status()}) {
     if (!s->ok()) return http::ReplyStatus(res, *s);
   }
@@ -101,8 +101,7 @@ void ListTransactions(Processor& processor, const httplib::Request& req, httplib
   if (req.has_param("source")) filter.source = req.get_param_value("source");
   if (req.has_param("account")) filter.account = req.get_param_value("account");
   ForOwnedInstance(processor, req, res, [&] {
-    Reply(processor.store().ListTransactions(req.matches[1].str(), filter,
-                                             static_cast<int>(*limit),
+    Reply(processor.store().ListTransactions(req.matches[1].str(), filter, static_cast<int>(*limit),
                                              req.get_param_value("cursor")),
           res);
   });
@@ -142,9 +141,9 @@ void GetEvent(Processor& processor, const httplib::Request& req, httplib::Respon
     // Not recorded, and the caller says where its 202 put it: on its way, or not that event.
     if (*partition >= 0 && *partition != owned) {
       return http::ReplyStatus(
-          res, Status::InvalidArgument("instance '" + instance + "' lives on partition " +
-                                       std::to_string(owned) + ", not " +
-                                       std::to_string(*partition)));
+          res,
+          Status::InvalidArgument("instance '" + instance + "' lives on partition " +
+                                  std::to_string(owned) + ", not " + std::to_string(*partition)));
     }
     const auto progress = processor.Progress();
     const auto it = progress.find(owned);
@@ -192,8 +191,8 @@ void ListEvents(Processor& processor, const httplib::Request& req, httplib::Resp
       for (int i = 0; i < event->field_count(); ++i) {
         names += (names.empty() ? "" : ", ") + event->field(i)->name();
       }
-      return http::ReplyStatus(res, Status::InvalidArgument("type must be one of " + names +
-                                                            ", not '" + type + "'"));
+      return http::ReplyStatus(
+          res, Status::InvalidArgument("type must be one of " + names + ", not '" + type + "'"));
     }
     filter.type = type;
   }
@@ -212,8 +211,8 @@ void GetBalances(Processor& processor, const httplib::Request& req, httplib::Res
     int64_t as_of = *at_offset;
     if (as_of >= 0) {
       // Balances as of an offset not applied yet would be made up: wait for it.
-      Status applied = processor.WaitForOffset(partition, as_of,
-                                               processor.options().read_your_writes_timeout);
+      Status applied =
+          processor.WaitForOffset(partition, as_of, processor.options().read_your_writes_timeout);
       if (!applied.ok()) return http::ReplyStatus(res, applied);
     } else {
       const auto progress = processor.Progress();

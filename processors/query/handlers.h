@@ -19,8 +19,7 @@ void GetBalances(Processor& processor, const httplib::Request& req, httplib::Res
 void GetStats(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void ListDeadLetters(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetDeadLetter(Processor& processor, const httplib::Request& req, httplib::Response& res);
-void RedriveDeadLetters(Processor& processor, const httplib::Request& req,
-                        httplib::Response& res);
+void RedriveDeadLetters(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetTrialBalance(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void GetDigest(Processor& processor, const httplib::Request& req, httplib::Response& res);
 

@@ -40,8 +40,7 @@ void GetDeadLetter(Processor& processor, const httplib::Request& req, httplib::R
   Reply(ShowDeadLetter(processor.props(), processor.options().dlt_topic, *id), res);
 }
 
-void RedriveDeadLetters(Processor& processor, const httplib::Request& req,
-                        httplib::Response& res) {
+void RedriveDeadLetters(Processor& processor, const httplib::Request& req, httplib::Response& res) {
   v1::RedriveRequest request;
   if (Status parsed = http::ParseJson(req.body, request); !parsed.ok()) {
     return http::ReplyStatus(res, parsed);

@@ -25,7 +25,7 @@ void Reply(const Result<T>& result, httplib::Response& res) {
 
 // Parses a whole-number query parameter within [min, max]; `fallback` when absent.
 inline Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t fallback,
-                         int64_t min, int64_t max) {
+                                int64_t min, int64_t max) {
   if (!req.has_param(name)) return fallback;
   const std::string text = req.get_param_value(name);
   int64_t value = 0;

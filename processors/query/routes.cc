@@ -26,8 +26,8 @@ constexpr Route kRoutes[] = {
      http::PathInstance},
     {"GET", R"(/v1/instances/([^/]+)/accounts/([^/]+))", query::GetAccount, auth::Right::kQuery,
      http::PathInstance},
-    {"GET", R"(/v1/instances/([^/]+)/accounts/([^/]+)/history)", query::GetHistory, auth::Right::kQuery,
-     http::PathInstance},
+    {"GET", R"(/v1/instances/([^/]+)/accounts/([^/]+)/history)", query::GetHistory,
+     auth::Right::kQuery, http::PathInstance},
     {"GET", R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+))", query::GetTransaction,
      auth::Right::kQuery, http::PathInstance},
     {"GET", R"(/v1/instances/([^/]+)/events/([^/]+))", query::GetEvent, auth::Right::kQuery,
@@ -62,11 +62,11 @@ void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
     if (route.instances != nullptr) access.instances = route.instances;
     auto guarded = http::Guarded(
         authorizer, std::move(access),
-        [&processor, handler = route.handler](const httplib::Request& req,
-                                              httplib::Response& res) {
+        [&processor, handler = route.handler](const httplib::Request& req, httplib::Response& res) {
           handler(processor, req, res);
         });
-    if (metrics != nullptr) guarded = metrics->Wrap({route.method, route.pattern}, std::move(guarded));
+    if (metrics != nullptr)
+      guarded = metrics->Wrap({route.method, route.pattern}, std::move(guarded));
     if (std::string_view(route.method) == "POST") {
       server.Post(route.pattern, std::move(guarded));
     } else {

@@ -45,9 +45,8 @@ class OpenApiTest : public ::testing::Test {
   static const Struct& Object(const Struct& object, const std::string& key) {
     static const Struct empty;
     auto it = object.fields().find(key);
-    return it != object.fields().end() && it->second.has_struct_value()
-               ? it->second.struct_value()
-               : empty;
+    return it != object.fields().end() && it->second.has_struct_value() ? it->second.struct_value()
+                                                                        : empty;
   }
   static std::string String(const Struct& object, const std::string& key) {
     auto it = object.fields().find(key);
@@ -100,8 +99,8 @@ TEST_F(OpenApiTest, DocumentsEveryRouteAndNoOther) {
   add(http::OperatorRoutes(), "http::OperatorRoutes()");
 
   std::map<std::string, std::string> documented;  // "GET /v1/..{}.." -> "get /v1/{instance}.."
-  static const std::set<std::string> kMethods = {"get",    "put",     "post", "delete",
-                                                 "patch",  "head",    "options", "trace"};
+  static const std::set<std::string> kMethods = {"get",   "put",  "post",    "delete",
+                                                 "patch", "head", "options", "trace"};
   for (const auto& [path, item] : Object(document_, "paths").fields()) {
     for (const auto& [method, operation] : item.struct_value().fields()) {
       if (!kMethods.contains(method)) continue;
@@ -126,9 +125,8 @@ TEST_F(OpenApiTest, DocumentsEveryRouteAndNoOther) {
 // The schema a property refers to: {"$ref": ...}, or {"allOf": [{"$ref": ...}]} (a $ref with a
 // description of its own). Empty when it refers to none.
 std::string ReferredSchema(const Struct& property) {
-  std::string ref = property.fields().contains("$ref")
-                        ? property.fields().at("$ref").string_value()
-                        : std::string();
+  std::string ref = property.fields().contains("$ref") ? property.fields().at("$ref").string_value()
+                                                       : std::string();
   if (ref.empty() && property.fields().contains("allOf")) {
     const auto& all_of = property.fields().at("allOf").list_value();
     if (all_of.values_size() == 1 && all_of.values(0).has_struct_value()) {
@@ -228,8 +226,8 @@ TEST_F(OpenApiTest, EveryProtoSchemaHasExactlyTheMessagesFields) {
         continue;
       }
       const std::string mismatch = FieldMismatch(it->second.struct_value(), field, schemas_);
-      EXPECT_TRUE(mismatch.empty()) << "schema " << name << ", property '" << field.name()
-                                    << "' " << mismatch;
+      EXPECT_TRUE(mismatch.empty())
+          << "schema " << name << ", property '" << field.name() << "' " << mismatch;
     }
     for (const auto& [property, unused] : properties.fields()) {
       EXPECT_NE(message->FindFieldByName(property), nullptr)

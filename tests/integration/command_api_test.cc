@@ -91,9 +91,8 @@ class CommandApiTest : public ::testing::Test {
     KcatRecord out;
     auto kcat =
         ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                             cluster_->events_topic(), "-p",
-                             std::to_string(ack.partition()), "-o", std::to_string(ack.offset()),
-                             "-c", "1", "-e", "-f", "%h\\n%s"},
+                             cluster_->events_topic(), "-p", std::to_string(ack.partition()), "-o",
+                             std::to_string(ack.offset()), "-c", "1", "-e", "-f", "%h\\n%s"},
                             cluster_->log_dir() + "/kcat.log");
     EXPECT_TRUE(kcat.ok()) << kcat.status().ToString();
     if (!kcat.ok()) return out;
@@ -110,10 +109,10 @@ class CommandApiTest : public ::testing::Test {
 
   // Every record's headers, one line each, as kcat prints them from every partition.
   std::string AllHeaders() {
-    auto kcat = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                                     cluster_->events_topic(), "-o", "beginning", "-e", "-f",
-                                     "%h\\n"},
-                                    cluster_->log_dir() + "/kcat.log");
+    auto kcat =
+        ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
+                             cluster_->events_topic(), "-o", "beginning", "-e", "-f", "%h\\n"},
+                            cluster_->log_dir() + "/kcat.log");
     EXPECT_TRUE(kcat.ok()) << kcat.status().ToString();
     if (!kcat.ok()) return "";
     std::string out = kcat->ReadAll(std::chrono::seconds(20));

@@ -88,10 +88,9 @@ class DeadLetterTest : public ::testing::Test {
 
   // kcat -C: one record of the events topic, formatted by `format`.
   static std::string KcatRead(int32_t partition, int64_t offset, const std::string& format) {
-    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                 cluster_->events_topic(), "-p",
-                 std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e", "-f",
-                 format})
+    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(),
+                 "-p", std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e",
+                 "-f", format})
         .out;
   }
 
@@ -198,7 +197,7 @@ struct Poisoned {
   int32_t partition = -1;
   v1::EventEnvelope sale;  // the first sale, as the log holds it
   std::vector<Poison> poison;
-  std::vector<v1::Ack> around;  // the sales: one before the first poison, one after each
+  std::vector<v1::Ack> around;          // the sales: one before the first poison, one after each
   std::vector<nlohmann::json> letters;  // their dead letters as `dlt list --json` prints them
 };
 
@@ -386,9 +385,8 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
     const ToolRun redrive = Dlt({"redrive", stuck_id});
     ASSERT_EQ(redrive.exit_code, 0) << redrive.out << redrive.err;
     EXPECT_NE(redrive.out.find("redriven 1, failed 0"), std::string::npos) << redrive.out;
-    const std::string marker =
-        "redriven " + stuck_id + " -> " + cluster_->events_topic() + " " +
-        std::to_string(partition) + ":";
+    const std::string marker = "redriven " + stuck_id + " -> " + cluster_->events_topic() + " " +
+                               std::to_string(partition) + ":";
     const size_t at = redrive.out.find(marker);
     ASSERT_NE(at, std::string::npos) << redrive.out;
     redriven_offsets.push_back(std::stoll(redrive.out.substr(at + marker.size())));
@@ -459,8 +457,8 @@ TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
   std::vector<v1::DeadLetterView> listed;
   std::string cursor;
   for (int pages = 0; pages < 100; ++pages) {
-    auto res = http->Get(("/v1/dead-letters?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor))
-                             .c_str());
+    auto res = http->Get(
+        ("/v1/dead-letters?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor)).c_str());
     ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
     v1::DeadLetterPage page;
     ASSERT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
@@ -470,8 +468,10 @@ TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
   }
   std::vector<nlohmann::json> cli = ListJson({});
   std::sort(cli.begin(), cli.end(), [](const auto& a, const auto& b) {
-    return std::pair(a["dlt_partition"].template get<int>(), a["dlt_offset"].template get<int64_t>()) <
-           std::pair(b["dlt_partition"].template get<int>(), b["dlt_offset"].template get<int64_t>());
+    return std::pair(a["dlt_partition"].template get<int>(),
+                     a["dlt_offset"].template get<int64_t>()) <
+           std::pair(b["dlt_partition"].template get<int>(),
+                     b["dlt_offset"].template get<int64_t>());
   });
   ASSERT_EQ(listed.size(), cli.size());
   ASSERT_GE(listed.size(), 2u);

@@ -48,8 +48,8 @@ class ReadSideTest : public ::testing::Test {
     // Opened (and some closed) through /v1/batch, 100 commands a request.
     v1::BatchRequest batch;
     auto flush = [&] {
-      auto res = cluster_->CommandClient()->Post("/v1/batch", http::ToJson(batch),
-                                                 "application/json");
+      auto res =
+          cluster_->CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
       ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
       v1::BatchResponse answer;
       ASSERT_TRUE(http::ParseJson(res->body, answer).ok());
@@ -155,8 +155,8 @@ class ReadSideTest : public ::testing::Test {
   static std::string Transfer(const std::string& source, const std::string& key,
                               const std::string& status, const std::string& debit,
                               const std::string& credit, int64_t amount) {
-    return R"({"source":")" + source + R"(","source_idempk":")" + key + R"(","status":")" +
-           status + R"(","entries":[{"account":")" + debit + R"(","direction":"DEBIT","amount":)" +
+    return R"({"source":")" + source + R"(","source_idempk":")" + key + R"(","status":")" + status +
+           R"(","entries":[{"account":")" + debit + R"(","direction":"DEBIT","amount":)" +
            std::to_string(amount) + R"(,"currency":"USD"},{"account":")" + credit +
            R"(","direction":"CREDIT","amount":)" + std::to_string(amount) +
            R"(,"currency":"USD"}]})";
@@ -174,15 +174,15 @@ TEST_F(ReadSideTest, EveryFilterPagesThroughExactlyTheModelsAccountsInAddressOrd
   };
   const std::vector<Query> queries = {
       {"", [](const Account&) { return true; }},
-      {"prefix=liabilities:wallets:", [](const Account& a) {
-         return a.address.starts_with("liabilities:wallets:");
-       }},
+      {"prefix=liabilities:wallets:",
+       [](const Account& a) { return a.address.starts_with("liabilities:wallets:"); }},
       {"type=asset", [](const Account& a) { return a.type == "asset"; }},
       {"currency=EUR", [](const Account& a) { return a.currency == "EUR"; }},
       {"status=closed", [](const Account& a) { return a.closed; }},
-      {"prefix=assets:&type=LIABILITY&currency=USD&status=open", [](const Account& a) {
-         return a.address.starts_with("assets:") && a.type == "liability" &&
-                a.currency == "USD" && !a.closed;
+      {"prefix=assets:&type=LIABILITY&currency=USD&status=open",
+       [](const Account& a) {
+         return a.address.starts_with("assets:") && a.type == "liability" && a.currency == "USD" &&
+                !a.closed;
        }},
   };
   for (int t = 0; t < 6; ++t) {
@@ -207,12 +207,16 @@ TEST_F(ReadSideTest, EveryFilterPagesThroughExactlyTheModelsAccountsInAddressOrd
     // ownership topic is read asynchronously; on a fresh Kafka cluster a producer's first
     // announcement waits seconds for its producer id).
     std::string named;
-    EXPECT_TRUE(WaitUntil(30s, [&] {
-      auto other = cluster_->ProcessorClient(1 - owner)->Get(
-          ("/v1/instances/" + instance + "/accounts").c_str());
-      named = other && other->status == 421 ? other->get_header_value("X-Kledger-Owner") : "";
-      return named == cluster_->ProcessorUrl(owner);
-    })) << instance << ": the other processor names '" << named << "'";
+    EXPECT_TRUE(WaitUntil(30s,
+                          [&] {
+                            auto other = cluster_->ProcessorClient(1 - owner)->Get(
+                                ("/v1/instances/" + instance + "/accounts").c_str());
+                            named = other && other->status == 421
+                                        ? other->get_header_value("X-Kledger-Owner")
+                                        : "";
+                            return named == cluster_->ProcessorUrl(owner);
+                          }))
+        << instance << ": the other processor names '" << named << "'";
   }
 }
 
@@ -295,8 +299,8 @@ TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
       int pages = 0;
       do {
         std::string path = "/v1/instances/" + instance + "/transactions?" + q.text +
-                           "&limit=" + std::to_string(limit) + "&min_offset=" +
-                           std::to_string(last);
+                           "&limit=" + std::to_string(limit) +
+                           "&min_offset=" + std::to_string(last);
         if (!cursor.empty()) path += "&cursor=" + cursor;
         auto page_res = cluster_->ProcessorClient(owner)->Get(path.c_str());
         ASSERT_TRUE(page_res && page_res->status == 200)
@@ -362,7 +366,8 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
   for (const Filter& f : filters) {
     std::vector<std::string> expected;
     for (const Recorded& r : model) {
-      if (f.keep(r)) expected.push_back(r.event_id + " " + r.outcome + " " + std::to_string(r.offset));
+      if (f.keep(r))
+        expected.push_back(r.event_id + " " + r.outcome + " " + std::to_string(r.offset));
     }
     for (int limit : {1, 6, 100}) {
       std::vector<std::string> listed;
@@ -440,7 +445,8 @@ TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   const int owner = OwnerOf(instance);
   ASSERT_GE(owner, 0);
   const std::string wallet = base + "/accounts/wallet:1?min_offset=";
-  const auto after_update = Query<v1::AccountView>(owner, wallet + std::to_string(updated.offset()));
+  const auto after_update =
+      Query<v1::AccountView>(owner, wallet + std::to_string(updated.offset()));
   EXPECT_EQ(after_update.metadata().at("tier"), "gold");
   EXPECT_TRUE(after_update.allow_negative());
 
@@ -461,15 +467,16 @@ TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   const auto after_close =
       Query<v1::AccountView>(owner, wallet + std::to_string(closed_again.offset()));
   EXPECT_EQ(after_close.status(), v1::CLOSED);
-  const auto first_close = Query<v1::EventOutcomeView>(owner, base + "/events/" + closed.event_id());
+  const auto first_close =
+      Query<v1::EventOutcomeView>(owner, base + "/events/" + closed.event_id());
   EXPECT_EQ(first_close.outcome(), v1::APPLIED);
   EXPECT_EQ(first_close.offset(), closed.offset());
 
-  const v1::Ack refused =
-      Submit(base + "/transactions", Transfer("app", "after-close", "POSTED", "bank", "wallet:1", 5));
-  const auto outcome = Query<v1::EventOutcomeView>(
-      owner, base + "/events/" + refused.event_id() + "?min_offset=" +
-                 std::to_string(refused.offset()));
+  const v1::Ack refused = Submit(base + "/transactions",
+                                 Transfer("app", "after-close", "POSTED", "bank", "wallet:1", 5));
+  const auto outcome =
+      Query<v1::EventOutcomeView>(owner, base + "/events/" + refused.event_id() +
+                                             "?min_offset=" + std::to_string(refused.offset()));
   EXPECT_EQ(outcome.outcome(), v1::REJECTED);
   EXPECT_EQ(outcome.reason(), "account_closed");
   const auto unchanged = Query<v1::AccountView>(owner, wallet + std::to_string(refused.offset()));

@@ -175,16 +175,17 @@ TEST_F(SecurityTest, QueryApiAnswers401WithoutAValidToken403OutOfScopeAnd200InSc
   EXPECT_EQ(Code(Query(kReaderToken)->Get("/v1/instances/acme/accounts/assets:bank/balances")),
             200);
   // Account lifecycle needs submit on the instance.
-  EXPECT_EQ(Code(Command(kReaderToken)->Post("/v1/instances/acme/accounts/assets:bank/close", "",
-                                             kJson)),
-            403);
-  EXPECT_EQ(Code(Command(kSubmitToken)->Post("/v1/instances/beta/accounts/assets:bank/updates",
-                                             R"({"update_idempk":"u"})", kJson)),
+  EXPECT_EQ(
+      Code(Command(kReaderToken)->Post("/v1/instances/acme/accounts/assets:bank/close", "", kJson)),
+      403);
+  EXPECT_EQ(Code(Command(kSubmitToken)
+                     ->Post("/v1/instances/beta/accounts/assets:bank/updates",
+                            R"({"update_idempk":"u"})", kJson)),
             403);
   // Every answer of an API route is counted by route and code, refusals included.
   auto counted = [](httplib::Client& client, const std::string& code, const std::string& route) {
-    return MetricValue(client, "kledger_http_requests_total{code=\"" + code + "\",route=\"" +
-                                   route + "\"}")
+    return MetricValue(client,
+                       "kledger_http_requests_total{code=\"" + code + "\",route=\"" + route + "\"}")
         .value_or(0);
   };
   EXPECT_GE(counted(*Query(nullptr), "401", "/v1/stats"), 1);

@@ -39,10 +39,11 @@ class SkeletonTest : public ::testing::Test {
   static std::string Posted(const std::string& key, const std::string& debit,
                             const std::string& credit, int64_t amount) {
     const std::string a = std::to_string(amount);
-    return R"({"source":"shop","source_idempk":")" + key + R"(","status":"posted","entries":[)"
-           R"({"account":")" + debit + R"(","direction":"debit","amount":)" + a +
-           R"(,"currency":"USD"},{"account":")" + credit +
-           R"(","direction":"credit","amount":)" + a + R"(,"currency":"USD"}]})";
+    return R"({"source":"shop","source_idempk":")" + key +
+           R"(","status":"posted","entries":[)"
+           R"({"account":")" +
+           debit + R"(","direction":"debit","amount":)" + a + R"(,"currency":"USD"},{"account":")" +
+           credit + R"(","direction":"credit","amount":)" + a + R"(,"currency":"USD"}]})";
   }
 
   // Polls the processor until `address` shows `posted_debit` (the last write of the test
@@ -72,8 +73,8 @@ TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
   Accept("/v1/instances/beta/accounts", OpenAccount("assets:cash", "asset"));
   Accept("/v1/instances/beta/accounts", OpenAccount("equity:capital", "equity"));
 
-  const v1::Ack first =
-      Accept("/v1/instances/acme/transactions", Posted("order-1", "assets:cash", "revenue:sales", 1000));
+  const v1::Ack first = Accept("/v1/instances/acme/transactions",
+                               Posted("order-1", "assets:cash", "revenue:sales", 1000));
   Accept("/v1/instances/acme/transactions", Posted("order-2", "assets:cash", "revenue:sales", 500));
   Accept("/v1/instances/beta/transactions",
          Posted("seed-1", "assets:cash", "equity:capital", 7000));
@@ -82,13 +83,12 @@ TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
   EXPECT_GE(first.offset(), 0);
 
   // The same idempotency key answers the same event id, whatever else the body says.
-  const v1::Ack again =
-      Accept("/v1/instances/acme/transactions", Posted("order-1", "assets:cash", "revenue:sales", 999));
+  const v1::Ack again = Accept("/v1/instances/acme/transactions",
+                               Posted("order-1", "assets:cash", "revenue:sales", 999));
   EXPECT_EQ(again.event_id(), first.event_id());
 
-  const v1::AccountView cash = WaitForAccount("acme", "assets:cash", [](const auto& v) {
-    return v.balances().posted().debit() == 1500;
-  });
+  const v1::AccountView cash = WaitForAccount(
+      "acme", "assets:cash", [](const auto& v) { return v.balances().posted().debit() == 1500; });
   EXPECT_EQ(cash.balances().posted().debit(), 1500);
   EXPECT_EQ(cash.balances().posted().credit(), 0);
   EXPECT_EQ(cash.balances().posted().amount(), 1500);
@@ -101,14 +101,13 @@ TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
   EXPECT_EQ(sales.balances().posted().debit(), 0);
   EXPECT_EQ(sales.balances().posted().amount(), 1500);  // signed in its normal (credit) direction
 
-  const v1::AccountView beta_cash = WaitForAccount("beta", "assets:cash", [](const auto& v) {
-    return v.balances().posted().debit() == 7000;
-  });
+  const v1::AccountView beta_cash = WaitForAccount(
+      "beta", "assets:cash", [](const auto& v) { return v.balances().posted().debit() == 7000; });
   EXPECT_EQ(beta_cash.balances().posted().amount(), 7000);
 
   // The resubmitted order-1 was a duplicate: it did not change the balance (1500, not 2499).
-  auto outcome = cluster_->ProcessorClient(0)->Get(
-      ("/v1/instances/acme/events/" + first.event_id()).c_str());
+  auto outcome =
+      cluster_->ProcessorClient(0)->Get(("/v1/instances/acme/events/" + first.event_id()).c_str());
   ASSERT_TRUE(outcome);
   EXPECT_EQ(outcome->status, 200) << outcome->body;
   v1::EventOutcomeView view;
@@ -134,8 +133,8 @@ TEST_F(SkeletonTest, InvalidCommandsAreRefusedWithFieldDetails) {
   auto not_json = cluster_->CommandClient()->Post("/v1/instances/acme/accounts", "{", kJson);
   ASSERT_TRUE(not_json);
   EXPECT_EQ(not_json->status, 400);
-  auto bad_instance = cluster_->CommandClient()->Post(
-      "/v1/instances/bad%20name/accounts", OpenAccount("assets:cash", "asset"), kJson);
+  auto bad_instance = cluster_->CommandClient()->Post("/v1/instances/bad%20name/accounts",
+                                                      OpenAccount("assets:cash", "asset"), kJson);
   ASSERT_TRUE(bad_instance);
   EXPECT_EQ(bad_instance->status, 400) << bad_instance->body;
 }
@@ -143,11 +142,11 @@ TEST_F(SkeletonTest, InvalidCommandsAreRefusedWithFieldDetails) {
 TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   const v1::Ack ack = Accept("/v1/instances/kcat/accounts", OpenAccount("assets:cash", "asset"));
   // Headers of every record, as a third-party client sees them.
-  auto kcat = ChildProcess::Spawn(
-      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
-       std::to_string(ack.partition()), "-o", std::to_string(ack.offset()), "-c", "1", "-e",
-       "-f", "%k\\n%h\\n"},
-      cluster_->log_dir() + "/kcat.log");
+  auto kcat =
+      ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
+                           cluster_->events_topic(), "-p", std::to_string(ack.partition()), "-o",
+                           std::to_string(ack.offset()), "-c", "1", "-e", "-f", "%k\\n%h\\n"},
+                          cluster_->log_dir() + "/kcat.log");
   ASSERT_TRUE(kcat.ok()) << kcat.status().ToString();
   const std::string out = kcat->ReadAll(std::chrono::seconds(20));
   EXPECT_EQ(kcat->Wait(std::chrono::seconds(5)), 0);
@@ -160,11 +159,10 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   }
 
   // The value, byte for byte, decodes as the envelope the command side meant.
-  auto raw = ChildProcess::Spawn(
-      {"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(), "-p",
-       std::to_string(ack.partition()), "-o", std::to_string(ack.offset()), "-c", "1", "-e",
-       "-f", "%s"},
-      cluster_->log_dir() + "/kcat.log");
+  auto raw = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
+                                  cluster_->events_topic(), "-p", std::to_string(ack.partition()),
+                                  "-o", std::to_string(ack.offset()), "-c", "1", "-e", "-f", "%s"},
+                                 cluster_->log_dir() + "/kcat.log");
   ASSERT_TRUE(raw.ok());
   const std::string value = raw->ReadAll(std::chrono::seconds(20));
   v1::EventEnvelope envelope;

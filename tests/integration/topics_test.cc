@@ -235,7 +235,7 @@ TEST_F(TopicsCreateTest, UnreachableClusterFailsWithinTheTimeout) {
 
 TEST_F(TopicsCreateTest, MinInsyncAboveReplicationFactorIsRefused) {
   TimedToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
-                              "--min-insync-replicas", "2", "--dry-run"});
+                                   "--min-insync-replicas", "2", "--dry-run"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "--min-insync-replicas 2 exceeds --replication-factor 1"));
 }

@@ -45,10 +45,9 @@ void RestartProcessorOne(Cluster& cluster, std::chrono::seconds within) {
   cluster.processor(1).Wait(10s);
   ASSERT_TRUE(cluster.StartProcessor(1).ok());
   auto p1 = cluster.ProcessorClient(1);
-  ASSERT_TRUE(WaitUntil(within, [&] {
-    return !OwnedPartitions(*p1).empty() && Answers200(*p1, "/readyz");
-  })) << "processor 1 did not get partitions back; logs in "
-      << cluster.log_dir();
+  ASSERT_TRUE(WaitUntil(
+      within, [&] { return !OwnedPartitions(*p1).empty() && Answers200(*p1, "/readyz"); }))
+      << "processor 1 did not get partitions back; logs in " << cluster.log_dir();
 }
 
 TEST(StaticMembershipTest, RestartedMemberGetsItsPartitionsBackWithoutARebalance) {
@@ -94,12 +93,12 @@ void OpenInTransaction(kafka::Producer& producer, const std::string& topic,
   auto event = command::PrepareEvent(command, command::CommandClientOptions{}, errors);
   ASSERT_TRUE(event.ok()) << event.status().ToString();
   ASSERT_TRUE(producer.BeginTransaction().ok());
-  auto delivered = producer.Produce({.topic = topic,
-                                     .key = "rc",
-                                     .value = event->envelope.SerializeAsString(),
-                                     .headers = command::EventHeaders(event->envelope,
-                                                                      event->event_type),
-                                     .partition = 0});
+  auto delivered =
+      producer.Produce({.topic = topic,
+                        .key = "rc",
+                        .value = event->envelope.SerializeAsString(),
+                        .headers = command::EventHeaders(event->envelope, event->event_type),
+                        .partition = 0});
   ASSERT_TRUE(producer.Flush(10s).ok());
   ASSERT_TRUE(delivered.get().ok());
   ASSERT_TRUE(commit ? producer.CommitTransaction(10s).ok() : producer.AbortTransaction(10s).ok());
@@ -108,8 +107,8 @@ void OpenInTransaction(kafka::Producer& producer, const std::string& topic,
 TEST(ReadCommittedTest, RecordsOfAnAbortedTransactionAreNeverApplied) {
   Cluster cluster({.partitions = 1, .processors = 1, .group = "read-committed"});
   ASSERT_TRUE(cluster.Start().ok()) << "logs in " << cluster.log_dir();
-  auto producer = kafka::Producer::Create({{"bootstrap.servers", cluster.bootstrap()},
-                                           {"transactional.id", cluster.group() + "-txn"}});
+  auto producer = kafka::Producer::Create(
+      {{"bootstrap.servers", cluster.bootstrap()}, {"transactional.id", cluster.group() + "-txn"}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   ASSERT_TRUE((*producer)->InitTransactions(20s).ok());
   ASSERT_NO_FATAL_FAILURE(
@@ -129,10 +128,10 @@ TEST(ReadCommittedTest, RecordsOfAnAbortedTransactionAreNeverApplied) {
   EXPECT_EQ(marks->second, 4);
 
   auto processor = cluster.ProcessorClient(0);
-  ASSERT_TRUE(WaitUntil(20s, [&] {
-    return Answers200(*processor, "/v1/instances/rc/accounts/committed?min_offset=2");
-  })) << "the committed account was not applied; logs in "
-      << cluster.log_dir();
+  ASSERT_TRUE(WaitUntil(
+      20s,
+      [&] { return Answers200(*processor, "/v1/instances/rc/accounts/committed?min_offset=2"); }))
+      << "the committed account was not applied; logs in " << cluster.log_dir();
   auto aborted = processor->Get("/v1/instances/rc/accounts/aborted");
   ASSERT_TRUE(aborted);
   EXPECT_EQ(aborted->status, 404) << aborted->body;

@@ -23,11 +23,11 @@ constexpr int kShutdownBoundMs = 4000;
 // `kledger dev` on `bootstrap` with its projections in `data_dir`, serving on `port`.
 Result<ChildProcess> StartDev(const std::string& bootstrap, const std::string& data_dir, int port,
                               const std::string& log) {
-  return ChildProcess::Spawn({KledgerBinary(), "dev", "--bootstrap", bootstrap, "--data-dir",
-                              data_dir, "--http", "127.0.0.1:" + std::to_string(port),
-                              "--partitions", "2", "--shutdown-timeout-ms",
-                              std::to_string(kShutdownBoundMs)},
-                             log);
+  return ChildProcess::Spawn(
+      {KledgerBinary(), "dev", "--bootstrap", bootstrap, "--data-dir", data_dir, "--http",
+       "127.0.0.1:" + std::to_string(port), "--partitions", "2", "--shutdown-timeout-ms",
+       std::to_string(kShutdownBoundMs)},
+      log);
 }
 
 httplib::Client Client(int port) {
@@ -60,8 +60,8 @@ v1::Ack BookSale(httplib::Client& client, const std::string& instance, const std
   return Accept(client, base + "/transactions",
                 R"({"source":"shop","source_idempk":")" + key +
                     R"(","status":"posted","entries":[)"
-                    R"({"account":"cash","direction":"debit","amount":)" + a +
-                    R"(,"currency":"EUR"},{"account":"sales","direction":"credit","amount":)" +
+                    R"({"account":"cash","direction":"debit","amount":)" +
+                    a + R"(,"currency":"EUR"},{"account":"sales","direction":"credit","amount":)" +
                     a + R"(,"currency":"EUR"}]})");
 }
 
@@ -70,9 +70,9 @@ v1::Ack BookSale(httplib::Client& client, const std::string& instance, const std
 int64_t CashAfter(httplib::Client& client, const std::string& instance, int64_t offset) {
   int64_t balance = -1;
   WaitUntil(30s, [&] {
-    auto res = client.Get(("/v1/instances/" + instance + "/accounts/cash?min_offset=" +
-                           std::to_string(offset))
-                              .c_str());
+    auto res = client.Get(
+        ("/v1/instances/" + instance + "/accounts/cash?min_offset=" + std::to_string(offset))
+            .c_str());
     v1::AccountView view;
     if (!res || res->status != 200 || !http::ParseJson(res->body, view).ok()) return false;
     balance = view.balances().posted().amount();

@@ -27,12 +27,12 @@ TEST(RetentionTest, DeletedEventsHaltThePartitionUntilGapsAreAllowed) {
   // The events topic, made before kledger's `topics create` (which reports it and leaves it).
   auto admin = kafka::Admin::Create({{"bootstrap.servers", (*kafka)->bootstrap()}});
   ASSERT_TRUE(admin.ok());
-  auto made = (*admin)->CreateTopics({{.name = cluster.events_topic(),
-                                       .partitions = 1,
-                                       .replication_factor = 1,
-                                       .configs = {{"retention.ms", "1000"},
-                                                   {"segment.ms", "300"}}}},
-                                     20s);
+  auto made =
+      (*admin)->CreateTopics({{.name = cluster.events_topic(),
+                               .partitions = 1,
+                               .replication_factor = 1,
+                               .configs = {{"retention.ms", "1000"}, {"segment.ms", "300"}}}},
+                             20s);
   ASSERT_TRUE(made.ok() && (*made)[0].ok());
   ASSERT_TRUE(cluster.Start().ok()) << "logs in " << cluster.log_dir();
 
@@ -52,24 +52,26 @@ TEST(RetentionTest, DeletedEventsHaltThePartitionUntilGapsAreAllowed) {
   ASSERT_TRUE(watcher.ok());
   int fillers = 0;
   int64_t log_start = 0;
-  ASSERT_TRUE(WaitUntil(60s, [&] {
-    // Each append after segment.ms rolls a segment, so that the older ones can be deleted.
-    auto filler = cluster.Submit("/v1/instances/gap/accounts",
-                                 OpenAccount("filler:" + std::to_string(fillers++)));
-    EXPECT_TRUE(filler.ok()) << filler.status().ToString();
-    auto marks = (*watcher)->QueryWatermarks(cluster.events_topic(), 0, 5s);
-    log_start = marks.ok() ? marks->first : 0;
-    return log_start > first->offset() + 2;
-  })) << "retention deleted nothing; logs in "
-      << (*kafka)->dir();
+  ASSERT_TRUE(WaitUntil(60s,
+                        [&] {
+                          // Each append after segment.ms rolls a segment, so that the older ones
+                          // can be deleted.
+                          auto filler =
+                              cluster.Submit("/v1/instances/gap/accounts",
+                                             OpenAccount("filler:" + std::to_string(fillers++)));
+                          EXPECT_TRUE(filler.ok()) << filler.status().ToString();
+                          auto marks = (*watcher)->QueryWatermarks(cluster.events_topic(), 0, 5s);
+                          log_start = marks.ok() ? marks->first : 0;
+                          return log_start > first->offset() + 2;
+                        }))
+      << "retention deleted nothing; logs in " << (*kafka)->dir();
 
   // Back without --allow-log-gaps: halted, and loudly so.
   ASSERT_TRUE(cluster.StartProcessor(0).ok());
   std::string not_ready;
-  ASSERT_TRUE(WaitUntil(20s, [&] {
-    return MetricValue(*processor, "kledger_halted_partitions") == 1.0;
-  })) << "logs in "
-      << cluster.log_dir();
+  ASSERT_TRUE(
+      WaitUntil(20s, [&] { return MetricValue(*processor, "kledger_halted_partitions") == 1.0; }))
+      << "logs in " << cluster.log_dir();
   auto ready = processor->Get("/readyz");
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 503);

@@ -28,10 +28,10 @@ class SaslSslTest : public ::testing::Test {
         "-addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>openssl.log && " +
         "cat key.pem cert.pem > keystore.pem";
     ASSERT_EQ(std::system(make.c_str()), 0) << ReadFile(d + "/openssl.log");
-    auto kafka = KafkaCluster::Start(
-        {.nodes = 1,
-         .tool_flags = {"--sasl-ssl-keystore", d + "/keystore.pem", "--sasl-user",
-                        std::string(kUser) + ":" + kPassword}});
+    auto kafka =
+        KafkaCluster::Start({.nodes = 1,
+                             .tool_flags = {"--sasl-ssl-keystore", d + "/keystore.pem",
+                                            "--sasl-user", std::string(kUser) + ":" + kPassword}});
     ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();
     kafka_ = kafka->release();
     ASSERT_FALSE(kafka_->sasl_ssl_bootstrap().empty());
@@ -43,8 +43,10 @@ class SaslSslTest : public ::testing::Test {
 
   // -X flags for a SASL_SSL client with `password`.
   static std::vector<std::string> ClientFlags(const std::string& password) {
-    return {"-X", "security.protocol=sasl_ssl", "-X", "sasl.mechanisms=PLAIN",
-            "-X", std::string("sasl.username=") + kUser, "-X", "sasl.password=" + password,
+    return {"-X", "security.protocol=sasl_ssl",
+            "-X", "sasl.mechanisms=PLAIN",
+            "-X", std::string("sasl.username=") + kUser,
+            "-X", "sasl.password=" + password,
             "-X", "ssl.ca.location=" + *dir_ + "/cert.pem"};
   }
 
@@ -67,18 +69,17 @@ TEST_F(SaslSslTest, EveryProcessWorksThroughTheSaslSslListener) {
                               R"({"address":"sales","type":"revenue","currency":"EUR"})"}) {
     ASSERT_TRUE(cluster.Submit("/v1/instances/tls/accounts", account).ok());
   }
-  auto ack = cluster.Submit(
-      "/v1/instances/tls/transactions",
-      R"({"source":"shop","source_idempk":"s-1","status":"posted","entries":[)"
-      R"({"account":"cash","direction":"debit","amount":42,"currency":"EUR"},)"
-      R"({"account":"sales","direction":"credit","amount":42,"currency":"EUR"}]})");
+  auto ack =
+      cluster.Submit("/v1/instances/tls/transactions",
+                     R"({"source":"shop","source_idempk":"s-1","status":"posted","entries":[)"
+                     R"({"account":"cash","direction":"debit","amount":42,"currency":"EUR"},)"
+                     R"({"account":"sales","direction":"credit","amount":42,"currency":"EUR"}]})");
   ASSERT_TRUE(ack.ok()) << ack.status().ToString();
   auto processor = cluster.ProcessorClient(0);
   v1::AccountView view;
   ASSERT_TRUE(WaitUntil(20s, [&] {
-    auto res = processor->Get(("/v1/instances/tls/accounts/cash?min_offset=" +
-                               std::to_string(ack->offset()))
-                                  .c_str());
+    auto res = processor->Get(
+        ("/v1/instances/tls/accounts/cash?min_offset=" + std::to_string(ack->offset())).c_str());
     return res && res->status == 200 && http::ParseJson(res->body, view).ok();
   }));
   EXPECT_EQ(view.balances().posted().amount(), 42);
@@ -95,17 +96,25 @@ TEST_F(SaslSslTest, AWrongPasswordOrNoSaslGetsNothingIn) {
            {"wrong-password", ClientFlags("not-the-password")},
            {"plaintext", {}},
        }) {
-    std::vector<std::string> argv = {KledgerBinary(), "topics", "create", "--bootstrap",
-                                     kafka_->sasl_ssl_bootstrap(), "--topic-prefix", name,
-                                     "--replication-factor", "1", "--timeout-ms", "5000"};
+    std::vector<std::string> argv = {KledgerBinary(),
+                                     "topics",
+                                     "create",
+                                     "--bootstrap",
+                                     kafka_->sasl_ssl_bootstrap(),
+                                     "--topic-prefix",
+                                     name,
+                                     "--replication-factor",
+                                     "1",
+                                     "--timeout-ms",
+                                     "5000"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     const ToolRun run = RunToCompletion(argv, log_dir + "/" + name + ".log");
     EXPECT_EQ(run.exit_code, 1) << name << ": " << run.out << run.err;
     EXPECT_NE(run.err.find("cannot read the topics"), std::string::npos) << name << run.err;
   }
   // Over PLAINTEXT nothing was created by either.
-  auto topics = RunToCompletion({"/usr/bin/kcat", "-b", kafka_->bootstrap(), "-L"},
-                                log_dir + "/kcat.log");
+  auto topics =
+      RunToCompletion({"/usr/bin/kcat", "-b", kafka_->bootstrap(), "-L"}, log_dir + "/kcat.log");
   EXPECT_EQ(topics.out.find("wrong-password.events"), std::string::npos) << topics.out;
   EXPECT_EQ(topics.out.find("plaintext.events"), std::string::npos) << topics.out;
 }

@@ -46,8 +46,8 @@ bool Answers200(httplib::Client& client, const std::string& path) {
 }
 
 std::vector<std::string> Cluster::KafkaFlags() const {
-  std::vector<std::string> flags = {"--bootstrap", bootstrap_, "--profile", "dev",
-                                    "--topic-prefix", topic_prefix_};
+  std::vector<std::string> flags = {"--bootstrap", bootstrap_,       "--profile",
+                                    "dev",         "--topic-prefix", topic_prefix_};
   flags.insert(flags.end(), options_.kafka_client_flags.begin(), options_.kafka_client_flags.end());
   return flags;
 }
@@ -118,8 +118,8 @@ Status Cluster::Start() {
 
   command_port_ = FreePort();
   std::vector<std::string> command_argv = {
-      KledgerBinary(), "command",      "--profile", "dev",
-      "--bootstrap",   bootstrap_,     "--http",    "127.0.0.1:" + std::to_string(command_port_),
+      KledgerBinary(),  "command",    "--profile", "dev",
+      "--bootstrap",    bootstrap_,   "--http",    "127.0.0.1:" + std::to_string(command_port_),
       "--topic-prefix", topic_prefix_};
   command_argv.insert(command_argv.end(), options_.kafka_client_flags.begin(),
                       options_.kafka_client_flags.end());
@@ -153,13 +153,13 @@ Status Cluster::StartProcessor(int i, const std::vector<std::string>& extra_flag
   processes_[i].reset();  // kills a previous incarnation
   const std::string name = "processor-" + std::to_string(i);
   std::vector<std::string> argv = {
-      KledgerBinary(), "processor",
-      "--profile",     "dev",
-      "--bootstrap",   bootstrap_,
-      "--group",       group_,
+      KledgerBinary(),  "processor",
+      "--profile",      "dev",
+      "--bootstrap",    bootstrap_,
+      "--group",        group_,
       "--topic-prefix", topic_prefix_,
-      "--http",        "127.0.0.1:" + std::to_string(processor_ports_[i]),
-      "--data-dir",    log_dir_ + "/" + name + "-data"};
+      "--http",         "127.0.0.1:" + std::to_string(processor_ports_[i]),
+      "--data-dir",     log_dir_ + "/" + name + "-data"};
   argv.insert(argv.end(), options_.kafka_client_flags.begin(), options_.kafka_client_flags.end());
   const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
   argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());

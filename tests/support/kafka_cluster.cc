@@ -47,8 +47,12 @@ Result<std::string> RunKafkaTool(const std::vector<std::string>& args) {
 
 Result<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOptions options) {
   std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(MakeTempDir("kledger-kafka"), true));
-  std::vector<std::string> args = {"start", "--dir", cluster->dir_, "--nodes",
-                                   std::to_string(options.nodes), "--owner-pid",
+  std::vector<std::string> args = {"start",
+                                   "--dir",
+                                   cluster->dir_,
+                                   "--nodes",
+                                   std::to_string(options.nodes),
+                                   "--owner-pid",
                                    std::to_string(getpid())};
   args.insert(args.end(), options.tool_flags.begin(), options.tool_flags.end());
   RETURN_IF_ERROR(RunKafkaTool(args).status());
@@ -93,8 +97,8 @@ Status KafkaCluster::Restart() {
 }
 
 Status KafkaCluster::StartNode(int node) {
-  return RunKafkaTool({"start-node", "--dir", dir_, "--node", std::to_string(node), "--timeout",
-                       "90"})
+  return RunKafkaTool(
+             {"start-node", "--dir", dir_, "--node", std::to_string(node), "--timeout", "90"})
       .status();
 }
 
@@ -104,7 +108,7 @@ Result<int> KafkaCluster::ActiveController() const {
 }
 
 KafkaCluster* SharedKafka() {
-  static KafkaCluster* const shared = [] () -> KafkaCluster* {
+  static KafkaCluster* const shared = []() -> KafkaCluster* {
     const char* dir = std::getenv("KLEDGER_TEST_KAFKA_DIR");
     if (dir == nullptr || *dir == '\0') return nullptr;
     auto cluster = KafkaCluster::Attach(dir);

@@ -14,7 +14,7 @@
 namespace kledger::testing {
 
 struct KafkaClusterOptions {
-  int nodes = 1;                        // 1, or 3 (replication factor 3, min.insync.replicas 2)
+  int nodes = 1;                          // 1, or 3 (replication factor 3, min.insync.replicas 2)
   std::vector<std::string> tool_flags{};  // more flags for `cluster.py start`; default none
 };
 

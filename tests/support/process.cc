@@ -43,8 +43,8 @@ Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
     sigprocmask(SIG_SETMASK, &none, nullptr);
     const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     const int in = open("/dev/null", O_RDONLY);
-    if (err < 0 || in < 0 || dup2(pipe_fds[1], STDOUT_FILENO) < 0 ||
-        dup2(err, STDERR_FILENO) < 0 || dup2(in, STDIN_FILENO) < 0) {
+    if (err < 0 || in < 0 || dup2(pipe_fds[1], STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0 ||
+        dup2(in, STDIN_FILENO) < 0) {
       _exit(127);
     }
     execv(args[0], args.data());
