@@ -56,7 +56,7 @@ int RunCommand(const CommandFlags& flags) {
   command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true),
-                          flags.security.metrics_auth ? *authorizer : nullptr);
+                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;

@@ -18,6 +18,7 @@
 #include "common/http.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/kafka/statistics.h"
+#include "console/console_routes.h"
 #include "processors/processor.h"
 #include "processors/query/routes.h"
 
@@ -183,10 +184,11 @@ int RunDev(const DevFlags& flags) {
   http::Server server(ToServerOptions(flags.security));
   command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
   processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
+  console::RegisterConsoleRoutes(server.routes());
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, props, /*require_statistics=*/false,
                                          [&p] { return p.NotReadyReason(); }),
-                          flags.security.metrics_auth ? *authorizer : nullptr);
+                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{} (choose another with --http HOST:PORT)", s.message());
     return 1;
@@ -218,9 +220,9 @@ int RunDev(const DevFlags& flags) {
   }
   if (!flags.exit_after_demo) {
     std::printf(
-        "kledger dev: serving on %s — try: curl %s/v1/instances/demo/trial-balance "
-        "(Ctrl-C stops; %s)\n",
-        server.url().c_str(), server.url().c_str(),
+        "kledger dev: serving on %s — open %s/console/ or try: curl "
+        "%s/v1/instances/demo/trial-balance (Ctrl-C stops; %s)\n",
+        server.url().c_str(), server.url().c_str(), server.url().c_str(),
         flags.embedded() ? "the embedded log is in memory"
         : temporary      ? "the log stays in Kafka; the projections go (keep them with "
                            "--data-dir)"
@@ -256,7 +258,7 @@ void RegisterDev(CLI::App& app, Runner& run) {
                   "--data-dir is kept across runs (scripts/dev.sh --kafka DIR does both)")
       ->envname("KLEDGER_BOOTSTRAP");
   cmd->add_option("--topic-prefix", flags->topic_prefix,
-                  "topics are PREFIX.events, PREFIX.events.dlt and PREFIX.owners")
+                  "topics are PREFIX.events, PREFIX.events.dlt, PREFIX.owners and PREFIX.outcomes")
       ->envname("KLEDGER_TOPIC_PREFIX")
       ->capture_default_str();
   cmd->add_option("--data-dir", flags->data_dir,

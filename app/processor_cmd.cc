@@ -5,6 +5,7 @@
 
 #include "app/cli.h"
 #include "common/http.h"
+#include "console/console_routes.h"
 #include "processors/processor.h"
 #include "processors/query/routes.h"
 
@@ -75,11 +76,12 @@ int RunProcessor(const ProcessorFlags& flags) {
   http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
   http::Server server(ToServerOptions(flags.security));
   processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
+  console::RegisterConsoleRoutes(server.routes());
   // Caught-up partitions prove the broker answered; the statistics add a broker known down.
   http::AddOperatorRoutes(server.routes(), registry,
                           KafkaReadiness(kafka_stats, *props, /*require_statistics=*/false,
                                          [&p] { return p.NotReadyReason(); }),
-                          flags.security.metrics_auth ? *authorizer : nullptr);
+                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
   if (Status s = server.Start(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;

@@ -204,6 +204,31 @@ Decision Authorizer::Authorize(std::string_view token, std::string_view instance
   return decision;
 }
 
+Authorizer::Identity Authorizer::Identify(std::string_view token) const {
+  constexpr Right kRights[] = {Right::kSubmit, Right::kQuery, Right::kAdmin};
+  Identity identity;
+  if (!enabled_) {
+    identity.grants.push_back(
+        {std::string(kAllInstances), {std::begin(kRights), std::end(kRights)}});
+    return identity;
+  }
+  // The decision on "some instance, some right" tells a known token from an unknown one.
+  identity.decision = Authorize(token, kAnyInstance, Right::kSubmit);
+  if (identity.decision.kind == Decision::Kind::kUnauthenticated) return identity;
+  identity.decision.kind = Decision::Kind::kAllow;
+  identity.decision.reason.clear();
+  const Digest digest = Sha256(token);
+  for (const Grant& grant : grants_) {
+    if (CRYPTO_memcmp(grant.digest.data(), digest.data(), digest.size()) != 0) continue;
+    TokenGrant& shown = identity.grants.emplace_back();
+    shown.pattern = grant.pattern;
+    for (Right right : kRights) {
+      if ((grant.rights & Bit(right)) != 0) shown.rights.push_back(right);
+    }
+  }
+  return identity;
+}
+
 std::string_view BearerToken(std::string_view header) {
   constexpr std::string_view kScheme = "bearer ";
   if (header.size() <= kScheme.size()) return {};

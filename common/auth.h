@@ -60,6 +60,19 @@ class Authorizer {
 
   // False for AllowAll().
   bool enabled() const { return enabled_; }
+
+  // What `token` may do: its grants in file order (the pattern and the rights of each line).
+  // With authentication off, one grant of every right on "*". `decision` is kUnauthenticated
+  // when the token is missing or matches no line (then `grants` is empty), else kAllow.
+  struct TokenGrant {
+    std::string pattern;
+    std::vector<Right> rights;
+  };
+  struct Identity {
+    Decision decision;
+    std::vector<TokenGrant> grants;
+  };
+  Identity Identify(std::string_view token) const;
   // Number of grants (lines) loaded.
   size_t size() const { return grants_.size(); }
 

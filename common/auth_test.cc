@@ -60,6 +60,37 @@ TEST(AuthorizerTest, GrantsOfOneTokenAddUp) {
   EXPECT_FALSE(a->Authorize(kAcme, "acme", Right::kQuery).allowed());
 }
 
+TEST(AuthorizerTest, IdentifyShowsATokensOwnGrantsOnly) {
+  auto a = Load(std::string(kAcme) + " acme submit\n" + kReader + " * query\n" + kAcme +
+                " beta* query,admin\n");
+  ASSERT_TRUE(a);
+  const Authorizer::Identity acme = a->Identify(kAcme);
+  EXPECT_TRUE(acme.decision.allowed());
+  EXPECT_EQ(acme.decision.token_id, a->Authorize(kAcme, "acme", Right::kSubmit).token_id);
+  ASSERT_EQ(acme.grants.size(), 2u) << "the reader's line is not the acme token's";
+  EXPECT_EQ(acme.grants[0].pattern, "acme");
+  EXPECT_EQ(acme.grants[0].rights, std::vector<Right>{Right::kSubmit});
+  EXPECT_EQ(acme.grants[1].pattern, "beta*");
+  EXPECT_EQ(acme.grants[1].rights, (std::vector<Right>{Right::kQuery, Right::kAdmin}));
+  // A token without the submit right anywhere is still known.
+  const Authorizer::Identity reader = a->Identify(kReader);
+  EXPECT_TRUE(reader.decision.allowed());
+  ASSERT_EQ(reader.grants.size(), 1u);
+  EXPECT_EQ(reader.grants[0].rights, std::vector<Right>{Right::kQuery});
+  for (const char* unknown : {"", "no-such-token-0123456789"}) {
+    const Authorizer::Identity nobody = a->Identify(unknown);
+    EXPECT_EQ(nobody.decision.http_status(), 401) << unknown;
+    EXPECT_TRUE(nobody.grants.empty()) << unknown;
+  }
+  // Authentication off: anyone may do everything everywhere.
+  const Authorizer::Identity open = Authorizer::AllowAll()->Identify("");
+  EXPECT_TRUE(open.decision.allowed());
+  ASSERT_EQ(open.grants.size(), 1u);
+  EXPECT_EQ(open.grants[0].pattern, "*");
+  EXPECT_EQ(open.grants[0].rights,
+            (std::vector<Right>{Right::kSubmit, Right::kQuery, Right::kAdmin}));
+}
+
 TEST(AuthorizerTest, AcceptsSha256HashedTokens) {
   // The digest as `printf %s hashed-token-0123456789 | sha256sum` prints it.
   FILE* pipe = popen("printf %s hashed-token-0123456789 | sha256sum", "r");

@@ -369,12 +369,16 @@ void ReplyStatus(httplib::Response& res, const Status& status) {
 }
 
 std::vector<RouteInfo> OperatorRoutes() {
-  return {
-      {"GET", "/metrics"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", R"(/openapi\.json)"}};
+  return {{"GET", "/metrics"},
+          {"GET", "/healthz"},
+          {"GET", "/readyz"},
+          {"GET", R"(/openapi\.json)"},
+          {"GET", "/v1/whoami"}};
 }
 
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
+                       std::shared_ptr<const auth::Authorizer> api_authorizer,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer) {
   // Readiness as a metric too, so that an alert can see it lost (Kubernetes only acts on it):
   // evaluated at every scrape, the moment Prometheus looks.
@@ -405,6 +409,24 @@ void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Regi
   });
   server.Get(R"(/openapi\.json)", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(OpenApiDocument()), "application/json");
+  });
+  server.Get("/v1/whoami", [api_authorizer](const httplib::Request& req, httplib::Response& res) {
+    const auth::Authorizer::Identity identity =
+        api_authorizer->Identify(auth::BearerToken(req.get_header_value("Authorization")));
+    if (!identity.decision.allowed()) {
+      res.set_header("WWW-Authenticate", R"(Bearer realm="kledger")");
+      return ReplyError(res, identity.decision.http_status(), "unauthenticated",
+                        identity.decision.reason);
+    }
+    v1::WhoAmI who;
+    who.set_auth_enabled(api_authorizer->enabled());
+    who.set_token_id(identity.decision.token_id);
+    for (const auth::Authorizer::TokenGrant& grant : identity.grants) {
+      v1::Grant& shown = *who.add_grants();
+      shown.set_instances(grant.pattern);
+      for (auth::Right right : grant.rights) shown.add_rights(std::string(auth::RightName(right)));
+    }
+    ReplyJson(res, 200, who);
   });
 }
 

@@ -149,9 +149,11 @@ void ReplyStatus(httplib::Response& res, const Status& status);
 // (OpenApiDocument()). Registers the gauge kledger_ready (1/0, the same answer as /readyz) in
 // `registry`, refreshed at each scrape. /healthz, /readyz and /openapi.json stay open;
 // /metrics needs an `admin` token on "*" when `metrics_authorizer` is given (default: open, for
-// Prometheus scrapes).
+// Prometheus scrapes). GET /v1/whoami answers what the bearer token may do under
+// `api_authorizer` (the API's: a WhoAmI), 401 for a missing or unknown token when it is on.
 void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
+                       std::shared_ptr<const auth::Authorizer> api_authorizer,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer = nullptr);
 // The routes AddOperatorRoutes registers.
 std::vector<RouteInfo> OperatorRoutes();

@@ -44,7 +44,8 @@ TEST(HttpTest, ServesOperatorRoutesAndAnswersErrorsWithTheSpecBody) {
   Server server({.max_body_bytes = 64});
   auto registry = std::make_shared<prometheus::Registry>();
   std::string not_ready = "catching up";
-  AddOperatorRoutes(server.routes(), registry, [&] { return not_ready; });
+  AddOperatorRoutes(
+      server.routes(), registry, [&] { return not_ready; }, auth::Authorizer::AllowAll());
   server.routes().Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
     ReplyStatus(res, Status::Unavailable("broker down"));
   });
@@ -115,7 +116,8 @@ TEST(HttpTest, GuardedRoutesAnswer401And403AndRunTheHandlerWhenGranted) {
   server.routes().Post(R"(/v1/instances/([^/]+)/accounts)",
                        Guarded(*authorizer, {auth::Right::kSubmit, PathInstance}, ok));
   server.routes().Get("/v1/digest", Guarded(*authorizer, {.right = auth::Right::kAdmin}, ok));
-  AddOperatorRoutes(server.routes(), std::make_shared<prometheus::Registry>(), {}, *authorizer);
+  AddOperatorRoutes(server.routes(), std::make_shared<prometheus::Registry>(), {}, *authorizer,
+                    *authorizer);
   ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
   httplib::Client client("127.0.0.1", server.port());
 

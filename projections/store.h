@@ -276,6 +276,12 @@ class ProjectionStore {
   Result<v1::EventPage> ListEvents(std::string_view instance, const EventFilter& filter, int limit,
                                    std::string_view cursor);
 
+  // Up to `limit` (clamped as ListAccounts') instance ids that have a recorded outcome and that
+  // `keep` accepts, in ascending order (bytewise), each after `after` ("" for the first). One
+  // seek per instance met, whatever its number of events. On error returns IoError.
+  Result<std::vector<std::string>> ListInstances(std::string_view after, int limit,
+                                                 const std::function<bool(std::string_view)>& keep);
+
   // The account's balances after every entry of its instance's log up to and including
   // `at_offset` (zero before its first entry): from its newest history item at or below it.
   // The caller makes sure `at_offset` is applied. NotFound for an unknown account.

@@ -236,6 +236,29 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
       "transaction");
 }
 
+Result<std::vector<std::string>> ProjectionStore::ListInstances(
+    std::string_view after, int limit, const std::function<bool(std::string_view)>& keep) {
+  DisableRocksDbPerfCounters();
+  if (limit <= 0 || limit > options_.max_history_page) limit = options_.max_history_page;
+  const std::string prefix(1, kOutcomePrefix);
+  // Every key of an instance is `e` instance 00 event_id: `e` instance 01 sorts past them all.
+  auto past = [&prefix](std::string_view instance) {
+    return prefix + std::string(instance) + '\x01';
+  };
+  std::vector<std::string> instances;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(after.empty() ? prefix : past(after));
+  while (it->Valid() && it->key().starts_with(prefix) &&
+         static_cast<int>(instances.size()) < limit) {
+    const std::string_view rest = it->key().ToStringView().substr(prefix.size());
+    const std::string instance(rest.substr(0, rest.find(kSeparator)));
+    if (keep(instance)) instances.push_back(instance);
+    it->Seek(past(instance));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing instances");
+  return instances;
+}
+
 Result<v1::EventPage> ProjectionStore::ListEvents(std::string_view instance,
                                                   const EventFilter& filter, int limit,
                                                   std::string_view cursor) {

@@ -894,6 +894,51 @@ TEST_F(StoreTest, EventPagesFollowTheFilterInLogOrder) {
 
 // Committed one event at a time, each account's balances after every offset are the model;
 // BalancesAt must give them back for every offset, pending views included.
+TEST_F(StoreTest, InstancesAreListedOnceEachInIdOrderWithTheirFilterAndPages) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto batch = store->BeginBatch(0);
+  int64_t offset = 0;
+  auto apply = [&](const v1::EventEnvelope& event) {
+    ASSERT_TRUE(ApplyEvent(event, 0, offset++, *batch).ok());
+  };
+  // Ids that prefix one another, and one instance with many events (one seek skips them all).
+  for (const char* instance : {"acme0", "b", "acm", "acme", "zz"}) {
+    apply(OpenAccount(instance, "cash", v1::ASSET, "USD"));
+  }
+  apply(OpenAccount("acme", "sales", v1::REVENUE, "USD", true));
+  for (int i = 0; i < 20; ++i) {
+    apply(CreateTx("acme", "k" + std::to_string(i), v1::POSTED,
+                   {MakeEntry("cash", v1::DEBIT, 1), MakeEntry("sales", v1::CREDIT, 1)}));
+  }
+  // An instance whose only event was rejected (no such account) is listed too: it has a log.
+  apply(CreateTx("rejected-only", "k", v1::POSTED,
+                 {MakeEntry("cash", v1::DEBIT, 1), MakeEntry("sales", v1::CREDIT, 1)}));
+  ASSERT_TRUE(store->Commit(*batch, offset).ok());
+
+  auto all = [](std::string_view) { return true; };
+  using Ids = std::vector<std::string>;
+  const Ids everything = {"acm", "acme", "acme0", "b", "rejected-only", "zz"};
+  EXPECT_EQ(store->ListInstances("", 100, all).value(), everything);
+  EXPECT_EQ(store->ListInstances("", 0, all).value(), everything) << "0: the maximum page";
+  EXPECT_EQ(store->ListInstances("", 100, [](std::string_view id) { return id != "acme"; }).value(),
+            (Ids{"acm", "acme0", "b", "rejected-only", "zz"}));
+  // Pages of two, each after the last id of the one before; filtered ids do not fill a page.
+  Ids paged;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    Ids ids = store->ListInstances(after, 2, [](std::string_view id) { return id != "b"; }).value();
+    ASSERT_LE(ids.size(), 2u);
+    if (ids.empty()) break;
+    paged.insert(paged.end(), ids.begin(), ids.end());
+    after = ids.back();
+  }
+  EXPECT_EQ(paged, (Ids{"acm", "acme", "acme0", "rejected-only", "zz"}));
+  EXPECT_TRUE(store->ListInstances("zz", 100, all).value().empty());
+  EXPECT_EQ(store->ListInstances("acme", 100, all).value(),
+            (Ids{"acme0", "b", "rejected-only", "zz"}));
+}
+
 TEST_F(StoreTest, BalancesAtAnOffsetAreThoseAfterItsLastEntry) {
   auto store = OpenStore();
   ASSERT_TRUE(store);

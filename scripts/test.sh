@@ -3,8 +3,8 @@
 # release build, the same suites on a real Apache Kafka broker (label kafka; the broker is
 # fetched from Maven Central once per machine), the chaos runs on the embedded broker and on a
 # 3-node Kafka cluster, generated-request fuzzing of the HTTP API against docs/openapi.json, the
-# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the libFuzzer targets
-# for a bounded time.
+# operator console in headless Chromium, the unit tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the libFuzzer targets for a bounded time.
 #   ./scripts/test.sh            everything
 #   KLEDGER_SKIP_SANITIZERS=1 ./scripts/test.sh   skip the sanitizer pass (quicker local runs)
 #   KLEDGER_SKIP_FUZZ=1 ./scripts/test.sh         skip fuzzing
@@ -21,7 +21,14 @@ echo "== release build"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 echo "== release tests (unit, integration)"
-ctest --preset release -j "$jobs" --timeout 300 -LE 'chaos|kafka|http_fuzz'
+ctest --preset release -j "$jobs" --timeout 300 -LE 'chaos|kafka|http_fuzz|browser'
+echo "== console in a browser (label browser: Chromium via playwright-core against kledger dev)"
+# Alone, as Chromium needs the two cores; screenshots of each page land in build/console-screenshots.
+if ! ctest --preset release --timeout 300 -L browser -V >build/browser.log 2>&1; then
+  tail -n 80 build/browser.log
+  exit 1
+fi
+grep -E "console-test\] (PASS|[0-9])" build/browser.log | sed "s/^[0-9]*: //"
 echo "== HTTP fuzzing (label http_fuzz: schemathesis against kledger dev and docs/openapi.json)"
 # Alone, so that its requests do not compete with other tests for the two cores.
 if ! ctest --preset release --timeout 240 -L http_fuzz -V >build/http_fuzz.log 2>&1; then

@@ -65,6 +65,42 @@ void ForOwnedInstance(Processor& processor, const httplib::Request& req, httplib
 
 }  // namespace
 
+void ListInstances(Processor& processor, const std::function<bool(std::string_view)>& may_query,
+                   const httplib::Request& req, httplib::Response& res) {
+  auto limit = IntParam(req, "limit", 100, 1, 1000);
+  if (!limit.ok()) return http::ReplyStatus(res, limit.status());
+  const std::string cursor = req.get_param_value("cursor");
+  domain::FieldErrors invalid;
+  if (!cursor.empty()) domain::ValidateInstanceId(cursor, invalid);
+  if (!invalid.empty()) {
+    return http::ReplyStatus(
+        res, Status::InvalidArgument("cursor is malformed: pass a next_cursor from an earlier "
+                                     "page, or none for the first page"));
+  }
+  v1::InstancePage page;
+  std::vector<int32_t> partitions;  // of the listed instances, in their order
+  auto listed = processor.store().ListInstances(
+      cursor, static_cast<int>(*limit) + 1, [&](std::string_view instance) {
+        // Served here (a store keeps what it applied before a rebalance moved the partition
+        // away) and visible to the token.
+        const InstanceRoute route = processor.Route(std::string(instance));
+        if (!route.owned || !may_query(instance)) return false;
+        partitions.push_back(route.partition);
+        return true;
+      });
+  if (!listed.ok()) return http::ReplyStatus(res, listed.status());
+  for (size_t i = 0; i < listed->size() && i < static_cast<size_t>(*limit); ++i) {
+    v1::InstanceSummary& item = *page.add_items();
+    item.set_instance_id((*listed)[i]);
+    item.set_partition(partitions[i]);
+  }
+  // One more than asked came back: there is a next page, starting past the last one shown.
+  if (listed->size() > static_cast<size_t>(*limit)) {
+    page.set_next_cursor(page.items(page.items_size() - 1).instance_id());
+  }
+  http::ReplyJson(res, 200, page);
+}
+
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res) {
   ForOwnedInstance(processor, req, res, [&] {
     Reply(processor.store().GetAccount(req.matches[1].str(), req.matches[2].str()), res);

@@ -3,10 +3,16 @@
 
 #include <httplib.h>
 
+#include <functional>
+#include <string_view>
+
 #include "processors/processor.h"
 
 namespace kledger::processors::query {
 
+// `may_query` says whether the request's token may query an instance: the list shows only those.
+void ListInstances(Processor& processor, const std::function<bool(std::string_view)>& may_query,
+                   const httplib::Request& req, httplib::Response& res);
 void GetAccount(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void ListAccounts(Processor& processor, const httplib::Request& req, httplib::Response& res);
 void ListTransactions(Processor& processor, const httplib::Request& req, httplib::Response& res);

@@ -46,10 +46,36 @@ constexpr Route kRoutes[] = {
      nullptr},
 };
 
+constexpr http::RouteInfo kInstanceList{"GET", R"(/v1/instances)"};
+
+// GET /v1/instances spans instances, yet shows each only to a token that may query it: it needs
+// the query right on some instance, and filters what it lists by the token's grants.
+void RegisterInstanceList(httplib::Server& server, Processor& processor,
+                          std::shared_ptr<const auth::Authorizer> authorizer,
+                          http::RouteMetrics* metrics) {
+  auto handler = [&processor, authorizer](const httplib::Request& req, httplib::Response& res) {
+    const std::string token(auth::BearerToken(req.get_header_value("Authorization")));
+    query::ListInstances(
+        processor,
+        [&](std::string_view instance) {
+          return authorizer->Authorize(token, instance, auth::Right::kQuery).allowed();
+        },
+        req, res);
+  };
+  // An empty instance list: any grant of the query right lets the request in.
+  auto guarded = http::Guarded(
+      authorizer,
+      {.right = auth::Right::kQuery,
+       .instances = [](const httplib::Request&) { return std::vector<std::string>(); }},
+      std::move(handler));
+  if (metrics != nullptr) guarded = metrics->Wrap(kInstanceList, std::move(guarded));
+  server.Get(kInstanceList.pattern, std::move(guarded));
+}
+
 }  // namespace
 
 std::vector<http::RouteInfo> QueryRoutes() {
-  std::vector<http::RouteInfo> routes;
+  std::vector<http::RouteInfo> routes = {kInstanceList};
   for (const Route& route : kRoutes) routes.push_back({route.method, route.pattern});
   return routes;
 }
@@ -57,6 +83,7 @@ std::vector<http::RouteInfo> QueryRoutes() {
 void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
                          std::shared_ptr<const auth::Authorizer> authorizer,
                          http::RouteMetrics* metrics) {
+  RegisterInstanceList(server, processor, authorizer, metrics);
   for (const Route& route : kRoutes) {
     http::Access access{.right = route.right};
     if (route.instances != nullptr) access.instances = route.instances;

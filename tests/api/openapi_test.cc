@@ -291,7 +291,8 @@ TEST_F(OpenApiTest, TheBinaryServesTheDocumentAsItIsInTheSourceTree) {
   EXPECT_EQ(http::OpenApiDocument(), text_)
       << "the embedded document differs from " << kDocumentPath << ": rebuild";
   http::Server server;
-  http::AddOperatorRoutes(server.routes(), std::make_shared<prometheus::Registry>(), {});
+  http::AddOperatorRoutes(server.routes(), std::make_shared<prometheus::Registry>(), {},
+                          auth::Authorizer::AllowAll());
   ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
   httplib::Client client("127.0.0.1", server.port());
   auto res = client.Get("/openapi.json");

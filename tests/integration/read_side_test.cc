@@ -483,6 +483,57 @@ TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   EXPECT_EQ(unchanged.balances().ShortDebugString(), after_close.balances().ShortDebugString());
 }
 
+// GET /v1/instances: each processor lists the instances of the partitions it owns, so the two
+// lists together hold every instance exactly once, each on its owner, paged in id order.
+TEST_F(ReadSideTest, EachInstanceIsListedOnceByItsOwner) {
+  std::map<std::string, int> owners;  // instance -> the processor that owns it
+  for (int i = 0; i < 6; ++i) {
+    const std::string instance = "tenant-" + std::to_string(i);
+    owners[instance] = OwnerOf(instance);
+    ASSERT_GE(owners[instance], 0) << instance;
+  }
+  std::map<std::string, int> listed;  // instance -> the processor that listed it
+  for (int p = 0; p < 2; ++p) {
+    std::vector<std::string> ids;
+    std::string cursor;
+    int pages = 0;
+    do {
+      std::string path = "/v1/instances?limit=2";
+      if (!cursor.empty()) path += "&cursor=" + cursor;
+      auto res = cluster_->ProcessorClient(p)->Get(path.c_str());
+      ASSERT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
+      v1::InstancePage page;
+      ASSERT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
+      ASSERT_LE(page.items_size(), 2);
+      for (const v1::InstanceSummary& item : page.items()) {
+        ids.push_back(item.instance_id());
+        EXPECT_TRUE(listed.emplace(item.instance_id(), p).second)
+            << item.instance_id() << " listed twice";
+        // The partition it names is the one whose owner answers for the instance.
+        auto stats = cluster_->ProcessorClient(p)->Get(
+            ("/v1/instances/" + item.instance_id() + "/events/nope").c_str());
+        ASSERT_TRUE(stats);
+        EXPECT_NE(stats->status, 421)
+            << item.instance_id() << " listed by a processor not its owner";
+      }
+      cursor = page.next_cursor();
+      ASSERT_LT(++pages, 10);
+    } while (!cursor.empty());
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << "ascending id order on processor " << p;
+  }
+  // Other tests of the suite add instances of their own; the six tenants are this test's.
+  std::map<std::string, int> tenants;
+  for (const auto& [instance, p] : listed) {
+    if (instance.starts_with("tenant-")) tenants[instance] = p;
+  }
+  EXPECT_EQ(tenants, owners);
+
+  auto bad = cluster_->ProcessorClient(0)->Get("/v1/instances?cursor=%2A%2A");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("cursor is malformed"), std::string::npos) << bad->body;
+}
+
 TEST_F(ReadSideTest, BadListParametersAreRefusedWithTheirReason) {
   const int owner = OwnerOf("tenant-0");
   ASSERT_GE(owner, 0);

@@ -203,6 +203,60 @@ TEST_F(SecurityTest, QueryApiAnswers401WithoutAValidToken403OutOfScopeAnd200InSc
   EXPECT_EQ(Code(Command(nullptr)->Get("/metrics")), 200);
 }
 
+// What the console relies on: /v1/whoami tells a token what it may do; /v1/instances lists only
+// the instances a token may query; the console's page and assets hold no data and stay open.
+TEST_F(SecurityTest, WhoAmIAndTheInstanceListFollowTheToken) {
+  for (const char* instance : {"acme", "acme-eu", "beta"}) {
+    ASSERT_EQ(Code(Command(kAdminToken)
+                       ->Post(("/v1/instances/" + std::string(instance) + "/accounts").c_str(),
+                              OpenAccount("assets:cash"), kJson)),
+              202);
+  }
+  auto listed = [](const char* token) {
+    std::vector<std::string> ids;
+    auto res = Query(token)->Get("/v1/instances");
+    if (!res || res->status != 200)
+      return std::vector<std::string>{"HTTP " + std::to_string(Code(res))};
+    v1::InstancePage page;
+    EXPECT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
+    for (const auto& item : page.items()) ids.push_back(item.instance_id());
+    return ids;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_TRUE(WaitUntil(std::chrono::seconds(20), [&] {
+    return listed(kAdminToken) == Ids{"acme", "acme-eu", "beta"};
+  })) << "the admin sees every instance";
+  EXPECT_EQ(listed(kReaderToken), (Ids{"acme", "acme-eu"})) << "the reader's grant is acme*";
+  EXPECT_EQ(listed(kSubmitToken), Ids{"HTTP 403"}) << "no query right anywhere";
+  EXPECT_EQ(listed(nullptr), Ids{"HTTP 401"});
+
+  auto who = Query(kReaderToken)->Get("/v1/whoami");
+  ASSERT_TRUE(who && who->status == 200) << Code(who);
+  v1::WhoAmI reader;
+  ASSERT_TRUE(http::ParseJson(who->body, reader).ok()) << who->body;
+  EXPECT_TRUE(reader.auth_enabled());
+  EXPECT_EQ(reader.token_id().rfind("sha256:", 0), 0u) << reader.token_id();
+  ASSERT_EQ(reader.grants_size(), 1) << who->body;
+  EXPECT_EQ(reader.grants(0).instances(), "acme*");
+  EXPECT_EQ(
+      std::vector<std::string>(reader.grants(0).rights().begin(), reader.grants(0).rights().end()),
+      Ids{"query"});
+  EXPECT_EQ(who->body.find(kReaderToken), std::string::npos) << "never the token itself";
+  EXPECT_EQ(Code(Query(nullptr)->Get("/v1/whoami")), 401);
+  EXPECT_EQ(Code(Query(kUnknownToken)->Get("/v1/whoami")), 401);
+  EXPECT_EQ(Code(Command(kSubmitToken)->Get("/v1/whoami")), 200) << "the command API answers too";
+
+  auto page = Query(nullptr)->Get("/console/");
+  ASSERT_TRUE(page && page->status == 200) << Code(page);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'none'"),
+            std::string::npos);
+  EXPECT_EQ(Code(Query(nullptr)->Get("/console")), 301);
+  EXPECT_EQ(Code(Query(nullptr)->Get("/console/console.js")), 200);
+  EXPECT_EQ(Code(Query(nullptr)->Get("/console/console.css")), 200);
+  EXPECT_EQ(Code(Query(nullptr)->Get("/console/secrets.txt")), 404);
+}
+
 TEST_F(SecurityTest, OversizedBodyIs413) {
   const std::string big = R"({"address":"a:1","type":"asset","currency":"USD","metadata":{"k":")" +
                           std::string(200000, 'x') + R"("}})";
