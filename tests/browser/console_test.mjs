@@ -826,6 +826,71 @@ async function checkAuth(context, base) {
   await screenshot(page, 'admin');
 }
 
+async function checkMisdirected(context) {
+  step('8. two processors: an instance the other serves names its owner; the link opens it there');
+  const broker = run(binary, ['broker', '--partitions', '4'], 'kledger broker');
+  const bootstrap = await waitFor("the broker's bootstrap= line", () => {
+    if (broker.exited) throw new CheckFailed(`kledger broker exited: ${broker.stderr.slice(-2000)}`);
+    const m = broker.stdout.match(/^bootstrap=(\S+)/m);
+    return m && m[1];
+  });
+  const commandPort = await freePort();
+  run(binary, ['command', '--bootstrap', bootstrap, '--http', `127.0.0.1:${commandPort}`,
+    '--insecure-no-auth', '--profile', 'dev'], 'kledger command');
+  const commandBase = `http://127.0.0.1:${commandPort}`;
+  const bases = [];
+  for (let i = 0; i < 2; ++i) {
+    const port = await freePort();
+    bases.push(`http://127.0.0.1:${port}`);
+    run(binary, ['processor', '--bootstrap', bootstrap, '--group', 'console-test', '--data-dir',
+      path.join(scratch, `processor-${i}`), '--http', `127.0.0.1:${port}`, '--insecure-no-auth',
+      '--profile', 'dev'], `kledger processor ${i}`);
+  }
+  for (const base of [commandBase, ...bases]) {
+    await waitFor(`${base}/readyz to answer 200`, async () => (await fetch(`${base}/readyz`)).ok, 60000);
+  }
+  // Both processors own partitions once the group settled: each partition's owner is announced.
+  await waitFor('the four partitions shared by both processors', async () => {
+    const owners = new Set((await api(bases[0], '/v1/stats')).partitions.map((p) => p.owner));
+    return owners.size === 2 && bases.every((b) => owners.has(b));
+  }, 60000);
+  // Instances until one lives on a partition of processor 1.
+  let elsewhere = null;
+  for (let i = 0; i < 40 && !elsewhere; ++i) {
+    const instance = `tenant-${i}`;
+    await api(commandBase, `/v1/instances/${instance}/accounts`, {
+      method: 'POST',
+      body: { address: 'assets:cash', type: 'ASSET', currency: 'USD' },
+    });
+    const res = await fetch(`${bases[0]}/v1/instances/${instance}/accounts`);
+    if (res.status === 421) {
+      checkEqual(res.headers.get('X-Kledger-Owner'), bases[1], `the owner the 421 of ${instance} names`);
+      elsewhere = instance;
+    }
+  }
+  check(elsewhere, 'no instance of 40 lived on a partition of processor 1');
+
+  const page = await newPage(context);
+  await goto(page, bases[0], `#/i/${elsewhere}/accounts`);
+  const link = await visible(page, 'owner-link', `processor 0's console for ${elsewhere}`);
+  checkEqual(
+    await link.getAttribute('href'),
+    `${bases[1]}/console/#/i/${elsewhere}/accounts`,
+    'the link to the owner',
+  );
+  await screenshot(page, 'misdirected');
+  await link.click();
+  await waitFor(`the owner's console to list ${elsewhere}'s account`, async () => {
+    if ((await page.getByTestId('accounts-table').count()) === 0) {
+      await page.reload();  // the account may not be applied yet
+      await page.getByTestId('main').waitFor();
+      return false;
+    }
+    return (await rows(page, 'account-row')).some((r) => r.address === 'assets:cash');
+  }, 30000, 500);
+  check(page.url().startsWith(`${bases[1]}/console/`), `the link led to ${page.url()}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -852,6 +917,8 @@ async function main() {
   await checkPoisonRedrive(page, open.base, open.bootstrap);
   await checkValidRedrive(page, open.base, open.bootstrap);
   await checkHealth(page, open.base);
+  for (const c of [...children].reverse()) await stop(c);
+  await checkMisdirected(context);
   await context.close();
   for (const c of [...children].reverse()) await stop(c);
 
