@@ -82,7 +82,8 @@ void RegisterBroker(CLI::App& app, Runner& run) {
       ->envname("KLEDGER_PARTITIONS")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  cmd->add_option("--topic-prefix", flags->topic_prefix, "topics are PREFIX.events, .events.dlt, .owners and .outcomes")
+  cmd->add_option("--topic-prefix", flags->topic_prefix,
+                  "topics are PREFIX.events, .events.dlt, .owners and .outcomes")
       ->envname("KLEDGER_TOPIC_PREFIX")
       ->capture_default_str();
   cmd->add_option("--control", flags->control,
