@@ -59,6 +59,10 @@ constexpr int64_t kMaxRoundCommands = 50'000;
 // Commands of the HTTP phase at most: its JSON bodies and answers (~0.5 KiB a command) are held
 // in memory while it runs, inside the second half whose RSS must stay flat.
 constexpr int64_t kMaxHttpCommands = 20'000;
+// How long a command waits for Kafka's acknowledgement on a cluster (on the embedded broker, the
+// client's default): what `kledger command --ack-timeout-ms` would be set to in a deployment
+// that rides out a broker's pause rather than answering 503.
+constexpr std::chrono::milliseconds kClusterAckTimeout{30'000};
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -328,6 +332,10 @@ struct Ledger {
 // Receives the command path's acks (CommandClient::SubmitAsync) and books them: tag i is the
 // i-th command of the current batch of `items`. The acks arrive on the producer's delivery thread
 // (ack_thread kOwn), or on the submitting thread inside CommandClient::Poll (kCaller).
+//
+// A run that fails returns with commands still in flight; the client reports them when it is
+// destroyed (its producer's flush). So Acks outlives the client, and each batch ends (Batch)
+// before its items go: a report after that is dropped, never booked into freed memory.
 class Acks : public command::AckHandler {
  public:
   struct Item {
@@ -340,7 +348,7 @@ class Acks : public command::AckHandler {
 
   explicit Acks(Ledger& ledger) : ledger_(ledger) {}
 
-  // The next batch: `items` must stay put until WaitFor(items.size()) returned.
+  // The next batch: `items` must stay put until WaitFor(items.size()) returned or End().
   void Begin(const std::vector<Item>* items, OnBooked on_booked = nullptr) {
     std::lock_guard lock(mu_);
     items_ = items;
@@ -348,11 +356,32 @@ class Acks : public command::AckHandler {
     done_ = 0;
   }
 
+  // Forgets the batch, and what its OnBooked captured: reports still to come are dropped.
+  void End() {
+    std::lock_guard lock(mu_);
+    items_ = nullptr;
+    on_booked_ = nullptr;
+  }
+
+  // Ends the batch of `acks` when it goes out of scope: declared right after the items it
+  // guards, so it runs before they are destroyed, on the way out of a failed phase too.
+  class Batch {
+   public:
+    explicit Batch(Acks& acks) : acks_(acks) {}
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    ~Batch() { acks_.End(); }
+
+   private:
+    Acks& acks_;
+  };
+
   void OnAck(uint64_t tag, Result<command::Ack> ack) override {
     const auto acked = Clock::now();
     int64_t done;
     {
       std::lock_guard lock(mu_);
+      if (items_ == nullptr) return;  // the batch ended: a failed run's report, at its close
       const Item& item = (*items_)[tag];
       if (!ack.ok()) {
         if (error_.ok()) error_ = ack.status().WithContext("a benchmark command was not accepted");
@@ -539,8 +568,16 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
       topics.prefix, {.partitions = partitions, .replication_factor = options.replication_factor});
   specs.push_back({topics.ceiling(), partitions, options.replication_factor});
   std::unique_ptr<kafka::EmbeddedBroker> broker;
-  kafka::Properties props = kafka::DevClientDefaults();
+  // On the embedded broker, the fast failover of `kledger dev`. On a cluster, what a deployment
+  // runs: librdkafka's client defaults (a 45 s group session) and acknowledgements awaited
+  // kClusterAckTimeout. A pause of a few seconds of the broker or of this process (a busy 2-core
+  // host, a JVM's JIT or GC) then shows in the latency figures, as a deployment would live
+  // through it, instead of losing the group session and failing the run.
+  const bool on_cluster = !options.bootstrap.empty();
+  kafka::Properties props = on_cluster ? kafka::Properties{} : kafka::DevClientDefaults();
   props = kafka::Merge(std::move(props), options.overrides);
+  const std::chrono::milliseconds ack_timeout =
+      on_cluster ? kClusterAckTimeout : command::CommandClientOptions{}.ack_timeout;
   if (options.bootstrap.empty()) {
     kafka::EmbeddedBrokerOptions broker_options;
     broker_options.topics = specs;
@@ -644,13 +681,14 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   // producer's own delivery thread.
   command::CommandClientOptions client_options;
   client_options.events_topic = topics.events();
+  client_options.ack_timeout = ack_timeout;
   client_options.ack_thread =
       use_futures ? kafka::DeliveryThread::kOwn : kafka::DeliveryThread::kCaller;
+  Ledger ledger(partitions);
+  Acks acks(ledger);  // before the client, which reports to it until destroyed (see Acks)
   ASSIGN_OR_RETURN(auto client,
                    command::CommandClient::Create(props, client_options, client_registry));
   command::CommandClient* const polled = use_futures ? nullptr : client.get();
-  Ledger ledger(partitions);
-  Acks acks(ledger);
   std::atomic<int64_t> submitted{0};
   RssSampler rss(submitted, std::chrono::milliseconds(250));
   // Submits `commands` (tags 0..n-1 of the acks' current batch) as the raw ceiling's loop
@@ -690,6 +728,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     RoundBudget round_budget = budget;
     std::vector<v1::Command> commands;
     std::vector<Acks::Item> items;
+    Acks::Batch batch_end(acks);  // ends before `items` go
     std::optional<Workload::Item> carry;
     Workload::Item item;
     for (;;) {
@@ -806,6 +845,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     prometheus::Registry gateway_registry;
     command::CommandClientOptions gateway_options;
     gateway_options.events_topic = topics.events();
+    gateway_options.ack_timeout = ack_timeout;
     ASSIGN_OR_RETURN(auto gateway_client,
                      command::CommandClient::Create(props, gateway_options, gateway_registry));
     http::Server gateway;
@@ -820,6 +860,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     const auto batch = static_cast<int64_t>(options.http_batch);
     auto phase = [&](int64_t count, ThreadCpu* cpu, ProgressBar* bar) -> Result<double> {
       std::vector<Acks::Item> items;
+      Acks::Batch batch_end(acks);  // ends before `items` go
       std::vector<std::string> bodies;
       v1::BatchRequest request;
       for (int64_t i = 0; i < count; ++i) {
@@ -908,6 +949,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     // The applied backlog is bounded, so the broker's retention does not bound the count.
     sustained_count = std::max<int64_t>(kMaxRoundCommands, 4 * options.in_flight);
     std::vector<Acks::Item> items;
+    Acks::Batch batch_end(acks);  // ends before `items` go
     std::vector<v1::Command> commands;
     for (int64_t i = 0; i < sustained_count; ++i) {
       Workload::Item extra = workload.ExtraTransfer(extra_index++);
@@ -954,6 +996,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
     std::mutex mu;
     std::vector<Watched> acked;  // guarded by mu: acked, not yet seen applied
     std::vector<Acks::Item> items(static_cast<size_t>(latency_count));
+    Acks::Batch batch_end(acks);  // ends before `items` go
     acks.Begin(&items, [&](const command::Ack& ack, const Acks::Item& item, Clock::time_point at) {
       std::lock_guard lock(mu);
       ack_ms.push_back(std::chrono::duration<double, std::milli>(at - item.submitted).count());
