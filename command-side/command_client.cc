@@ -345,6 +345,13 @@ class CommandClient::Committer {
     }
   }
 
+  // A fatal error leaves the producer unusable, and one nobody can explain (a bug) leaves it in
+  // a state nobody can vouch for: either way the next round starts with a new producer, whose
+  // InitTransactions fences the old one off.
+  static bool MustRecreate(const Status& s) {
+    return s.code() == StatusCode::kFatal || s.code() == StatusCode::kInternal;
+  }
+
   // Registers the transactional id on first use and finishes a commit or an abort left over from
   // a failed round, so the next transaction starts clean.
   Status MakeReady(std::chrono::milliseconds timeout) {
@@ -355,7 +362,7 @@ class CommandClient::Committer {
     if (!initialized_) {
       Status s = producer_->InitTransactions(timeout);
       if (!s.ok()) {
-        if (s.code() == StatusCode::kInternal) producer_.reset();
+        if (MustRecreate(s)) producer_.reset();
         return s;
       }
       initialized_ = true;
@@ -370,7 +377,7 @@ class CommandClient::Committer {
       if (s.code() == StatusCode::kFailedPrecondition) {
         needs_abort_ = true;  // the commit failed for good: the transaction is aborted instead
       } else if (!s.ok()) {
-        if (s.code() == StatusCode::kInternal) producer_.reset();
+        if (MustRecreate(s)) producer_.reset();
         return s;
       } else {
         spdlog::info("command: the unfinished transaction commit completed");
@@ -380,7 +387,7 @@ class CommandClient::Committer {
     if (needs_abort_) {
       Status s = producer_->AbortTransaction(timeout);
       if (!s.ok()) {
-        if (s.code() == StatusCode::kInternal) producer_.reset();
+        if (MustRecreate(s)) producer_.reset();
         return s;
       }
       spdlog::info("command: the failed transaction's abort completed");
@@ -406,7 +413,7 @@ class CommandClient::Committer {
   // error (a new one with the same transactional.id fences it off).
   void Recover(const Status& failure) {
     spdlog::warn("command: transaction failed, aborting it: {}", failure.ToString());
-    if (failure.code() == StatusCode::kInternal) {
+    if (MustRecreate(failure)) {
       producer_.reset();
       return;
     }
@@ -414,7 +421,7 @@ class CommandClient::Committer {
     if (aborted.ok()) return;
     spdlog::warn("command: abort failed, retried before the next transaction: {}",
                  aborted.ToString());
-    if (aborted.code() == StatusCode::kInternal) {
+    if (MustRecreate(aborted)) {
       producer_.reset();
     } else {
       needs_abort_ = true;

@@ -321,6 +321,7 @@ int HttpStatusFor(const Status& status) {
     case StatusCode::kFailedPrecondition:
       return 409;
     case StatusCode::kUnavailable:
+    case StatusCode::kFatal:  // the client is recreated: a retry may succeed
       return 503;
     case StatusCode::kTimeout:
       return 503;
@@ -347,6 +348,7 @@ std::string_view ErrorCodeFor(const Status& status) {
     case StatusCode::kFailedPrecondition:
       return "failed_precondition";
     case StatusCode::kUnavailable:
+    case StatusCode::kFatal:
       return "unavailable";
     case StatusCode::kTimeout:
       return "timeout";

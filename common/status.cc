@@ -26,6 +26,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "OutOfRange";
     case StatusCode::kInternal:
       return "Internal";
+    case StatusCode::kFatal:
+      return "Fatal";
   }
   return "Unknown";
 }

@@ -23,6 +23,7 @@ enum class StatusCode {
   kIoError,             // a storage read or write failed
   kOutOfRange,          // an arithmetic result or position lies outside what is allowed
   kInternal,            // a bug: an invariant did not hold
+  kFatal,               // a client (a librdkafka producer or consumer) is unusable: recreate it
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -30,6 +31,8 @@ std::string_view StatusCodeName(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
+  // A status of `code`; the named constructors below read better where the code is fixed.
+  Status(StatusCode code, std::string msg) : code_(code), message_(std::move(msg)) {}
 
   static Status Ok() { return Status(); }
   static Status InvalidArgument(std::string msg) {
@@ -48,6 +51,7 @@ class [[nodiscard]] Status {
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
   static Status OutOfRange(std::string msg) { return {StatusCode::kOutOfRange, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Fatal(std::string msg) { return {StatusCode::kFatal, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -62,8 +66,6 @@ class [[nodiscard]] Status {
   bool operator==(const Status& other) const = default;
 
  private:
-  Status(StatusCode code, std::string msg) : code_(code), message_(std::move(msg)) {}
-
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
 };

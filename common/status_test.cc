@@ -31,6 +31,15 @@ TEST(StatusTest, OkByDefaultAndNamedFactoriesCarryCodeAndMessage) {
   EXPECT_EQ(Status::Ok().WithContext("x"), Status::Ok());
 }
 
+TEST(StatusTest, AnyCodeCanBeMadeAndFatalIsNotInternal) {
+  const Status fatal(StatusCode::kFatal, "producer fenced");
+  EXPECT_EQ(fatal, Status::Fatal("producer fenced"));
+  EXPECT_EQ(fatal.ToString(), "Fatal: producer fenced");
+  EXPECT_NE(fatal.code(), Status::Internal("producer fenced").code());
+  EXPECT_EQ(Status(StatusCode::kTimeout, "late"), Status::Timeout("late"));
+  EXPECT_TRUE(Status(StatusCode::kOk, "").ok());
+}
+
 TEST(StatusTest, MacrosPropagateTheFirstError) {
   EXPECT_EQ(*Quarter(8), 2);
   Result<int> odd = Quarter(6);  // 6 -> 3 -> odd

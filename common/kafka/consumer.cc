@@ -98,8 +98,8 @@ struct Consumer::Impl {
       case RD_KAFKA_RESP_ERR__FATAL: {
         char fatal[512] = {0};
         rd_kafka_fatal_error(rk.get(), fatal, sizeof(fatal));
-        return Status::Internal("fatal consumer error (" + std::string(fatal) +
-                                "); recreate the consumer");
+        return Status::Fatal("fatal consumer error (" + std::string(fatal) +
+                             "); recreate the consumer");
       }
       case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
       case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
@@ -214,8 +214,8 @@ struct Consumer::Impl {
         spdlog::critical("kafka consumer {}: fatal error: {}", rd_kafka_name(rk), fatal);
         // Callbacks run inside consumer_poll on the owner's thread, so no lock is needed.
         if (!impl->fatal_error) {
-          impl->fatal_error = Status::Internal("fatal consumer error (" + std::string(fatal) +
-                                               "); recreate the consumer");
+          impl->fatal_error = Status::Fatal("fatal consumer error (" + std::string(fatal) +
+                                            "); recreate the consumer");
         }
       } else if (code == RD_KAFKA_RESP_ERR__TRANSPORT ||
                  code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {

@@ -54,7 +54,7 @@ class Consumer {
   // when the time passes. Rebalance callbacks run inside this call. Per-partition transient
   // errors (end of partition, broker transport) are logged and skipped. Returns an error for what
   // the caller must act on: an offset reset or out-of-range (kOutOfRange, naming the partition),
-  // a fatal consumer error (kInternal), an unknown topic (kNotFound). When such an error arrives
+  // a fatal consumer error (kFatal), an unknown topic (kNotFound). When such an error arrives
   // after some records were already collected, those records are returned and the error comes
   // from the next call (librdkafka stops fetching the failed partition, so nothing is skipped).
   // An exception thrown by the listener becomes kInternal; the partitions it was assigning are

@@ -266,9 +266,9 @@ Status Producer::Produce(const ProducerRecordView& record, DeliveryCallback on_d
       char fatal[512] = {0};
       rd_kafka_fatal_error(impl_->rk.get(), fatal, sizeof(fatal));
       rd_kafka_error_destroy(error);
-      return Status::Internal(std::string("produce to '") + record.topic +
-                              "' refused: the producer hit a fatal error (" + fatal +
-                              "); recreate it");
+      return Status::Fatal(std::string("produce to '") + record.topic +
+                           "' refused: the producer hit a fatal error (" + fatal +
+                           "); recreate it");
     }
     return ErrorObjectToStatus(error, std::string("produce to '") + record.topic + "' refused");
   }

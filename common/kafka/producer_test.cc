@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/http.h"
 #include "common/kafka/embedded_broker.h"
+#include "common/kafka/internal/rdkafka_util.h"
 
 namespace kledger::kafka {
 namespace {
@@ -54,6 +56,22 @@ class CallbackLog {
 
 ProducerRecord Record(std::string topic, std::string key, std::string value) {
   return ProducerRecord{std::move(topic), std::move(key), std::move(value), {}, std::nullopt};
+}
+
+TEST(KafkaErrorsTest, AFatalClientErrorIsFatalAndABugIsInternal) {
+  // Fatal: the client must be recreated (the command client does; HTTP answers 503).
+  for (rd_kafka_resp_err_t fatal :
+       {RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE}) {
+    Status s = internal::ErrorToStatus(fatal, "produce");
+    EXPECT_EQ(s.code(), StatusCode::kFatal) << s.ToString();
+    EXPECT_EQ(http::HttpStatusFor(s), 503);
+  }
+  EXPECT_EQ(internal::ErrorToStatus(RD_KAFKA_RESP_ERR__INCONSISTENT, "x").code(),
+            StatusCode::kInternal);
+  EXPECT_EQ(internal::ErrorToStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "x").code(),
+            StatusCode::kUnavailable);
+  const Status transport = internal::ErrorToStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "fetch", "gone");
+  EXPECT_EQ(transport.message(), "fetch: gone (_TRANSPORT)");
 }
 
 TEST(ProducerTest, CreateRejectsUnknownPropertyNamingIt) {

@@ -121,9 +121,10 @@ StatusCode CodeFor(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
       return StatusCode::kCorruption;
     case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE:
+      return StatusCode::kFatal;  // the instance cannot go on: it must be recreated
     case RD_KAFKA_RESP_ERR__FAIL:
     case RD_KAFKA_RESP_ERR__INCONSISTENT:
-    case RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE:
       return StatusCode::kInternal;
     default:
       // Transport, all brokers down, queue full, purged, leader moves, coordinator churn and
@@ -133,34 +134,6 @@ StatusCode CodeFor(rd_kafka_resp_err_t err) {
 }
 
 namespace {
-
-Status MakeStatus(StatusCode code, std::string message) {
-  switch (code) {
-    case StatusCode::kOk:
-      return Status::Ok();
-    case StatusCode::kInvalidArgument:
-      return Status::InvalidArgument(std::move(message));
-    case StatusCode::kNotFound:
-      return Status::NotFound(std::move(message));
-    case StatusCode::kAlreadyExists:
-      return Status::AlreadyExists(std::move(message));
-    case StatusCode::kFailedPrecondition:
-      return Status::FailedPrecondition(std::move(message));
-    case StatusCode::kUnavailable:
-      return Status::Unavailable(std::move(message));
-    case StatusCode::kTimeout:
-      return Status::Timeout(std::move(message));
-    case StatusCode::kCorruption:
-      return Status::Corruption(std::move(message));
-    case StatusCode::kIoError:
-      return Status::IoError(std::move(message));
-    case StatusCode::kOutOfRange:
-      return Status::OutOfRange(std::move(message));
-    case StatusCode::kInternal:
-      return Status::Internal(std::move(message));
-  }
-  return Status::Internal(std::move(message));
-}
 
 std::string Describe(std::string_view context, std::string_view description,
                      rd_kafka_resp_err_t err) {
@@ -178,7 +151,7 @@ std::string Describe(std::string_view context, std::string_view description,
 Status ErrorToStatus(rd_kafka_resp_err_t err, std::string_view context, std::string_view detail) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
   std::string_view description = detail.empty() ? rd_kafka_err2str(err) : detail;
-  return MakeStatus(CodeFor(err), Describe(context, description, err));
+  return Status(CodeFor(err), Describe(context, description, err));
 }
 
 Status ErrorObjectToStatus(rd_kafka_error_t* error, std::string_view context) {
@@ -187,7 +160,7 @@ Status ErrorObjectToStatus(rd_kafka_error_t* error, std::string_view context) {
   const rd_kafka_resp_err_t err = rd_kafka_error_code(owned.get());
   std::string message = Describe(context, rd_kafka_error_string(owned.get()), err);
   if (rd_kafka_error_is_fatal(owned.get())) {
-    return Status::Internal(message + "; the error is fatal: recreate the producer or consumer");
+    return Status::Fatal(message + "; the error is fatal: recreate the producer or consumer");
   }
   if (rd_kafka_error_txn_requires_abort(owned.get())) {
     return Status::FailedPrecondition(message + "; abort the transaction and start it again");
@@ -197,7 +170,7 @@ Status ErrorObjectToStatus(rd_kafka_error_t* error, std::string_view context) {
     if (code != StatusCode::kTimeout) code = StatusCode::kUnavailable;
     message += "; retriable";
   }
-  return MakeStatus(code, std::move(message));
+  return Status(code, std::move(message));
 }
 
 TopicPartitionListPtr ToPartitionList(const std::vector<TopicPartition>& partitions) {

@@ -27,7 +27,7 @@ StatusCode CodeFor(rd_kafka_resp_err_t err);
 Status ErrorToStatus(rd_kafka_resp_err_t err, std::string_view context,
                      std::string_view detail = {});
 
-// Takes ownership of `error` (may be null: OK). Fatal errors become kInternal, errors that
+// Takes ownership of `error` (may be null: OK). Fatal errors become kFatal, errors that
 // require aborting a transaction kFailedPrecondition, the rest follow CodeFor().
 Status ErrorObjectToStatus(rd_kafka_error_t* error, std::string_view context);
 
