@@ -16,32 +16,29 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Both DecodeEvents: parses `record` into `envelope` and checks it.
-Status ParseAndCheck(const kafka::ConsumedRecord& record, v1::EventEnvelope& envelope,
-                     std::string& error_code) {
+TypedStatus<PoisonCode> ParseAndCheck(const kafka::ConsumedRecord& record,
+                                      v1::EventEnvelope& envelope) {
   if (!envelope.ParseFromString(record.value)) {
-    error_code = "undecodable";
-    return Status::Corruption("the record value is not an EventEnvelope");
+    return {PoisonCode::kUndecodable,
+            Status::Corruption("the record value is not an EventEnvelope")};
   }
   if (envelope.schema_version() != domain::kSchemaVersion) {
-    error_code = "unsupported_schema_version";
-    return Status::Corruption("schema version " + std::to_string(envelope.schema_version()) +
-                              " is not supported (this build reads " +
-                              std::to_string(domain::kSchemaVersion) + ")");
+    return {PoisonCode::kUnsupportedSchemaVersion,
+            Status::Corruption("schema version " + std::to_string(envelope.schema_version()) +
+                               " is not supported (this build reads " +
+                               std::to_string(domain::kSchemaVersion) + ")")};
   }
   if (envelope.event_case() == v1::EventEnvelope::EVENT_NOT_SET) {
-    error_code = "unknown_event_type";
-    return Status::Corruption("the envelope carries no event type this build knows");
+    return {PoisonCode::kUnknownEventType,
+            Status::Corruption("the envelope carries no event type this build knows")};
   }
   if (envelope.instance_id() != record.key) {
-    error_code = "key_mismatch";
-    return Status::Corruption("the record key is not the envelope's instance id");
+    return {PoisonCode::kKeyMismatch,
+            Status::Corruption("the record key is not the envelope's instance id")};
   }
   domain::FieldErrors errors = domain::ValidateEnvelope(envelope);
-  if (!errors.empty()) {
-    error_code = "invalid_envelope";
-    return domain::FieldErrorsToStatus(errors);
-  }
-  return Status::Ok();
+  if (!errors.empty()) return {PoisonCode::kInvalidEnvelope, domain::FieldErrorsToStatus(errors)};
+  return {};
 }
 
 // One record's envelope at a time lives here, in one reused block: parsing then allocates
@@ -50,18 +47,18 @@ constexpr size_t kArenaBlockBytes = 16 << 10;
 
 }  // namespace
 
-Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record,
-                                      std::string& error_code) {
+Decoded<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record) {
   v1::EventEnvelope envelope;
-  RETURN_IF_ERROR(ParseAndCheck(record, envelope, error_code));
+  TypedStatus<PoisonCode> checked = ParseAndCheck(record, envelope);
+  if (!checked.ok()) return checked;
   return envelope;
 }
 
-Result<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record,
-                                             std::string& error_code,
-                                             google::protobuf::Arena& arena) {
+Decoded<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record,
+                                              google::protobuf::Arena& arena) {
   auto* envelope = google::protobuf::Arena::CreateMessage<v1::EventEnvelope>(&arena);
-  RETURN_IF_ERROR(ParseAndCheck(record, *envelope, error_code));
+  TypedStatus<PoisonCode> checked = ParseAndCheck(record, *envelope);
+  if (!checked.ok()) return checked;
   return envelope;
 }
 
@@ -83,12 +80,10 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
     if (record.offset < run.next_offset) continue;  // applied before (re-delivered after a seek)
     const auto start = Clock::now();
     arena.Reset();  // the previous record's envelope: done with
-    std::string error_code;
-    auto envelope = DecodeEvent(record, error_code, arena);
+    auto envelope = DecodeEvent(record, arena);
     const bool outboxed = outbox.enabled && record.offset >= outbox.from_offset;
     if (!envelope.ok()) {
-      const DeadLetterReason why{"poison", error_code, envelope.status().message(), 1,
-                                 WallClockMs()};
+      const DeadLetterReason why{envelope.kind(), envelope.status().message(), 1, WallClockMs()};
       RETURN_IF_ERROR(on_poison(record, why));
       if (outboxed) {
         batch.PutOutbox(record.offset, DeadLetteredOutcome(record, why).SerializeAsString());

@@ -13,6 +13,7 @@
 #include "common/kafka/record.h"
 #include "common/status.h"
 #include "processors/dead_letter.h"
+#include "processors/failure.h"
 #include "projections/projection.h"
 #include "projections/store.h"
 
@@ -58,15 +59,16 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
                               const projections::Projections& extra = {},
                               const OutboxOptions& outbox = {});
 
-// Decodes a record's value and checks it as an untrusted event. On error fills `error_code`
-// with why it is poison ("undecodable", "unsupported_schema_version", "unknown_event_type",
-// "key_mismatch", "invalid_envelope").
-Result<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record, std::string& error_code);
+// A record decoded into its event, or why it is poison (its kind) and the error for a human.
+template <typename T>
+using Decoded = TypedResult<T, PoisonCode>;
+
+// Decodes a record's value and checks it as an untrusted event.
+Decoded<v1::EventEnvelope> DecodeEvent(const kafka::ConsumedRecord& record);
 // The same, the envelope allocated on `arena` and valid until the arena is reset or destroyed.
 // The apply path decodes every record so: parsing onto a reused arena block takes about a third
 // fewer instructions than into a message of its own (docs/performance.md, seventh pass).
-Result<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record,
-                                             std::string& error_code,
-                                             google::protobuf::Arena& arena);
+Decoded<const v1::EventEnvelope*> DecodeEvent(const kafka::ConsumedRecord& record,
+                                              google::protobuf::Arena& arena);
 
 }  // namespace kledger::processors

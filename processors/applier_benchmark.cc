@@ -58,9 +58,8 @@ kafka::ConsumedRecord TransferRecord() { return AsRecord(Transfer(), 0); }
 
 void BM_DecodeEvent(benchmark::State& state) {
   const kafka::ConsumedRecord record = TransferRecord();
-  std::string error_code;
   for (auto _ : state) {
-    auto envelope = DecodeEvent(record, error_code);
+    auto envelope = DecodeEvent(record);
     benchmark::DoNotOptimize(envelope);
   }
   state.SetItemsProcessed(state.iterations());
@@ -71,7 +70,6 @@ BENCHMARK(BM_DecodeEvent);
 // DecodeEvent as ApplyRecords calls it: onto one arena block, reset before each record.
 void BM_DecodeEventOnArena(benchmark::State& state) {
   const kafka::ConsumedRecord record = TransferRecord();
-  std::string error_code;
   std::vector<char> block(16 << 10);
   google::protobuf::ArenaOptions options;
   options.initial_block = block.data();
@@ -79,7 +77,7 @@ void BM_DecodeEventOnArena(benchmark::State& state) {
   google::protobuf::Arena arena(options);
   for (auto _ : state) {
     arena.Reset();
-    auto envelope = DecodeEvent(record, error_code, arena);
+    auto envelope = DecodeEvent(record, arena);
     benchmark::DoNotOptimize(envelope);
   }
   state.SetItemsProcessed(state.iterations());

@@ -93,17 +93,16 @@ TEST(DecodeEventTest, OnAnArenaDecidesAsOnItsOwn) {
   google::protobuf::Arena arena;
   for (const auto& [record, expected] : cases) {
     SCOPED_TRACE(expected.empty() ? "valid" : expected);
-    std::string own_code, arena_code;
-    Result<v1::EventEnvelope> own = DecodeEvent(record, own_code);
-    Result<const v1::EventEnvelope*> on_arena = DecodeEvent(record, arena_code, arena);
-    EXPECT_EQ(own_code, expected);
-    EXPECT_EQ(arena_code, expected);
+    Decoded<v1::EventEnvelope> own = DecodeEvent(record);
+    Decoded<const v1::EventEnvelope*> on_arena = DecodeEvent(record, arena);
     ASSERT_EQ(own.ok(), expected.empty()) << own.status().ToString();
     ASSERT_EQ(on_arena.ok(), expected.empty()) << on_arena.status().ToString();
     if (own.ok()) {
       EXPECT_EQ((*on_arena)->GetArena(), &arena);
       EXPECT_EQ((*on_arena)->SerializeAsString(), own->SerializeAsString());
     } else {
+      EXPECT_EQ(Name(own.kind()), expected);
+      EXPECT_EQ(Name(on_arena.kind()), expected);
       EXPECT_EQ(on_arena.status().ToString(), own.status().ToString());
     }
   }

@@ -13,8 +13,8 @@ kafka::ProducerRecord MakeDeadLetter(const kafka::ConsumedRecord& original,
   auto add = [&](const char* key, std::string value) {
     record.headers.push_back({key, std::move(value)});
   };
-  add("kledger-dlt-reason", why.reason);
-  add("kledger-dlt-error-code", why.error_code);
+  add("kledger-dlt-reason", std::string(Name(why.kind())));
+  add("kledger-dlt-error-code", std::string(why.code_name()));
   add("kledger-dlt-error-message", why.error_message);
   add("kledger-dlt-original-topic", original.topic);
   add("kledger-dlt-original-partition", std::to_string(original.partition));

@@ -9,16 +9,9 @@
 #include "common/kafka/producer.h"
 #include "common/kafka/record.h"
 #include "common/status.h"
+#include "processors/failure.h"
 
 namespace kledger::processors {
-
-struct DeadLetterReason {
-  std::string reason;         // "poison" | "retries_exhausted"
-  std::string error_code;     // machine-readable, e.g. "undecodable", "unknown_event_type"
-  std::string error_message;  // for a human
-  int attempts = 1;
-  int64_t first_failure_ms = 0;
-};
 
 // The dead-letter record for `original`: same key and value, original headers kept, and the
 // kledger-dlt-* headers added.

@@ -15,7 +15,7 @@ TEST(DeadLetterTest, KeepsKeyValueAndHeadersAndAddsEverySpecHeader) {
   original.value = std::string("\x00\xff garbage", 10);
   original.headers = {{"kledger-event-id", "abc"}};
 
-  DeadLetterReason why{"poison", "undecodable", "not an EventEnvelope", 1, 1700000000999};
+  DeadLetterReason why{PoisonCode::kUndecodable, "not an EventEnvelope", 1, 1700000000999};
   kafka::ProducerRecord dlt = MakeDeadLetter(original, why, "kledger.events.dlt", "procs");
 
   EXPECT_EQ(dlt.topic, "kledger.events.dlt");
@@ -40,4 +40,28 @@ TEST(DeadLetterTest, KeepsKeyValueAndHeadersAndAddsEverySpecHeader) {
 }
 
 }  // namespace
+
+TEST(DeadLetterTest, AnExhaustedRetryIsLabelledByItsLastFailure) {
+  kafka::ConsumedRecord original;
+  original.topic = "kledger.events";
+  original.key = "acme";
+  DeadLetterReason why{ApplyFailure::kDeadLetterWrite, "not acknowledged", 5, 1700000000999};
+  EXPECT_EQ(why.kind(), DeadLetterKind::kRetriesExhausted);
+  kafka::ProducerRecord dlt = MakeDeadLetter(original, why, "kledger.events.dlt", "procs");
+  EXPECT_EQ(kafka::FindHeader(dlt.headers, "kledger-dlt-reason"), "retries_exhausted");
+  EXPECT_EQ(kafka::FindHeader(dlt.headers, "kledger-dlt-error-code"), "dead_letter_write");
+  EXPECT_EQ(kafka::FindHeader(dlt.headers, "kledger-dlt-attempts"), "5");
+}
+
+TEST(DeadLetterTest, ReasonNamesAreTheSpecsAndParseBack) {
+  EXPECT_EQ(Name(DeadLetterKind::kPoison), "poison");
+  EXPECT_EQ(Name(DeadLetterKind::kRetriesExhausted), "retries_exhausted");
+  for (DeadLetterKind kind : kDeadLetterKinds) EXPECT_EQ(ParseDeadLetterKind(Name(kind)), kind);
+  EXPECT_EQ(ParseDeadLetterKind("Poison"), std::nullopt);
+  EXPECT_EQ(ParseDeadLetterKind(""), std::nullopt);
+  EXPECT_EQ(Name(ApplyFailure::kStorage), "storage");
+  EXPECT_EQ(Name(ApplyFailure::kDeadLetterWrite), "dead_letter_write");
+  EXPECT_EQ(Name(PoisonCode::kUnsupportedSchemaVersion), "unsupported_schema_version");
+}
+
 }  // namespace kledger::processors

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/kafka/producer.h"
+#include "processors/failure.h"
 #include "processors/topic_scan.h"
 
 namespace kledger::processors {
@@ -181,7 +182,7 @@ bool DeadLetterFilter::Empty() const {
 }
 
 Status DeadLetterFilter::Validate() const {
-  if (reason && *reason != "poison" && *reason != "retries_exhausted") {
+  if (reason && !ParseDeadLetterKind(*reason)) {
     return Status::InvalidArgument("--reason '" + *reason +
                                    "' is not a dead-letter reason; use poison or "
                                    "retries_exhausted");

@@ -114,7 +114,7 @@ TEST(TimeBoundTest, FormatsUtcWithMillisecondsAndRoundTrips) {
 
 TEST(DescribeDeadLetterTest, ReadsBackEveryHeaderTheWriterWrites) {
   const auto record = DeadLetterOf(
-      Original(7, 42), {"poison", "undecodable", "not an EventEnvelope", 1, 1700000000999}, 3, 5);
+      Original(7, 42), {PoisonCode::kUndecodable, "not an EventEnvelope", 1, 1700000000999}, 3, 5);
   const DeadLetterInfo info = DescribeDeadLetter(record);
   EXPECT_EQ(info.id, (DeadLetterId{3, 5}));
   EXPECT_EQ(info.reason, "poison");
@@ -227,8 +227,8 @@ TEST(SelectionTest, IdsNarrowedByFilters) {
 }
 
 TEST(RedriveRecordTest, KeepsKeyValueAndEventHeadersDropsDltHeadersNamesItsSource) {
-  kafka::ConsumedRecord dead = DeadLetterOf(
-      Original(7, 42), {"retries_exhausted", "storage", "disk full", 5, 1700000000999}, 3, 5);
+  kafka::ConsumedRecord dead =
+      DeadLetterOf(Original(7, 42), {ApplyFailure::kStorage, "disk full", 5, 1700000000999}, 3, 5);
   dead.headers.push_back({kRedrivenFromHeader, "1:1"});  // from an earlier round trip
   const kafka::ProducerRecord out = MakeRedriveRecord(dead, "kledger.events");
   EXPECT_EQ(out.topic, "kledger.events");
@@ -262,10 +262,10 @@ class DeadLetterToolBrokerTest : public ::testing::Test {
     ASSERT_TRUE(producer.ok()) << producer.status().ToString();
     // Partition 0: poison at 0 and 2, exhausted at 1; partition 1: one exhausted letter.
     const std::pair<int32_t, DeadLetterReason> letters[] = {
-        {0, {"poison", "undecodable", "bad bytes", 1, 1000}},
-        {0, {"retries_exhausted", "storage", "disk", 5, 2000}},
-        {0, {"poison", "unknown_event_type", "new type", 1, 3000}},
-        {1, {"retries_exhausted", "storage", "disk", 5, 4000}},
+        {0, {PoisonCode::kUndecodable, "bad bytes", 1, 1000}},
+        {0, {ApplyFailure::kStorage, "disk", 5, 2000}},
+        {0, {PoisonCode::kUnknownEventType, "new type", 1, 3000}},
+        {1, {ApplyFailure::kStorage, "disk", 5, 4000}},
     };
     int64_t original_offset = 10;
     for (const auto& [partition, why] : letters) {

@@ -74,33 +74,32 @@ Result<v1::DeadLetterDetail> ShowDeadLetter(const kafka::Properties& props,
   DeadLetterSelection selection;
   selection.ids.insert(id);
   v1::DeadLetterDetail detail;
-  RETURN_IF_ERROR(
-      ReadDeadLetters(props, dlt_topic, selection,
-                      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
-                        *detail.mutable_dead_letter() = ToView(info);
-                        for (const kafka::Header& header : record.headers) {
-                          v1::RecordHeader& shown = *detail.add_headers();
-                          shown.set_key(EscapeBytes(header.key));
-                          shown.set_value(EscapeBytes(header.value));
-                        }
-                        detail.set_value(record.value);
-                        // The processors' own check, so that it says what they would say about it
-                        // today.
-                        std::string poison_code;
-                        auto envelope = DecodeEvent(record, poison_code);
-                        detail.set_valid(envelope.ok());
-                        if (envelope.ok()) {
-                          *detail.mutable_envelope() = *std::move(envelope);
-                          return Status::Ok();
-                        }
-                        detail.set_poison_code(poison_code);
-                        detail.set_poison_message(envelope.status().message());
-                        v1::EventEnvelope partial;
-                        if (poison_code != "undecodable" && partial.ParseFromString(record.value)) {
-                          *detail.mutable_envelope() = std::move(partial);
-                        }
-                        return Status::Ok();
-                      }));
+  RETURN_IF_ERROR(ReadDeadLetters(
+      props, dlt_topic, selection,
+      [&](const kafka::ConsumedRecord& record, const DeadLetterInfo& info) {
+        *detail.mutable_dead_letter() = ToView(info);
+        for (const kafka::Header& header : record.headers) {
+          v1::RecordHeader& shown = *detail.add_headers();
+          shown.set_key(EscapeBytes(header.key));
+          shown.set_value(EscapeBytes(header.value));
+        }
+        detail.set_value(record.value);
+        // The processors' own check, so that it says what they would say about it
+        // today.
+        auto envelope = DecodeEvent(record);
+        detail.set_valid(envelope.ok());
+        if (envelope.ok()) {
+          *detail.mutable_envelope() = *std::move(envelope);
+          return Status::Ok();
+        }
+        detail.set_poison_code(std::string(Name(envelope.kind())));
+        detail.set_poison_message(envelope.status().message());
+        v1::EventEnvelope partial;
+        if (envelope.kind() != PoisonCode::kUndecodable && partial.ParseFromString(record.value)) {
+          *detail.mutable_envelope() = std::move(partial);
+        }
+        return Status::Ok();
+      }));
   return detail;
 }
 

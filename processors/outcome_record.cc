@@ -116,7 +116,7 @@ v1::OutcomeRecord DeadLetteredOutcome(const kafka::ConsumedRecord& record,
   out.set_source_partition(record.partition);
   out.set_source_offset(record.offset);
   out.set_outcome(v1::DEAD_LETTERED);
-  out.set_reason(why.error_code);
+  out.set_reason(std::string(why.code_name()));
   out.set_message(why.error_message);
   return out;
 }

@@ -325,9 +325,7 @@ void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>
     if (below != nullptr) next_offset = below->run.next_offset;
     std::vector<kafka::ConsumedRecord> pending = TakeUnapplied(records, next_offset);
     if (pending.empty()) continue;
-    std::string error_code;
-    auto applied =
-        Stage(partition, next_offset, pending, error_code, below ? below->batch.get() : nullptr);
+    auto applied = Stage(partition, next_offset, pending, below ? below->batch.get() : nullptr);
     if (!applied.ok()) {
       records = std::move(pending);
       return careful(staged);
@@ -388,7 +386,7 @@ void Processor::RetryEachAlone(std::vector<Staged>& staged, const Status& why) {
                why.ToString());
   for (auto& s : staged) {
     if (s.records.size() == 1) {
-      OnApplyFailure(s.partition, s.records[0], why, "storage");
+      OnApplyFailure(s.partition, s.records[0], {ApplyFailure::kStorage, why});
     } else {
       ApplyOneByOne(s.partition, s.records);
     }
@@ -408,11 +406,10 @@ void Processor::ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedReco
       ApplyOneByOne(partition, pending);
       continue;
     }
-    std::string error_code;
-    auto applied = Stage(partition, next_offset, pending, error_code);
+    auto applied = Stage(partition, next_offset, pending);
     if (!applied.ok()) {
       if (pending.size() == 1) {
-        OnApplyFailure(partition, pending[0], applied.status(), error_code);
+        OnApplyFailure(partition, pending[0], applied.error());
       } else {
         ApplyOneByOne(partition, pending);  // finds the failing record
       }
@@ -458,18 +455,19 @@ bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
 void Processor::ApplyOneByOne(int32_t partition,
                               const std::vector<kafka::ConsumedRecord>& records) {
   for (const auto& record : records) {
-    std::string error_code;
     const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
-    if (letter != nullptr && letter->reason == "retries_exhausted") {
+    if (letter != nullptr && letter->kind() == DeadLetterKind::kRetriesExhausted) {
       // Its dead letter is written: what is left is to commit its outcome, never to apply it.
-      Status settled = DeadLetterExhausted(partition, record, Status::Ok(), letter->error_code,
-                                           retries_[partition]);
-      if (!settled.ok()) return OnApplyFailure(partition, record, settled, "storage");
+      Status settled =
+          DeadLetterExhausted(partition, record, Status::Ok(), std::get<ApplyFailure>(letter->code),
+                              retries_[partition]);
+      if (!settled.ok())
+        return OnApplyFailure(partition, record, {ApplyFailure::kStorage, settled});
       retries_.erase(partition);
       continue;
     }
-    Status applied = ApplyAndCommit(partition, {record}, error_code);
-    if (!applied.ok()) return OnApplyFailure(partition, record, applied, error_code);
+    TypedStatus<ApplyFailure> applied = ApplyAndCommit(partition, {record});
+    if (!applied.ok()) return OnApplyFailure(partition, record, applied);
     if (retries_.count(partition) > 0 && retries_[partition].attempts > 0) {
       spdlog::info("partition {} offset {}: applied after {} failed attempt(s)", partition,
                    record.offset, retries_[partition].attempts);
@@ -478,10 +476,10 @@ void Processor::ApplyOneByOne(int32_t partition,
   }
 }
 
-Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offset,
-                                           const std::vector<kafka::ConsumedRecord>& records,
-                                           std::string& error_code,
-                                           const projections::ProjectionStore::Batch* below) {
+TypedResult<Processor::Staged, ApplyFailure> Processor::Stage(
+    int32_t partition, int64_t next_offset, const std::vector<kafka::ConsumedRecord>& records,
+    const projections::ProjectionStore::Batch* below) {
+  ApplyFailure failure = ApplyFailure::kStorage;  // unless a dead letter is not acknowledged
   auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
     if (UnsettledLetter(partition, record.offset) != nullptr) {
       spdlog::info(
@@ -492,20 +490,21 @@ Result<Processor::Staged> Processor::Stage(int32_t partition, int64_t next_offse
     }
     Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
     if (!written.ok()) {
-      error_code = "dead_letter_write";
+      failure = ApplyFailure::kDeadLetterWrite;
       return written;
     }
     unsettled_letters_[partition].emplace(record.offset, why);
     spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
-                  why.reason, why.error_code, why.error_message);
-    probe_->DeadLetter(why.reason);
+                  Name(why.kind()), why.code_name(), why.error_message);
+    probe_->DeadLetter(Name(why.kind()));
     return Status::Ok();
   };
-  error_code = "storage";
   Staged staged{partition, store_->BeginBatch(partition, below), {}, {}};
   const OutboxOptions outbox{relay_ != nullptr, relay_ ? relay_->OutboxFrom(partition) : 0};
-  ASSIGN_OR_RETURN(staged.run, ApplyRecords(*staged.batch, next_offset, records, dead_letter,
-                                            options_.projections, outbox));
+  Result<ApplyRun> run =
+      ApplyRecords(*staged.batch, next_offset, records, dead_letter, options_.projections, outbox);
+  if (!run.ok()) return {failure, run.status()};
+  staged.run = *std::move(run);
   return staged;
 }
 
@@ -530,20 +529,20 @@ void Processor::CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets
   if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
 }
 
-Status Processor::ApplyAndCommit(int32_t partition,
-                                 const std::vector<kafka::ConsumedRecord>& records,
-                                 std::string& error_code) {
+TypedStatus<ApplyFailure> Processor::ApplyAndCommit(
+    int32_t partition, const std::vector<kafka::ConsumedRecord>& records) {
   int64_t next_offset;
   {
     std::lock_guard lock(mu_);
     next_offset = owned_.at(partition).next_offset;
   }
-  ASSIGN_OR_RETURN(Staged staged, Stage(partition, next_offset, records, error_code));
-  if (staged.run.next_offset == next_offset) return Status::Ok();
-  error_code = "storage";
-  RETURN_IF_ERROR(store_->Commit(*staged.batch, staged.run.next_offset));
-  CommitAdvisory({Committed(partition, staged.run)});
-  return Status::Ok();
+  auto staged = Stage(partition, next_offset, records);
+  if (!staged.ok()) return staged.error();
+  if (staged->run.next_offset == next_offset) return {};
+  Status committed = store_->Commit(*staged->batch, staged->run.next_offset);
+  if (!committed.ok()) return {ApplyFailure::kStorage, committed};
+  CommitAdvisory({Committed(partition, staged->run)});
+  return {};
 }
 
 std::chrono::milliseconds Processor::Backoff(int attempts) {
@@ -558,10 +557,11 @@ std::chrono::milliseconds Processor::Backoff(int attempts) {
 }
 
 void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record,
-                               const Status& why, const std::string& error_code) {
+                               const TypedStatus<ApplyFailure>& failed) {
+  const Status& why = failed.status();
   RetryState& retry = retries_[partition];
   if (retry.attempts++ == 0) retry.first_failure_ms = WallClockMs();
-  probe_->Retry(error_code);
+  probe_->Retry(Name(failed.kind()));
   int64_t resume_from = record.offset;
   if (retry.attempts >= options_.retry_max_attempts) {
     if (options_.on_exhausted == ProcessorOptions::OnExhausted::kHalt) {
@@ -570,7 +570,7 @@ void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& r
       retries_.erase(partition);
       return;
     }
-    Status dead = DeadLetterExhausted(partition, record, why, error_code, retry);
+    Status dead = DeadLetterExhausted(partition, record, why, failed.kind(), retry);
     if (dead.ok()) {
       retries_.erase(partition);
       resume_from = record.offset + 1;
@@ -590,8 +590,8 @@ void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& r
   if (retries_.count(partition) == 0) return;  // dead-lettered: carry on at once
   const auto backoff = Backoff(retry.attempts);
   spdlog::warn("partition {} offset {}: attempt {} of {} failed ({}), retrying in {} ms: {}",
-               partition, record.offset, retry.attempts, options_.retry_max_attempts, error_code,
-               backoff.count(), why.ToString());
+               partition, record.offset, retry.attempts, options_.retry_max_attempts,
+               Name(failed.kind()), backoff.count(), why.ToString());
   Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
   if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
   retry.paused = true;
@@ -613,15 +613,14 @@ void Processor::SetBackingOff(int32_t partition, bool backing_off) {
 }
 
 Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
-                                      const Status& why, const std::string& error_code,
+                                      const Status& why, ApplyFailure failure,
                                       const RetryState& retry) {
   // Written once: when the outcome's commit fails, later attempts only commit the outcome.
   const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
   if (letter == nullptr) {
-    const DeadLetterReason reason{"retries_exhausted", error_code, why.message(), retry.attempts,
-                                  retry.first_failure_ms};
+    const DeadLetterReason reason{failure, why.message(), retry.attempts, retry.first_failure_ms};
     RETURN_IF_ERROR(dead_letters_->Write(record, reason, options_.dlt_timeout));
-    probe_->DeadLetter("retries_exhausted");
+    probe_->DeadLetter(Name(DeadLetterKind::kRetriesExhausted));
     letter = &unsettled_letters_[partition].emplace(record.offset, reason).first->second;
   }
   const DeadLetterReason& written = *letter;
@@ -629,8 +628,7 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
   // one already: the record is then a copy (a resubmission) of an event processed before, and
   // that outcome stays, as a duplicate's does.
   auto batch = store_->BeginBatch(partition);
-  std::string poison_code;
-  auto envelope = DecodeEvent(record, poison_code);
+  auto envelope = DecodeEvent(record);
   std::optional<v1::EventOutcomeView> original;
   if (envelope.ok()) {
     ASSIGN_OR_RETURN(original, batch->FindOutcome(envelope->instance_id(), envelope->event_id()));
@@ -640,7 +638,7 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
     outcome.set_event_id(envelope->event_id());
     outcome.set_instance_id(envelope->instance_id());
     outcome.set_outcome(v1::DEAD_LETTERED);
-    outcome.set_reason(written.error_code);
+    outcome.set_reason(std::string(written.code_name()));
     outcome.set_message(written.error_message);
     outcome.set_partition(partition);
     outcome.set_offset(record.offset);
@@ -652,7 +650,7 @@ Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRe
   }
   RETURN_IF_ERROR(store_->Commit(*batch, record.offset + 1));
   spdlog::error("partition {} offset {}: dead-lettered after {} attempts ({}): {}", partition,
-                record.offset, written.attempts, written.error_code, written.error_message);
+                record.offset, written.attempts, written.code_name(), written.error_message);
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);

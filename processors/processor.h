@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "processors/applier.h"
 #include "processors/dead_letter.h"
+#include "processors/failure.h"
 #include "processors/outcome_relay.h"
 #include "processors/ownership.h"
 #include "processors/processor_probe.h"
@@ -216,25 +217,24 @@ class Processor : private kafka::RebalanceListener {
   void ApplyOneByOne(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
   // Applies `records` (one partition, log order) from `next_offset` into a new batch, stacked on
   // `below` (the in-flight batch of the partition) when set.
-  Result<Staged> Stage(int32_t partition, int64_t next_offset,
-                       const std::vector<kafka::ConsumedRecord>& records, std::string& error_code,
-                       const projections::ProjectionStore::Batch* below = nullptr);
+  TypedResult<Staged, ApplyFailure> Stage(
+      int32_t partition, int64_t next_offset, const std::vector<kafka::ConsumedRecord>& records,
+      const projections::ProjectionStore::Batch* below = nullptr);
   // After a commit: metrics and the partition's progress. Returns the offset to commit to the
   // consumer group.
   kafka::TopicPartition Committed(int32_t partition, const ApplyRun& run);
   // The consumer group's offsets, one request for all partitions; advisory only.
   void CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets);
   // Applies `records` in one WriteBatch committed with the partition's next offset.
-  Status ApplyAndCommit(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
-                        std::string& error_code);
+  TypedStatus<ApplyFailure> ApplyAndCommit(int32_t partition,
+                                           const std::vector<kafka::ConsumedRecord>& records);
   // `record` failed: back off (partition paused, re-read from it later), or when its attempts
   // are exhausted, dead-letter it or halt.
-  void OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record, const Status& why,
-                      const std::string& error_code);
+  void OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record,
+                      const TypedStatus<ApplyFailure>& failed);
   // Dead-letters `record` as retries_exhausted, records its outcome and moves past it.
   Status DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
-                             const Status& why, const std::string& error_code,
-                             const RetryState& retry);
+                             const Status& why, ApplyFailure failure, const RetryState& retry);
   void ResumeDueRetries();
   std::chrono::milliseconds Backoff(int attempts);
   void Halt(int32_t partition, const std::string& why);

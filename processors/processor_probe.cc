@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "processors/failure.h"
 
 namespace kledger::processors {
 
@@ -57,9 +58,10 @@ ProcessorProbe::ProcessorProbe(prometheus::Registry& registry)
                   .Register(registry)
                   .Add({})) {
   // Alerts and panels on these families should return 0, not "no data", before the first one.
-  for (const char* reason : {"poison", "retries_exhausted"})
-    dead_letters_.Add({{"reason", reason}});
-  for (const char* code : {"storage", "dead_letter_write"}) retries_.Add({{"error_code", code}});
+  for (DeadLetterKind kind : kDeadLetterKinds)
+    dead_letters_.Add({{"reason", std::string(Name(kind))}});
+  for (ApplyFailure failure : kApplyFailures)
+    retries_.Add({{"error_code", std::string(Name(failure))}});
 }
 
 void ProcessorProbe::EventProcessed(std::string_view type, std::string_view outcome,
