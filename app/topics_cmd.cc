@@ -134,9 +134,19 @@ void PrintExisting(const TopicPlan& item, const char* note = nullptr) {
 }
 
 // What the cluster has of the topics kledger asks for, each compared with the ask. Configs that
-// cannot be read are said so and left uncompared; the topics themselves must be readable.
-Result<std::vector<TopicPlan>> Survey(kafka::Admin& admin, const TopicsCreateFlags& flags,
-                                      std::chrono::milliseconds timeout) {
+// cannot be read are left uncompared, and why is kept for the caller to print once; the topics
+// themselves must be readable.
+struct Surveyed {
+  std::vector<TopicPlan> plan;
+  std::string configs_unread;  // why the existing topics' configs were not compared, if so
+  void SayUnreadConfigs() const {
+    if (!configs_unread.empty()) {
+      std::printf("configs of the existing topics not compared: %s\n", configs_unread.c_str());
+    }
+  }
+};
+Result<Surveyed> Survey(kafka::Admin& admin, const TopicsCreateFlags& flags,
+                        std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   ASSIGN_OR_RETURN(auto cluster, admin.ListTopics(timeout));
   std::vector<TopicPlan> plan =
@@ -146,22 +156,18 @@ Result<std::vector<TopicPlan>> Survey(kafka::Admin& admin, const TopicsCreateFla
   for (const TopicPlan& item : plan) {
     if (item.existing) existing.push_back(item.spec.name);
   }
-  if (existing.empty()) return plan;
+  if (existing.empty()) return Surveyed{std::move(plan), {}};
   const auto left =
       std::max(std::chrono::milliseconds(0),
                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   auto configs = admin.DescribeTopicConfigs(existing, left);
-  if (!configs.ok()) {
-    std::printf("configs of the existing topics not compared: %s\n",
-                configs.status().message().c_str());
-    return plan;
-  }
+  if (!configs.ok()) return Surveyed{std::move(plan), configs.status().message()};
   for (TopicPlan& item : plan) {
     if (auto it = configs->find(item.spec.name); it != configs->end()) {
       CompareConfigs(item, it->second);
     }
   }
-  return plan;
+  return Surveyed{std::move(plan), {}};
 }
 
 // Reports the topics the broker said exist when asked to create them: surveys again (until the
@@ -174,16 +180,17 @@ Status CheckRaced(kafka::Admin& admin, const TopicsCreateFlags& flags,
     const auto left =
         std::max(std::chrono::milliseconds(100),
                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-    auto plan = Survey(admin, flags, left);
+    auto surveyed = Survey(admin, flags, left);
     const bool seen =
-        plan.ok() && std::all_of(raced.begin(), raced.end(), [&](const std::string& name) {
-          return std::any_of(plan->begin(), plan->end(), [&](const TopicPlan& item) {
-            return item.spec.name == name && item.existing;
-          });
+        surveyed.ok() && std::all_of(raced.begin(), raced.end(), [&](const std::string& name) {
+          return std::any_of(
+              surveyed->plan.begin(), surveyed->plan.end(),
+              [&](const TopicPlan& item) { return item.spec.name == name && item.existing; });
         });
     if (seen) {
+      surveyed->SayUnreadConfigs();  // of the last survey only, not of every retry
       std::string wrong;
-      for (const TopicPlan& item : *plan) {
+      for (const TopicPlan& item : surveyed->plan) {
         if (std::find(raced.begin(), raced.end(), item.spec.name) != raced.end()) {
           PrintExisting(item, "created by someone else meanwhile");
         }
@@ -194,7 +201,7 @@ Status CheckRaced(kafka::Admin& admin, const TopicsCreateFlags& flags,
     if (Clock::now() >= deadline) {
       return Status::Timeout("the broker says " + raced.front() +
                              " exists, but its metadata did not show it" +
-                             (plan.ok() ? std::string() : ": " + plan.status().message()));
+                             (surveyed.ok() ? std::string() : ": " + surveyed.status().message()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -232,7 +239,8 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
                     "ssl.*)",
                 1);
   }
-  std::vector<TopicPlan>& plan = *surveyed;
+  surveyed->SayUnreadConfigs();
+  std::vector<TopicPlan>& plan = surveyed->plan;
   std::vector<kafka::TopicSpec> missing;
   std::string wrong;  // the plan's error, if any (the events or the outcomes topic's)
   for (const TopicPlan& item : plan) {
