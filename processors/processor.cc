@@ -461,8 +461,9 @@ void Processor::ApplyOneByOne(int32_t partition,
       Status settled =
           DeadLetterExhausted(partition, record, Status::Ok(), std::get<ApplyFailure>(letter->code),
                               retries_[partition]);
-      if (!settled.ok())
+      if (!settled.ok()) {
         return OnApplyFailure(partition, record, {ApplyFailure::kStorage, settled});
+      }
       retries_.erase(partition);
       continue;
     }
