@@ -233,12 +233,7 @@ TEST_F(ProcessorTest, AnEventIsPendingUntilItsPartitionIsAppliedThenHasItsOutcom
 }
 
 TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartitionsFlow) {
-  const std::string victim = InstanceOn("victim-", [](int32_t) { return true; });
-  const int32_t victim_partition = kafka::PartitionForKey(victim, kPartitions);
-  const std::string neighbour =
-      InstanceOn("neighbour-", [&](int32_t p) { return p == victim_partition; });
-  const std::string bystander =
-      InstanceOn("bystander-", [&](int32_t p) { return p != victim_partition; });
+  const auto [victim, victim_partition, neighbour, bystander] = VictimNeighbourBystander();
 
   StartProcessor();
   Run();
@@ -275,6 +270,45 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   EXPECT_NE(Metrics().find("kledger_dead_letters_total{reason=\"retries_exhausted\"} 1"),
             std::string::npos)
       << Metrics();
+}
+
+// With --on-exhausted halt, a record whose retries run out stops its partition instead: nothing
+// is dead-lettered, neither it nor the records behind it are applied, the partition says why
+// (Progress, kledger_halted_partitions), and the other partitions flow.
+TEST_F(ProcessorTest, ExhaustedRecordHaltsItsPartitionWhenAskedToInsteadOfDeadLettering) {
+  const auto [victim, victim_partition, neighbour, bystander] = VictimNeighbourBystander();
+
+  StartProcessor(std::chrono::seconds(1), ProcessorOptions::OnExhausted::kHalt);
+  Run();
+  for (const auto& instance : {victim, neighbour, bystander}) OpenBooks(instance);
+  ASSERT_TRUE(Applied(neighbour, Fund(neighbour, "warm-up", 1)));
+
+  FailCommitsCovering(victim_partition, [](const auto&) { return true; });
+  fault_.offset = Fund(victim, "doomed", 500);
+  Fund(neighbour, "behind", 42);
+  ASSERT_TRUE(Applied(bystander, Fund(bystander, "meanwhile", 9)));
+
+  std::string halted;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (halted.empty() && std::chrono::steady_clock::now() < deadline) {
+    halted = processor_->Progress().at(victim_partition).halted;
+    if (halted.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(halted.empty()) << "the partition did not halt";
+  EXPECT_NE(halted.find("offset " + std::to_string(fault_.offset.load()) + " failed 3 times"),
+            std::string::npos)
+      << halted;
+  EXPECT_EQ(processor_->Progress().at(victim_partition).next_offset, fault_.offset.load());
+  EXPECT_NE(Metrics().find("kledger_halted_partitions 1"), std::string::npos) << Metrics();
+  EXPECT_FALSE(processor_->NotReadyReason().empty());
+  // Still halted a while later: no dead letter, nothing of the partition applied after it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(DeadLetters(), 0);
+  EXPECT_EQ(Cash(victim), 0);
+  EXPECT_EQ(Cash(neighbour), 1);
+  EXPECT_EQ(Cash(bystander), 9);
+  EXPECT_EQ(Metrics().find("kledger_dead_letters_total{reason=\"retries_exhausted\"} 1"),
+            std::string::npos);
 }
 
 // A copy of an applied event (a resubmission) whose retries run out goes to the dead-letter

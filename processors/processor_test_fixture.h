@@ -61,9 +61,30 @@ class ProcessorTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartProcessor(std::chrono::milliseconds monitor_interval = std::chrono::seconds(1)) {
+  // A victim instance, a neighbour on its partition and a bystander on another partition.
+  struct ThreeInstances {
+    std::string victim;
+    int32_t victim_partition;
+    std::string neighbour;
+    std::string bystander;
+  };
+  ThreeInstances VictimNeighbourBystander() {
+    ThreeInstances three;
+    three.victim = InstanceOn("victim-", [](int32_t) { return true; });
+    three.victim_partition = kafka::PartitionForKey(three.victim, kPartitions);
+    three.neighbour =
+        InstanceOn("neighbour-", [&](int32_t p) { return p == three.victim_partition; });
+    three.bystander =
+        InstanceOn("bystander-", [&](int32_t p) { return p != three.victim_partition; });
+    return three;
+  }
+
+  void StartProcessor(
+      std::chrono::milliseconds monitor_interval = std::chrono::seconds(1),
+      ProcessorOptions::OnExhausted on_exhausted = ProcessorOptions::OnExhausted::kDeadLetter) {
     ProcessorOptions options;
     options.monitor_interval = monitor_interval;
+    options.on_exhausted = on_exhausted;
     options.data_dir = dir_.string();
     options.group = "processor-test";
     // Long enough that other partitions visibly flow while one backs off.
