@@ -13,6 +13,7 @@
 #include "common/progress.h"
 #include "processors/dead_letter_tool.h"
 #include "processors/dead_letter_views.h"
+#include "processors/failure.h"
 
 namespace kledger::app {
 namespace {
@@ -155,7 +156,7 @@ int RunRedrive(const DltFlags& flags) {
                 result.status().code() == StatusCode::kNotFound ? 2 : 1);
   }
   for (const v1::DeadLetterView& letter : result->selected()) {
-    if (letter.reason() == "poison") {
+    if (processors::ParseDeadLetterKind(letter.reason()) == processors::DeadLetterKind::kPoison) {
       std::fprintf(stderr,
                    "note: %s was dead-lettered as poison (%s); unless the processors now "
                    "accept it, it will be dead-lettered again\n",
