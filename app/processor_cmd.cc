@@ -7,6 +7,7 @@
 #include "common/http.h"
 #include "console/console_routes.h"
 #include "processors/processor.h"
+#include "processors/processor_probe.h"
 #include "processors/query/routes.h"
 
 namespace kledger::app {

@@ -85,9 +85,7 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
     if (!envelope.ok()) {
       const DeadLetterReason why{envelope.kind(), envelope.status().message(), 1, WallClockMs()};
       RETURN_IF_ERROR(on_poison(record, why));
-      if (outboxed) {
-        batch.PutOutbox(record.offset, DeadLetteredOutcome(record, why).SerializeAsString());
-      }
+      RETURN_IF_ERROR(RecordDeadLettered(batch, record, why, outbox));
       run.records.push_back({"unknown", "dead_lettered", 0, -1, "", ""});
       run.next_offset = record.offset + 1;
       continue;
@@ -123,6 +121,31 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
     run.next_offset = record.offset + 1;
   }
   return run;
+}
+
+Status RecordDeadLettered(projections::ProjectionStore::Batch& batch,
+                          const kafka::ConsumedRecord& record, const DeadLetterReason& why,
+                          const OutboxOptions& outbox) {
+  if (auto envelope = DecodeEvent(record); envelope.ok()) {
+    ASSIGN_OR_RETURN(std::optional<v1::EventOutcomeView> original,
+                     batch.FindOutcome(envelope->instance_id(), envelope->event_id()));
+    if (!original || original->outcome() == v1::DEAD_LETTERED) {
+      v1::EventOutcomeView outcome;
+      outcome.set_event_id(envelope->event_id());
+      outcome.set_instance_id(envelope->instance_id());
+      outcome.set_outcome(v1::DEAD_LETTERED);
+      outcome.set_reason(std::string(why.code_name()));
+      outcome.set_message(why.error_message);
+      outcome.set_partition(batch.partition());
+      outcome.set_offset(record.offset);
+      outcome.set_event_type(std::string(domain::EventTypeName(*envelope)));
+      RETURN_IF_ERROR(batch.PutOutcome(outcome));
+    }
+  }
+  if (outbox.enabled && record.offset >= outbox.from_offset) {
+    batch.PutOutbox(record.offset, DeadLetteredOutcome(record, why).SerializeAsString());
+  }
+  return Status::Ok();
 }
 
 }  // namespace kledger::processors

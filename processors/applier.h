@@ -59,6 +59,15 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
                               const projections::Projections& extra = {},
                               const OutboxOptions& outbox = {});
 
+// The settle path of a record that is never applied (poison, or its retries exhausted), once its
+// dead letter is written: records in `batch` its outbox entry (DEAD_LETTERED) when `outbox` says
+// so and, when the record decodes, its event's outcome DEAD_LETTERED, until a redrive applies it
+// — unless the event id has an outcome already: the record is then a copy (a resubmission) of an
+// event processed before, and that outcome stays, as a duplicate's does.
+Status RecordDeadLettered(projections::ProjectionStore::Batch& batch,
+                          const kafka::ConsumedRecord& record, const DeadLetterReason& why,
+                          const OutboxOptions& outbox);
+
 // A record decoded into its event, or why it is poison (its kind) and the error for a human.
 template <typename T>
 using Decoded = TypedResult<T, PoisonCode>;

@@ -1,34 +1,16 @@
+// The processor's life (Create, Start, Stop), its rebalances, the monitor thread and the queries
+// it answers. The apply path, from poll to commit, is processor_apply.cc.
 #include "processors/processor.h"
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cassert>
 
-#include "common/domain/validation.h"
 #include "common/kafka/partitioner.h"
-#include "common/wall_clock.h"
-#include "processors/applier.h"
-#include "processors/outcome_record.h"
+#include "processors/internal/processor_impl.h"
 
 namespace kledger::processors {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// Moves the records at or after `next_offset` out of `records` (those before were applied).
-std::vector<kafka::ConsumedRecord> TakeUnapplied(std::vector<kafka::ConsumedRecord>& records,
-                                                 int64_t next_offset) {
-  std::vector<kafka::ConsumedRecord> pending;
-  pending.reserve(records.size());
-  for (auto& record : records) {
-    if (record.offset >= next_offset) pending.push_back(std::move(record));
-  }
-  return pending;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& props,
                                                      ProcessorOptions options,
@@ -37,36 +19,52 @@ Result<std::unique_ptr<Processor>> Processor::Create(const kafka::Properties& pr
   store_options.path = options.data_dir;
   ASSIGN_OR_RETURN(auto store, projections::ProjectionStore::Open(store_options));
   ASSIGN_OR_RETURN(auto dlt_producer, kafka::Producer::Create(props));
-  auto processor = std::unique_ptr<Processor>(
-      new Processor(std::move(options), std::move(store), std::move(dlt_producer),
-                    std::make_unique<ProcessorProbe>(registry)));
-  kafka::Properties consumer_props = props;
-  consumer_props["group.id"] = processor->options_.group;
-  ASSIGN_OR_RETURN(processor->consumer_, kafka::Consumer::Create(consumer_props, processor.get()));
-  processor->props_ = props;
-  if (!processor->options_.outcomes_topic.empty()) {
-    OutcomeRelayOptions relay;
-    relay.topic = processor->options_.outcomes_topic;
-    relay.transactional_id_prefix = processor->options_.group + "." + relay.topic;
-    processor->relay_ =
-        std::make_unique<OutcomeRelay>(props, std::move(relay), *processor->store_, registry);
-  }
-  return processor;
+  auto processor = std::make_unique<internal::ProcessorImpl>(
+      std::move(options), std::move(store), std::move(dlt_producer),
+      std::make_unique<ProcessorProbe>(registry));
+  RETURN_IF_ERROR(processor->Connect(props, registry));
+  return std::unique_ptr<Processor>(std::move(processor));
 }
 
-Processor::Processor(ProcessorOptions options, std::unique_ptr<projections::ProjectionStore> store,
-                     std::unique_ptr<kafka::Producer> dlt_producer,
-                     std::unique_ptr<ProcessorProbe> probe)
+namespace internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+ProcessorImpl::ProcessorImpl(ProcessorOptions options,
+                             std::unique_ptr<projections::ProjectionStore> store,
+                             std::unique_ptr<kafka::Producer> dlt_producer,
+                             std::unique_ptr<ProcessorProbe> probe)
     : options_(std::move(options)),
+      retry_{.base = options_.retry_base,
+             .cap = options_.retry_cap,
+             .max_attempts = options_.retry_max_attempts,
+             .halt_when_exhausted = options_.on_exhausted == ProcessorOptions::OnExhausted::kHalt},
       store_(std::move(store)),
       dlt_producer_(std::move(dlt_producer)),
       probe_(std::move(probe)),
       dead_letters_(
           std::make_unique<DeadLetterWriter>(*dlt_producer_, options_.dlt_topic, options_.group)) {}
 
-Processor::~Processor() { Stop(); }
+ProcessorImpl::~ProcessorImpl() { Stop(); }
 
-Status Processor::Start(const std::string& query_url) {
+Status ProcessorImpl::Connect(const kafka::Properties& props, prometheus::Registry& registry) {
+  kafka::Properties consumer_props = props;
+  consumer_props["group.id"] = options_.group;
+  ASSIGN_OR_RETURN(consumer_, kafka::Consumer::Create(consumer_props, this));
+  props_ = props;
+  if (!options_.outcomes_topic.empty()) {
+    OutcomeRelayOptions relay;
+    relay.topic = options_.outcomes_topic;
+    relay.transactional_id_prefix = options_.group + "." + relay.topic;
+    relay_ = std::make_unique<OutcomeRelay>(props, std::move(relay), *store_, registry);
+  }
+  return Status::Ok();
+}
+
+Status ProcessorImpl::Start(const std::string& query_url) {
   auto partitions = consumer_->PartitionCount(options_.events_topic, std::chrono::seconds(15));
   if (!partitions.ok()) {
     return partitions.status().WithContext("the events topic " + options_.events_topic +
@@ -106,7 +104,7 @@ Status Processor::Start(const std::string& query_url) {
   return Status::Ok();
 }
 
-void Processor::Stop() {
+void ProcessorImpl::Stop() {
   if (stopping_.exchange(true)) return;
   if (apply_thread_.joinable()) apply_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
@@ -115,48 +113,7 @@ void Processor::Stop() {
   progressed_.notify_all();
 }
 
-Processor::WriteThread::WriteThread() {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "kl-write");
-    std::unique_lock lock(mu_);
-    for (;;) {
-      changed_.wait(lock, [&] { return stop_ || job_; });
-      if (!job_) return;  // stopping, nothing left to run
-      std::function<Status()> job = job_;
-      lock.unlock();
-      Status result = job();
-      lock.lock();
-      result_ = std::move(result);
-      job_ = nullptr;
-      changed_.notify_all();
-    }
-  });
-}
-
-Processor::WriteThread::~WriteThread() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  changed_.notify_all();
-  thread_.join();
-}
-
-void Processor::WriteThread::Start(std::function<Status()> job) {
-  std::lock_guard lock(mu_);
-  assert(!job_);
-  job_ = std::move(job);
-  result_ = Status::Ok();
-  changed_.notify_all();
-}
-
-Status Processor::WriteThread::Wait() {
-  std::unique_lock lock(mu_);
-  changed_.wait(lock, [&] { return !job_; });
-  return result_;
-}
-
-void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
+void ProcessorImpl::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
   // Offsets are read from the store next: the in-flight commit goes first.
   (void)FinishInFlight();
   probe_->Rebalance();
@@ -190,6 +147,7 @@ void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
                  progress.next_offset);
     if (relay_) relay_->Own(tp.partition, progress.next_offset);
     owned_[tp.partition] = progress;
+    states_.insert_or_assign(tp.partition, PartitionState(progress.halted));
   }
   probe_->AssignedPartitions(static_cast<int>(owned_.size()));
   probe_->HaltedPartitions(HaltedCountLocked());
@@ -198,8 +156,8 @@ void Processor::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
   if (owners_) owners_->Announce(announced);
 }
 
-std::string Processor::CheckLogStart(int32_t partition, int64_t next_offset,
-                                     int64_t& start_offset) {
+std::string ProcessorImpl::CheckLogStart(int32_t partition, int64_t next_offset,
+                                         int64_t& start_offset) {
   auto marks =
       consumer_->QueryWatermarks(options_.events_topic, partition, std::chrono::seconds(2));
   if (!marks.ok()) {
@@ -226,7 +184,7 @@ std::string Processor::CheckLogStart(int32_t partition, int64_t next_offset,
   return why;
 }
 
-void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
+void ProcessorImpl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
   (void)FinishInFlight();  // while the partitions are still ours
   probe_->Rebalance();
   std::lock_guard lock(mu_);
@@ -234,7 +192,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
     spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
     owned_.erase(tp.partition);
     if (relay_) relay_->Disown(tp.partition);
-    retries_.erase(tp.partition);  // the next owner starts its own attempts
+    states_.erase(tp.partition);  // the next owner starts its own attempts
     unsettled_letters_.erase(tp.partition);
     probe_->ForgetPartition(tp.partition);
   }
@@ -242,438 +200,7 @@ void Processor::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, 
   probe_->HaltedPartitions(HaltedCountLocked());
 }
 
-void Processor::ApplyLoop() {
-  while (!stopping_) {
-    ResumeDueRetries();
-    // Held: partitions assigned since are paused too, so this repeats while the hold lasts.
-    if (hold_ || holding_) FollowHold(hold_);
-    auto polled = consumer_->Poll(options_.poll_timeout, options_.max_batch_records);
-    if (!polled.ok()) {
-      // Offset resets and fatal consumer errors: never continue past them silently.
-      Fail("the consumer stopped: " + polled.status().ToString());
-      break;
-    }
-    // Records arrive in log order per partition; keep that order, group by partition.
-    if (polled->empty()) {
-      (void)FinishInFlight();  // idle: settle now rather than with the next records
-      continue;
-    }
-    std::map<int32_t, std::vector<kafka::ConsumedRecord>> by_partition;
-    for (auto& record : *polled) by_partition[record.partition].push_back(std::move(record));
-    ApplyPolled(by_partition);
-  }
-  (void)FinishInFlight();
-  Status closed = consumer_->Close();
-  if (!closed.ok()) spdlog::warn("leaving the consumer group: {}", closed.ToString());
-}
-
-void Processor::FollowHold(bool hold) {
-  std::vector<kafka::TopicPartition> partitions;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [p, progress] : owned_) {
-      auto retry = retries_.find(p);
-      if (progress.halted.empty() && (retry == retries_.end() || !retry->second.paused)) {
-        partitions.push_back({options_.events_topic, p, -1});
-      }
-    }
-  }
-  Status changed = hold ? consumer_->Pause(partitions) : consumer_->Resume(partitions);
-  if (!changed.ok())
-    spdlog::warn("{} for a hold: {}", hold ? "pause" : "resume", changed.ToString());
-  if (!hold) {
-    // librdkafka (2.0) does not wake a resumed partition's fetcher: without a seek the first
-    // record arrives 0.3-1.1 s later. The seek goes where the consumer stands anyway; one that
-    // has read nothing yet has no position and starts fetching on its own.
-    auto positions = consumer_->Positions(partitions);
-    if (!positions.ok()) spdlog::warn("positions after a hold: {}", positions.status().ToString());
-    for (const auto& position : positions.ok() ? *positions : partitions) {
-      if (position.offset < 0) continue;
-      Status seek = consumer_->Seek(position, std::chrono::seconds(5));
-      if (!seek.ok()) {
-        spdlog::warn("partition {}: seek after a hold: {}", position.partition, seek.ToString());
-      }
-    }
-  }
-  holding_ = hold;
-}
-
-void Processor::ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
-  if (!options_.pipelined_writes || !retries_.empty()) {
-    (void)FinishInFlight();
-    return ApplyPolledNow(polled);
-  }
-  // Every flowing partition's records go into a batch of its own, stacked on the partition's
-  // in-flight batch: it reads that batch's writes as committed. Anything unusual (a batch that
-  // fails, a write below that failed) sends the whole poll down the careful path instead, once
-  // the write below has ended.
-  auto careful = [&](std::vector<Staged>& staged) {
-    for (auto& s : staged) polled[s.partition] = std::move(s.records);
-    (void)FinishInFlight();
-    ApplyPolledNow(polled);
-  };
-  std::vector<Staged> staged;
-  for (auto& [partition, records] : polled) {
-    int64_t next_offset;
-    if (!Flowing(partition, next_offset)) continue;
-    const Staged* below = nullptr;
-    if (in_flight_) {
-      for (const auto& s : in_flight_->staged) {
-        if (s.partition == partition) below = &s;
-      }
-    }
-    if (below != nullptr) next_offset = below->run.next_offset;
-    std::vector<kafka::ConsumedRecord> pending = TakeUnapplied(records, next_offset);
-    if (pending.empty()) continue;
-    auto applied = Stage(partition, next_offset, pending, below ? below->batch.get() : nullptr);
-    if (!applied.ok()) {
-      records = std::move(pending);
-      return careful(staged);
-    }
-    if (applied->run.next_offset == next_offset) {  // nothing new
-      records = std::move(pending);
-      continue;
-    }
-    applied->records = std::move(pending);
-    staged.push_back(std::move(*applied));
-  }
-  if (!FinishInFlight().ok()) return careful(staged);  // staged on a write that failed
-  if (staged.empty()) return;
-
-  for (auto& s : staged) projections::ProjectionStore::DetachBelow(*s.batch);
-  auto prepared = store_->PrepareCommit(CommitsOf(staged));
-  if (!prepared.ok()) {
-    spdlog::warn("preparing a commit of {} partition(s) failed: {}", staged.size(),
-                 prepared.status().ToString());
-    return RetryEachAlone(staged, prepared.status());
-  }
-  in_flight_ = std::make_unique<InFlight>();
-  in_flight_->staged = std::move(staged);
-  in_flight_->prepared = std::move(*prepared);
-  writer_.Start([this, flight = in_flight_.get()] {
-    Status written = store_->WritePrepared(*flight->prepared);
-    // Visible at once (progress, ?min_offset= waiters, metrics); the cache and the group's
-    // advisory offsets are settled on the apply thread.
-    if (written.ok()) {
-      for (const auto& s : flight->staged) flight->offsets.push_back(Committed(s.partition, s.run));
-    }
-    return written;
-  });
-}
-
-Status Processor::FinishInFlight() {
-  if (!in_flight_) return Status::Ok();
-  Status written = writer_.Wait();
-  std::unique_ptr<InFlight> flight = std::move(in_flight_);
-  store_->FinishCommit(*flight->prepared, written.ok());
-  if (written.ok()) {
-    CommitAdvisory(flight->offsets);
-    return Status::Ok();
-  }
-  RetryEachAlone(flight->staged, written);
-  return written;
-}
-
-std::vector<projections::ProjectionStore::PartitionCommit> Processor::CommitsOf(
-    std::vector<Staged>& staged) {
-  std::vector<projections::ProjectionStore::PartitionCommit> commits;
-  for (auto& s : staged) commits.push_back({s.batch.get(), s.run.next_offset});
-  return commits;
-}
-
-void Processor::RetryEachAlone(std::vector<Staged>& staged, const Status& why) {
-  spdlog::warn("committing {} partition(s) together failed, retrying each alone: {}", staged.size(),
-               why.ToString());
-  for (auto& s : staged) {
-    if (s.records.size() == 1) {
-      OnApplyFailure(s.partition, s.records[0], {ApplyFailure::kStorage, why});
-    } else {
-      ApplyOneByOne(s.partition, s.records);
-    }
-  }
-}
-
-void Processor::ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled) {
-  // Every flowing partition's records go into a batch of its own, and all the batches into one
-  // write; a partition that is retrying, or whose batch fails, takes the careful path alone.
-  std::vector<Staged> staged;
-  for (auto& [partition, records] : polled) {
-    int64_t next_offset;
-    if (!Flowing(partition, next_offset)) continue;
-    std::vector<kafka::ConsumedRecord> pending = TakeUnapplied(records, next_offset);
-    if (pending.empty()) continue;
-    if (retries_.count(partition) > 0) {
-      ApplyOneByOne(partition, pending);
-      continue;
-    }
-    auto applied = Stage(partition, next_offset, pending);
-    if (!applied.ok()) {
-      if (pending.size() == 1) {
-        OnApplyFailure(partition, pending[0], applied.error());
-      } else {
-        ApplyOneByOne(partition, pending);  // finds the failing record
-      }
-      continue;
-    }
-    if (applied->run.next_offset == next_offset) continue;  // nothing new
-    applied->records = std::move(pending);
-    staged.push_back(std::move(*applied));
-  }
-  if (staged.empty()) return;
-
-  Status committed = store_->Commit(CommitsOf(staged));
-  if (committed.ok()) {
-    std::vector<kafka::TopicPartition> offsets;
-    for (auto& s : staged) offsets.push_back(Committed(s.partition, s.run));
-    CommitAdvisory(offsets);
-    return;
-  }
-  RetryEachAlone(staged, committed);
-}
-
-bool Processor::Flowing(int32_t partition, int64_t& next_offset) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = owned_.find(partition);
-    if (it == owned_.end()) return false;
-    if (!it->second.halted.empty()) {
-      Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
-      if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
-      return false;
-    }
-    next_offset = it->second.next_offset;
-  }
-  // Committed past them: those dead letters are settled.
-  if (auto letters = unsettled_letters_.find(partition); letters != unsettled_letters_.end()) {
-    letters->second.erase(letters->second.begin(), letters->second.lower_bound(next_offset));
-  }
-  // Fetched before a retry paused the partition: they come again after the seek.
-  auto retry = retries_.find(partition);
-  return retry == retries_.end() || !retry->second.paused;
-}
-
-void Processor::ApplyOneByOne(int32_t partition,
-                              const std::vector<kafka::ConsumedRecord>& records) {
-  for (const auto& record : records) {
-    const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
-    if (letter != nullptr && letter->kind() == DeadLetterKind::kRetriesExhausted) {
-      // Its dead letter is written: what is left is to commit its outcome, never to apply it.
-      Status settled =
-          DeadLetterExhausted(partition, record, Status::Ok(), std::get<ApplyFailure>(letter->code),
-                              retries_[partition]);
-      if (!settled.ok()) {
-        return OnApplyFailure(partition, record, {ApplyFailure::kStorage, settled});
-      }
-      retries_.erase(partition);
-      continue;
-    }
-    TypedStatus<ApplyFailure> applied = ApplyAndCommit(partition, {record});
-    if (!applied.ok()) return OnApplyFailure(partition, record, applied);
-    if (retries_.count(partition) > 0 && retries_[partition].attempts > 0) {
-      spdlog::info("partition {} offset {}: applied after {} failed attempt(s)", partition,
-                   record.offset, retries_[partition].attempts);
-    }
-    retries_.erase(partition);
-  }
-}
-
-TypedResult<Processor::Staged, ApplyFailure> Processor::Stage(
-    int32_t partition, int64_t next_offset, const std::vector<kafka::ConsumedRecord>& records,
-    const projections::ProjectionStore::Batch* below) {
-  ApplyFailure failure = ApplyFailure::kStorage;  // unless a dead letter is not acknowledged
-  auto dead_letter = [&](const kafka::ConsumedRecord& record, const DeadLetterReason& why) {
-    if (UnsettledLetter(partition, record.offset) != nullptr) {
-      spdlog::info(
-          "partition {} offset {}: already in the dead-letter topic (its first commit "
-          "failed); not written again",
-          partition, record.offset);
-      return Status::Ok();
-    }
-    Status written = dead_letters_->Write(record, why, options_.dlt_timeout);
-    if (!written.ok()) {
-      failure = ApplyFailure::kDeadLetterWrite;
-      return written;
-    }
-    unsettled_letters_[partition].emplace(record.offset, why);
-    spdlog::error("partition {} offset {}: dead-lettered as {} ({}): {}", partition, record.offset,
-                  Name(why.kind()), why.code_name(), why.error_message);
-    probe_->DeadLetter(Name(why.kind()));
-    return Status::Ok();
-  };
-  Staged staged{partition, store_->BeginBatch(partition, below), {}, {}};
-  const OutboxOptions outbox{relay_ != nullptr, relay_ ? relay_->OutboxFrom(partition) : 0};
-  Result<ApplyRun> run =
-      ApplyRecords(*staged.batch, next_offset, records, dead_letter, options_.projections, outbox);
-  if (!run.ok()) return {failure, run.status()};
-  staged.run = *std::move(run);
-  return staged;
-}
-
-kafka::TopicPartition Processor::Committed(int32_t partition, const ApplyRun& run) {
-  for (const auto& r : run.records) {
-    probe_->EventProcessed(r.event_type, r.outcome, r.apply_seconds, r.end_to_end_seconds,
-                           r.event_id, r.correlation_id);
-  }
-  {
-    std::lock_guard lock(mu_);
-    auto it = owned_.find(partition);
-    if (it != owned_.end()) it->second.next_offset = run.next_offset;
-  }
-  progressed_.notify_all();
-  if (relay_) relay_->Applied(partition, run.next_offset);
-  return {options_.events_topic, partition, run.next_offset};
-}
-
-void Processor::CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets) {
-  // Advisory only: the truth is the offset committed with the state.
-  Status advisory = consumer_->CommitAsync(offsets);
-  if (!advisory.ok()) spdlog::debug("advisory offset commit: {}", advisory.ToString());
-}
-
-TypedStatus<ApplyFailure> Processor::ApplyAndCommit(
-    int32_t partition, const std::vector<kafka::ConsumedRecord>& records) {
-  int64_t next_offset;
-  {
-    std::lock_guard lock(mu_);
-    next_offset = owned_.at(partition).next_offset;
-  }
-  auto staged = Stage(partition, next_offset, records);
-  if (!staged.ok()) return staged.error();
-  if (staged->run.next_offset == next_offset) return {};
-  Status committed = store_->Commit(*staged->batch, staged->run.next_offset);
-  if (!committed.ok()) return {ApplyFailure::kStorage, committed};
-  CommitAdvisory({Committed(partition, staged->run)});
-  return {};
-}
-
-std::chrono::milliseconds Processor::Backoff(int attempts) {
-  const int64_t base = options_.retry_base.count();
-  const int64_t cap = options_.retry_cap.count();
-  int64_t backoff = base;
-  for (int i = 1; i < attempts && backoff < cap; ++i) backoff *= 2;
-  backoff = std::min(backoff, cap);
-  // Equal jitter: processors retrying the same broken dependency do not retry in lockstep.
-  const int64_t half = backoff / 2;
-  return std::chrono::milliseconds(half + static_cast<int64_t>(jitter_() % (half + 1)));
-}
-
-void Processor::OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record,
-                               const TypedStatus<ApplyFailure>& failed) {
-  const Status& why = failed.status();
-  RetryState& retry = retries_[partition];
-  if (retry.attempts++ == 0) retry.first_failure_ms = WallClockMs();
-  probe_->Retry(Name(failed.kind()));
-  int64_t resume_from = record.offset;
-  if (retry.attempts >= options_.retry_max_attempts) {
-    if (options_.on_exhausted == ProcessorOptions::OnExhausted::kHalt) {
-      Halt(partition, "offset " + std::to_string(record.offset) + " failed " +
-                          std::to_string(retry.attempts) + " times: " + why.ToString());
-      retries_.erase(partition);
-      return;
-    }
-    Status dead = DeadLetterExhausted(partition, record, why, failed.kind(), retry);
-    if (dead.ok()) {
-      retries_.erase(partition);
-      resume_from = record.offset + 1;
-    } else {
-      spdlog::error("partition {} offset {}: cannot dead-letter it yet: {}", partition,
-                    record.offset, dead.ToString());
-    }
-  }
-  // The consumer has moved past records that were not applied: read again from the failed one
-  // (or the one after it), after a backoff that pauses this partition only.
-  Status seek =
-      consumer_->Seek({options_.events_topic, partition, resume_from}, std::chrono::seconds(5));
-  if (!seek.ok()) {
-    Halt(partition, "cannot seek back after a failure: " + seek.ToString());
-    return;
-  }
-  if (retries_.count(partition) == 0) return;  // dead-lettered: carry on at once
-  const auto backoff = Backoff(retry.attempts);
-  spdlog::warn("partition {} offset {}: attempt {} of {} failed ({}), retrying in {} ms: {}",
-               partition, record.offset, retry.attempts, options_.retry_max_attempts,
-               Name(failed.kind()), backoff.count(), why.ToString());
-  Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
-  if (!paused.ok()) spdlog::warn("partition {}: pause: {}", partition, paused.ToString());
-  retry.paused = true;
-  retry.resume_at = std::chrono::steady_clock::now() + backoff;
-  SetBackingOff(partition, true);
-}
-
-const DeadLetterReason* Processor::UnsettledLetter(int32_t partition, int64_t offset) const {
-  auto letters = unsettled_letters_.find(partition);
-  if (letters == unsettled_letters_.end()) return nullptr;
-  auto letter = letters->second.find(offset);
-  return letter == letters->second.end() ? nullptr : &letter->second;
-}
-
-void Processor::SetBackingOff(int32_t partition, bool backing_off) {
-  std::lock_guard lock(mu_);
-  auto it = owned_.find(partition);
-  if (it != owned_.end()) it->second.backing_off = backing_off;
-}
-
-Status Processor::DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
-                                      const Status& why, ApplyFailure failure,
-                                      const RetryState& retry) {
-  // Written once: when the outcome's commit fails, later attempts only commit the outcome.
-  const DeadLetterReason* letter = UnsettledLetter(partition, record.offset);
-  if (letter == nullptr) {
-    const DeadLetterReason reason{failure, why.message(), retry.attempts, retry.first_failure_ms};
-    RETURN_IF_ERROR(dead_letters_->Write(record, reason, options_.dlt_timeout));
-    probe_->DeadLetter(Name(DeadLetterKind::kRetriesExhausted));
-    letter = &unsettled_letters_[partition].emplace(record.offset, reason).first->second;
-  }
-  const DeadLetterReason& written = *letter;
-  // The event's one outcome is "dead_lettered" until a redrive applies it, unless its id has
-  // one already: the record is then a copy (a resubmission) of an event processed before, and
-  // that outcome stays, as a duplicate's does.
-  auto batch = store_->BeginBatch(partition);
-  auto envelope = DecodeEvent(record);
-  std::optional<v1::EventOutcomeView> original;
-  if (envelope.ok()) {
-    ASSIGN_OR_RETURN(original, batch->FindOutcome(envelope->instance_id(), envelope->event_id()));
-  }
-  if (envelope.ok() && (!original || original->outcome() == v1::DEAD_LETTERED)) {
-    v1::EventOutcomeView outcome;
-    outcome.set_event_id(envelope->event_id());
-    outcome.set_instance_id(envelope->instance_id());
-    outcome.set_outcome(v1::DEAD_LETTERED);
-    outcome.set_reason(std::string(written.code_name()));
-    outcome.set_message(written.error_message);
-    outcome.set_partition(partition);
-    outcome.set_offset(record.offset);
-    outcome.set_event_type(std::string(domain::EventTypeName(*envelope)));
-    RETURN_IF_ERROR(batch->PutOutcome(outcome));
-  }
-  if (relay_ && record.offset >= relay_->OutboxFrom(partition)) {
-    batch->PutOutbox(record.offset, DeadLetteredOutcome(record, written).SerializeAsString());
-  }
-  RETURN_IF_ERROR(store_->Commit(*batch, record.offset + 1));
-  spdlog::error("partition {} offset {}: dead-lettered after {} attempts ({}): {}", partition,
-                record.offset, written.attempts, written.code_name(), written.error_message);
-  {
-    std::lock_guard lock(mu_);
-    auto it = owned_.find(partition);
-    if (it != owned_.end()) it->second.next_offset = record.offset + 1;
-  }
-  progressed_.notify_all();
-  if (relay_) relay_->Applied(partition, record.offset + 1);
-  return Status::Ok();
-}
-
-void Processor::ResumeDueRetries() {
-  const auto now = std::chrono::steady_clock::now();
-  for (auto& [partition, retry] : retries_) {
-    if (!retry.paused || now < retry.resume_at) continue;
-    Status resumed = consumer_->Resume({{options_.events_topic, partition, -1}});
-    if (!resumed.ok()) spdlog::warn("partition {}: resume: {}", partition, resumed.ToString());
-    retry.paused = false;
-    SetBackingOff(partition, false);
-  }
-}
-
-void Processor::MonitorLoop() {
+void ProcessorImpl::MonitorLoop() {
   while (!stopping_) {
     // A partition being fetched learns its high watermark from every fetch response; the
     // broker is asked only for the first look and for partitions not fetched (halted, backing
@@ -712,34 +239,24 @@ void Processor::MonitorLoop() {
   }
 }
 
-void Processor::Halt(int32_t partition, const std::string& why) {
-  spdlog::error("partition {} HALTED: {}", partition, why);
-  Status paused = consumer_->Pause({{options_.events_topic, partition, -1}});
-  if (!paused.ok()) spdlog::error("partition {}: pausing failed: {}", partition, paused.ToString());
-  std::lock_guard lock(mu_);
-  auto it = owned_.find(partition);
-  if (it != owned_.end()) it->second.halted = why;
-  probe_->HaltedPartitions(HaltedCountLocked());
-}
-
-int Processor::HaltedCountLocked() const {
+int ProcessorImpl::HaltedCountLocked() const {
   int halted = 0;
   for (const auto& [p, progress] : owned_) halted += progress.halted.empty() ? 0 : 1;
   return halted;
 }
 
-void Processor::Fail(const std::string& why) {
+void ProcessorImpl::Fail(const std::string& why) {
   spdlog::critical("processor FAILED: {}", why);
   std::lock_guard lock(mu_);
   failure_ = why;
 }
 
-std::string Processor::Failure() const {
+std::string ProcessorImpl::Failure() const {
   std::lock_guard lock(mu_);
   return failure_;
 }
 
-std::string Processor::NotReadyReason() const {
+std::string ProcessorImpl::NotReadyReason() const {
   std::lock_guard lock(mu_);
   if (!failure_.empty()) return failure_;
   if (!joined_) return "not yet assigned partitions by the consumer group";
@@ -755,7 +272,7 @@ std::string Processor::NotReadyReason() const {
   return "";
 }
 
-InstanceRoute Processor::Route(std::string_view instance) const {
+InstanceRoute ProcessorImpl::Route(std::string_view instance) const {
   InstanceRoute route;
   if (partition_count_ <= 0) return route;
   route.partition = kafka::PartitionForKey(instance, partition_count_);
@@ -765,7 +282,7 @@ InstanceRoute Processor::Route(std::string_view instance) const {
   return route;
 }
 
-Result<v1::Stats> Processor::Stats() const {
+Result<v1::Stats> ProcessorImpl::Stats() const {
   if (partition_count_ <= 0) return Status::Unavailable("the processor has not started yet");
   v1::Stats stats;
   stats.set_processor(query_url_);
@@ -820,13 +337,13 @@ Result<v1::Stats> Processor::Stats() const {
   return stats;
 }
 
-std::map<int32_t, PartitionProgress> Processor::Progress() const {
+std::map<int32_t, PartitionProgress> ProcessorImpl::Progress() const {
   std::lock_guard lock(mu_);
   return owned_;
 }
 
-Status Processor::WaitForOffset(int32_t partition, int64_t offset,
-                                std::chrono::milliseconds timeout) {
+Status ProcessorImpl::WaitForOffset(int32_t partition, int64_t offset,
+                                    std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   const bool reached = progressed_.wait_for(lock, timeout, [&] {
     auto it = owned_.find(partition);
@@ -853,4 +370,5 @@ Status Processor::WaitForOffset(int32_t partition, int64_t offset,
                          std::to_string(partition) + " is not applied yet");
 }
 
+}  // namespace internal
 }  // namespace kledger::processors

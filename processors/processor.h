@@ -7,27 +7,17 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
+#include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <random>
 #include <string>
-#include <thread>
+#include <string_view>
 
-#include "common/kafka/consumer.h"
-#include "common/kafka/producer.h"
 #include "common/kafka/properties.h"
 #include "common/status.h"
-#include "processors/applier.h"
-#include "processors/dead_letter.h"
-#include "processors/failure.h"
+#include "kledger/v1/api.pb.h"
 #include "processors/outcome_relay.h"
-#include "processors/ownership.h"
-#include "processors/processor_probe.h"
 #include "projections/projection.h"
 #include "projections/store.h"
 
@@ -88,196 +78,63 @@ struct PartitionProgress {
   }
 };
 
-class Processor : private kafka::RebalanceListener {
+// What callers use of a processor; the implementation (the apply path's state, threads and
+// helpers) is ProcessorImpl, in internal/processor_impl.h.
+class Processor {
  public:
   // Opens the store in options.data_dir and connects to Kafka (props: bootstrap.servers and any
   // -X overrides). Nothing is consumed until Start().
   static Result<std::unique_ptr<Processor>> Create(const kafka::Properties& props,
                                                    ProcessorOptions options,
                                                    prometheus::Registry& registry);
-  ~Processor() override;  // stops
+  virtual ~Processor() = default;  // stops
 
   // Joins the group and starts the apply and monitor threads. `query_url` is where this
   // processor's query API answers, announced to the other processors for 421 answers.
   // NotFound when the events topic does not exist.
-  Status Start(const std::string& query_url);
+  virtual Status Start(const std::string& query_url) = 0;
   // Leaves the group cleanly and joins the threads. Idempotent.
-  void Stop();
+  virtual void Stop() = 0;
 
-  projections::ProjectionStore& store() { return *store_; }
+  virtual projections::ProjectionStore& store() = 0;
 
   // Empty when ready to serve (joined the group, every owned partition caught up to the
   // high watermark it saw, none halted); otherwise why not.
-  std::string NotReadyReason() const;
+  virtual std::string NotReadyReason() const = 0;
 
   // A snapshot of the partitions this processor owns.
-  std::map<int32_t, PartitionProgress> Progress() const;
+  virtual std::map<int32_t, PartitionProgress> Progress() const = 0;
 
   // Waits until `partition`'s next offset is above `offset` (the record is applied) or `timeout`
   // passes. Otherwise FailedPrecondition (not owned), InvalidArgument (`offset` is at or past the
   // log's end, so no 202 gave it) or Timeout.
-  Status WaitForOffset(int32_t partition, int64_t offset, std::chrono::milliseconds timeout);
+  virtual Status WaitForOffset(int32_t partition, int64_t offset,
+                               std::chrono::milliseconds timeout) = 0;
 
   // The partition of `instance` (murmur2, as the command side's producer) and its owner.
-  InstanceRoute Route(std::string_view instance) const;
+  virtual InstanceRoute Route(std::string_view instance) const = 0;
 
   // GET /v1/stats: every partition's owner, the owned ones' offsets, lag and state, the
   // dead-letter topic's depth (asked of Kafka now) and this processor's outcome counts.
   // Unavailable before Start() or when Kafka does not answer.
-  Result<v1::Stats> Stats() const;
+  virtual Result<v1::Stats> Stats() const = 0;
 
   // The Kafka client properties it was made with (bootstrap.servers and -X overrides), for the
   // dead-letter routes' own readers and producers.
-  const kafka::Properties& props() const { return props_; }
+  virtual const kafka::Properties& props() const = 0;
 
-  const ProcessorOptions& options() const { return options_; }
+  virtual const ProcessorOptions& options() const = 0;
 
   // The outcome relay's view of each owned partition; empty when it publishes no outcomes.
-  std::map<int32_t, RelayProgress> RelayProgressSnapshot() const {
-    return relay_ ? relay_->Progress() : std::map<int32_t, RelayProgress>{};
-  }
+  virtual std::map<int32_t, RelayProgress> RelayProgressSnapshot() const = 0;
 
   // A fatal stop of the whole processor (e.g. the consumer failed); empty while running.
-  std::string Failure() const;
+  virtual std::string Failure() const = 0;
 
   // While held, the processor stays in the group and answers queries but fetches and applies
   // nothing (every owned partition is paused at the consumer); Hold(false) carries on. For
   // `kledger benchmark`, which measures the command path and the apply path each on its own.
-  void Hold(bool hold) { hold_ = hold; }
-
- private:
-  Processor(ProcessorOptions options, std::unique_ptr<projections::ProjectionStore> store,
-            std::unique_ptr<kafka::Producer> dlt_producer, std::unique_ptr<ProcessorProbe> probe);
-
-  // kafka::RebalanceListener, called on the apply thread inside Poll().
-  void OnAssigned(std::vector<kafka::TopicPartition>& partitions) override;
-  void OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) override;
-
-  // A record of one partition that keeps failing to apply (apply thread only).
-  struct RetryState {
-    int attempts = 0;
-    int64_t first_failure_ms = 0;
-    bool paused = false;
-    std::chrono::steady_clock::time_point resume_at;
-  };
-
-  void ApplyLoop();
-  // Pauses (hold) or resumes every owned partition that is neither halted nor backing off.
-  void FollowHold(bool hold);
-  void MonitorLoop();
-  // The dead letter this process wrote for `offset` and has not committed past; null if none.
-  const DeadLetterReason* UnsettledLetter(int32_t partition, int64_t offset) const;
-  // Records (for the monitor) that `partition` is paused for a retry's backoff, or no longer.
-  void SetBackingOff(int32_t partition, bool backing_off);
-  // A partition's records applied to a batch not yet committed.
-  struct Staged {
-    int32_t partition;
-    std::unique_ptr<projections::ProjectionStore::Batch> batch;
-    ApplyRun run;
-    std::vector<kafka::ConsumedRecord> records;  // what was applied, for a retry one by one
-  };
-  // Runs one job at a time on its own thread (kl-write): the in-flight commit's write.
-  class WriteThread {
-   public:
-    WriteThread();
-    ~WriteThread();
-    void Start(std::function<Status()> job);  // requires no job running
-    Status Wait();                            // the last job's result; Ok when none ran
-   private:
-    std::mutex mu_;
-    std::condition_variable changed_;
-    std::function<Status()> job_;  // guarded by mu_; set while a job waits or runs
-    Status result_;                // guarded by mu_
-    bool stop_ = false;            // guarded by mu_
-    std::thread thread_;
-  };
-  // A poll's commit being written on the write thread (apply thread only).
-  struct InFlight {
-    std::vector<Staged> staged;
-    std::unique_ptr<projections::ProjectionStore::PreparedCommit> prepared;
-    std::vector<kafka::TopicPartition> offsets;  // set by the write thread once written
-  };
-
-  // Applies one poll's records: the flowing partitions' batches in one commit, written while the
-  // next poll is applied (pipelined_writes); a partition that is retrying, or whose batch failed,
-  // one record per commit so the failing one is retried. Takes the records out of `polled`.
-  void ApplyPolled(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
-  // The same, committing before it returns.
-  void ApplyPolledNow(std::map<int32_t, std::vector<kafka::ConsumedRecord>>& polled);
-  // Waits for the in-flight commit and settles it; when its write failed, applies its records
-  // again one partition and one record at a time, and returns the failure.
-  Status FinishInFlight();
-  // The commit of `staged`: each batch with its partition's next offset.
-  static std::vector<projections::ProjectionStore::PartitionCommit> CommitsOf(
-      std::vector<Staged>& staged);
-  // After a failed commit of `staged`: each partition's records again, one by one.
-  void RetryEachAlone(std::vector<Staged>& staged, const Status& why);
-  // Whether `partition` is owned, not halted and not backing off; then sets its next offset.
-  bool Flowing(int32_t partition, int64_t& next_offset);
-  void ApplyOneByOne(int32_t partition, const std::vector<kafka::ConsumedRecord>& records);
-  // Applies `records` (one partition, log order) from `next_offset` into a new batch, stacked on
-  // `below` (the in-flight batch of the partition) when set.
-  TypedResult<Staged, ApplyFailure> Stage(
-      int32_t partition, int64_t next_offset, const std::vector<kafka::ConsumedRecord>& records,
-      const projections::ProjectionStore::Batch* below = nullptr);
-  // After a commit: metrics and the partition's progress. Returns the offset to commit to the
-  // consumer group.
-  kafka::TopicPartition Committed(int32_t partition, const ApplyRun& run);
-  // The consumer group's offsets, one request for all partitions; advisory only.
-  void CommitAdvisory(const std::vector<kafka::TopicPartition>& offsets);
-  // Applies `records` in one WriteBatch committed with the partition's next offset.
-  TypedStatus<ApplyFailure> ApplyAndCommit(int32_t partition,
-                                           const std::vector<kafka::ConsumedRecord>& records);
-  // `record` failed: back off (partition paused, re-read from it later), or when its attempts
-  // are exhausted, dead-letter it or halt.
-  void OnApplyFailure(int32_t partition, const kafka::ConsumedRecord& record,
-                      const TypedStatus<ApplyFailure>& failed);
-  // Dead-letters `record` as retries_exhausted, records its outcome and moves past it.
-  Status DeadLetterExhausted(int32_t partition, const kafka::ConsumedRecord& record,
-                             const Status& why, ApplyFailure failure, const RetryState& retry);
-  void ResumeDueRetries();
-  std::chrono::milliseconds Backoff(int attempts);
-  void Halt(int32_t partition, const std::string& why);
-  // For a newly assigned partition: Ok, or why its log no longer holds what the store expects.
-  // May move `start_offset` to where the log starts, so that a halted partition's fetch does not
-  // fail the whole consumer.
-  std::string CheckLogStart(int32_t partition, int64_t next_offset, int64_t& start_offset);
-  int HaltedCountLocked() const;  // requires mu_
-  void Fail(const std::string& why);
-
-  ProcessorOptions options_;
-  kafka::Properties props_;
-  std::unique_ptr<projections::ProjectionStore> store_;
-  std::unique_ptr<kafka::Producer> dlt_producer_;
-  std::unique_ptr<ProcessorProbe> probe_;
-  std::unique_ptr<DeadLetterWriter> dead_letters_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<OwnershipDirectory> owners_;
-  std::unique_ptr<OutcomeRelay> relay_;  // null when options_.outcomes_topic is empty
-  int32_t partition_count_ = 0;          // set by Start()
-  std::string query_url_;                // set by Start()
-
-  mutable std::mutex mu_;
-  std::condition_variable progressed_;
-  std::map<int32_t, PartitionProgress> owned_;  // guarded by mu_
-  bool joined_ = false;                         // guarded by mu_
-  std::string failure_;                         // guarded by mu_
-
-  std::map<int32_t, RetryState> retries_;  // apply thread only
-  // Records this process dead-lettered whose commit past them has not been seen yet, by
-  // partition and offset (apply thread only). A batch applied again after a failed commit does
-  // not write them twice, and a record dead-lettered for exhausted retries is never applied:
-  // only its outcome is left to commit.
-  std::map<int32_t, std::map<int64_t, DeadLetterReason>> unsettled_letters_;
-  std::unique_ptr<InFlight> in_flight_;  // apply thread only
-  WriteThread writer_;
-  std::mt19937_64 jitter_{std::random_device{}()};  // backoff jitter only; never decides outcomes
-
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> hold_{false};
-  bool holding_ = false;  // what FollowHold last did (apply thread only)
-  std::thread apply_thread_;
-  std::thread monitor_thread_;
+  virtual void Hold(bool hold) = 0;
 };
 
 }  // namespace kledger::processors

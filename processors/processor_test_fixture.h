@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/domain/event_id.h"
+#include "common/kafka/consumer.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/kafka/partitioner.h"
 #include "common/metrics.h"
