@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "app/cli.h"
+#include "app/service.h"
 #include "command-side/command_client.h"
 #include "command-side/gateway/routes.h"
 #include "common/http.h"
@@ -32,46 +33,45 @@ int RunCommand(const CommandFlags& flags) {
       return 2;
     }
   }
-  auto authorizer = MakeAuthorizer(flags.security, /*auth_required=*/true, "command API");
-  if (!authorizer.ok()) {
-    spdlog::error("{}", authorizer.status().message());
+  auto service =
+      Service::Create({.security = flags.security,
+                       .auth_required = true,
+                       .what = "command API",
+                       .server = {.max_body_bytes = flags.max_body_bytes},
+                       .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
+  if (!service.ok()) {
+    spdlog::error("{}", service.status().message());
     return 2;
   }
-  auto registry = std::make_shared<prometheus::Registry>();
-  KafkaStatisticsProbe kafka_stats(*registry);  // before the producer, to see its statistics
+  Service& svc = **service;
   command::CommandClientOptions options;
   options.events_topic = flags.kafka.events_topic();
   options.ack_timeout = std::chrono::milliseconds(flags.ack_timeout_ms);
   options.producer_mode = *mode;
   options.transactional_id = flags.transactional_id;
-  auto client = command::CommandClient::Create(*props, options, *registry);
+  auto client = command::CommandClient::Create(*props, options, svc.registry());
   if (!client.ok()) {
     spdlog::error("cannot start the command side: {}", client.status().ToString());
     return 2;
   }
-  http::ServerOptions server_options;
-  server_options.max_body_bytes = flags.max_body_bytes;
-  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
-  http::Server server(ToServerOptions(flags.security, server_options));
-  command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
-  http::AddOperatorRoutes(server.routes(), registry,
-                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/true),
-                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
-  if (Status s = server.Start(*address); !s.ok()) {
+  command::CommandClient& c = svc.Keep(std::move(*client));
+  command::RegisterCommandRoutes(svc.routes(), c, svc.authorizer(), svc.route_metrics());
+  svc.AddOperatorRoutes(*props, /*require_statistics=*/true);
+  svc.OnShutdown([&c](std::chrono::milliseconds bound) {
+    // Leaves a quarter of the bound for the producer's own close.
+    if (Status s = c.Flush(bound * 3 / 4); !s.ok()) {
+      spdlog::warn("unacknowledged events at shutdown: {}", s.ToString());
+    }
+  });
+  if (Status s = svc.Listen(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  spdlog::info("command API on {} appending to {} via {} ({} producer)", server.url(),
+  spdlog::info("command API on {} appending to {} via {} ({} producer)", svc.url(),
                options.events_topic, flags.kafka.bootstrap,
                command::ProducerModeName(options.producer_mode));
-  WaitForShutdown();
-  const std::chrono::milliseconds bound(flags.shutdown_timeout_ms);
-  ArmShutdownDeadline(bound);
-  server.Stop();
-  // Leaves a quarter of the bound for the producer's own close.
-  if (Status s = (*client)->Flush(bound * 3 / 4); !s.ok()) {
-    spdlog::warn("unacknowledged events at shutdown: {}", s.ToString());
-  }
+  svc.WaitForShutdown();
+  svc.Shutdown();
   return 0;
 }
 

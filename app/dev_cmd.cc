@@ -12,6 +12,7 @@
 
 #include "app/cli.h"
 #include "app/demo.h"
+#include "app/service.h"
 #include "app/topic_layout.h"
 #include "command-side/command_client.h"
 #include "command-side/gateway/routes.h"
@@ -47,16 +48,26 @@ struct DevFlags {
   bool embedded() const { return bootstrap.empty(); }
 };
 
+// A directory removed with everything in it when this goes; none while `path` is empty.
+struct TemporaryDir {
+  std::string path;
+  ~TemporaryDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
 // The embedded broker's log lives in memory and starts empty at every run, so projections left
 // by an earlier run describe a log that no longer exists: refuse them rather than mix the two.
-Result<std::string> PrepareDataDir(const DevFlags& flags, bool& temporary) {
-  temporary = flags.data_dir.empty();
-  if (temporary) {
+// Without --data-dir, a fresh directory that `temporary` removes at exit.
+Result<std::string> PrepareDataDir(const DevFlags& flags, TemporaryDir& temporary) {
+  if (flags.data_dir.empty()) {
     std::string pattern = (fs::temp_directory_path() / "kledger-dev-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
       return Status::IoError("cannot create a temporary data directory under " +
                              fs::temp_directory_path().string());
     }
+    temporary.path = pattern;
     return pattern;
   }
   std::error_code ec;
@@ -119,6 +130,46 @@ Result<kafka::Properties> ConnectKafka(const DevFlags& flags, const kafka::Prope
   return props;
 }
 
+// The command client and the processor of `kledger dev`, on `props`, kept by `svc`.
+struct DevParts {
+  command::CommandClient& client;
+  processors::Processor& processor;
+};
+Result<DevParts> MakeParts(const DevFlags& flags, const kafka::Properties& props,
+                           const std::string& data_dir, Service& svc) {
+  command::CommandClientOptions command_options;
+  command_options.events_topic = flags.topic_prefix + ".events";
+  auto client = command::CommandClient::Create(props, command_options, svc.registry());
+  if (!client.ok()) return client.status().WithContext("cannot start the command side");
+  processors::ProcessorOptions processor_options;
+  processor_options.group = "kledger-dev";
+  processor_options.events_topic = flags.topic_prefix + ".events";
+  processor_options.dlt_topic = flags.topic_prefix + ".events.dlt";
+  processor_options.owners_topic = flags.topic_prefix + ".owners";
+  processor_options.outcomes_topic = flags.topic_prefix + ".outcomes";
+  processor_options.data_dir = data_dir + "/processor";
+  processor_options.read_your_writes_timeout =
+      std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
+  auto processor = processors::Processor::Create(props, processor_options, svc.registry());
+  if (!processor.ok()) return processor.status().WithContext("cannot start the processor");
+  DevParts parts{svc.Keep(std::move(*client)), svc.Keep(std::move(*processor))};
+  svc.Keep(std::make_unique<processors::StoreProbe>(svc.registry(), parts.processor.store()));
+  return parts;
+}
+
+// `--demo`: once the processor owns its partitions (the demo waits on its progress, and the
+// first group join takes a few seconds), the demo's workload. Returns the exit code.
+int RunDemoWhenReady(const DevFlags& flags, const DevParts& parts) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!parts.processor.NotReadyReason().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Status demo = RunDemo(parts.client, parts.processor, flags.demo_options);
+  if (demo.ok()) return 0;
+  spdlog::error("demo failed: {}", demo.ToString());
+  return 1;
+}
+
 int RunDev(const DevFlags& flags) {
   auto address = http::ParseHostPort(flags.http);
   auto overrides = kafka::ParseProperties(flags.properties);
@@ -126,114 +177,62 @@ int RunDev(const DevFlags& flags) {
     spdlog::error("{}", (!address.ok() ? address.status() : overrides.status()).message());
     return 2;
   }
-  // Off by default here (a laptop playground), and said loudly when it is.
-  auto authorizer =
-      MakeAuthorizer(flags.security, /*auth_required=*/false, "command and query API");
-  if (!authorizer.ok()) {
-    spdlog::error("{}", authorizer.status().message());
-    return 2;
-  }
-  bool temporary = false;
-  auto data_dir = PrepareDataDir(flags, temporary);
+  // Both outlive the service and the clients it keeps: the broker they talk to, and the
+  // temporary directory the processor's store lives in.
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  TemporaryDir temporary;
+  // Auth is off by default here (a laptop playground), and said loudly when it is.
+  auto service =
+      Service::Create({.security = flags.security,
+                       .auth_required = false,
+                       .what = "command and query API",
+                       .server = {},
+                       .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
+  auto data_dir = service.ok() ? PrepareDataDir(flags, temporary) : service.status();
   if (!data_dir.ok()) {
     spdlog::error("{}", data_dir.status().message());
     return 2;
   }
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!dir.empty()) fs::remove_all(dir, ec);
-    }
-  } cleanup{temporary ? *data_dir : std::string()};
-
-  std::unique_ptr<kafka::EmbeddedBroker> broker;
-  auto connected = ConnectKafka(flags, *overrides, broker);
-  if (!connected.ok()) {
-    spdlog::error("{}", connected.status().message());
+  auto props = ConnectKafka(flags, *overrides, broker);
+  Service& svc = **service;
+  auto parts = props.ok() ? MakeParts(flags, *props, *data_dir, svc) : props.status();
+  if (!parts.ok()) {
+    spdlog::error("{}", parts.status().message());
     return 1;
   }
-  kafka::Properties& props = *connected;
-
-  auto registry = std::make_shared<prometheus::Registry>();
-  KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
-  command::CommandClientOptions command_options;
-  command_options.events_topic = flags.topic_prefix + ".events";
-  auto client = command::CommandClient::Create(props, command_options, *registry);
-  if (!client.ok()) {
-    spdlog::error("cannot start the command side: {}", client.status().ToString());
-    return 1;
-  }
-  processors::ProcessorOptions processor_options;
-  processor_options.group = "kledger-dev";
-  processor_options.events_topic = flags.topic_prefix + ".events";
-  processor_options.dlt_topic = flags.topic_prefix + ".events.dlt";
-  processor_options.owners_topic = flags.topic_prefix + ".owners";
-  processor_options.outcomes_topic = flags.topic_prefix + ".outcomes";
-  processor_options.data_dir = *data_dir + "/processor";
-  processor_options.read_your_writes_timeout =
-      std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
-  auto processor = processors::Processor::Create(props, processor_options, *registry);
-  if (!processor.ok()) {
-    spdlog::error("cannot start the processor: {}", processor.status().ToString());
-    return 1;
-  }
-  processors::Processor& p = **processor;
-  processors::StoreProbe store_probe(*registry, p.store());
-
-  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
-  http::Server server(ToServerOptions(flags.security));
-  command::RegisterCommandRoutes(server.routes(), **client, *authorizer, &route_metrics);
-  processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
-  console::RegisterConsoleRoutes(server.routes());
-  http::AddOperatorRoutes(server.routes(), registry,
-                          KafkaReadiness(kafka_stats, props, /*require_statistics=*/false,
-                                         [&p] { return p.NotReadyReason(); }),
-                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
-  if (Status s = server.Start(*address); !s.ok()) {
+  processors::Processor& p = parts->processor;
+  command::RegisterCommandRoutes(svc.routes(), parts->client, svc.authorizer(),
+                                 svc.route_metrics());
+  processors::RegisterQueryRoutes(svc.routes(), p, svc.authorizer(), svc.route_metrics());
+  console::RegisterConsoleRoutes(svc.routes());
+  svc.AddOperatorRoutes(*props, /*require_statistics=*/false, [&p] { return p.NotReadyReason(); });
+  svc.OnShutdown([&p](std::chrono::milliseconds) { p.Stop(); });
+  if (Status s = svc.Listen(*address); !s.ok()) {
     spdlog::error("{} (choose another with --http HOST:PORT)", s.message());
     return 1;
   }
-  if (Status s = p.Start(server.url()); !s.ok()) {
+  if (Status s = p.Start(svc.url()); !s.ok()) {
     spdlog::error("cannot start the processor: {}", s.ToString());
     return 1;
   }
-  std::printf("kledger dev: http=%s bootstrap=%s data=%s%s\n", server.url().c_str(),
-              props["bootstrap.servers"].c_str(), data_dir->c_str(),
-              temporary ? " (temporary)" : "");
+  std::printf("kledger dev: http=%s bootstrap=%s data=%s%s\n", svc.url().c_str(),
+              props->at("bootstrap.servers").c_str(), data_dir->c_str(),
+              temporary.path.empty() ? "" : " (temporary)");
   std::fflush(stdout);
-
-  int exit_code = 0;
-  if (flags.demo) {
-    // The demo waits on the processor's progress, so the processor must own its partitions first
-    // (the first group join takes a few seconds).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!p.NotReadyReason().empty() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  if (flags.demo) {
-    Status demo = RunDemo(**client, p, flags.demo_options);
-    if (!demo.ok()) {
-      spdlog::error("demo failed: {}", demo.ToString());
-      exit_code = 1;
-    }
-  }
+  const int exit_code = flags.demo ? RunDemoWhenReady(flags, *parts) : 0;
   if (!flags.exit_after_demo) {
     std::printf(
         "kledger dev: serving on %s — open %s/console/ or try: curl "
         "%s/v1/instances/demo/trial-balance (Ctrl-C stops; %s)\n",
-        server.url().c_str(), server.url().c_str(), server.url().c_str(),
-        flags.embedded() ? "the embedded log is in memory"
-        : temporary      ? "the log stays in Kafka; the projections go (keep them with "
-                           "--data-dir)"
-                         : "the log stays in Kafka and the projections in --data-dir");
+        svc.url().c_str(), svc.url().c_str(), svc.url().c_str(),
+        flags.embedded()          ? "the embedded log is in memory"
+        : !temporary.path.empty() ? "the log stays in Kafka; the projections go (keep them with "
+                                    "--data-dir)"
+                                  : "the log stays in Kafka and the projections in --data-dir");
     std::fflush(stdout);
-    WaitForShutdown([&p] { return !p.Failure().empty(); });
+    svc.WaitForShutdown([&p] { return !p.Failure().empty(); });
   }
-  ArmShutdownDeadline(std::chrono::milliseconds(flags.shutdown_timeout_ms));
-  server.Stop();
-  p.Stop();
+  svc.Shutdown();
   return exit_code;
 }
 

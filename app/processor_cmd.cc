@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "app/cli.h"
+#include "app/service.h"
 #include "common/http.h"
 #include "console/console_routes.h"
 #include "processors/processor.h"
@@ -32,20 +33,8 @@ struct ProcessorFlags {
       static_cast<int>(processors::ProcessorOptions().read_your_writes_timeout.count());
 };
 
-int RunProcessor(const ProcessorFlags& flags) {
-  auto props = ToProperties(flags.kafka);
-  auto address = http::ParseHostPort(flags.http);
-  if (!props.ok() || !address.ok()) {
-    spdlog::error("{}", (!props.ok() ? props.status() : address.status()).message());
-    return 2;
-  }
-  auto authorizer = MakeAuthorizer(flags.security, /*auth_required=*/true, "query API");
-  if (!authorizer.ok()) {
-    spdlog::error("{}", authorizer.status().message());
-    return 2;
-  }
-  auto registry = std::make_shared<prometheus::Registry>();
-  KafkaStatisticsProbe kafka_stats(*registry);  // before the clients, to see their statistics
+// The processor's options from the flags; InvalidArgument for unusable store settings.
+Result<processors::ProcessorOptions> ToProcessorOptions(const ProcessorFlags& flags) {
   processors::ProcessorOptions options;
   options.events_topic = flags.kafka.events_topic();
   options.dlt_topic = flags.kafka.dlt_topic();
@@ -61,43 +50,55 @@ int RunProcessor(const ProcessorFlags& flags) {
   options.on_exhausted = flags.on_exhausted == "halt"
                              ? processors::ProcessorOptions::OnExhausted::kHalt
                              : processors::ProcessorOptions::OnExhausted::kDeadLetter;
-  auto store = ToStoreOptions(flags.store);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().message());
+  ASSIGN_OR_RETURN(options.store, ToStoreOptions(flags.store));
+  return options;
+}
+
+int RunProcessor(const ProcessorFlags& flags) {
+  auto props = ToProperties(flags.kafka);
+  auto address = http::ParseHostPort(flags.http);
+  auto options = ToProcessorOptions(flags);
+  for (const Status* s : {&props.status(), &address.status(), &options.status()}) {
+    if (!s->ok()) {
+      spdlog::error("{}", s->message());
+      return 2;
+    }
+  }
+  auto service =
+      Service::Create({.security = flags.security,
+                       .auth_required = true,
+                       .what = "query API",
+                       .server = {},
+                       .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
+  if (!service.ok()) {
+    spdlog::error("{}", service.status().message());
     return 2;
   }
-  options.store = *store;
-  auto processor = processors::Processor::Create(*props, options, *registry);
+  Service& svc = **service;
+  auto processor = processors::Processor::Create(*props, *options, svc.registry());
   if (!processor.ok()) {
     spdlog::error("cannot start the processor: {}", processor.status().ToString());
     return 2;
   }
-  processors::Processor& p = **processor;
-  processors::StoreProbe store_probe(*registry, p.store());
-  http::RouteMetrics route_metrics(*registry);  // outlives the server that counts into it
-  http::Server server(ToServerOptions(flags.security));
-  processors::RegisterQueryRoutes(server.routes(), p, *authorizer, &route_metrics);
-  console::RegisterConsoleRoutes(server.routes());
+  processors::Processor& p = svc.Keep(std::move(*processor));
+  svc.Keep(std::make_unique<processors::StoreProbe>(svc.registry(), p.store()));
+  processors::RegisterQueryRoutes(svc.routes(), p, svc.authorizer(), svc.route_metrics());
+  console::RegisterConsoleRoutes(svc.routes());
   // Caught-up partitions prove the broker answered; the statistics add a broker known down.
-  http::AddOperatorRoutes(server.routes(), registry,
-                          KafkaReadiness(kafka_stats, *props, /*require_statistics=*/false,
-                                         [&p] { return p.NotReadyReason(); }),
-                          *authorizer, flags.security.metrics_auth ? *authorizer : nullptr);
-  if (Status s = server.Start(*address); !s.ok()) {
+  svc.AddOperatorRoutes(*props, /*require_statistics=*/false, [&p] { return p.NotReadyReason(); });
+  svc.OnShutdown([&p](std::chrono::milliseconds) { p.Stop(); });
+  if (Status s = svc.Listen(*address); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  const std::string query_url = flags.advertised_url.empty() ? server.url() : flags.advertised_url;
+  const std::string query_url = flags.advertised_url.empty() ? svc.url() : flags.advertised_url;
   if (Status s = p.Start(query_url); !s.ok()) {
     spdlog::error("cannot join the consumer group: {}", s.ToString());
     return 1;
   }
-  spdlog::info("processor in group {} on {}, data in {}", flags.group, server.url(),
-               flags.data_dir);
-  const bool signalled = WaitForShutdown([&p] { return !p.Failure().empty(); });
-  ArmShutdownDeadline(std::chrono::milliseconds(flags.shutdown_timeout_ms));
-  server.Stop();
-  p.Stop();
+  spdlog::info("processor in group {} on {}, data in {}", flags.group, svc.url(), flags.data_dir);
+  const bool signalled = svc.WaitForShutdown([&p] { return !p.Failure().empty(); });
+  svc.Shutdown();
   // A failed processor exits non-zero so that its supervisor restarts it and operators notice.
   return signalled ? 0 : 1;
 }
