@@ -27,22 +27,14 @@ int RunCommand(const CommandFlags& flags) {
   auto props = ToProperties(flags.kafka);
   auto address = http::ParseHostPort(flags.http);
   auto mode = command::ParseProducerMode(flags.producer_mode);
-  for (const Status* s : {&props.status(), &address.status(), &mode.status()}) {
-    if (!s->ok()) {
-      spdlog::error("{}", s->message());
-      return 2;
-    }
-  }
+  if (LogFirstError({props.status(), address.status(), mode.status()})) return 2;
   auto service =
       Service::Create({.security = flags.security,
                        .auth_required = true,
                        .what = "command API",
                        .server = {.max_body_bytes = flags.max_body_bytes},
                        .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
-  if (!service.ok()) {
-    spdlog::error("{}", service.status().message());
-    return 2;
-  }
+  if (LogFirstError({service.status()})) return 2;
   Service& svc = **service;
   command::CommandClientOptions options;
   options.events_topic = flags.kafka.events_topic();

@@ -173,10 +173,7 @@ int RunDemoWhenReady(const DevFlags& flags, const DevParts& parts) {
 int RunDev(const DevFlags& flags) {
   auto address = http::ParseHostPort(flags.http);
   auto overrides = kafka::ParseProperties(flags.properties);
-  if (!address.ok() || !overrides.ok()) {
-    spdlog::error("{}", (!address.ok() ? address.status() : overrides.status()).message());
-    return 2;
-  }
+  if (LogFirstError({address.status(), overrides.status()})) return 2;
   // Both outlive the service and the clients it keeps: the broker they talk to, and the
   // temporary directory the processor's store lives in.
   std::unique_ptr<kafka::EmbeddedBroker> broker;

@@ -218,4 +218,14 @@ void ArmShutdownDeadline(std::chrono::milliseconds bound) {
   }).detach();
 }
 
+bool LogFirstError(std::initializer_list<Status> statuses) {
+  for (const Status& s : statuses) {
+    if (!s.ok()) {
+      spdlog::error("{}", s.message());
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace kledger::app

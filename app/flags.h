@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,10 @@ void AddReadYourWritesTimeoutFlag(CLI::App& cmd, int& timeout_ms);
 // that are gone cannot hold it. Call it once, when shutdown begins. What a processor applied is
 // in its store already (state and offsets commit together), so nothing applied is lost by it.
 void ArmShutdownDeadline(std::chrono::milliseconds bound);
+
+// Logs the first error among `statuses` (flags that did not parse, a service that cannot be
+// made); returns whether there was one. A subcommand then exits 2.
+bool LogFirstError(std::initializer_list<Status> statuses);
 
 // A subcommand's body, chosen by the parse: returns the process exit code.
 using Runner = std::function<int()>;

@@ -58,22 +58,14 @@ int RunProcessor(const ProcessorFlags& flags) {
   auto props = ToProperties(flags.kafka);
   auto address = http::ParseHostPort(flags.http);
   auto options = ToProcessorOptions(flags);
-  for (const Status* s : {&props.status(), &address.status(), &options.status()}) {
-    if (!s->ok()) {
-      spdlog::error("{}", s->message());
-      return 2;
-    }
-  }
+  if (LogFirstError({props.status(), address.status(), options.status()})) return 2;
   auto service =
       Service::Create({.security = flags.security,
                        .auth_required = true,
                        .what = "query API",
                        .server = {},
                        .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
-  if (!service.ok()) {
-    spdlog::error("{}", service.status().message());
-    return 2;
-  }
+  if (LogFirstError({service.status()})) return 2;
   Service& svc = **service;
   auto processor = processors::Processor::Create(*props, *options, svc.registry());
   if (!processor.ok()) {
