@@ -207,6 +207,35 @@ Status CheckRaced(kafka::Admin& admin, const TopicsCreateFlags& flags,
   }
 }
 
+// What the cluster answered to the creation of the missing topics.
+struct Creation {
+  int created = 0;
+  std::string failed;              // names of topics the cluster refused, comma-separated
+  std::vector<std::string> raced;  // created by someone else between our survey and our ask
+};
+
+// Asks the cluster to create `missing` (nothing when empty) and prints each topic's answer.
+Result<Creation> CreateMissing(kafka::Admin& admin, const std::vector<kafka::TopicSpec>& missing,
+                               std::chrono::milliseconds timeout) {
+  Creation creation;
+  if (missing.empty()) return creation;
+  ASSIGN_OR_RETURN(std::vector<Status> answers, admin.CreateTopics(missing, timeout));
+  for (size_t i = 0; i < missing.size(); ++i) {
+    const kafka::TopicSpec& spec = missing[i];
+    const Status& status = answers[i];
+    if (status.ok()) {
+      std::printf("%s: created, %s\n", spec.name.c_str(), Describe(spec).c_str());
+      ++creation.created;
+    } else if (status.code() == StatusCode::kAlreadyExists) {
+      creation.raced.push_back(spec.name);
+    } else {
+      std::printf("%s: FAILED: %s\n", spec.name.c_str(), status.message().c_str());
+      creation.failed += (creation.failed.empty() ? "" : ", ") + spec.name;
+    }
+  }
+  return creation;
+}
+
 int Fail(const std::string& message, int exit_code) {
   std::fflush(stdout);
   std::fprintf(stderr, "kledger topics create: %s\n", message.c_str());
@@ -270,39 +299,23 @@ int RunTopicsCreate(const TopicsCreateFlags& flags) {
     return Fail(wrong, 1);
   }
 
-  int created_count = 0;
-  std::string failed;              // names of topics the cluster refused, comma-separated
-  std::vector<std::string> raced;  // created by someone else between our survey and our ask
-  if (!missing.empty()) {
-    auto created = (*admin)->CreateTopics(missing, remaining());
-    if (!created.ok()) {
-      not_created("");
-      return Fail(created.status().message(), 1);
-    }
-    for (size_t i = 0; i < missing.size(); ++i) {
-      const kafka::TopicSpec& spec = missing[i];
-      const Status& status = (*created)[i];
-      if (status.ok()) {
-        std::printf("%s: created, %s\n", spec.name.c_str(), Describe(spec).c_str());
-        ++created_count;
-      } else if (status.code() == StatusCode::kAlreadyExists) {
-        raced.push_back(spec.name);
-      } else {
-        std::printf("%s: FAILED: %s\n", spec.name.c_str(), status.message().c_str());
-        failed += (failed.empty() ? "" : ", ") + spec.name;
-      }
-    }
+  auto creation = CreateMissing(**admin, missing, remaining());
+  if (!creation.ok()) {
+    not_created("");
+    return Fail(creation.status().message(), 1);
   }
-  if (!failed.empty()) {
-    return Fail("not created: " + failed + " (the broker's answers above)", 1);
+  if (!creation->failed.empty()) {
+    return Fail("not created: " + creation->failed + " (the broker's answers above)", 1);
   }
-  if (!raced.empty()) {
+  if (!creation->raced.empty()) {
     // Someone else's topic gets the same scrutiny as one found by the survey: its partitions and
     // configs are compared with the ask, and an events or outcomes topic that is wrong is an
     // error, not a quiet "exists".
-    if (Status s = CheckRaced(**admin, flags, raced, deadline); !s.ok())
+    if (Status s = CheckRaced(**admin, flags, creation->raced, deadline); !s.ok()) {
       return Fail(s.message(), 1);
+    }
   }
+  const int created_count = creation->created;
   if (created_count > 0) {
     // What runs next (the processors) must find the topics whole.
     if (Status s = WaitForLeaders(**admin, missing, deadline); !s.ok()) {

@@ -1,6 +1,6 @@
 // The producer API: validation without Kafka (PrepareEvent), then one of two ways to append —
 // an idempotent producer acknowledging each record, or a transactional committer that groups
-// every waiting command into one Kafka transaction.
+// every waiting command into one Kafka transaction (internal/committer.h, committer.cc).
 #include "command-side/command_client.h"
 
 #include <spdlog/spdlog.h>
@@ -8,13 +8,10 @@
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include "command-side/command_probe.h"
+#include "command-side/internal/committer.h"
 #include "common/domain/event_id.h"
 #include "common/wall_clock.h"
 
@@ -22,10 +19,6 @@ namespace kledger::command {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// How long an idle committer waits before it tries again to finish a transaction a failed round
-// left open (brokers still unreachable, say).
-constexpr std::chrono::seconds kIdleRetry{1};
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -82,12 +75,12 @@ std::string DefaultTransactionalId() {
          std::to_string(getpid());
 }
 
-Status Unacknowledged(std::string_view why) {
+}  // namespace
+
+Status internal::Unacknowledged(std::string_view why) {
   return Status::Unavailable("Kafka did not acknowledge the event; it is safe to resubmit: " +
                              std::string(why));
 }
-
-}  // namespace
 
 Result<ProducerMode> ParseProducerMode(std::string_view text) {
   if (text == "idempotent") return ProducerMode::kIdempotent;
@@ -176,272 +169,6 @@ Result<PreparedEvent> PrepareEvent(v1::Command&& command, const CommandClientOpt
   prepared.event_type = domain::EventTypeName(envelope);
   return prepared;
 }
-
-// Transactional mode's group commit. One thread owns the transactional producer; callers queue
-// groups of records (a group never spans two transactions); each round takes every group waiting,
-// begins a transaction, produces them, commits, and only then resolves their futures — with the
-// offsets on success, Unavailable on any failure (the transaction is aborted, nothing of it is
-// committed). Waiting while a round commits is what batches concurrent commands.
-class CommandClient::Committer {
- public:
-  Committer(CommandClient& client, std::unique_ptr<kafka::Producer> producer)
-      : client_(client), producer_(std::move(producer)), thread_([this] { Run(); }) {}
-
-  ~Committer() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    work_.notify_all();
-    thread_.join();
-  }
-
-  void Enqueue(std::vector<Pending> group) {
-    if (group.empty()) return;
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(std::move(group));
-    }
-    work_.notify_one();
-  }
-
-  Status Flush(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    if (idle_.wait_for(lock, timeout, [&] { return queue_.empty() && !busy_; })) {
-      return Status::Ok();
-    }
-    return Status::Timeout("flush: transactions still committing after " +
-                           std::to_string(timeout.count()) + " ms");
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::vector<std::vector<Pending>> round;
-      {
-        std::unique_lock lock(mu_);
-        const auto has_work = [&] { return stopping_ || !queue_.empty(); };
-        while (!has_work()) {
-          if (!LeftOpen()) {
-            work_.wait(lock, has_work);
-            break;
-          }
-          // A failed round left its transaction open (an abort or a commit to finish): that
-          // holds back read_committed consumers of its partitions until transaction.timeout.ms,
-          // so it is finished now rather than when the next command comes.
-          lock.unlock();
-          const Status ready = MakeReady(client_.options_.ack_timeout);
-          lock.lock();
-          if (!ready.ok()) work_.wait_for(lock, kIdleRetry, has_work);
-        }
-        // At shutdown the queue is still committed, so Flush()ed commands are not lost.
-        if (queue_.empty()) return;
-        size_t records = 0;
-        while (!queue_.empty() && (round.empty() || records + queue_.front().size() <=
-                                                        client_.options_.max_transaction_records)) {
-          records += queue_.front().size();
-          round.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        busy_ = true;
-      }
-      CommitRound(round);
-      {
-        std::lock_guard lock(mu_);
-        busy_ = false;
-      }
-      idle_.notify_all();
-    }
-  }
-
-  // A failed round's transaction is still open: its abort or its commit is to be finished.
-  bool LeftOpen() const { return needs_abort_ || commit_unfinished_; }
-
-  void FailRound(std::vector<std::vector<Pending>>& round, const Status& why) {
-    for (auto& group : round) {
-      for (Pending& p : group) client_.Resolve(p, Unacknowledged(why.message()));
-    }
-  }
-
-  // Resolves, as Unavailable, every command whose caller has waited longer than the
-  // acknowledgement timeout: its caller was told to resubmit, so it is not appended late.
-  void DropExpired(std::vector<std::vector<Pending>>& round) {
-    const auto timeout = client_.options_.ack_timeout;
-    for (auto& group : round) {
-      const bool expired = std::any_of(group.begin(), group.end(), [&](const Pending& p) {
-        return Clock::now() - p.start > timeout;
-      });
-      if (expired) {
-        for (Pending& p : group) {
-          client_.Resolve(p, Unacknowledged("it waited longer than the acknowledgement timeout"));
-        }
-        group.clear();
-      }
-    }
-    std::erase_if(round, [](const auto& group) { return group.empty(); });
-  }
-
-  void CommitRound(std::vector<std::vector<Pending>>& round) {
-    DropExpired(round);
-    if (round.empty()) return;
-    // Every step of the round fits in what is left of its oldest command's timeout.
-    Clock::time_point deadline = Clock::time_point::max();
-    for (const auto& group : round) {
-      for (const Pending& p : group) deadline = std::min(deadline, p.start);
-    }
-    deadline += client_.options_.ack_timeout;
-    const auto remaining = [deadline] {
-      return std::max(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
-          std::chrono::milliseconds(1));
-    };
-
-    if (Status s = MakeReady(remaining()); !s.ok()) return FailRound(round, s);
-    // Finishing an earlier round's abort or commit took some of that time.
-    DropExpired(round);
-    if (round.empty()) return;
-    if (Status s = producer_->BeginTransaction(); !s.ok()) {
-      FailRound(round, s);
-      return Recover(s);
-    }
-    // Written by the delivery thread; shared because a failed commit may return before the
-    // last delivery report arrives.
-    auto reports = std::make_shared<std::vector<std::optional<Result<kafka::DeliveryReport>>>>();
-    for (const auto& group : round) reports->resize(reports->size() + group.size());
-    size_t index = 0;
-    for (auto& group : round) {
-      for (Pending& p : group) {
-        Status produced = producer_->Produce(
-            std::move(p.record), [reports, index](Result<kafka::DeliveryReport> report) {
-              (*reports)[index] = std::move(report);
-            });
-        ++index;
-        if (!produced.ok()) {
-          FailRound(round, produced);
-          return Recover(produced);
-        }
-      }
-    }
-    // Delivered first, then committed: until the commit starts, a failure is an abort.
-    if (Status delivered = producer_->Flush(remaining()); !delivered.ok()) {
-      FailRound(round, delivered);  // answer first: the callers need not wait for the abort
-      return Recover(delivered);
-    }
-    if (Status committed = producer_->CommitTransaction(remaining()); !committed.ok()) {
-      FailRound(round, committed);
-      return RecoverCommit(committed);
-    }
-    index = 0;
-    for (auto& group : round) {
-      for (Pending& p : group) {
-        const auto& report = (*reports)[index++];
-        if (!report || !report->ok()) {
-          // A committed transaction delivered every record; anything else is a bug to see.
-          client_.Resolve(p, Status::Internal("transaction committed without a delivery report"));
-          continue;
-        }
-        client_.Resolve(p, Ack{std::move(p.event_id), (*report)->partition, (*report)->offset});
-      }
-    }
-  }
-
-  // A fatal error leaves the producer unusable, and one nobody can explain (a bug) leaves it in
-  // a state nobody can vouch for: either way the next round starts with a new producer, whose
-  // InitTransactions fences the old one off.
-  static bool MustRecreate(const Status& s) {
-    return s.code() == StatusCode::kFatal || s.code() == StatusCode::kInternal;
-  }
-
-  // Registers the transactional id on first use and finishes a commit or an abort left over from
-  // a failed round, so the next transaction starts clean.
-  Status MakeReady(std::chrono::milliseconds timeout) {
-    if (!producer_) {
-      ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(client_.producer_properties_));
-      initialized_ = false;
-    }
-    if (!initialized_) {
-      Status s = producer_->InitTransactions(timeout);
-      if (!s.ok()) {
-        if (MustRecreate(s)) producer_.reset();
-        return s;
-      }
-      initialized_ = true;
-      needs_abort_ = false;
-      commit_unfinished_ = false;
-    }
-    if (commit_unfinished_) {
-      // librdkafka refuses an abort while a commit it has started is unfinished: the commit is
-      // resumed to its end. Its callers had Unavailable, which allows the commands to be in the
-      // log ("resubmit": same idempotency key, applied once).
-      Status s = producer_->CommitTransaction(timeout);
-      if (s.code() == StatusCode::kFailedPrecondition) {
-        needs_abort_ = true;  // the commit failed for good: the transaction is aborted instead
-      } else if (!s.ok()) {
-        if (MustRecreate(s)) producer_.reset();
-        return s;
-      } else {
-        spdlog::info("command: the unfinished transaction commit completed");
-      }
-      commit_unfinished_ = false;
-    }
-    if (needs_abort_) {
-      Status s = producer_->AbortTransaction(timeout);
-      if (!s.ok()) {
-        if (MustRecreate(s)) producer_.reset();
-        return s;
-      }
-      spdlog::info("command: the failed transaction's abort completed");
-      needs_abort_ = false;
-    }
-    return Status::Ok();
-  }
-
-  // After rd_kafka_commit_transaction failed: a commit that timed out or met a retriable error
-  // goes on in the background and must be resumed, not aborted (librdkafka would refuse the
-  // abort as a conflicting call, and every later round with it); anything else is recovered.
-  void RecoverCommit(const Status& failure) {
-    if (failure.code() == StatusCode::kTimeout || failure.code() == StatusCode::kUnavailable) {
-      spdlog::warn("command: transaction commit unfinished, resumed before the next one: {}",
-                   failure.ToString());
-      commit_unfinished_ = true;
-      return;
-    }
-    Recover(failure);
-  }
-
-  // After a failed begin/produce/delivery/commit: abort, or drop a producer that hit a fatal
-  // error (a new one with the same transactional.id fences it off).
-  void Recover(const Status& failure) {
-    spdlog::warn("command: transaction failed, aborting it: {}", failure.ToString());
-    if (MustRecreate(failure)) {
-      producer_.reset();
-      return;
-    }
-    Status aborted = producer_->AbortTransaction(client_.options_.ack_timeout);
-    if (aborted.ok()) return;
-    spdlog::warn("command: abort failed, retried before the next transaction: {}",
-                 aborted.ToString());
-    if (MustRecreate(aborted)) {
-      producer_.reset();
-    } else {
-      needs_abort_ = true;
-    }
-  }
-
-  CommandClient& client_;
-  std::unique_ptr<kafka::Producer> producer_;  // only the committer thread touches it
-  bool initialized_ = false;                   // InitTransactions succeeded on producer_
-  bool needs_abort_ = false;                   // a failed abort must be retried first
-  bool commit_unfinished_ = false;             // a commit that timed out must be resumed first
-
-  std::mutex mu_;
-  std::condition_variable work_;
-  std::condition_variable idle_;
-  std::deque<std::vector<Pending>> queue_;  // guarded by mu_
-  bool busy_ = false;                       // a round is committing; guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
-  std::thread thread_;                      // last: starts once the rest is built
-};
 
 Result<std::unique_ptr<CommandClient>> CommandClient::Create(const kafka::Properties& props,
                                                              CommandClientOptions options,
@@ -538,7 +265,7 @@ void CommandClient::Send(PreparedEvent& event, Pending p, std::vector<Pending>& 
                                          value, headers, std::nullopt};
   Status enqueued = producer_->Produce(record, [this, owned](Result<kafka::DeliveryReport> report) {
     std::unique_ptr<Pending> done(owned);
-    if (!report.ok()) return Resolve(*done, Unacknowledged(report.status().message()));
+    if (!report.ok()) return Resolve(*done, internal::Unacknowledged(report.status().message()));
     Resolve(*done, Ack{std::move(done->event_id), report->partition, report->offset});
   });
   if (!enqueued.ok()) {
@@ -630,13 +357,16 @@ void CommandClient::AppendPrepared(Result<PreparedEvent> prepared, AckHandler& h
 }
 
 std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(
-    const std::vector<v1::Command>& commands) {
+    std::vector<v1::Command> commands, std::vector<domain::FieldErrors>* errors) {
   std::vector<std::future<Result<Ack>>> out(commands.size());
+  if (errors != nullptr) errors->assign(commands.size(), {});
   std::vector<PreparedEvent> valid;
   std::vector<size_t> valid_index;
+  domain::FieldErrors scratch;
   for (size_t i = 0; i < commands.size(); ++i) {
-    domain::FieldErrors errors;
-    auto prepared = Prepare(commands[i], errors);
+    domain::FieldErrors& found = errors != nullptr ? (*errors)[i] : scratch;
+    found.clear();
+    auto prepared = PrepareEvent(std::move(commands[i]), options_, found);
     if (!prepared.ok()) {
       probe_->CommandDone("invalid", "invalid", 0);
       out[i] = Ready<Result<Ack>>(prepared.status());

@@ -125,8 +125,11 @@ class CommandClient {
   std::future<Result<Ack>> Submit(const v1::Command& command);
 
   // Submits each command; results in the same order. Invalid commands resolve at once with
-  // InvalidArgument; the valid ones are appended with AppendAll.
-  std::vector<std::future<Result<Ack>>> SubmitBatch(const std::vector<v1::Command>& commands);
+  // InvalidArgument, their field errors in (*errors)[i] when `errors` is set (empty for the valid
+  // ones); the valid ones are appended with AppendAll. The commands' payloads are moved into
+  // their events.
+  std::vector<std::future<Result<Ack>>> SubmitBatch(
+      std::vector<v1::Command> commands, std::vector<domain::FieldErrors>* errors = nullptr);
 
   // Submit / Append without a future: `handler.OnAck(tag, ...)` is called exactly once per call,
   // with what the future would have held. The same guarantees as the future forms.

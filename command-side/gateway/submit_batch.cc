@@ -3,7 +3,6 @@
 // the valid ones are appended all-or-nothing.
 #include <algorithm>
 
-#include "command-side/command_probe.h"
 #include "command-side/gateway/handlers.h"
 #include "common/http.h"
 
@@ -19,45 +18,33 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
   }
   const std::string correlation_id = req.get_header_value("X-Correlation-Id");
 
-  v1::BatchResponse response;
-  std::vector<int> appended_index;  // result index of each appended command
-  std::vector<PreparedEvent> appended;
-  for (const v1::Command& command : batch.commands()) {
-    v1::BatchItemResult& item = *response.add_results();
-    v1::Command with_id = command;
-    if (with_id.correlation_id().empty()) with_id.set_correlation_id(correlation_id);
-    domain::FieldErrors errors;
-    auto prepared = client.Prepare(with_id, errors);
-    if (!prepared.ok()) {
-      client.probe().CommandDone("invalid", "invalid", 0);
-      item.set_status(400);
-      item.mutable_error()->set_code("invalid_argument");
-      item.mutable_error()->set_message(prepared.status().message());
-      for (auto& detail : ToDetails(errors)) *item.mutable_error()->add_details() = detail;
-      continue;
-    }
-    appended_index.push_back(response.results_size() - 1);
-    appended.push_back(std::move(prepared).value());
+  std::vector<v1::Command> commands;
+  commands.reserve(batch.commands_size());
+  for (v1::Command& command : *batch.mutable_commands()) {
+    if (command.correlation_id().empty()) command.set_correlation_id(correlation_id);
+    commands.push_back(std::move(command));
   }
+  std::vector<domain::FieldErrors> errors;
   // One call, so that a transactional client commits the valid commands together.
-  auto futures = client.AppendAll(std::move(appended));
+  auto futures = client.SubmitBatch(std::move(commands), &errors);
 
+  v1::BatchResponse response;
   const auto deadline =
       std::chrono::steady_clock::now() + client.options().ack_timeout + std::chrono::seconds(1);
   for (size_t k = 0; k < futures.size(); ++k) {
-    auto& future = futures[k];
-    v1::BatchItemResult& item = *response.mutable_results(appended_index[k]);
-    if (future.wait_until(deadline) != std::future_status::ready) {
+    v1::BatchItemResult& item = *response.add_results();
+    if (futures[k].wait_until(deadline) != std::future_status::ready) {
       item.set_status(503);
       item.mutable_error()->set_code("unavailable");
       item.mutable_error()->set_message("Kafka did not acknowledge the event in time");
       continue;
     }
-    auto ack = future.get();
+    auto ack = futures[k].get();
     if (!ack.ok()) {
       item.set_status(http::HttpStatusFor(ack.status()));
       item.mutable_error()->set_code(std::string(http::ErrorCodeFor(ack.status())));
       item.mutable_error()->set_message(ack.status().message());
+      for (auto& detail : ToDetails(errors[k])) *item.mutable_error()->add_details() = detail;
       continue;
     }
     item.set_status(202);
