@@ -17,12 +17,6 @@
 namespace kledger::app::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 using KafkaPtr = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
 
 Result<KafkaPtr> NewClient(rd_kafka_type_t type, const kafka::Properties& props,
@@ -161,6 +155,123 @@ class RoundReader {
   std::vector<int64_t> next_;  // per partition, the next offset expected
 };
 
+// The raw produce and read of the ceiling, in rounds as the command path has them: a round is
+// produced with no consumer running (every record acknowledged), then read with no producer
+// running.
+class CeilingRounds {
+ public:
+  static Result<std::unique_ptr<CeilingRounds>> Open(const kafka::Properties& props,
+                                                     const std::string& topic, int partitions,
+                                                     int64_t in_flight,
+                                                     const OnProgress& progress) {
+    std::unique_ptr<CeilingRounds> rounds(
+        new CeilingRounds(topic, partitions, in_flight, progress));
+    // The producer reports to `deliveries_`, which outlives it (declared before it).
+    ASSIGN_OR_RETURN(rounds->producer_,
+                     NewClient(RD_KAFKA_PRODUCER, kafka::Merge(kafka::ProducerDefaults(), props),
+                               &OnDelivery, &rounds->deliveries_));
+    kafka::Properties consumer_props = kafka::Merge(kafka::ConsumerDefaults(), props);
+    consumer_props["group.id"] = "kledger-bench-ceiling";
+    // Only the cooperative assignor cares; this consumer assigns partitions itself.
+    consumer_props.erase("partition.assignment.strategy");
+    ASSIGN_OR_RETURN(rounds->reader_, RoundReader::Open(consumer_props, topic, partitions));
+    return rounds;
+  }
+
+  // Produces the records `next()` gives until it gives nullptr, and waits for every ack.
+  template <typename Next>
+  Status ProduceRound(const Next& next) {
+    while (const kafka::ProducerRecord* r = next()) {
+      while (sent_ - deliveries_.ok - deliveries_.failed >= in_flight_ && deliveries_.failed == 0) {
+        rd_kafka_poll(producer_.get(), 1);
+      }
+      if (deliveries_.failed > 0) break;
+      RETURN_IF_ERROR(Produce(*r));
+    }
+    return AwaitAcks();
+  }
+
+  Status ReadRound() {
+    RETURN_IF_ERROR(reader_->Pause(false));
+    RETURN_IF_ERROR(reader_->ReadUntil(produced_, consumed_));
+    return reader_->Pause(true);
+  }
+
+  // Warm-up, not timed: one record per partition opens the connections and the idempotent
+  // producer's id (about a second on the embedded broker), as a long-running service has them.
+  Status WarmUp(const std::vector<kafka::ProducerRecord>& pool) {
+    std::vector<const kafka::ProducerRecord*> firsts(produced_.size(), nullptr);
+    for (const auto& r : pool) {
+      if (!firsts[static_cast<size_t>(*r.partition)])
+        firsts[static_cast<size_t>(*r.partition)] = &r;
+    }
+    std::erase(firsts, nullptr);
+    size_t k = 0;
+    RETURN_IF_ERROR(ProduceRound([&] { return k < firsts.size() ? firsts[k++] : nullptr; }));
+    return ReadRound();
+  }
+
+  int64_t sent() const { return sent_; }  // records handed to the producer, warm-up included
+  int64_t acked() const { return deliveries_.ok; }
+  int64_t consumed() const { return consumed_; }
+
+ private:
+  CeilingRounds(std::string topic, int partitions, int64_t in_flight, const OnProgress& progress)
+      : topic_(std::move(topic)),
+        in_flight_(in_flight),
+        progress_(progress),
+        produced_(static_cast<size_t>(partitions), 0) {}
+
+  // Hands `r` to the producer, waiting while its queue is full.
+  Status Produce(const kafka::ProducerRecord& r) {
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(r.headers.size());
+    for (const auto& h : r.headers) {
+      rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
+                          static_cast<ssize_t>(h.value.size()));
+    }
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(
+                producer_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()),
+                RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+                RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(producer_.get(), 1);
+    }
+    if (err) {
+      rd_kafka_headers_destroy(headers);
+      return Status::Unavailable(std::string("ceiling producer: ") + rd_kafka_err2str(err));
+    }
+    ++produced_[static_cast<size_t>(*r.partition)];
+    rd_kafka_poll(producer_.get(), 0);
+    if ((++sent_ & 1023) == 0) progress_(deliveries_.ok);
+    return Status::Ok();
+  }
+
+  // Waits until every record sent was acknowledged, or one failed.
+  Status AwaitAcks() {
+    const auto ack_deadline = Clock::now() + std::chrono::seconds(60);
+    while (deliveries_.ok + deliveries_.failed < sent_ && deliveries_.failed == 0) {
+      rd_kafka_poll(producer_.get(), 1);
+      if (Clock::now() > ack_deadline) return Status::Timeout("ceiling producer: not acknowledged");
+    }
+    if (deliveries_.failed > 0) {
+      return Status::Unavailable("ceiling producer: delivery failed: " + deliveries_.first_error);
+    }
+    return Status::Ok();
+  }
+
+  const std::string topic_;
+  const int64_t in_flight_;
+  const OnProgress& progress_;  // MeasureKafkaCeiling's, which outlives this
+  Deliveries deliveries_;
+  KafkaPtr producer_{nullptr, &rd_kafka_destroy};
+  std::unique_ptr<RoundReader> reader_;  // closed before the producer goes, as it was opened
+  std::vector<int64_t> produced_;        // per partition, records produced so far
+  std::atomic<int64_t> consumed_{0};
+  int64_t sent_ = 0;
+};
+
 }  // namespace
 
 Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const std::string& topic,
@@ -171,80 +282,10 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
   if (pool.empty()) return Status::InvalidArgument("the ceiling needs sample records");
   KafkaCeiling out;
   out.records = count;
-  Deliveries deliveries;
-  ASSIGN_OR_RETURN(KafkaPtr producer,
-                   NewClient(RD_KAFKA_PRODUCER, kafka::Merge(kafka::ProducerDefaults(), props),
-                             &OnDelivery, &deliveries));
-  kafka::Properties consumer_props = kafka::Merge(kafka::ConsumerDefaults(), props);
-  consumer_props["group.id"] = "kledger-bench-ceiling";
-  // Only the cooperative assignor cares; this consumer assigns partitions itself.
-  consumer_props.erase("partition.assignment.strategy");
-  ASSIGN_OR_RETURN(auto reader, RoundReader::Open(consumer_props, topic, partitions));
-
-  // Rounds as the command path has them: produce a round with no consumer running (every record
-  // acknowledged), then read it with no producer running.
-  std::vector<int64_t> produced(static_cast<size_t>(partitions), 0);
-  std::atomic<int64_t> consumed{0};
-  int64_t sent = 0;  // records handed to the producer, warm-up included
-  // Produces the records `next()` gives until it gives nullptr, and waits for every ack.
-  auto produce_round = [&](const auto& next) -> Status {
-    while (const kafka::ProducerRecord* r = next()) {
-      while (sent - deliveries.ok - deliveries.failed >= in_flight && deliveries.failed == 0) {
-        rd_kafka_poll(producer.get(), 1);
-      }
-      if (deliveries.failed > 0) break;
-      rd_kafka_headers_t* headers = rd_kafka_headers_new(r->headers.size());
-      for (const auto& h : r->headers) {
-        rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
-                            h.value.data(), static_cast<ssize_t>(h.value.size()));
-      }
-      rd_kafka_resp_err_t err;
-      while ((err = rd_kafka_producev(
-                  producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                  RD_KAFKA_V_KEY(r->key.data(), r->key.size()),
-                  RD_KAFKA_V_VALUE(const_cast<char*>(r->value.data()), r->value.size()),
-                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                  RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(producer.get(), 1);
-      }
-      if (err) {
-        rd_kafka_headers_destroy(headers);
-        return Status::Unavailable(std::string("ceiling producer: ") + rd_kafka_err2str(err));
-      }
-      ++produced[static_cast<size_t>(*r->partition)];
-      rd_kafka_poll(producer.get(), 0);
-      if ((++sent & 1023) == 0) progress(deliveries.ok);
-    }
-    const auto ack_deadline = Clock::now() + std::chrono::seconds(60);
-    while (deliveries.ok + deliveries.failed < sent && deliveries.failed == 0) {
-      rd_kafka_poll(producer.get(), 1);
-      if (Clock::now() > ack_deadline) return Status::Timeout("ceiling producer: not acknowledged");
-    }
-    if (deliveries.failed > 0) {
-      return Status::Unavailable("ceiling producer: delivery failed: " + deliveries.first_error);
-    }
-    return Status::Ok();
-  };
-  auto read_round = [&]() -> Status {
-    RETURN_IF_ERROR(reader->Pause(false));
-    RETURN_IF_ERROR(reader->ReadUntil(produced, consumed));
-    return reader->Pause(true);
-  };
-
-  // Warm-up, not timed: one record per partition opens the connections and the idempotent
-  // producer's id (about a second on the embedded broker), as a long-running service has them.
-  {
-    std::vector<const kafka::ProducerRecord*> firsts(static_cast<size_t>(partitions), nullptr);
-    for (const auto& r : pool) {
-      if (!firsts[static_cast<size_t>(*r.partition)])
-        firsts[static_cast<size_t>(*r.partition)] = &r;
-    }
-    std::erase(firsts, nullptr);
-    size_t k = 0;
-    RETURN_IF_ERROR(produce_round([&] { return k < firsts.size() ? firsts[k++] : nullptr; }));
-    RETURN_IF_ERROR(read_round());
-  }
-  const int64_t warm_up = sent;
+  ASSIGN_OR_RETURN(std::unique_ptr<CeilingRounds> rounds,
+                   CeilingRounds::Open(props, topic, partitions, in_flight, progress));
+  RETURN_IF_ERROR(rounds->WarmUp(pool));
+  const int64_t warm_up = rounds->sent();
 
   double produce_seconds = 0, consume_seconds = 0;
   ThreadCpu produce_cpu;
@@ -253,7 +294,7 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
     budget.NextRound();
     produce_cpu.Start();
     const auto produce_start = Clock::now();
-    RETURN_IF_ERROR(produce_round([&]() -> const kafka::ProducerRecord* {
+    RETURN_IF_ERROR(rounds->ProduceRound([&]() -> const kafka::ProducerRecord* {
       if (i >= count) return nullptr;
       const kafka::ProducerRecord& r = pool[static_cast<size_t>(i) % pool.size()];
       if (!budget.Take(*r.partition)) return nullptr;
@@ -262,16 +303,16 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
     }));
     produce_seconds += Since(produce_start);
     produce_cpu.Stop();
-    progress(deliveries.ok - warm_up);
+    progress(rounds->acked() - warm_up);
 
     const auto read_start = Clock::now();
-    RETURN_IF_ERROR(read_round());
+    RETURN_IF_ERROR(rounds->ReadRound());
     consume_seconds += Since(read_start);
     ++out.rounds;
   }
-  if (consumed != count + warm_up) {
+  if (rounds->consumed() != count + warm_up) {
     return Status::Internal("ceiling: produced " + std::to_string(count + warm_up) + ", read " +
-                            std::to_string(consumed.load()));
+                            std::to_string(rounds->consumed()));
   }
   out.produce_per_s = static_cast<double>(count) / produce_seconds;
   out.consume_per_s = static_cast<double>(count) / consume_seconds;

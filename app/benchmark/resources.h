@@ -13,6 +13,11 @@
 
 namespace kledger::app::bench {
 
+using Clock = std::chrono::steady_clock;
+
+// Seconds from `start` to now.
+double Since(Clock::time_point start);
+
 // Peak resident set size of this process so far (getrusage ru_maxrss), in MiB.
 double PeakRssMb();
 // Current resident set size (/proc/self/statm), in MiB; 0 when it cannot be read.
