@@ -232,6 +232,12 @@ void ProcessorImpl::ApplyOneByOne(int32_t partition,
       state.DeadLettered();
       continue;
     }
+    if (state.phase() == PartitionState::Phase::kDeadLettering &&
+        record.offset > state.failing_offset()) {
+      // Never applied past the exhausted record: it is dead-lettered first, when read again.
+      (void)SeekBack(partition, state.failing_offset());
+      return;
+    }
     TypedStatus<ApplyFailure> applied = ApplyAndCommit(partition, record);
     if (!applied.ok()) return OnApplyFailure(partition, record, applied);
     if (const int failed = state.Applied(); failed > 0) {
