@@ -12,7 +12,7 @@
 
 #include "command-side/command_probe.h"
 #include "command-side/internal/committer.h"
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/wall_clock.h"
 
 namespace kledger::command {

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/log_capture_for_testing.h"
 

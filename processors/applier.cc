@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/domain/validation.h"
+#include "common/event_id.h"
 #include "common/wall_clock.h"
 #include "processors/outcome_record.h"
 #include "projections/ledger.h"

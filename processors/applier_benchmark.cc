@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/domain/event_id.h"
 #include "common/domain/validation.h"
+#include "common/event_id.h"
 #include "processors/applier.h"
 
 namespace kledger::processors {

@@ -7,8 +7,8 @@
 
 #include <filesystem>
 
-#include "common/domain/event_id.h"
 #include "common/domain/validation.h"
+#include "common/event_id.h"
 #include "projections/test_util.h"
 
 namespace kledger::processors {

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/domain/rfc3339.h"
 #include "common/kafka/producer.h"
 #include "processors/failure.h"
 #include "processors/topic_scan.h"
@@ -44,70 +45,19 @@ std::string TextHeader(const kafka::Headers& headers, std::string_view key) {
   return value ? std::string(*value) : std::string();
 }
 
-// Reads RFC 3339: YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|+hh:mm|-hh:mm).
-std::optional<int64_t> ParseRfc3339(std::string_view text) {
-  size_t pos = 0;
-  auto digits = [&](size_t n) -> std::optional<int> {
-    if (pos + n > text.size()) return std::nullopt;
-    int value = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const char c = text[pos + i];
-      if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-      value = value * 10 + (c - '0');
-    }
-    pos += n;
-    return value;
-  };
-  auto literal = [&](std::string_view any_of) {
-    if (pos < text.size() && any_of.find(text[pos]) != std::string_view::npos) {
-      ++pos;
-      return true;
-    }
-    return false;
-  };
-  auto year = digits(4);
-  if (!year || !literal("-")) return std::nullopt;
-  auto month = digits(2);
-  if (!month || !literal("-")) return std::nullopt;
-  auto day = digits(2);
-  if (!day || !literal("Tt ")) return std::nullopt;
-  auto hour = digits(2);
-  if (!hour || !literal(":")) return std::nullopt;
-  auto minute = digits(2);
-  if (!minute || !literal(":")) return std::nullopt;
-  auto second = digits(2);
-  if (!second) return std::nullopt;
-  int64_t millis = 0;
-  if (literal(".")) {
-    int scale = 100;
-    size_t count = 0;
-    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
-      millis += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-      ++count;
-    }
-    if (count == 0) return std::nullopt;
-  }
-  int64_t offset_minutes = 0;
-  if (!literal("Zz")) {
-    if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) return std::nullopt;
-    const int sign = text[pos++] == '-' ? -1 : 1;
-    auto offset_hours = digits(2);
-    if (!offset_hours || !literal(":")) return std::nullopt;
-    auto offset_mins = digits(2);
-    if (!offset_mins || *offset_hours > 23 || *offset_mins > 59) return std::nullopt;
-    offset_minutes = sign * (*offset_hours * 60 + *offset_mins);
-  }
-  if (pos != text.size()) return std::nullopt;
-  using namespace std::chrono;
-  const year_month_day date{std::chrono::year{*year}, std::chrono::month{unsigned(*month)},
-                            std::chrono::day{unsigned(*day)}};
+// RFC 3339 as epoch milliseconds. A space may stand for the 'T': easier to type on a command
+// line.
+std::optional<int64_t> Rfc3339ToEpochMillis(std::string_view text) {
+  const auto t = domain::ParseRfc3339(text, domain::Rfc3339Separator::kTOrSpace);
   // 60 would be a leap second; the epoch-based clocks here have none.
-  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 59) return std::nullopt;
-  const auto at =
-      sys_days{date} + hours{*hour} + minutes{*minute} + seconds{*second} - minutes{offset_minutes};
-  return duration_cast<milliseconds>(at.time_since_epoch()).count() + millis;
+  if (!t || t->second > 59) return std::nullopt;
+  namespace chrono = std::chrono;
+  const chrono::year_month_day date{chrono::year{t->year}, chrono::month{unsigned(t->month)},
+                                    chrono::day{unsigned(t->day)}};
+  const auto at = chrono::sys_days{date} + chrono::hours{t->hour} + chrono::minutes{t->minute} +
+                  chrono::seconds{t->second} - chrono::minutes{t->offset_minutes};
+  return chrono::duration_cast<chrono::milliseconds>(at.time_since_epoch()).count() +
+         t->millisecond;
 }
 
 bool IsDeadLetterHeader(const kafka::Header& header) {
@@ -138,7 +88,7 @@ Result<DeadLetterId> ParseDeadLetterId(std::string_view text) {
 
 Result<int64_t> ParseTimeBound(std::string_view text) {
   if (auto epoch_ms = ParseDecimal<int64_t>(text)) return *epoch_ms;
-  if (auto ms = ParseRfc3339(text)) return *ms;
+  if (auto ms = Rfc3339ToEpochMillis(text)) return *ms;
   return Status::InvalidArgument("'" + std::string(text) +
                                  "' is not a time; give RFC 3339 (2024-05-01T12:00:00Z) or "
                                  "epoch milliseconds (1714564800000)");

@@ -10,7 +10,7 @@
 #include <functional>
 #include <thread>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/http.h"
 #include "common/kafka/partitioner.h"
 #include "common/metrics.h"

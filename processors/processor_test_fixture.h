@@ -10,7 +10,7 @@
 #include <functional>
 #include <thread>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/embedded_broker.h"
 #include "common/kafka/partitioner.h"

@@ -8,6 +8,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/domain/entries.h"
+#include "common/domain/identifiers.h"
 #include "common/domain/money.h"
 #include "common/domain/validation.h"
 
@@ -17,6 +19,7 @@ namespace {
 using domain::CheckedAdd;
 using domain::CheckedSub;
 using domain::EventTypeName;
+using domain::IsKeySafe;  // identifiers become key parts separated by 0x00
 using domain::NormalBalanceFor;
 using EntryList = google::protobuf::RepeatedPtrField<v1::Entry>;
 
@@ -42,9 +45,6 @@ struct Context {
 };
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-// Identifiers become key parts separated by 0x00, so one containing 0x00 could alias another.
-bool IsValidId(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
 bool IsSide(v1::Side side) { return side == v1::DEBIT || side == v1::CREDIT; }
 
@@ -109,38 +109,47 @@ using LoadedAccounts = std::map<std::string_view, LoadedAccount>;
 
 // ---- Entry validation ---------------------------------------------------------------------
 
-// Checks the entries' own shape: identifiers, directions, positive amounts, and per currency
-// debits = credits (the trial balance relies on it). Returns the rejection, if any.
+// Turns the first problem domain::CheckEntries finds in the entries' own shape (identifiers,
+// directions, positive amounts, and per currency debits = credits, which the trial balance
+// relies on) into the rejection.
+class FirstEntryRejection final : public domain::EntryFindings {
+ public:
+  bool OnFaultyEntry(int index, const v1::Entry& e, const domain::EntryFaults& faults) override {
+    const std::string where = "entries[" + std::to_string(index) + "]";
+    if (faults.account || faults.currency || faults.direction) {
+      verdict = Rejected(kReasonInvalidEvent,
+                         where + " needs an account, a currency and a direction DEBIT or CREDIT");
+    } else {
+      verdict = Rejected(kReasonInvalidEvent,
+                         where + ".amount must be > 0, got " + std::to_string(e.amount()));
+    }
+    return false;
+  }
+  bool OnOverflow(int, const v1::Entry& e) override {
+    verdict = Rejected(kReasonOverflow,
+                       "the entries' total in " + e.currency() + " does not fit in int64");
+    return false;
+  }
+  bool OnCurrency(std::string_view currency, const domain::CheckedSum& debits,
+                  const domain::CheckedSum& credits) override {
+    // No sum has overflowed: OnOverflow ended the walk at the first that did.
+    if (*debits.value() == *credits.value()) return true;
+    verdict = Rejected(kReasonUnbalanced, "debits (" + std::to_string(*debits.value()) +
+                                              ") and credits (" + std::to_string(*credits.value()) +
+                                              ") differ in " + std::string(currency));
+    return false;
+  }
+
+  std::optional<Verdict> verdict;
+};
+
+// The rejection of `entries`' shape, if any. Identifiers need only be key-safe: the events were
+// validated before they entered the log, maybe under older rules that the state machine must
+// go on applying as it did.
 std::optional<Verdict> CheckEntryShapes(const EntryList& entries) {
-  std::map<std::string, std::pair<int64_t, int64_t>> totals;  // currency -> (debits, credits)
-  for (int i = 0; i < entries.size(); ++i) {
-    const v1::Entry& e = entries[i];
-    auto where = [i] { return "entries[" + std::to_string(i) + "]"; };
-    if (!IsValidId(e.account()) || !IsValidId(e.currency()) || !IsSide(e.direction())) {
-      return Rejected(kReasonInvalidEvent,
-                      where() + " needs an account, a currency and a direction DEBIT or CREDIT");
-    }
-    if (e.amount() <= 0) {
-      return Rejected(kReasonInvalidEvent,
-                      where() + ".amount must be > 0, got " + std::to_string(e.amount()));
-    }
-    auto& [debits, credits] = totals[e.currency()];
-    int64_t& total = e.direction() == v1::DEBIT ? debits : credits;
-    auto sum = CheckedAdd(total, e.amount());
-    if (!sum) {
-      return Rejected(kReasonOverflow,
-                      "the entries' total in " + e.currency() + " does not fit in int64");
-    }
-    total = *sum;
-  }
-  for (const auto& [currency, sums] : totals) {
-    if (sums.first != sums.second) {
-      return Rejected(kReasonUnbalanced, "debits (" + std::to_string(sums.first) +
-                                             ") and credits (" + std::to_string(sums.second) +
-                                             ") differ in " + currency);
-    }
-  }
-  return std::nullopt;
+  FirstEntryRejection first;
+  domain::CheckEntries(entries, domain::EntryIdentifiers::kKeySafe, first);
+  return std::move(first.verdict);
 }
 
 // Loads every account the entries name into `accounts`, checking each exists, is open and holds
@@ -266,7 +275,7 @@ Result<std::optional<Verdict>> MoveBalances(const Context& ctx, const std::strin
 // ---- Handlers -----------------------------------------------------------------------------
 
 Result<Verdict> ApplyAccountOpened(const Context& ctx, const v1::AccountOpened& m) {
-  if (!IsValidId(m.address()) || !IsValidId(m.currency())) {
+  if (!IsKeySafe(m.address()) || !IsKeySafe(m.currency())) {
     return Rejected(kReasonInvalidEvent, "an account needs an address and a currency");
   }
   const v1::Side normal =
@@ -303,7 +312,7 @@ Result<Verdict> ApplyAccountOpened(const Context& ctx, const v1::AccountOpened& 
 // Loads an account that an update or close names, or returns the rejection.
 Result<std::variant<v1::AccountView, Verdict>> LoadOpenAccount(const Context& ctx,
                                                                const std::string& address) {
-  if (!IsValidId(address)) return {Rejected(kReasonInvalidEvent, "an address is required")};
+  if (!IsKeySafe(address)) return {Rejected(kReasonInvalidEvent, "an address is required")};
   ASSIGN_OR_RETURN(const v1::AccountView* account, ctx.state.FindAccount(ctx.instance(), address));
   if (account == nullptr) {
     return {Rejected(kReasonUnknownAccount, "account " + Quote(address) + " does not exist")};
@@ -348,7 +357,7 @@ Result<Verdict> ApplyAccountClosed(const Context& ctx, const v1::AccountClosed& 
 }
 
 Result<Verdict> ApplyTransactionCreated(const Context& ctx, const v1::TransactionCreated& m) {
-  if (!IsValidId(m.source()) || !IsValidId(m.source_idempk())) {
+  if (!IsKeySafe(m.source()) || !IsKeySafe(m.source_idempk())) {
     return Rejected(kReasonInvalidEvent, "a transaction needs a source and a source_idempk");
   }
   auto key = [&m] {
@@ -400,7 +409,7 @@ Result<Verdict> ApplyTransactionCreated(const Context& ctx, const v1::Transactio
 }
 
 Result<Verdict> ApplyTransactionUpdated(const Context& ctx, const v1::TransactionUpdated& m) {
-  if (!IsValidId(m.source()) || !IsValidId(m.source_idempk()) || !IsValidId(m.update_idempk())) {
+  if (!IsKeySafe(m.source()) || !IsKeySafe(m.source_idempk()) || !IsKeySafe(m.update_idempk())) {
     return Rejected(kReasonInvalidEvent,
                     "an update needs a source, a source_idempk and an update_idempk");
   }
@@ -521,7 +530,7 @@ Result<v1::EventOutcomeView> ApplyEvent(const v1::EventEnvelope& event, int32_t 
   outcome.set_event_type(std::string(EventTypeName(event)));
 
   // Without a usable event id and instance there is no key to record an outcome under.
-  if (!IsValidId(event.event_id()) || !IsValidId(event.instance_id())) {
+  if (!IsKeySafe(event.event_id()) || !IsKeySafe(event.instance_id())) {
     outcome.set_outcome(v1::REJECTED);
     outcome.set_reason(std::string(kReasonInvalidEvent));
     outcome.set_message("an event needs an event_id and an instance_id without NUL bytes");

@@ -10,7 +10,7 @@
 
 #include "app/benchmark/phases.h"
 #include "app/topic_layout.h"
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/kafka/admin.h"
 #include "common/progress.h"
 

@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "command-side/command_client.h"
-#include "common/domain/event_id.h"
 #include "common/domain/validation.h"
+#include "common/event_id.h"
 #include "common/http.h"
 
 namespace {

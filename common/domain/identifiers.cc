@@ -56,4 +56,8 @@ bool IsValidIdempotencyKey(std::string_view key) {
   return IsKeyOfLength(key, kMaxIdempotencyKeyBytes);
 }
 
+bool IsKeySafe(std::string_view id) {
+  return !id.empty() && id.find('\0') == std::string_view::npos;
+}
+
 }  // namespace kledger::domain

@@ -30,4 +30,9 @@ bool IsValidSource(std::string_view source);
 // ^[A-Za-z0-9_.:-]{1,256}$ — source_idempk and update_idempk; they appear in URL paths.
 bool IsValidIdempotencyKey(std::string_view key);
 
+// Non-empty and free of 0x00: all the projections ask of an identifier they apply, as they join
+// key parts with 0x00 (one holding a 0x00 could alias another). Weaker than the checks above on
+// purpose: the log may hold events validated under older, looser rules.
+bool IsKeySafe(std::string_view id);
+
 }  // namespace kledger::domain

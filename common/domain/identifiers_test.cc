@@ -59,5 +59,12 @@ TEST(IdentifiersTest, SourceAndIdempotencyKeyLengths) {
   EXPECT_FALSE(IsValidIdempotencyKey("a/b"));
 }
 
+TEST(IdentifiersTest, KeySafeIsNonEmptyWithoutNul) {
+  EXPECT_TRUE(IsKeySafe("a"));
+  EXPECT_TRUE(IsKeySafe("lower case/and slashes: not a valid address, yet key-safe"));
+  EXPECT_FALSE(IsKeySafe(""));
+  EXPECT_FALSE(IsKeySafe(std::string("a\0b", 3)));
+}
+
 }  // namespace
 }  // namespace kledger::domain

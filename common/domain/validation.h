@@ -70,8 +70,12 @@ FieldErrors ValidatePayload(const v1::EventEnvelope& envelope, const Limits& lim
 
 // A whole envelope, as the processors receive it: instance_id, schema_version == kSchemaVersion,
 // an event set and valid (its paths prefixed by the event's field name, e.g.
-// "transaction_created.entries[0].amount"), and event_id equal to DeriveEventId ("mismatch").
-FieldErrors ValidateEnvelope(const v1::EventEnvelope& envelope, const Limits& limits = {});
+// "transaction_created.entries[0].amount"), and event_id equal to `expected_event_id`
+// ("required", "mismatch"). The expected id is the hash of the envelope's EventIdPreimage, which
+// this library cannot compute (it links no hash): ValidateEnvelope (common/event_id.h) computes
+// it and calls this.
+FieldErrors ValidateEnvelopeWithId(const v1::EventEnvelope& envelope,
+                                   std::string_view expected_event_id, const Limits& limits = {});
 
 // OK when `errors` is empty, else InvalidArgument listing every "field: code (message)".
 Status FieldErrorsToStatus(const FieldErrors& errors);

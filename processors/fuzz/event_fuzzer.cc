@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "processors/applier.h"
 #include "projections/store.h"
 #include "projections/test_util.h"

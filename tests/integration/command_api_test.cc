@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/http.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/properties.h"

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "common/domain/event_id.h"
+#include "common/event_id.h"
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"

@@ -1,11 +1,15 @@
-// Tests of event id derivation: deterministic, sensitive to every idempotency-key field, blind
-// to the rest of the payload, and free of concatenation collisions.
-#include "common/domain/event_id.h"
+// Tests of event id derivation (deterministic, sensitive to every idempotency-key field, blind
+// to the rest of the payload, free of concatenation collisions) and of the envelope check that
+// compares an envelope's event_id with it.
+#include "common/event_id.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kledger::domain {
 namespace {
@@ -138,6 +142,71 @@ TEST(EventIdTest, NoEventNoId) {
   v1::EventEnvelope env;
   env.set_instance_id("acme");
   EXPECT_EQ(DeriveEventId(env), "");
+}
+
+// ---------------------------------------------------------------------------- envelopes
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+v1::EventEnvelope ValidEnvelope() {
+  v1::EventEnvelope env = TxCreated("acme", "billing", "order-1");
+  env.set_schema_version(kSchemaVersion);
+  auto* t = env.mutable_transaction_created();
+  t->set_status(v1::POSTED);
+  for (auto [account, direction] :
+       {std::pair{"cash", v1::DEBIT}, std::pair{"revenue", v1::CREDIT}}) {
+    v1::Entry* e = t->add_entries();
+    e->set_account(account);
+    e->set_direction(direction);
+    e->set_amount(100);
+    e->set_currency("USD");
+  }
+  env.set_event_id(DeriveEventId(env));
+  return env;
+}
+
+// The fields of `errors`, which is all these tests look at: messages are ValidateEnvelopeWithId's.
+std::vector<std::string> Fields(const FieldErrors& errors) {
+  std::vector<std::string> fields;
+  for (const FieldError& e : errors) fields.push_back(e.field + ": " + e.code);
+  return fields;
+}
+
+TEST(ValidateEnvelopeTest, ComparesTheEventIdWithTheDerivedOne) {
+  EXPECT_THAT(ValidateEnvelope(ValidEnvelope()), IsEmpty());
+
+  v1::EventEnvelope env = ValidEnvelope();
+  env.set_event_id("0123456789abcdef0123456789abcdef");
+  EXPECT_THAT(Fields(ValidateEnvelope(env)), ElementsAre("event_id: mismatch"));
+  env.clear_event_id();
+  EXPECT_THAT(Fields(ValidateEnvelope(env)), ElementsAre("event_id: required"));
+  EXPECT_EQ(ValidateEnvelope(env)[0].message, "must be " + DeriveEventId(env));
+
+  // The id was derived for "acme": changing the instance also breaks it.
+  env = ValidEnvelope();
+  env.set_instance_id("");
+  EXPECT_THAT(Fields(ValidateEnvelope(env)),
+              ElementsAre("instance_id: required", "event_id: mismatch"));
+
+  // Outside the idempotency key, a change leaves the id valid and is judged on its own.
+  env = ValidEnvelope();
+  env.mutable_transaction_created()->mutable_entries(0)->set_amount(-3);
+  EXPECT_THAT(Fields(ValidateEnvelope(env)),
+              ElementsAre("transaction_created.entries[0].amount: not_positive"));
+}
+
+TEST(ValidateEnvelopeTest, IsValidateEnvelopeWithTheDerivedId) {
+  v1::EventEnvelope env = ValidEnvelope();
+  env.set_event_id("not-it");
+  env.set_schema_version(7);
+  env.mutable_transaction_created()->clear_source();
+  EXPECT_EQ(ValidateEnvelope(env), ValidateEnvelopeWithId(env, DeriveEventId(env)));
+  Limits limits;
+  limits.max_entries = 1;
+  EXPECT_EQ(ValidateEnvelope(env, limits), ValidateEnvelopeWithId(env, DeriveEventId(env), limits));
+  env.clear_event();
+  EXPECT_EQ(ValidateEnvelope(env), ValidateEnvelopeWithId(env, ""));
 }
 
 }  // namespace
