@@ -185,18 +185,14 @@ int RunDev(const DevFlags& flags) {
                        .what = "command and query API",
                        .server = {},
                        .shutdown_timeout = std::chrono::milliseconds(flags.shutdown_timeout_ms)});
-  auto data_dir = service.ok() ? PrepareDataDir(flags, temporary) : service.status();
-  if (!data_dir.ok()) {
-    spdlog::error("{}", data_dir.status().message());
-    return 2;
-  }
-  auto props = ConnectKafka(flags, *overrides, broker);
+  if (LogFirstError({service.status()})) return 2;
   Service& svc = **service;
-  auto parts = props.ok() ? MakeParts(flags, *props, *data_dir, svc) : props.status();
-  if (!parts.ok()) {
-    spdlog::error("{}", parts.status().message());
-    return 1;
-  }
+  auto data_dir = PrepareDataDir(flags, temporary);
+  if (LogFirstError({data_dir.status()})) return 2;
+  auto props = ConnectKafka(flags, *overrides, broker);
+  if (LogFirstError({props.status()})) return 1;
+  auto parts = MakeParts(flags, *props, *data_dir, svc);
+  if (LogFirstError({parts.status()})) return 1;
   processors::Processor& p = parts->processor;
   command::RegisterCommandRoutes(svc.routes(), parts->client, svc.authorizer(),
                                  svc.route_metrics());

@@ -110,7 +110,7 @@ void AddReadYourWritesTimeoutFlag(CLI::App& cmd, int& timeout_ms);
 void ArmShutdownDeadline(std::chrono::milliseconds bound);
 
 // Logs the first error among `statuses` (flags that did not parse, a service that cannot be
-// made); returns whether there was one. A subcommand then exits 2.
+// made); returns whether there was one, for the subcommand to exit with its code.
 bool LogFirstError(std::initializer_list<Status> statuses);
 
 // A subcommand's body, chosen by the parse: returns the process exit code.
