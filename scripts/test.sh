@@ -13,6 +13,16 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 jobs=$(nproc)
 
+# Two builds, Kafka's logs and the tests' scratch directories take a few GiB: a full disk would
+# otherwise fail a link or a broker far into the run, with the cause buried in its output.
+for dir in . "${TMPDIR:-/tmp}"; do
+  free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if (( free_kib < 6 * 1024 * 1024 )); then
+    echo "scripts/test.sh: $(( free_kib / 1024 )) MiB free under $(cd "$dir" && pwd); it needs 6 GiB" >&2
+    exit 1
+  fi
+done
+
 echo "== format (clang-format-14 with .clang-format: the 100-column Google style)"
 # Fails naming each file and line that differs; `clang-format-14 -i FILE` mends it.
 git ls-files -z '*.cc' '*.h' | xargs -0 clang-format-14 --dry-run -Werror

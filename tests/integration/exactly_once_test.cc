@@ -698,7 +698,8 @@ TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
   auto stream = AwaitOutcomeStream(cluster.bootstrap(), cluster.events_topic(),
                                    cluster.outcomes_topic(), std::chrono::seconds(90));
   ASSERT_TRUE(stream.ok() && stream->missing == 0) << "outcomes not all published";
-  const std::string data_dir = MakeTempDir("kledger-rebuild");
+  const TempDir scratch("kledger-rebuild");
+  const std::string& data_dir = scratch.path();
   const std::string log_path = cluster.log_dir() + "/rebuild.log";
   std::vector<std::string> args = {"rebuild", "--data-dir", data_dir};
   for (const std::string& flag : cluster.KafkaFlags()) args.push_back(flag);

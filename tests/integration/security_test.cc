@@ -54,8 +54,8 @@ std::string OpenAccount(const std::string& address) {
 class SecurityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    token_dir_ = MakeTempDir("kledger-security-tokens");
-    const std::string tokens = WriteTokens(token_dir_);
+    token_dir_ = new TempDir("kledger-security-tokens");
+    const std::string tokens = WriteTokens(token_dir_->path());
     const std::vector<std::string> common = {"--auth-tokens", tokens, "-X",
                                              std::string("sasl.password=") + kSaslPassword};
     ClusterOptions options{.partitions = 2, .processors = 1, .group = "kledger-security"};
@@ -69,6 +69,8 @@ class SecurityTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete cluster_;
     cluster_ = nullptr;
+    delete token_dir_;
+    token_dir_ = nullptr;
   }
 
   static std::unique_ptr<httplib::Client> Command(const char* token) {
@@ -84,11 +86,11 @@ class SecurityTest : public ::testing::Test {
   static int Code(const httplib::Result& res) { return res ? res->status : -1; }
 
   static Cluster* cluster_;
-  static std::string token_dir_;
+  static TempDir* token_dir_;
 };
 
 Cluster* SecurityTest::cluster_ = nullptr;
-std::string SecurityTest::token_dir_;
+TempDir* SecurityTest::token_dir_ = nullptr;
 
 TEST_F(SecurityTest, CommandApiAnswers401WithoutAValidToken403OutOfScopeAnd202InScope) {
   auto missing = Command(nullptr)->Post("/v1/instances/acme/accounts", OpenAccount("a:1"), kJson);
@@ -335,7 +337,8 @@ TEST_F(SecurityTest, ZzNoSecretAppearsInTheProcessesLogs) {
 }
 
 TEST(SecurityStartupTest, CommandAndProcessorRefuseToServeWithoutAnAuthChoice) {
-  const std::string dir = MakeTempDir("kledger-security-startup");
+  const TempDir scratch("kledger-security-startup");
+  const std::string& dir = scratch.path();
   const std::vector<std::vector<std::string>> runs = {
       {KledgerBinary(), "command", "--bootstrap", "127.0.0.1:1", "--http", "127.0.0.1:0"},
       {KledgerBinary(), "processor", "--bootstrap", "127.0.0.1:1", "--http", "127.0.0.1:0",
@@ -354,7 +357,8 @@ TEST(SecurityStartupTest, CommandAndProcessorRefuseToServeWithoutAnAuthChoice) {
 // -X SSL/SASL settings reach librdkafka (it fails on the missing CA file they name) and the
 // SASL password stays out of the log; an explicitly open API says so loudly.
 TEST(SecurityStartupTest, KafkaSslSettingsReachLibrdkafkaAndTheSaslPasswordStaysOutOfTheLog) {
-  const std::string dir = MakeTempDir("kledger-security-kafka");
+  const TempDir scratch("kledger-security-kafka");
+  const std::string& dir = scratch.path();
   const std::string log = dir + "/command.log";
   auto p = ChildProcess::Spawn(
       {KledgerBinary(), "command", "--insecure-no-auth", "--bootstrap", "127.0.0.1:1", "--http",
@@ -388,7 +392,8 @@ TlsFiles MakeCertificate(const std::string& dir) {
 }
 
 TEST(TlsTest, DevServesHttpsWithTheConfiguredCertificateOnly) {
-  const std::string dir = MakeTempDir("kledger-security-tls");
+  const TempDir scratch("kledger-security-tls");
+  const std::string& dir = scratch.path();
   const TlsFiles tls = MakeCertificate(dir);
   const std::string tokens = WriteTokens(dir);
   const int port = FreePort();

@@ -38,7 +38,8 @@ struct TimedToolRun {
 class TopicsCreateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    log_dir_ = new std::string(MakeTempDir("kledger-topics-test"));
+    scratch_ = new TempDir("kledger-topics-test");
+    log_dir_ = &scratch_->path();
     auto broker = ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
                                        std::to_string(kPartitions), "--topic-prefix", kPrefix},
                                       *log_dir_ + "/broker.log");
@@ -51,7 +52,9 @@ class TopicsCreateTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete broker_;
     delete bootstrap_;
-    delete log_dir_;
+    delete scratch_;
+    scratch_ = nullptr;
+    log_dir_ = nullptr;
   }
 
   // The embedded broker creates a topic (4 partitions) when a metadata request names it: a topic
@@ -108,7 +111,8 @@ class TopicsCreateTest : public ::testing::Test {
 
   static inline ChildProcess* broker_ = nullptr;
   static inline std::string* bootstrap_ = nullptr;
-  static inline std::string* log_dir_ = nullptr;
+  static inline TempDir* scratch_ = nullptr;
+  static inline const std::string* log_dir_ = nullptr;
   static inline int runs_ = 0;
 };
 

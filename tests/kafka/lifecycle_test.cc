@@ -84,7 +84,8 @@ int64_t CashAfter(httplib::Client& client, const std::string& instance, int64_t 
 TEST(DevOnKafkaTest, BalancesSurviveAStopAndStartOfDevAndKafka) {
   auto kafka = KafkaCluster::Start();
   ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();
-  const std::string dir = MakeTempDir("kledger-dev-kafka");
+  const TempDir scratch("kledger-dev-kafka");
+  const std::string& dir = scratch.path();
   const int port = FreePort();
   auto client = Client(port);
   int64_t offset = -1;

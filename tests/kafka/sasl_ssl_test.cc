@@ -20,9 +20,9 @@ constexpr char kPassword[] = "sasl-ssl-Passw0rd-for-the-test-8921";
 class SaslSslTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("kledger-sasl-ssl"));
+    dir_ = new TempDir("kledger-sasl-ssl");
     // A self-signed certificate for 127.0.0.1; the broker's PEM keystore is key + certificate.
-    const std::string d = *dir_;
+    const std::string d = dir_->path();
     const std::string make =
         "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 " +
         "-addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>openssl.log && " +
@@ -47,11 +47,11 @@ class SaslSslTest : public ::testing::Test {
             "-X", "sasl.mechanisms=PLAIN",
             "-X", std::string("sasl.username=") + kUser,
             "-X", "sasl.password=" + password,
-            "-X", "ssl.ca.location=" + *dir_ + "/cert.pem"};
+            "-X", "ssl.ca.location=" + dir_->path() + "/cert.pem"};
   }
 
   static inline KafkaCluster* kafka_ = nullptr;
-  static inline std::string* dir_ = nullptr;
+  static inline TempDir* dir_ = nullptr;
 };
 
 TEST_F(SaslSslTest, EveryProcessWorksThroughTheSaslSslListener) {
@@ -91,7 +91,8 @@ TEST_F(SaslSslTest, EveryProcessWorksThroughTheSaslSslListener) {
 }
 
 TEST_F(SaslSslTest, AWrongPasswordOrNoSaslGetsNothingIn) {
-  const std::string log_dir = MakeTempDir("kledger-sasl-refused");
+  const TempDir scratch("kledger-sasl-refused");
+  const std::string& log_dir = scratch.path();
   for (const auto& [name, flags] : std::vector<std::pair<std::string, std::vector<std::string>>>{
            {"wrong-password", ClientFlags("not-the-password")},
            {"plaintext", {}},

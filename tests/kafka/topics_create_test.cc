@@ -56,7 +56,8 @@ class TopicsCreateOnKafkaTest : public ::testing::Test {
   KafkaCluster* kafka_ = nullptr;
   std::unique_ptr<kafka::Admin> admin_;
   std::string prefix_;
-  std::string log_dir_ = MakeTempDir("kledger-kafka-topics");
+  TempDir scratch_{"kledger-kafka-topics"};
+  const std::string& log_dir_ = scratch_.path();
   int runs_ = 0;
 };
 

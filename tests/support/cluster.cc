@@ -23,8 +23,7 @@ std::vector<std::string> WithAuthChoice(std::vector<std::string> flags) {
 
 }  // namespace
 
-Cluster::Cluster(ClusterOptions options)
-    : options_(std::move(options)), log_dir_(MakeTempDir("kledger-test")) {
+Cluster::Cluster(ClusterOptions options) : options_(std::move(options)), dir_("kledger-test") {
   group_ = options_.group;
   if (options_.kafka != nullptr) {
     // Unique on the shared brokers: this process, and this deployment within it.
@@ -60,10 +59,10 @@ Status Cluster::CreateTopicsOnKafka() {
   argv.insert(argv.end(),
               {"--partitions", std::to_string(options_.partitions), "--replication-factor",
                std::to_string(std::min(3, options_.kafka->nodes()))});
-  ASSIGN_OR_RETURN(ChildProcess topics, ChildProcess::Spawn(argv, log_dir_ + "/topics.log"));
+  ASSIGN_OR_RETURN(ChildProcess topics, ChildProcess::Spawn(argv, log_dir() + "/topics.log"));
   const std::string out = topics.ReadAll(std::chrono::seconds(60));
   if (topics.Wait(std::chrono::seconds(10)) != 0) {
-    return Status::Unavailable("kledger topics create failed: " + out + "; see " + log_dir_ +
+    return Status::Unavailable("kledger topics create failed: " + out + "; see " + log_dir() +
                                "/topics.log");
   }
   return Status::Ok();
@@ -74,14 +73,14 @@ Status Cluster::StartBroker() {
   ASSIGN_OR_RETURN(ChildProcess broker,
                    ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
                                         std::to_string(options_.partitions)},
-                                       log_dir_ + "/broker.log"));
+                                       log_dir() + "/broker.log"));
   broker_ = std::make_unique<ChildProcess>(std::move(broker));
   auto first = broker_->ReadLine(std::chrono::seconds(20));
   auto second = broker_->ReadLine(std::chrono::seconds(5));
   if (!first || first->rfind("bootstrap=", 0) != 0 || !second ||
       second->rfind("control=", 0) != 0) {
-    return Status::Unavailable("kledger broker did not print bootstrap=/control=; see " + log_dir_ +
-                               "/broker.log");
+    return Status::Unavailable("kledger broker did not print bootstrap=/control=; see " +
+                               log_dir() + "/broker.log");
   }
   bootstrap_ = first->substr(std::string("bootstrap=").size());
   control_url_ = second->substr(std::string("control=").size());
@@ -126,7 +125,7 @@ Status Cluster::Start() {
   const std::vector<std::string> command_flags = WithAuthChoice(options_.command_flags);
   command_argv.insert(command_argv.end(), command_flags.begin(), command_flags.end());
   ASSIGN_OR_RETURN(ChildProcess command,
-                   ChildProcess::Spawn(command_argv, log_dir_ + "/command.log"));
+                   ChildProcess::Spawn(command_argv, log_dir() + "/command.log"));
   command_ = std::make_unique<ChildProcess>(std::move(command));
 
   processes_.resize(options_.processors);
@@ -137,13 +136,13 @@ Status Cluster::Start() {
   }
   auto cmd = CommandClient();
   if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*cmd, "/healthz"); })) {
-    return Status::Unavailable("kledger command did not come up; see " + log_dir_);
+    return Status::Unavailable("kledger command did not come up; see " + log_dir());
   }
   for (int i = 0; i < options_.processors; ++i) {
     auto client = ProcessorClient(i);
     if (!WaitUntil(std::chrono::seconds(30), [&] { return Answers200(*client, "/readyz"); })) {
       return Status::Unavailable("processor " + std::to_string(i) + " did not get ready; see " +
-                                 log_dir_);
+                                 log_dir());
     }
   }
   return Status::Ok();
@@ -159,7 +158,7 @@ Status Cluster::StartProcessor(int i, const std::vector<std::string>& extra_flag
       "--group",        group_,
       "--topic-prefix", topic_prefix_,
       "--http",         "127.0.0.1:" + std::to_string(processor_ports_[i]),
-      "--data-dir",     log_dir_ + "/" + name + "-data"};
+      "--data-dir",     log_dir() + "/" + name + "-data"};
   argv.insert(argv.end(), options_.kafka_client_flags.begin(), options_.kafka_client_flags.end());
   const std::vector<std::string> processor_flags = WithAuthChoice(options_.processor_flags);
   argv.insert(argv.end(), processor_flags.begin(), processor_flags.end());
@@ -167,11 +166,11 @@ Status Cluster::StartProcessor(int i, const std::vector<std::string>& extra_flag
     argv.insert(argv.end(), {"-X", "group.instance.id=" + group_ + "-" + name});
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir_ + "/" + name + ".log"));
+  ASSIGN_OR_RETURN(ChildProcess p, ChildProcess::Spawn(argv, log_dir() + "/" + name + ".log"));
   processes_[i] = std::make_unique<ChildProcess>(std::move(p));
   auto client = ProcessorClient(i);
   if (!WaitUntil(std::chrono::seconds(20), [&] { return Answers200(*client, "/healthz"); })) {
-    return Status::Unavailable(name + " did not come up; see " + log_dir_ + "/" + name + ".log");
+    return Status::Unavailable(name + " did not come up; see " + log_dir() + "/" + name + ".log");
   }
   return Status::Ok();
 }

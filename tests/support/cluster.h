@@ -40,7 +40,7 @@ struct ClusterOptions {
 class Cluster {
  public:
   explicit Cluster(ClusterOptions options = {});
-  ~Cluster();  // kills every process; logs stay in log_dir()
+  ~Cluster();  // kills every process; log_dir() goes as TempDir says
 
   // Starts the broker, the command side and the processors, and waits until all answer
   // /healthz and the processors /readyz.
@@ -64,7 +64,7 @@ class Cluster {
   // --bootstrap, --profile dev, --topic-prefix and the client flags for a kledger tool (dlt,
   // rebuild) run against this deployment.
   std::vector<std::string> KafkaFlags() const;
-  const std::string& log_dir() const { return log_dir_; }
+  const std::string& log_dir() const { return dir_.path(); }
 
   std::unique_ptr<httplib::Client> CommandClient() const;
   std::unique_ptr<httplib::Client> ProcessorClient(int i) const;
@@ -84,7 +84,7 @@ class Cluster {
   Status CreateTopicsOnKafka();
 
   ClusterOptions options_;
-  std::string log_dir_;
+  TempDir dir_;  // logs, and the processors' data
   std::string bootstrap_;
   std::string control_url_;
   std::string topic_prefix_ = "kledger";

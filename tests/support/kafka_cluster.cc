@@ -32,7 +32,8 @@ Result<std::string> RunKafkaTool(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/python3", KLEDGER_KAFKA_TOOL};
   argv.insert(argv.end(), args.begin(), args.end());
   // One directory for the whole test process, a log per call.
-  static const std::string dir = MakeTempDir("kledger-kafka-tool");
+  static const TempDir scratch("kledger-kafka-tool");
+  const std::string& dir = scratch.path();
   static std::atomic<int> calls{0};
   const std::string log = dir + "/" + args[0] + "-" + std::to_string(calls++) + ".log";
   ASSIGN_OR_RETURN(ChildProcess tool, ChildProcess::Spawn(argv, log));
@@ -46,7 +47,8 @@ Result<std::string> RunKafkaTool(const std::vector<std::string>& args) {
 }
 
 Result<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOptions options) {
-  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(MakeTempDir("kledger-kafka"), true));
+  std::unique_ptr<KafkaCluster> cluster(
+      new KafkaCluster(std::make_unique<TempDir>("kledger-kafka")));
   std::vector<std::string> args = {"start",
                                    "--dir",
                                    cluster->dir_,
@@ -61,14 +63,14 @@ Result<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOptions op
 }
 
 Result<std::unique_ptr<KafkaCluster>> KafkaCluster::Attach(const std::string& dir) {
-  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(dir, false));
+  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(std::string(dir)));
   RETURN_IF_ERROR(cluster->ReadClusterFile());
   return cluster;
 }
 
 KafkaCluster::~KafkaCluster() {
-  if (!owned_) return;
-  // The brokers' logs stay for a look after a failure; their data goes.
+  if (scratch_ == nullptr) return;
+  // The brokers' data goes now, their logs with scratch_ unless a test failed.
   auto stopped = RunKafkaTool({"stop", "--dir", dir_, "--timeout", "10", "--delete-data"});
   if (!stopped.ok()) std::cerr << stopped.status().ToString() << "\n";
 }
@@ -92,7 +94,7 @@ Status KafkaCluster::Stop() { return RunKafkaTool({"stop", "--dir", dir_}).statu
 
 Status KafkaCluster::Restart() {
   std::vector<std::string> args = {"start", "--dir", dir_};
-  if (owned_) args.insert(args.end(), {"--owner-pid", std::to_string(getpid())});
+  if (scratch_ != nullptr) args.insert(args.end(), {"--owner-pid", std::to_string(getpid())});
   return RunKafkaTool(args).status();
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "tests/support/process.h"
 
 namespace kledger::testing {
 
@@ -40,11 +41,14 @@ class KafkaCluster {
   Result<int> ActiveController() const;  // the node id of the KRaft quorum's leader
 
  private:
-  KafkaCluster(std::string dir, bool owned) : dir_(std::move(dir)), owned_(owned) {}
+  // Owns `scratch` (its brokers' directory) when it started them; attaches to `dir` otherwise.
+  explicit KafkaCluster(std::unique_ptr<TempDir> scratch)
+      : scratch_(std::move(scratch)), dir_(scratch_->path()) {}
+  explicit KafkaCluster(std::string dir) : dir_(std::move(dir)) {}
   Status ReadClusterFile();
 
+  std::unique_ptr<TempDir> scratch_;
   std::string dir_;
-  bool owned_;
   std::string bootstrap_;
   std::string sasl_ssl_bootstrap_;
   int nodes_ = 0;

@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -167,10 +169,19 @@ int FreePort() {
   return port;
 }
 
-std::string MakeTempDir(const std::string& prefix) {
-  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) std::abort();
-  return pattern;
+TempDir::TempDir(const std::string& prefix)
+    : path_((std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string()) {
+  if (mkdtemp(path_.data()) == nullptr) std::abort();
+}
+
+TempDir::~TempDir() {
+  const char* keep = std::getenv("KLEDGER_KEEP_TEST_DIRS");
+  if (::testing::UnitTest::GetInstance()->Failed() || (keep != nullptr && *keep != '\0')) {
+    std::cerr << "kept for a look: " << path_ << "\n";
+    return;
+  }
+  std::error_code ignored;  // a directory that cannot go is no test's failure
+  std::filesystem::remove_all(path_, ignored);
 }
 
 bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& probe) {

@@ -65,8 +65,22 @@ std::string KledgerBinary();
 // A TCP port on 127.0.0.1 free at the time of asking.
 int FreePort();
 
-// A fresh directory under the system temp dir, named after `prefix`.
-std::string MakeTempDir(const std::string& prefix);
+// A fresh directory under the system temp dir, named after `prefix`, that holds a test's logs and
+// data. It goes with this object unless a test of this program has failed by then (its logs are
+// what a look at the failure needs) or KLEDGER_KEEP_TEST_DIRS is set: a processor's store alone
+// preallocates ~70 MiB, and CI's runs start hundreds of them.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // Polls `probe` every 100 ms until it returns true or `timeout` passes.
 bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& probe);
