@@ -19,7 +19,7 @@
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"
-#include "tests/support/cluster.h"
+#include "tests/support/cluster_suite.h"
 #include "tests/support/outcome_stream.h"
 
 namespace kledger::testing {
@@ -40,42 +40,29 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 struct Poisoned;
+struct StuckOverHttp;
 
-class DeadLetterTest : public ::testing::Test {
+class DeadLetterTest : public ClusterSuite<DeadLetterTest> {
+ public:
+  static ClusterOptions Options() { return {.partitions = 4, .processors = 1}; }
+
  protected:
-  static void SetUpTestSuite() {
-    ClusterOptions options;
-    options.partitions = 4;
-    options.processors = 1;
-    cluster_ = new Cluster(options);
-    Status started = cluster_->Start();
-    ASSERT_TRUE(started.ok()) << started.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
-  // Runs `argv` to completion; its stderr is kept apart in a log file of its own.
-  static ToolRun Exec(std::vector<std::string> argv) {
-    const std::string log = cluster_->log_dir() + "/tool-" + std::to_string(++runs_) + ".log";
-    return RunToCompletion(argv, log, kToolTimeout);
+  static ToolRun Exec(const std::vector<std::string>& argv) {
+    return cluster().RunTool(argv, kToolTimeout);
   }
 
   static ToolRun Dlt(std::vector<std::string> args) {
-    std::vector<std::string> argv = {KledgerBinary(), "dlt"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    for (const std::string& flag : cluster_->KafkaFlags()) argv.push_back(flag);
-    return Exec(argv);
+    args.insert(args.begin(), "dlt");
+    return cluster().RunKledger(args, kToolTimeout);
   }
 
   // kcat -P: one record holding exactly `value` (from a file, so any byte is allowed).
   static void KcatProduce(const std::string& topic, int32_t partition, const std::string& key,
                           const std::string& value, const std::vector<std::string>& headers) {
-    const std::string file = cluster_->log_dir() + "/value-" + std::to_string(++runs_);
+    const std::string file = cluster().log_dir() + "/value-" + std::to_string(++values_);
     std::ofstream(file, std::ios::binary) << value;
     std::vector<std::string> argv = {
-        "/usr/bin/kcat",           "-P", "-b", cluster_->bootstrap(), "-t", topic, "-p",
+        "/usr/bin/kcat",           "-P", "-b", cluster().bootstrap(), "-t", topic, "-p",
         std::to_string(partition), "-k", key};
     for (const auto& h : headers) {
       argv.push_back("-H");
@@ -88,16 +75,10 @@ class DeadLetterTest : public ::testing::Test {
 
   // kcat -C: one record of the events topic, formatted by `format`.
   static std::string KcatRead(int32_t partition, int64_t offset, const std::string& format) {
-    return Exec({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t", cluster_->events_topic(),
+    return Exec({"/usr/bin/kcat", "-C", "-b", cluster().bootstrap(), "-t", cluster().events_topic(),
                  "-p", std::to_string(partition), "-o", std::to_string(offset), "-c", "1", "-e",
                  "-f", format})
         .out;
-  }
-
-  static v1::Ack Accept(const std::string& path, const std::string& body) {
-    auto ack = cluster_->Submit(path, body);
-    EXPECT_TRUE(ack.ok()) << ack.status().ToString();
-    return ack.ok() ? *ack : v1::Ack();
   }
 
   static v1::Ack OpenAccount(const std::string& address, const std::string& type) {
@@ -122,22 +103,17 @@ class DeadLetterTest : public ::testing::Test {
     const std::string path = std::string("/v1/instances/") + kInstance +
                              "/accounts/assets:cash?min_offset=" + std::to_string(min_offset);
     v1::AccountView view;
-    auto res = cluster_->ProcessorClient(0)->Get(path.c_str());
-    EXPECT_TRUE(res);
-    if (!res) return view;
-    EXPECT_EQ(res->status, 200) << res->body;
-    EXPECT_TRUE(http::ParseJson(res->body, view).ok()) << res->body;
+    const Status got = GetJson(*cluster().ProcessorClient(0), path, view);
+    EXPECT_TRUE(got.ok()) << got.ToString();
     return view;
   }
 
   static v1::EventOutcomeView Outcome(const std::string& event_id) {
     v1::EventOutcomeView view;
-    auto res = cluster_->ProcessorClient(0)->Get(
-        (std::string("/v1/instances/") + kInstance + "/events/" + event_id).c_str());
-    EXPECT_TRUE(res);
-    if (!res) return view;
-    EXPECT_EQ(res->status, 200) << res->body;
-    EXPECT_TRUE(http::ParseJson(res->body, view).ok()) << res->body;
+    const Status got =
+        GetJson(*cluster().ProcessorClient(0),
+                std::string("/v1/instances/") + kInstance + "/events/" + event_id, view);
+    EXPECT_TRUE(got.ok()) << got.ToString();
     return view;
   }
 
@@ -146,18 +122,19 @@ class DeadLetterTest : public ::testing::Test {
     const std::string path = std::string("/v1/instances/") + kInstance + "/accounts/" + address +
                              "/balances?at_offset=" + std::to_string(offset);
     v1::BalancesAt view;
-    auto res = cluster_->ProcessorClient(0)->Get(path.c_str());
-    EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
-    if (res && res->status == 200) EXPECT_TRUE(http::ParseJson(res->body, view).ok());
+    const Status got = GetJson(*cluster().ProcessorClient(0), path, view);
+    EXPECT_TRUE(got.ok()) << got.ToString();
     return view;
   }
 
   // The poison records every test below reads, written by the first that asks.
   static const Poisoned& WrittenPoison();
+  // A poison record and an exhausted letter for the HTTP tests, written by the first that asks.
+  static const StuckOverHttp& WrittenForHttp();
 
   // kledger_events_processed_total{outcome="duplicate"} summed over event types.
   static double DuplicatesCounted() {
-    auto res = cluster_->ProcessorClient(0)->Get("/metrics");
+    auto res = cluster().ProcessorClient(0)->Get("/metrics");
     if (!res) return -1;
     double total = 0;
     for (const std::string& line : Lines(res->body)) {
@@ -179,12 +156,8 @@ class DeadLetterTest : public ::testing::Test {
     return letters;
   }
 
-  static Cluster* cluster_;
-  static int runs_;
+  static inline int values_ = 0;
 };
-
-Cluster* DeadLetterTest::cluster_ = nullptr;
-int DeadLetterTest::runs_ = 0;
 
 // Four poison records, each between two valid sales of one instance (same key, same partition),
 // written once for the tests below that read them back.
@@ -230,7 +203,7 @@ const Poisoned& DeadLetterTest::WrittenPoison() {
       {next_schema.SerializeAsString(), "unsupported_schema_version"},
   };
   for (size_t i = 0; i < p.poison.size(); ++i) {
-    KcatProduce(cluster_->events_topic(), p.partition, kInstance, p.poison[i].value,
+    KcatProduce(cluster().events_topic(), p.partition, kInstance, p.poison[i].value,
                 {"kledger-event-id=poison-" + std::to_string(i)});
     p.around.push_back(Sale("s-" + std::to_string(i + 2), 100 * static_cast<int64_t>(i + 2)));
   }
@@ -258,14 +231,14 @@ TEST_F(DeadLetterTest, ListShowsEveryHeaderInLogOrder) {
     EXPECT_EQ(letter["reason"], "poison");
     EXPECT_EQ(letter["error_code"], p.poison[i].error_code);
     EXPECT_FALSE(letter["error_message"].get<std::string>().empty());
-    EXPECT_EQ(letter["original_topic"], cluster_->events_topic());
+    EXPECT_EQ(letter["original_topic"], cluster().events_topic());
     EXPECT_EQ(letter["original_partition"], p.partition);
     EXPECT_GT(letter["original_offset"].get<int64_t>(), p.around[i].offset());
     EXPECT_LT(letter["original_offset"].get<int64_t>(), p.around[i + 1].offset());
     EXPECT_GE(letter["original_timestamp_ms"].get<int64_t>(), p.start_ms - 1000);
     EXPECT_EQ(letter["attempts"], 1);
     EXPECT_GE(letter["first_failure_ms"].get<int64_t>(), p.start_ms - 1000);
-    EXPECT_EQ(letter["consumer_group"], cluster_->group());
+    EXPECT_EQ(letter["consumer_group"], cluster().group());
     EXPECT_EQ(letter["event_id"], "poison-" + std::to_string(i));
     EXPECT_EQ(letter["key"], kInstance);
     EXPECT_EQ(letter["value_bytes"], p.poison[i].value.size());
@@ -310,13 +283,13 @@ TEST_F(DeadLetterTest, ShowPrintsEveryHeaderAndTheValueDecodedWhereItDecodes) {
        {std::string("kledger-dlt-reason: poison"),
         std::string("kledger-dlt-error-code: unknown_event_type"),
         std::string("kledger-dlt-error-message: "),
-        "kledger-dlt-original-topic: " + cluster_->events_topic(),
+        "kledger-dlt-original-topic: " + cluster().events_topic(),
         "kledger-dlt-original-partition: " + std::to_string(p.partition),
         "kledger-dlt-original-offset: " +
             std::to_string(p.letters[2]["original_offset"].get<int64_t>()),
         std::string("kledger-dlt-original-timestamp: "), std::string("kledger-dlt-attempts: 1"),
         std::string("kledger-dlt-first-failure-ms: "),
-        std::string("kledger-dlt-consumer-group: ") + cluster_->group(),
+        std::string("kledger-dlt-consumer-group: ") + cluster().group(),
         std::string("kledger-event-id: poison-2"), std::string("key: dlt")}) {
     EXPECT_NE(shown.out.find(header), std::string::npos) << header << " missing in:\n" << shown.out;
   }
@@ -338,7 +311,7 @@ TEST_F(DeadLetterTest, BadInputGetsAClearErrorAndANonZeroExit) {
            {{"show", "nonsense"}, "PARTITION:OFFSET"},
            {{"show", "99:0"}, "partition 99 does not exist"},
            {{"show", std::to_string(p.letters[0]["dlt_partition"].get<int>()) + ":100000"},
-            "not in " + cluster_->dlt_topic()},
+            "not in " + cluster().dlt_topic()},
            {{"list", "--reason", "banana"}, "poison or retries_exhausted"},
            {{"list", "--since", "last tuesday"}, "RFC 3339"},
            {{"redrive"}, "say which dead letters"},
@@ -359,16 +332,16 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
   for (auto& entry : *stuck.mutable_transaction_created()->mutable_entries()) entry.set_amount(7);
   stuck.mutable_transaction_created()->set_source_idempk("stuck-1");
   stuck.set_event_id(domain::DeriveEventId(stuck));
-  KcatProduce(cluster_->dlt_topic(), 0, kInstance, stuck.SerializeAsString(),
+  KcatProduce(cluster().dlt_topic(), 0, kInstance, stuck.SerializeAsString(),
               {"kledger-event-id=" + stuck.event_id(), "kledger-event-type=transaction_created",
                "kledger-schema-version=1", "content-type=application/x-protobuf",
                "kledger-dlt-reason=retries_exhausted", "kledger-dlt-error-code=storage",
                "kledger-dlt-error-message=injected write failure",
-               "kledger-dlt-original-topic=" + cluster_->events_topic(),
+               "kledger-dlt-original-topic=" + cluster().events_topic(),
                "kledger-dlt-original-partition=" + std::to_string(partition),
                "kledger-dlt-original-offset=999", "kledger-dlt-original-timestamp=1",
                "kledger-dlt-attempts=5", "kledger-dlt-first-failure-ms=2",
-               std::string("kledger-dlt-consumer-group=") + cluster_->group()});
+               std::string("kledger-dlt-consumer-group=") + cluster().group()});
   std::string stuck_id;
   for (const auto& letter : ListJson({"--reason", "retries_exhausted"})) {
     if (letter["event_id"] == stuck.event_id()) stuck_id = letter["id"];
@@ -385,7 +358,7 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
     const ToolRun redrive = Dlt({"redrive", stuck_id});
     ASSERT_EQ(redrive.exit_code, 0) << redrive.out << redrive.err;
     EXPECT_NE(redrive.out.find("redriven 1, failed 0"), std::string::npos) << redrive.out;
-    const std::string marker = "redriven " + stuck_id + " -> " + cluster_->events_topic() + " " +
+    const std::string marker = "redriven " + stuck_id + " -> " + cluster().events_topic() + " " +
                                std::to_string(partition) + ":";
     const size_t at = redrive.out.find(marker);
     ASSERT_NE(at, std::string::npos) << redrive.out;
@@ -405,8 +378,8 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
   EXPECT_EQ(DuplicatesCounted(), duplicates_before + 1);
 
   // The outcome stream says the same: each copy's outcome published once at its own offset.
-  auto stream = AwaitOutcomeStream(cluster_->bootstrap(), cluster_->events_topic(),
-                                   cluster_->outcomes_topic(), std::chrono::seconds(30));
+  auto stream = AwaitOutcomeStream(cluster().bootstrap(), cluster().events_topic(),
+                                   cluster().outcomes_topic(), std::chrono::seconds(30));
   ASSERT_TRUE(stream.ok()) << stream.status().ToString();
   EXPECT_EQ(stream->missing, 0) << stream->problems;
   EXPECT_EQ(stream->duplicates, 0) << stream->problems;
@@ -427,41 +400,59 @@ TEST_F(DeadLetterTest, ARedrivenDeadLetterIsAppliedOnceHoweverOftenItIsRedriven)
   EXPECT_EQ(KcatRead(partition, redriven_offsets[0], "%s"), stuck.SerializeAsString());
 }
 
-// The same dead letters over HTTP (GET /v1/dead-letters, .../{id}, POST .../redrive) as the CLI
-// gives them; /v1/stats counts them as the topic's watermarks do; a redrive over HTTP, twice,
-// applies once.
-TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
+// For the HTTP tests: a poison record between two sales, and a letter of a valid event that
+// exhausted its retries (written into the DLT as the processor would), each found by its event id
+// among the letters over HTTP.
+struct StuckOverHttp {
+  int32_t partition = -1;
+  v1::EventEnvelope stuck;  // the exhausted event, redriven by the last test
+  std::string poison_id;    // the poison's letter id
+  std::string stuck_id;     // the exhausted event's letter id
+};
+
+const StuckOverHttp& DeadLetterTest::WrittenForHttp() {
+  static StuckOverHttp* made = nullptr;
+  if (made != nullptr) return *made;
+  made = new StuckOverHttp;
+  StuckOverHttp& w = *made;
   OpenAccount("assets:cash", "asset");
   OpenAccount("revenue:sales", "revenue");
   const v1::Ack sale = Sale("http-1", 3);
-  const int32_t partition = sale.partition();
-  KcatProduce(cluster_->events_topic(), partition, kInstance,
+  w.partition = sale.partition();
+  KcatProduce(cluster().events_topic(), w.partition, kInstance,
               std::string(kGarbage, sizeof kGarbage - 1), {"kledger-event-id=http-poison"});
   const v1::Ack after = Sale("http-2", 4);
   Cash(after.offset());  // the poison behind it was dead-lettered
-  v1::EventEnvelope stuck;
-  ASSERT_TRUE(stuck.ParseFromString(KcatRead(partition, sale.offset(), "%s")));
-  stuck.mutable_transaction_created()->set_source_idempk("stuck-http");
-  stuck.set_event_id(domain::DeriveEventId(stuck));
-  KcatProduce(cluster_->dlt_topic(), 1, kInstance, stuck.SerializeAsString(),
-              {"kledger-event-id=" + stuck.event_id(), "kledger-event-type=transaction_created",
+  EXPECT_TRUE(w.stuck.ParseFromString(KcatRead(w.partition, sale.offset(), "%s")));
+  w.stuck.mutable_transaction_created()->set_source_idempk("stuck-http");
+  w.stuck.set_event_id(domain::DeriveEventId(w.stuck));
+  KcatProduce(cluster().dlt_topic(), 1, kInstance, w.stuck.SerializeAsString(),
+              {"kledger-event-id=" + w.stuck.event_id(), "kledger-event-type=transaction_created",
                "kledger-schema-version=1", "kledger-dlt-reason=retries_exhausted",
                "kledger-dlt-error-code=storage", "kledger-dlt-error-message=injected",
-               "kledger-dlt-original-topic=" + cluster_->events_topic(),
-               "kledger-dlt-original-partition=" + std::to_string(partition),
+               "kledger-dlt-original-topic=" + cluster().events_topic(),
+               "kledger-dlt-original-partition=" + std::to_string(w.partition),
                "kledger-dlt-original-offset=998", "kledger-dlt-attempts=5",
                "kledger-dlt-first-failure-ms=2"});
+  for (const nlohmann::json& letter : ListJson({})) {
+    if (letter["event_id"] == "http-poison") w.poison_id = letter["id"];
+    if (letter["event_id"] == w.stuck.event_id()) w.stuck_id = letter["id"];
+  }
+  return w;
+}
 
-  // Every letter, page by page over HTTP, in (partition, offset) order; the CLI lists the same.
-  auto http = cluster_->ProcessorClient(0);
+// Every letter, page by page over HTTP, in (partition, offset) order: the CLI lists the same, and
+// a filter narrows both alike.
+TEST_F(DeadLetterTest, HttpListsTheLettersTheCliLists) {
+  WrittenForHttp();
+  auto http = cluster().ProcessorClient(0);
   std::vector<v1::DeadLetterView> listed;
   std::string cursor;
   for (int pages = 0; pages < 100; ++pages) {
-    auto res = http->Get(
-        ("/v1/dead-letters?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor)).c_str());
-    ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
     v1::DeadLetterPage page;
-    ASSERT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
+    const Status got = GetJson(
+        *http, "/v1/dead-letters?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), page);
+    ASSERT_TRUE(got.ok()) << got.ToString();
     for (const auto& letter : page.items()) listed.push_back(letter);
     cursor = page.next_cursor();
     if (cursor.empty()) break;
@@ -484,28 +475,28 @@ TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
     EXPECT_EQ(listed[i].original_offset(), cli[i]["original_offset"].get<int64_t>());
     EXPECT_EQ(listed[i].value_bytes(), cli[i]["value_bytes"].get<int64_t>());
   }
-  // A filter as the CLI's.
-  auto storage = http->Get("/v1/dead-letters?reason=retries_exhausted&error_code=storage");
-  ASSERT_TRUE(storage && storage->status == 200);
+
   v1::DeadLetterPage exhausted;
-  ASSERT_TRUE(http::ParseJson(storage->body, exhausted).ok());
+  const Status got =
+      GetJson(*http, "/v1/dead-letters?reason=retries_exhausted&error_code=storage", exhausted);
+  ASSERT_TRUE(got.ok()) << got.ToString();
   EXPECT_EQ(static_cast<size_t>(exhausted.items_size()),
             ListJson({"--reason", "retries_exhausted", "--error-code", "storage"}).size());
+}
 
-  // Shown: the headers the CLI prints, and the poison decoded as the processors would.
-  std::string poison_id;
-  for (const auto& letter : listed) {
-    if (letter.event_id() == "http-poison") poison_id = letter.id();
-  }
-  ASSERT_FALSE(poison_id.empty());
-  auto shown = http->Get(("/v1/dead-letters/" + poison_id).c_str());
-  ASSERT_TRUE(shown && shown->status == 200) << (shown ? shown->body : "");
+// Shown over HTTP: the headers the CLI prints, and the poison decoded as the processors would; an
+// unknown id is a 404, a malformed one a 400.
+TEST_F(DeadLetterTest, HttpShowsALetterAsTheCliDoes) {
+  const StuckOverHttp& w = WrittenForHttp();
+  ASSERT_FALSE(w.poison_id.empty());
+  auto http = cluster().ProcessorClient(0);
   v1::DeadLetterDetail detail;
-  ASSERT_TRUE(http::ParseJson(shown->body, detail).ok());
+  const Status got = GetJson(*http, "/v1/dead-letters/" + w.poison_id, detail);
+  ASSERT_TRUE(got.ok()) << got.ToString();
   EXPECT_FALSE(detail.valid());
   EXPECT_EQ(detail.poison_code(), "undecodable");
   EXPECT_EQ(detail.value(), std::string(kGarbage, sizeof kGarbage - 1));
-  const ToolRun cli_show = Dlt({"show", poison_id});
+  const ToolRun cli_show = Dlt({"show", w.poison_id});
   ASSERT_EQ(cli_show.exit_code, 0);
   for (const auto& header : detail.headers()) {
     EXPECT_NE(cli_show.out.find("  " + header.key() + ": " + header.value()), std::string::npos)
@@ -513,42 +504,57 @@ TEST_F(DeadLetterTest, DeadLettersOverHttpAreWhatTheCliShows) {
   }
   EXPECT_EQ(http->Get("/v1/dead-letters/99:0")->status, 404);
   EXPECT_EQ(http->Get("/v1/dead-letters/nonsense")->status, 400);
+}
 
-  // Depth as the watermarks give it: nothing was ever deleted from the topic, so every letter.
-  auto stats_res = http->Get("/v1/stats");
-  ASSERT_TRUE(stats_res && stats_res->status == 200);
+// /v1/stats counts the letters as the topic's watermarks do: nothing was ever deleted from it, so
+// every letter the CLI lists.
+TEST_F(DeadLetterTest, StatsCountTheLettersTheCliLists) {
+  WrittenForHttp();
   v1::Stats stats;
-  ASSERT_TRUE(http::ParseJson(stats_res->body, stats).ok());
-  EXPECT_EQ(stats.dead_letter_depth(), static_cast<int64_t>(cli.size()));
+  const Status got = GetJson(*cluster().ProcessorClient(0), "/v1/stats", stats);
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  EXPECT_EQ(stats.dead_letter_depth(), static_cast<int64_t>(ListJson({}).size()));
   EXPECT_GE(stats.outcomes().at("dead_lettered"), 1);
+}
 
-  // Redriven over HTTP: refused without a selection, a dry run sends nothing, twice applies once.
-  const std::string stuck_id = exhausted.items(exhausted.items_size() - 1).id();
+// A redrive over HTTP is refused without a selection, and a dry run sends nothing.
+TEST_F(DeadLetterTest, HttpRedriveNeedsASelectionAndADryRunSendsNothing) {
+  const StuckOverHttp& w = WrittenForHttp();
+  ASSERT_FALSE(w.stuck_id.empty());
+  auto http = cluster().ProcessorClient(0);
   auto refused = http->Post("/v1/dead-letters/redrive", "{}", kJson);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 400);
   EXPECT_NE(refused->body.find("say which dead letters"), std::string::npos) << refused->body;
   auto dry = http->Post("/v1/dead-letters/redrive",
-                        R"({"ids":[")" + stuck_id + R"("],"dry_run":true})", kJson);
+                        R"({"ids":[")" + w.stuck_id + R"("],"dry_run":true})", kJson);
   ASSERT_TRUE(dry && dry->status == 200) << (dry ? dry->body : "");
   v1::RedriveResponse dry_run;
   ASSERT_TRUE(http::ParseJson(dry->body, dry_run).ok());
   EXPECT_EQ(dry_run.selected_size(), 1);
   EXPECT_EQ(dry_run.items_size(), 0);
+}
+
+// Redriven over HTTP twice: the first copy is applied, the second is a duplicate.
+TEST_F(DeadLetterTest, ARedriveOverHttpTwiceAppliesOnce) {
+  const StuckOverHttp& w = WrittenForHttp();
+  ASSERT_FALSE(w.stuck_id.empty());
+  auto http = cluster().ProcessorClient(0);
   const double duplicates_before = DuplicatesCounted();
   std::vector<int64_t> offsets;
   for (int round = 0; round < 2; ++round) {
-    auto res = http->Post("/v1/dead-letters/redrive", R"({"ids":[")" + stuck_id + R"("]})", kJson);
+    auto res =
+        http->Post("/v1/dead-letters/redrive", R"({"ids":[")" + w.stuck_id + R"("]})", kJson);
     ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "");
     v1::RedriveResponse redriven;
     ASSERT_TRUE(http::ParseJson(res->body, redriven).ok());
     ASSERT_EQ(redriven.redriven(), 1) << res->body;
     ASSERT_EQ(redriven.items_size(), 1);
-    EXPECT_EQ(redriven.items(0).partition(), partition);
+    EXPECT_EQ(redriven.items(0).partition(), w.partition);
     offsets.push_back(redriven.items(0).offset());
     Cash(offsets.back());
   }
-  const v1::EventOutcomeView outcome = Outcome(stuck.event_id());
+  const v1::EventOutcomeView outcome = Outcome(w.stuck.event_id());
   EXPECT_EQ(outcome.outcome(), v1::APPLIED);
   EXPECT_EQ(outcome.offset(), offsets[0]);
   EXPECT_EQ(DuplicatesCounted(), duplicates_before + 1);

@@ -26,7 +26,7 @@
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"
 #include "projections/store.h"
-#include "tests/support/cluster.h"
+#include "tests/support/cluster_suite.h"
 #include "tests/support/ledger_model.h"
 #include "tests/support/outcome_stream.h"
 
@@ -306,9 +306,9 @@ struct Figures {
   double catch_up_seconds = 0;
 };
 
-// The cluster after the workload: processor 1 stopped, processor 0 caught up on everything.
+// The workload, run on the suite's cluster: afterwards processor 1 is stopped and processor 0
+// has caught up on everything.
 struct SharedRun {
-  std::unique_ptr<Cluster> cluster;
   std::vector<Planned> planned;
   std::string error;  // empty when the run got this far
   Figures figures;
@@ -348,96 +348,71 @@ std::string SubmitChunk(httplib::Client& client, std::vector<Planned>& planned, 
   return "";
 }
 
-// Runs once per process: both tests use its outcome. Destroyed at exit, which stops the cluster.
-SharedRun& TheRun() {
-  static std::unique_ptr<SharedRun> run = [] {
-    auto r = std::make_unique<SharedRun>();
-    r->started = Clock::now();
-    r->planned = WorkloadGenerator().Generate();
-    ClusterOptions options;
-    options.partitions = kPartitions;
-    options.processors = 2;
-    r->cluster = std::make_unique<Cluster>(options);
-    Cluster& cluster = *r->cluster;
-    if (Status s = cluster.Start(); !s.ok()) {
-      r->error = "cluster did not start: " + s.ToString();
+// Runs once per suite, on its freshly started `cluster`: every test uses its outcome.
+std::unique_ptr<SharedRun> RunWorkload(Cluster& cluster, Clock::time_point started) {
+  auto r = std::make_unique<SharedRun>();
+  r->started = started;
+  r->planned = WorkloadGenerator().Generate();
+
+  // Submit in chunks paced over kSubmitSpan, SIGKILLing a processor (1, 0, 1, ...) and
+  // restarting it at once at evenly spaced points mid-stream.
+  auto command = KeepAlive(cluster.CommandClient());
+  const size_t chunks = (r->planned.size() + kBatchSize - 1) / kBatchSize;
+  const auto pace = std::chrono::duration_cast<std::chrono::milliseconds>(kSubmitSpan) / chunks;
+  const auto submit_start = Clock::now();
+  for (size_t c = 0; c < chunks; ++c) {
+    const size_t begin = c * kBatchSize, end = std::min(r->planned.size(), begin + kBatchSize);
+    if (std::string e = SubmitChunk(*command, r->planned, begin, end); !e.empty()) {
+      r->error = e;
       return r;
     }
-
-    // Submit in chunks paced over kSubmitSpan, SIGKILLing a processor (1, 0, 1, ...) and
-    // restarting it at once at evenly spaced points mid-stream.
-    auto command = KeepAlive(cluster.CommandClient());
-    const size_t chunks = (r->planned.size() + kBatchSize - 1) / kBatchSize;
-    const auto pace = std::chrono::duration_cast<std::chrono::milliseconds>(kSubmitSpan) / chunks;
-    const auto submit_start = Clock::now();
-    for (size_t c = 0; c < chunks; ++c) {
-      const size_t begin = c * kBatchSize, end = std::min(r->planned.size(), begin + kBatchSize);
-      if (std::string e = SubmitChunk(*command, r->planned, begin, end); !e.empty()) {
-        r->error = e;
+    r->figures.submitted += static_cast<int>(end - begin);
+    if (r->figures.kills < kKills && c == (r->figures.kills + 1) * chunks / (kKills + 1)) {
+      const int victim = r->figures.kills % 2 == 0 ? 1 : 0;
+      std::fprintf(stderr, "[exactly-once] SIGKILL processor %d after %d commands\n", victim,
+                   r->figures.submitted);
+      cluster.processor(victim).Signal(SIGKILL);
+      if (Status s = cluster.StartProcessor(victim); !s.ok()) {
+        r->error = "restart failed: " + s.ToString();
         return r;
       }
-      r->figures.submitted += static_cast<int>(end - begin);
-      if (r->figures.kills < kKills && c == (r->figures.kills + 1) * chunks / (kKills + 1)) {
-        const int victim = r->figures.kills % 2 == 0 ? 1 : 0;
-        std::fprintf(stderr, "[exactly-once] SIGKILL processor %d after %d commands\n", victim,
-                     r->figures.submitted);
-        cluster.processor(victim).Signal(SIGKILL);
-        if (Status s = cluster.StartProcessor(victim); !s.ok()) {
-          r->error = "restart failed: " + s.ToString();
-          return r;
-        }
-        ++r->figures.kills;
-      }
-      std::this_thread::sleep_until(submit_start + pace * (c + 1));  // pacing, not a wait
+      ++r->figures.kills;
     }
-    r->figures.submit_seconds = std::chrono::duration<double>(Clock::now() - submit_start).count();
-    for (const Planned& p : r->planned) r->figures.resubmitted += p.original >= 0 ? 1 : 0;
+    std::this_thread::sleep_until(submit_start + pace * (c + 1));  // pacing, not a wait
+  }
+  r->figures.submit_seconds = std::chrono::duration<double>(Clock::now() - submit_start).count();
+  for (const Planned& p : r->planned) r->figures.resubmitted += p.original >= 0 ? 1 : 0;
 
-    // Processor 1 leaves the group gracefully, so processor 0 owns every partition and is the
-    // one to ask. It has caught up once it knows every instance's last event (the sentinel).
-    const auto catch_up_start = Clock::now();
-    cluster.processor(1).Signal(SIGTERM);
-    if (cluster.processor(1).Wait(std::chrono::seconds(20)) != 0) {
-      r->error = "processor 1 did not exit cleanly on SIGTERM; see " + cluster.log_dir();
-      return r;
-    }
-    auto p0 = KeepAlive(cluster.ProcessorClient(0));
-    std::vector<const Planned*> sentinels;
-    for (auto it = r->planned.rbegin(); it != r->planned.rend() && sentinels.size() < kInstances;
-         ++it) {
-      sentinels.push_back(&*it);
-    }
-    const bool caught_up = WaitUntil(std::chrono::seconds(90), [&] {
-      for (const Planned* s : sentinels) {
-        if (!Answers200(*p0, "/v1/instances/" + s->instance + "/events/" + s->event_id)) {
-          return false;
-        }
-      }
-      return Answers200(*p0, "/readyz");
-    });
-    if (!caught_up) {
-      r->error = "processor 0 did not apply every instance's last event within 90 s; see " +
-                 cluster.log_dir();
-      return r;
-    }
-    r->figures.catch_up_seconds =
-        std::chrono::duration<double>(Clock::now() - catch_up_start).count();
+  // Processor 1 leaves the group gracefully, so processor 0 owns every partition and is the
+  // one to ask. It has caught up once it knows every instance's last event (the sentinel).
+  const auto catch_up_start = Clock::now();
+  cluster.processor(1).Signal(SIGTERM);
+  if (cluster.processor(1).Wait(std::chrono::seconds(20)) != 0) {
+    r->error = "processor 1 did not exit cleanly on SIGTERM; see " + cluster.log_dir();
     return r;
-  }();
-  return *run;
-}
-
-// GETs `path` on `client` and parses the 200's body into `out`; the failure otherwise.
-std::string GetJson(httplib::Client& client, const std::string& path,
-                    google::protobuf::Message& out) {
-  auto res = client.Get(path.c_str());
-  if (!res) return "GET " + path + " did not answer";
-  if (res->status != 200)
-    return "GET " + path + " answered " + std::to_string(res->status) + " " + res->body;
-  out.Clear();
-  if (Status s = http::ParseJson(res->body, out); !s.ok())
-    return "GET " + path + ": " + s.ToString();
-  return "";
+  }
+  auto p0 = KeepAlive(cluster.ProcessorClient(0));
+  std::vector<const Planned*> sentinels;
+  for (auto it = r->planned.rbegin(); it != r->planned.rend() && sentinels.size() < kInstances;
+       ++it) {
+    sentinels.push_back(&*it);
+  }
+  const bool caught_up = WaitUntil(std::chrono::seconds(90), [&] {
+    for (const Planned* s : sentinels) {
+      if (!Answers200(*p0, "/v1/instances/" + s->instance + "/events/" + s->event_id)) {
+        return false;
+      }
+    }
+    return Answers200(*p0, "/readyz");
+  });
+  if (!caught_up) {
+    r->error = "processor 0 did not apply every instance's last event within 90 s; see " +
+               cluster.log_dir();
+    return r;
+  }
+  r->figures.catch_up_seconds =
+      std::chrono::duration<double>(Clock::now() - catch_up_start).count();
+  return r;
 }
 
 void ExpectBalances(const model::Balances& want, const v1::Balances& got, const std::string& what) {
@@ -461,8 +436,8 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
   for (const auto& [address, account] : m.accounts()) {
     const std::string what = instance + "/" + address;
     v1::AccountView view;
-    std::string error = GetJson(p0, base + "/accounts/" + address, view);
-    ASSERT_TRUE(error.empty()) << error;
+    Status got = GetJson(p0, base + "/accounts/" + address, view);
+    ASSERT_TRUE(got.ok()) << got.ToString();
     ExpectBalances(account.balances, view.balances(), what);
 
     // The whole history, newest first, a page at a time.
@@ -470,11 +445,11 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
     std::string cursor;
     do {
       v1::HistoryPage page;
-      error = GetJson(p0,
-                      base + "/accounts/" + address + "/history?limit=97" +
-                          (cursor.empty() ? "" : "&cursor=" + cursor),
-                      page);
-      ASSERT_TRUE(error.empty()) << error;
+      got = GetJson(p0,
+                    base + "/accounts/" + address + "/history?limit=97" +
+                        (cursor.empty() ? "" : "&cursor=" + cursor),
+                    page);
+      ASSERT_TRUE(got.ok()) << got.ToString();
       items.insert(items.end(), page.items().begin(), page.items().end());
       ASSERT_LE(items.size(), account.history.size() + 1000) << what << " history runs away";
       cursor = page.next_cursor();
@@ -501,8 +476,8 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
     v1::TransactionView view;
     const std::string path =
         base + "/transactions/" + tx.created.source + "/" + tx.created.source_idempk;
-    const std::string error = GetJson(p0, path, view);
-    ASSERT_TRUE(error.empty()) << error;
+    const Status got = GetJson(p0, path, view);
+    ASSERT_TRUE(got.ok()) << got.ToString();
     EXPECT_EQ(view.status(), ToProto(tx.status)) << path;
     ASSERT_EQ(view.entries_size(), static_cast<int>(tx.created.entries.size())) << path;
     for (int k = 0; k < view.entries_size(); ++k) {
@@ -518,8 +493,8 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
     if (first_offset.at(p->event_id) != p->offset) continue;  // a resubmission: same record
     const model::Verdict want = *m.RecordedOutcome(p->event_id);
     v1::EventOutcomeView view;
-    const std::string error = GetJson(p0, base + "/events/" + p->event_id, view);
-    ASSERT_TRUE(error.empty()) << error;
+    const Status got = GetJson(p0, base + "/events/" + p->event_id, view);
+    ASSERT_TRUE(got.ok()) << got.ToString();
     EXPECT_EQ(view.outcome(), ToProto(want.outcome))
         << instance << " event " << p->event_id << " at offset " << p->offset << ": "
         << view.message();
@@ -534,8 +509,8 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
 
   // The trial balance: the model's posted totals, and the books balance.
   v1::TrialBalance trial;
-  const std::string error = GetJson(p0, base + "/trial-balance", trial);
-  ASSERT_TRUE(error.empty()) << error;
+  const Status answered = GetJson(p0, base + "/trial-balance", trial);
+  ASSERT_TRUE(answered.ok()) << answered.ToString();
   std::map<std::string, model::Totals> got;
   for (const v1::CurrencyTotals& t : trial.currencies()) {
     EXPECT_EQ(t.debits(), t.credits()) << instance << " " << t.currency() << " does not balance";
@@ -549,11 +524,33 @@ void CheckInstance(httplib::Client& p0, const std::string& instance, const model
   }
 }
 
-class ExactlyOnceTest : public ::testing::Test {};
+class ExactlyOnceTest : public ClusterSuite<ExactlyOnceTest> {
+ public:
+  static ClusterOptions Options() { return {.partitions = kPartitions, .processors = 2}; }
+  static void SetUpTestSuite() {
+    const auto started = Clock::now();
+    ClusterSuite::SetUpTestSuite();
+    if (Started()) run_ = RunWorkload(cluster(), started).release();
+  }
+  static void TearDownTestSuite() {
+    delete run_;
+    run_ = nullptr;
+    ClusterSuite::TearDownTestSuite();
+  }
+
+ protected:
+  void SetUp() override {
+    ClusterSuite::SetUp();
+    ASSERT_TRUE(run_ != nullptr && run_->error.empty()) << (run_ ? run_->error : "no run");
+  }
+  static SharedRun& TheRun() { return *run_; }
+
+ private:
+  static inline SharedRun* run_ = nullptr;
+};
 
 TEST_F(ExactlyOnceTest, EveryProjectionEqualsTheModelAfterSigkills) {
   SharedRun& run = TheRun();
-  ASSERT_TRUE(run.error.empty()) << run.error;
   const auto check_start = Clock::now();
 
   // Resubmissions got their original's event id; every instance lives on one partition.
@@ -594,7 +591,7 @@ TEST_F(ExactlyOnceTest, EveryProjectionEqualsTheModelAfterSigkills) {
   std::vector<std::thread> checkers;
   for (const auto& [instance, m] : models) {
     checkers.emplace_back([&, &instance = instance, &m = m] {
-      auto p0 = KeepAlive(run.cluster->ProcessorClient(0));
+      auto p0 = KeepAlive(cluster().ProcessorClient(0));
       CheckInstance(*p0, instance, m, log.at(instance), first_offset, histories_compared,
                     outcomes_compared);
     });
@@ -615,17 +612,15 @@ TEST_F(ExactlyOnceTest, EveryProjectionEqualsTheModelAfterSigkills) {
 
 TEST_F(ExactlyOnceTest, TheOutcomeStreamHasOneOutcomePerRecordInLogOrderAsTheQueryApiServes) {
   SharedRun& run = TheRun();
-  ASSERT_TRUE(run.error.empty()) << run.error;
-  Cluster& cluster = *run.cluster;
-  auto check = AwaitOutcomeStream(cluster.bootstrap(), cluster.events_topic(),
-                                  cluster.outcomes_topic(), std::chrono::seconds(90));
+  auto check = AwaitOutcomeStream(cluster().bootstrap(), cluster().events_topic(),
+                                  cluster().outcomes_topic(), std::chrono::seconds(90));
   ASSERT_TRUE(check.ok()) << check.status().ToString();
   std::printf("outcome stream: %s\n", Describe(*check).c_str());
   EXPECT_EQ(check->events, static_cast<int64_t>(run.planned.size()));
   EXPECT_EQ(check->missing, 0) << check->problems;
   EXPECT_EQ(check->out_of_order, 0) << check->problems;
   EXPECT_EQ(check->strays, 0) << check->problems;
-  if (cluster.kafka() != nullptr) {
+  if (cluster().kafka() != nullptr) {
     EXPECT_EQ(check->duplicates, 0) << check->problems;
   } else {
     // The embedded broker ignores read_committed (EMBEDDED-BROKER.md): a killed relay's aborted
@@ -642,7 +637,7 @@ TEST_F(ExactlyOnceTest, TheOutcomeStreamHasOneOutcomePerRecordInLogOrderAsTheQue
   std::vector<std::thread> checkers;
   for (const auto& [instance, events] : by_instance) {
     checkers.emplace_back([&, &instance = instance, &events = events] {
-      auto p0 = KeepAlive(cluster.ProcessorClient(0));
+      auto p0 = KeepAlive(cluster().ProcessorClient(0));
       for (const Planned* p : events) {
         auto it = check->first.find({p->partition, p->offset});
         if (it == check->first.end()) continue;  // counted as missing above
@@ -654,9 +649,9 @@ TEST_F(ExactlyOnceTest, TheOutcomeStreamHasOneOutcomePerRecordInLogOrderAsTheQue
           continue;
         }
         v1::EventOutcomeView served;
-        const std::string error =
+        const Status got =
             GetJson(*p0, "/v1/instances/" + instance + "/events/" + p->event_id, served);
-        ASSERT_TRUE(error.empty()) << error;
+        ASSERT_TRUE(got.ok()) << got.ToString();
         EXPECT_EQ(streamed.outcome(), served.outcome()) << p->event_id;
         EXPECT_EQ(streamed.reason(), served.reason()) << p->event_id;
         EXPECT_EQ(streamed.source_offset(), served.offset()) << p->event_id;
@@ -669,41 +664,15 @@ TEST_F(ExactlyOnceTest, TheOutcomeStreamHasOneOutcomePerRecordInLogOrderAsTheQue
   EXPECT_GT(compared.load(), static_cast<int>(run.planned.size()) / 2);
 }
 
-// The exit code of `argv`, its stdout, and its stderr log; nullopt exit code on timeout.
-struct Ran {
-  std::optional<int> exit_code;
-  std::string out;
-  std::string err;
-};
-
-Ran RunKledger(const std::vector<std::string>& args, const std::string& log_path,
-               std::chrono::seconds timeout) {
-  std::vector<std::string> argv = {KledgerBinary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto child = ChildProcess::Spawn(argv, log_path);
-  if (!child.ok()) return {std::nullopt, "", child.status().ToString()};
-  Ran ran;
-  ran.out = child->ReadAll(timeout);
-  ran.exit_code = child->Wait(std::chrono::seconds(10));
-  ran.err = ReadFile(log_path);
-  return ran;
-}
-
 TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
-  SharedRun& run = TheRun();
-  ASSERT_TRUE(run.error.empty()) << run.error;
-  Cluster& cluster = *run.cluster;
-
   // Everything is published before the rebuild starts, so its outbox must come out empty.
-  auto stream = AwaitOutcomeStream(cluster.bootstrap(), cluster.events_topic(),
-                                   cluster.outcomes_topic(), std::chrono::seconds(90));
+  auto stream = AwaitOutcomeStream(cluster().bootstrap(), cluster().events_topic(),
+                                   cluster().outcomes_topic(), std::chrono::seconds(90));
   ASSERT_TRUE(stream.ok() && stream->missing == 0) << "outcomes not all published";
   const TempDir scratch("kledger-rebuild");
   const std::string& data_dir = scratch.path();
-  const std::string log_path = cluster.log_dir() + "/rebuild.log";
-  std::vector<std::string> args = {"rebuild", "--data-dir", data_dir};
-  for (const std::string& flag : cluster.KafkaFlags()) args.push_back(flag);
-  const Ran rebuild = RunKledger(args, log_path, std::chrono::seconds(60));
+  const ToolRun rebuild =
+      cluster().RunKledger({"rebuild", "--data-dir", data_dir}, std::chrono::seconds(60));
   ASSERT_EQ(rebuild.exit_code, 0) << "kledger rebuild failed; stderr: " << rebuild.err
                                   << "\nstdout: " << rebuild.out;
 
@@ -716,7 +685,7 @@ TEST_F(ExactlyOnceTest, RebuildFromOffsetZeroGivesTheLiveDigest) {
   ASSERT_TRUE(std::regex_match(rebuilt, std::regex("[0-9a-f]{64}")))
       << "no digest=<64 hex> line in: " << rebuild.out;
 
-  auto p0 = cluster.ProcessorClient(0);
+  auto p0 = cluster().ProcessorClient(0);
   auto res = p0->Get("/v1/digest");
   ASSERT_TRUE(res) << "GET /v1/digest did not answer";
   ASSERT_EQ(res->status, 200) << res->body;

@@ -12,7 +12,7 @@
 
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
-#include "tests/support/cluster.h"
+#include "tests/support/cluster_suite.h"
 
 namespace kledger::testing {
 namespace {
@@ -40,16 +40,19 @@ std::vector<Account> Accounts() {
   return out;
 }
 
-class ReadSideTest : public ::testing::Test {
- protected:
+class ReadSideTest : public ClusterSuite<ReadSideTest> {
+ public:
+  static ClusterOptions Options() {
+    return {.partitions = 4, .processors = 2, .group = "read-side"};
+  }
   static void SetUpTestSuite() {
-    cluster_ = new Cluster({.partitions = 4, .processors = 2, .group = "read-side"});
-    ASSERT_TRUE(cluster_->Start().ok()) << "logs in " << cluster_->log_dir();
+    ClusterSuite::SetUpTestSuite();
+    if (!Started()) return;
     // Opened (and some closed) through /v1/batch, 100 commands a request.
     v1::BatchRequest batch;
     auto flush = [&] {
       auto res =
-          cluster_->CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
+          cluster().CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
       ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
       v1::BatchResponse answer;
       ASSERT_TRUE(http::ParseJson(res->body, answer).ok());
@@ -83,11 +86,8 @@ class ReadSideTest : public ::testing::Test {
       ASSERT_NO_FATAL_FAILURE(flush());
     }
   }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
 
+ protected:
   static std::string Upper(std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
@@ -98,7 +98,7 @@ class ReadSideTest : public ::testing::Test {
     int owner = -1;
     WaitUntil(30s, [&] {
       for (int i = 0; i < 2; ++i) {
-        auto res = cluster_->ProcessorClient(i)->Get(
+        auto res = cluster().ProcessorClient(i)->Get(
             ("/v1/instances/" + instance + "/accounts?limit=1").c_str());
         if (res && res->status == 200) owner = i;
       }
@@ -118,7 +118,7 @@ class ReadSideTest : public ::testing::Test {
       if (!cursor.empty()) path += "&cursor=" + cursor;
       // The first page waits until the owner applied every command of the instance.
       if (*pages == 0) path += "&min_offset=" + std::to_string(last_offset_.at(instance));
-      auto res = cluster_->ProcessorClient(p)->Get(path.c_str());
+      auto res = cluster().ProcessorClient(p)->Get(path.c_str());
       EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
       if (!res || res->status != 200) break;
       v1::AccountPage page;
@@ -133,22 +133,12 @@ class ReadSideTest : public ::testing::Test {
     return listed;
   }
 
-  // POSTs a command body to the command API; its 202 ack (a failed expectation otherwise).
-  static v1::Ack Submit(const std::string& path, const std::string& body) {
-    auto res = cluster_->CommandClient()->Post(path.c_str(), body, "application/json");
-    EXPECT_TRUE(res && res->status == 202) << path << ": " << (res ? res->body : "no answer");
-    v1::Ack ack;
-    if (res && res->status == 202) EXPECT_TRUE(http::ParseJson(res->body, ack).ok());
-    return ack;
-  }
-
   // GETs `path` from the instance's owner and parses the 200 answer into `message`.
   template <typename Message>
   static Message Query(int owner, const std::string& path) {
     Message message;
-    auto res = cluster_->ProcessorClient(owner)->Get(path.c_str());
-    EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
-    if (res && res->status == 200) EXPECT_TRUE(http::ParseJson(res->body, message).ok());
+    const Status got = GetJson(*cluster().ProcessorClient(owner), path, message);
+    EXPECT_TRUE(got.ok()) << got.ToString();
     return message;
   }
 
@@ -162,7 +152,6 @@ class ReadSideTest : public ::testing::Test {
            R"(,"currency":"USD"}]})";
   }
 
-  static inline Cluster* cluster_ = nullptr;
   static inline std::map<std::string, int64_t> last_offset_;  // instance -> its last command
 };
 
@@ -188,7 +177,7 @@ TEST_F(ReadSideTest, EveryFilterPagesThroughExactlyTheModelsAccountsInAddressOrd
   for (int t = 0; t < 6; ++t) {
     const std::string instance = "tenant-" + std::to_string(t);
     const int owner = OwnerOf(instance);
-    ASSERT_GE(owner, 0) << instance << " has no owner; logs in " << cluster_->log_dir();
+    ASSERT_GE(owner, 0) << instance << " has no owner; logs in " << cluster().log_dir();
     for (const Query& q : queries) {
       std::vector<std::string> expected;
       for (const Account& a : accounts) {
@@ -209,12 +198,12 @@ TEST_F(ReadSideTest, EveryFilterPagesThroughExactlyTheModelsAccountsInAddressOrd
     std::string named;
     EXPECT_TRUE(WaitUntil(30s,
                           [&] {
-                            auto other = cluster_->ProcessorClient(1 - owner)->Get(
+                            auto other = cluster().ProcessorClient(1 - owner)->Get(
                                 ("/v1/instances/" + instance + "/accounts").c_str());
                             named = other && other->status == 421
                                         ? other->get_header_value("X-Kledger-Owner")
                                         : "";
-                            return named == cluster_->ProcessorUrl(owner);
+                            return named == cluster().ProcessorUrl(owner);
                           }))
         << instance << ": the other processor names '" << named << "'";
   }
@@ -263,7 +252,7 @@ TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
     }
     made.push_back(m);
   }
-  auto res = cluster_->CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
+  auto res = cluster().CommandClient()->Post("/v1/batch", http::ToJson(batch), "application/json");
   ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
   v1::BatchResponse answer;
   ASSERT_TRUE(http::ParseJson(res->body, answer).ok());
@@ -302,7 +291,7 @@ TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
                            "&limit=" + std::to_string(limit) +
                            "&min_offset=" + std::to_string(last);
         if (!cursor.empty()) path += "&cursor=" + cursor;
-        auto page_res = cluster_->ProcessorClient(owner)->Get(path.c_str());
+        auto page_res = cluster().ProcessorClient(owner)->Get(path.c_str());
         ASSERT_TRUE(page_res && page_res->status == 200)
             << path << ": " << (page_res ? page_res->body : "no answer");
         v1::TransactionPage page;
@@ -332,7 +321,7 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
   for (const char* body : {R"({"address":"cash","type":"ASSET","currency":"USD"})",
                            R"({"address":"sales","type":"REVENUE","currency":"USD",)"
                            R"("allow_negative":true})"}) {
-    const v1::Ack ack = Submit(base + "/accounts", body);
+    const v1::Ack ack = Accept(base + "/accounts", body);
     model.push_back({ack.event_id(), "account_opened", "APPLIED", ack.offset()});
   }
   for (int i = 0; i < 40; ++i) {
@@ -340,10 +329,10 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
     const std::string body =
         refund ? Transfer("pos", "r" + std::to_string(i), "POSTED", "sales", "cash", 1'000'000)
                : Transfer("pos", "s" + std::to_string(i), "POSTED", "cash", "sales", 10);
-    const v1::Ack ack = Submit(base + "/transactions", body);
+    const v1::Ack ack = Accept(base + "/transactions", body);
     model.push_back(
         {ack.event_id(), "transaction_created", refund ? "REJECTED" : "APPLIED", ack.offset()});
-    if (i == 5) Submit(base + "/transactions", body);  // a duplicate: nothing recorded
+    if (i == 5) Accept(base + "/transactions", body);  // a duplicate: nothing recorded
   }
   const int64_t last = model.back().offset;
   const int owner = OwnerOf(instance);
@@ -381,7 +370,9 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
         for (const auto& e : page.items()) {
           listed.push_back(e.event_id() + " " + v1::Outcome_Name(e.outcome()) + " " +
                            std::to_string(e.offset()));
-          if (e.outcome() == v1::REJECTED) EXPECT_EQ(e.reason(), "insufficient_funds");
+          if (e.outcome() == v1::REJECTED) {
+            EXPECT_EQ(e.reason(), "insufficient_funds");
+          }
         }
         cursor = page.next_cursor();
         ASSERT_LT(++pages, 200);
@@ -389,7 +380,7 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
       EXPECT_EQ(listed, expected) << "?" << f.text << " limit " << limit;
     }
   }
-  auto other = cluster_->ProcessorClient(1 - owner)->Get((base + "/events").c_str());
+  auto other = cluster().ProcessorClient(1 - owner)->Get((base + "/events").c_str());
   ASSERT_TRUE(other);
   EXPECT_EQ(other->status, 421);
 }
@@ -399,17 +390,17 @@ TEST_F(ReadSideTest, EventListsFollowTheirFilters) {
 TEST_F(ReadSideTest, BalanceAtTheOffsetBeforeAPostIsThePendingView) {
   const std::string instance = "pending-post";
   const std::string base = "/v1/instances/" + instance;
-  Submit(base + "/accounts", R"({"address":"cash","type":"ASSET","currency":"USD"})");
-  Submit(base + "/accounts",
+  Accept(base + "/accounts", R"({"address":"cash","type":"ASSET","currency":"USD"})");
+  Accept(base + "/accounts",
          R"({"address":"equity","type":"EQUITY","currency":"USD","allow_negative":true})");
   const v1::Ack pending =
-      Submit(base + "/transactions", Transfer("bank", "t1", "PENDING", "cash", "equity", 50));
+      Accept(base + "/transactions", Transfer("bank", "t1", "PENDING", "cash", "equity", 50));
   const int owner = OwnerOf(instance);
   ASSERT_GE(owner, 0);
   const auto pending_view = Query<v1::AccountView>(
       owner, base + "/accounts/cash?min_offset=" + std::to_string(pending.offset()));
   EXPECT_EQ(pending_view.balances().pending().debit(), 50);
-  const v1::Ack post = Submit(base + "/transactions/bank/t1/updates",
+  const v1::Ack post = Accept(base + "/transactions/bank/t1/updates",
                               R"({"update_idempk":"post-1","action":"POST"})");
   const auto posted_view = Query<v1::AccountView>(
       owner, base + "/accounts/cash?min_offset=" + std::to_string(post.offset()));
@@ -436,12 +427,12 @@ TEST_F(ReadSideTest, BalanceAtTheOffsetBeforeAPostIsThePendingView) {
 TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   const std::string instance = "lifecycle";
   const std::string base = "/v1/instances/" + instance;
-  Submit(base + "/accounts", R"({"address":"wallet:1","type":"LIABILITY","currency":"USD"})");
-  Submit(base + "/accounts",
+  Accept(base + "/accounts", R"({"address":"wallet:1","type":"LIABILITY","currency":"USD"})");
+  Accept(base + "/accounts",
          R"({"address":"bank","type":"ASSET","currency":"USD","allow_negative":true})");
   const std::string update =
       R"({"update_idempk":"kyc-1","allow_negative":true,"metadata_set":{"tier":"gold"}})";
-  const v1::Ack updated = Submit(base + "/accounts/wallet:1/updates", update);
+  const v1::Ack updated = Accept(base + "/accounts/wallet:1/updates", update);
   const int owner = OwnerOf(instance);
   ASSERT_GE(owner, 0);
   const std::string wallet = base + "/accounts/wallet:1?min_offset=";
@@ -450,19 +441,19 @@ TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   EXPECT_EQ(after_update.metadata().at("tier"), "gold");
   EXPECT_TRUE(after_update.allow_negative());
 
-  const v1::Ack again = Submit(base + "/accounts/wallet:1/updates", update);
+  const v1::Ack again = Accept(base + "/accounts/wallet:1/updates", update);
   EXPECT_EQ(again.event_id(), updated.event_id());
   const auto after_again = Query<v1::AccountView>(owner, wallet + std::to_string(again.offset()));
   EXPECT_EQ(after_again.ShortDebugString(), after_update.ShortDebugString());
   // The body may repeat the path's address, never contradict it.
-  auto contradicting = cluster_->CommandClient()->Post(
+  auto contradicting = cluster().CommandClient()->Post(
       (base + "/accounts/wallet:1/updates").c_str(),
       R"({"address":"wallet:2","update_idempk":"x"})", "application/json");
   ASSERT_TRUE(contradicting);
   EXPECT_EQ(contradicting->status, 400) << contradicting->body;
 
-  const v1::Ack closed = Submit(base + "/accounts/wallet:1/close", "");
-  const v1::Ack closed_again = Submit(base + "/accounts/wallet:1/close", "{}");
+  const v1::Ack closed = Accept(base + "/accounts/wallet:1/close", "");
+  const v1::Ack closed_again = Accept(base + "/accounts/wallet:1/close", "{}");
   EXPECT_EQ(closed_again.event_id(), closed.event_id());
   const auto after_close =
       Query<v1::AccountView>(owner, wallet + std::to_string(closed_again.offset()));
@@ -472,7 +463,7 @@ TEST_F(ReadSideTest, AccountsAreUpdatedAndClosedOverHttpOnceEach) {
   EXPECT_EQ(first_close.outcome(), v1::APPLIED);
   EXPECT_EQ(first_close.offset(), closed.offset());
 
-  const v1::Ack refused = Submit(base + "/transactions",
+  const v1::Ack refused = Accept(base + "/transactions",
                                  Transfer("app", "after-close", "POSTED", "bank", "wallet:1", 5));
   const auto outcome =
       Query<v1::EventOutcomeView>(owner, base + "/events/" + refused.event_id() +
@@ -500,7 +491,7 @@ TEST_F(ReadSideTest, EachInstanceIsListedOnceByItsOwner) {
     do {
       std::string path = "/v1/instances?limit=2";
       if (!cursor.empty()) path += "&cursor=" + cursor;
-      auto res = cluster_->ProcessorClient(p)->Get(path.c_str());
+      auto res = cluster().ProcessorClient(p)->Get(path.c_str());
       ASSERT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
       v1::InstancePage page;
       ASSERT_TRUE(http::ParseJson(res->body, page).ok()) << res->body;
@@ -510,7 +501,7 @@ TEST_F(ReadSideTest, EachInstanceIsListedOnceByItsOwner) {
         EXPECT_TRUE(listed.emplace(item.instance_id(), p).second)
             << item.instance_id() << " listed twice";
         // The partition it names is the one whose owner answers for the instance.
-        auto stats = cluster_->ProcessorClient(p)->Get(
+        auto stats = cluster().ProcessorClient(p)->Get(
             ("/v1/instances/" + item.instance_id() + "/events/nope").c_str());
         ASSERT_TRUE(stats);
         EXPECT_NE(stats->status, 421)
@@ -528,7 +519,7 @@ TEST_F(ReadSideTest, EachInstanceIsListedOnceByItsOwner) {
   }
   EXPECT_EQ(tenants, owners);
 
-  auto bad = cluster_->ProcessorClient(0)->Get("/v1/instances?cursor=%2A%2A");
+  auto bad = cluster().ProcessorClient(0)->Get("/v1/instances?cursor=%2A%2A");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400) << bad->body;
   EXPECT_NE(bad->body.find("cursor is malformed"), std::string::npos) << bad->body;
@@ -552,7 +543,7 @@ TEST_F(ReadSideTest, BadListParametersAreRefusedWithTheirReason) {
            {"events?cursor=q", "is malformed"},
            {"accounts/x/balances?at_offset=abc", "at_offset must be a whole number"},
        }) {
-    auto res = cluster_->ProcessorClient(owner)->Get(("/v1/instances/tenant-0/" + query).c_str());
+    auto res = cluster().ProcessorClient(owner)->Get(("/v1/instances/tenant-0/" + query).c_str());
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << query << ": " << res->body;
     EXPECT_NE(res->body.find(says), std::string::npos) << query << ": " << res->body;

@@ -13,7 +13,7 @@
 #include "common/http.h"
 #include "common/kafka/internal/rdkafka_util.h"
 #include "kledger/v1/api.pb.h"
-#include "tests/support/cluster.h"
+#include "tests/support/cluster_suite.h"
 
 namespace kledger::testing {
 namespace {
@@ -51,10 +51,18 @@ std::string OpenAccount(const std::string& address) {
   return R"({"address":")" + address + R"(","type":"asset","currency":"USD"})";
 }
 
-class SecurityTest : public ::testing::Test {
- protected:
+class SecurityTest : public ClusterSuite<SecurityTest> {
+ public:
   static void SetUpTestSuite() {
     token_dir_ = new TempDir("kledger-security-tokens");
+    ClusterSuite::SetUpTestSuite();
+  }
+  static void TearDownTestSuite() {
+    ClusterSuite::TearDownTestSuite();
+    delete token_dir_;
+    token_dir_ = nullptr;
+  }
+  static ClusterOptions Options() {
     const std::string tokens = WriteTokens(token_dir_->path());
     const std::vector<std::string> common = {"--auth-tokens", tokens, "-X",
                                              std::string("sasl.password=") + kSaslPassword};
@@ -62,35 +70,24 @@ class SecurityTest : public ::testing::Test {
     options.command_flags = common;
     options.command_flags.insert(options.command_flags.end(), {"--max-body-bytes", "131072"});
     options.processor_flags = common;
-    cluster_ = new Cluster(options);
-    Status started = cluster_->Start();
-    ASSERT_TRUE(started.ok()) << started.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete token_dir_;
-    token_dir_ = nullptr;
+    return options;
   }
 
+ protected:
   static std::unique_ptr<httplib::Client> Command(const char* token) {
-    auto client = cluster_->CommandClient();
+    auto client = cluster().CommandClient();
     if (token != nullptr) client->set_bearer_token_auth(token);
     return client;
   }
   static std::unique_ptr<httplib::Client> Query(const char* token) {
-    auto client = cluster_->ProcessorClient(0);
+    auto client = cluster().ProcessorClient(0);
     if (token != nullptr) client->set_bearer_token_auth(token);
     return client;
   }
   static int Code(const httplib::Result& res) { return res ? res->status : -1; }
 
-  static Cluster* cluster_;
-  static TempDir* token_dir_;
+  static inline TempDir* token_dir_ = nullptr;
 };
-
-Cluster* SecurityTest::cluster_ = nullptr;
-TempDir* SecurityTest::token_dir_ = nullptr;
 
 TEST_F(SecurityTest, CommandApiAnswers401WithoutAValidToken403OutOfScopeAnd202InScope) {
   auto missing = Command(nullptr)->Post("/v1/instances/acme/accounts", OpenAccount("a:1"), kJson);
@@ -322,7 +319,7 @@ TEST_F(SecurityTest, ContentOverTheDomainLimitsIsRefusedWithFieldDetails) {
 TEST_F(SecurityTest, ZzNoSecretAppearsInTheProcessesLogs) {
   int logs = 0;
   bool refusal_logged = false;
-  for (const auto& entry : fs::directory_iterator(cluster_->log_dir())) {
+  for (const auto& entry : fs::directory_iterator(cluster().log_dir())) {
     if (entry.path().extension() != ".log") continue;
     ++logs;
     const std::string text = ReadFile(entry.path());

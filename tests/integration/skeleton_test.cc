@@ -6,32 +6,18 @@
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
 #include "kledger/v1/events.pb.h"
-#include "tests/support/cluster.h"
+#include "tests/support/cluster_suite.h"
 
 namespace kledger::testing {
 namespace {
 
 constexpr char kJson[] = "application/json";
 
-class SkeletonTest : public ::testing::Test {
+class SkeletonTest : public ClusterSuite<SkeletonTest> {
+ public:
+  static ClusterOptions Options() { return {.partitions = 4, .processors = 1}; }
+
  protected:
-  static void SetUpTestSuite() {
-    cluster_ = new Cluster({.partitions = 4, .processors = 1});
-    Status started = cluster_->Start();
-    ASSERT_TRUE(started.ok()) << started.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
-  // POSTs `body` to the command API; the 202's Ack, failing the test otherwise.
-  static v1::Ack Accept(const std::string& path, const std::string& body) {
-    auto ack = cluster_->Submit(path, body);
-    EXPECT_TRUE(ack.ok()) << ack.status().ToString();
-    return ack.ok() ? *ack : v1::Ack();
-  }
-
   static std::string OpenAccount(const std::string& address, const std::string& type) {
     return R"({"address":")" + address + R"(","type":")" + type + R"(","currency":"USD"})";
   }
@@ -51,7 +37,7 @@ class SkeletonTest : public ::testing::Test {
   static v1::AccountView WaitForAccount(const std::string& instance, const std::string& address,
                                         const std::function<bool(const v1::AccountView&)>& done) {
     v1::AccountView view;
-    auto client = cluster_->ProcessorClient(0);
+    auto client = cluster().ProcessorClient(0);
     const std::string path = "/v1/instances/" + instance + "/accounts/" + address;
     WaitUntil(std::chrono::seconds(20), [&] {
       auto res = client->Get(path.c_str());
@@ -61,11 +47,7 @@ class SkeletonTest : public ::testing::Test {
     });
     return view;
   }
-
-  static Cluster* cluster_;
 };
-
-Cluster* SkeletonTest::cluster_ = nullptr;
 
 TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
   Accept("/v1/instances/acme/accounts", OpenAccount("assets:cash", "asset"));
@@ -107,7 +89,7 @@ TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
 
   // The resubmitted order-1 was a duplicate: it did not change the balance (1500, not 2499).
   auto outcome =
-      cluster_->ProcessorClient(0)->Get(("/v1/instances/acme/events/" + first.event_id()).c_str());
+      cluster().ProcessorClient(0)->Get(("/v1/instances/acme/events/" + first.event_id()).c_str());
   ASSERT_TRUE(outcome);
   EXPECT_EQ(outcome->status, 200) << outcome->body;
   v1::EventOutcomeView view;
@@ -116,7 +98,7 @@ TEST_F(SkeletonTest, AcceptedCommandsBecomeBalancesReadBackOverHttp) {
 }
 
 TEST_F(SkeletonTest, InvalidCommandsAreRefusedWithFieldDetails) {
-  auto res = cluster_->CommandClient()->Post(
+  auto res = cluster().CommandClient()->Post(
       "/v1/instances/acme/transactions",
       R"({"source":"shop","source_idempk":"bad-1","status":"posted","entries":[)"
       R"({"account":"assets:cash","direction":"debit","amount":100,"currency":"USD"},)"
@@ -130,10 +112,10 @@ TEST_F(SkeletonTest, InvalidCommandsAreRefusedWithFieldDetails) {
   ASSERT_GE(body.error().details_size(), 1);
   EXPECT_EQ(body.error().details(0).code(), "unbalanced");
 
-  auto not_json = cluster_->CommandClient()->Post("/v1/instances/acme/accounts", "{", kJson);
+  auto not_json = cluster().CommandClient()->Post("/v1/instances/acme/accounts", "{", kJson);
   ASSERT_TRUE(not_json);
   EXPECT_EQ(not_json->status, 400);
-  auto bad_instance = cluster_->CommandClient()->Post("/v1/instances/bad%20name/accounts",
+  auto bad_instance = cluster().CommandClient()->Post("/v1/instances/bad%20name/accounts",
                                                       OpenAccount("assets:cash", "asset"), kJson);
   ASSERT_TRUE(bad_instance);
   EXPECT_EQ(bad_instance->status, 400) << bad_instance->body;
@@ -143,10 +125,10 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   const v1::Ack ack = Accept("/v1/instances/kcat/accounts", OpenAccount("assets:cash", "asset"));
   // Headers of every record, as a third-party client sees them.
   auto kcat =
-      ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                           cluster_->events_topic(), "-p", std::to_string(ack.partition()), "-o",
+      ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster().bootstrap(), "-t",
+                           cluster().events_topic(), "-p", std::to_string(ack.partition()), "-o",
                            std::to_string(ack.offset()), "-c", "1", "-e", "-f", "%k\\n%h\\n"},
-                          cluster_->log_dir() + "/kcat.log");
+                          cluster().log_dir() + "/kcat.log");
   ASSERT_TRUE(kcat.ok()) << kcat.status().ToString();
   const std::string out = kcat->ReadAll(std::chrono::seconds(20));
   EXPECT_EQ(kcat->Wait(std::chrono::seconds(5)), 0);
@@ -159,10 +141,10 @@ TEST_F(SkeletonTest, KcatReadsTheEventsWithTheSpecHeaders) {
   }
 
   // The value, byte for byte, decodes as the envelope the command side meant.
-  auto raw = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster_->bootstrap(), "-t",
-                                  cluster_->events_topic(), "-p", std::to_string(ack.partition()),
+  auto raw = ChildProcess::Spawn({"/usr/bin/kcat", "-C", "-b", cluster().bootstrap(), "-t",
+                                  cluster().events_topic(), "-p", std::to_string(ack.partition()),
                                   "-o", std::to_string(ack.offset()), "-c", "1", "-e", "-f", "%s"},
-                                 cluster_->log_dir() + "/kcat.log");
+                                 cluster().log_dir() + "/kcat.log");
   ASSERT_TRUE(raw.ok());
   const std::string value = raw->ReadAll(std::chrono::seconds(20));
   v1::EventEnvelope envelope;

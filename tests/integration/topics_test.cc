@@ -7,62 +7,38 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
-#include "tests/support/process.h"
+#include "tests/support/cluster_suite.h"
 
 namespace kledger::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 // The broker's topics: kt.events, kt.events.dlt and kt.outcomes with 4 partitions each, kt.owners
 // with 1.
 constexpr char kPrefix[] = "kt";
 constexpr int kPartitions = 4;
 
-struct TimedToolRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr, from its log file
-  Clock::duration took{};
-};
+class TopicsCreateTest : public ClusterSuite<TopicsCreateTest> {
+ public:
+  // The broker alone: the tool under test is what makes or checks the topics.
+  static ClusterOptions Options() {
+    return {.partitions = kPartitions, .api = false, .topic_prefix = kPrefix, .kafka = nullptr};
+  }
 
-class TopicsCreateTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    scratch_ = new TempDir("kledger-topics-test");
-    log_dir_ = &scratch_->path();
-    auto broker = ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
-                                       std::to_string(kPartitions), "--topic-prefix", kPrefix},
-                                      *log_dir_ + "/broker.log");
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = new ChildProcess(std::move(broker).value());
-    auto first = broker_->ReadLine(20s);
-    ASSERT_TRUE(first && first->rfind("bootstrap=", 0) == 0) << "see " << *log_dir_;
-    bootstrap_ = new std::string(first->substr(std::string("bootstrap=").size()));
-  }
-  static void TearDownTestSuite() {
-    delete broker_;
-    delete bootstrap_;
-    delete scratch_;
-    scratch_ = nullptr;
-    log_dir_ = nullptr;
-  }
-
   // The embedded broker creates a topic (4 partitions) when a metadata request names it: a topic
   // that exists before `topics create` runs, made without CreateTopics.
   static void MakeTopicByNamingIt(const std::string& topic) {
     kafka::NoRebalanceListener none;
     auto consumer = kafka::Consumer::Create(
-        {{"bootstrap.servers", *bootstrap_}, {"group.id", "topics-test"}}, &none);
+        {{"bootstrap.servers", cluster().bootstrap()}, {"group.id", "topics-test"}}, &none);
     ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
     auto partitions = (*consumer)->PartitionCount(topic, 10s);
     ASSERT_TRUE(partitions.ok()) << partitions.status().ToString();
@@ -70,31 +46,18 @@ class TopicsCreateTest : public ::testing::Test {
   }
 
   // `kledger topics create` with `args` (plus --bootstrap unless given), run to its end.
-  static TimedToolRun TopicsCreate(std::vector<std::string> args) {
+  static ToolRun TopicsCreate(std::vector<std::string> args) {
     std::vector<std::string> argv = {KledgerBinary(), "topics", "create"};
     if (std::find(args.begin(), args.end(), "--bootstrap") == args.end()) {
-      argv.insert(argv.end(), {"--bootstrap", *bootstrap_});
+      argv.insert(argv.end(), {"--bootstrap", cluster().bootstrap()});
     }
     argv.insert(argv.end(), args.begin(), args.end());
-    const std::string log = *log_dir_ + "/topics-" + std::to_string(++runs_) + ".log";
-    TimedToolRun run;
-    const auto start = Clock::now();
-    auto child = ChildProcess::Spawn(argv, log);
-    EXPECT_TRUE(child.ok()) << child.status().ToString();
-    if (!child.ok()) return run;
-    run.out = child->ReadAll(60s);
-    run.exit_code = child->Wait(5s).value_or(-1);
-    run.took = Clock::now() - start;
-    std::ifstream in(log);
-    std::stringstream err;
-    err << in.rdbuf();
-    run.err = err.str();
-    return run;
+    return cluster().RunTool(argv, 60s);
   }
 
   // The cluster's topics by name, read by this process (not by the tool under test).
   static std::map<std::string, kafka::TopicDescription> ClusterTopics() {
-    auto admin = kafka::Admin::Create({{"bootstrap.servers", *bootstrap_}});
+    auto admin = kafka::Admin::Create({{"bootstrap.servers", cluster().bootstrap()}});
     EXPECT_TRUE(admin.ok()) << admin.status().ToString();
     if (!admin.ok()) return {};
     auto topics = (*admin)->ListTopics(10s);
@@ -108,12 +71,6 @@ class TopicsCreateTest : public ::testing::Test {
     }
     return false;
   }
-
-  static inline ChildProcess* broker_ = nullptr;
-  static inline std::string* bootstrap_ = nullptr;
-  static inline TempDir* scratch_ = nullptr;
-  static inline const std::string* log_dir_ = nullptr;
-  static inline int runs_ = 0;
 };
 
 ::testing::AssertionResult Contains(const std::string& text, const std::string& needle) {
@@ -122,7 +79,7 @@ class TopicsCreateTest : public ::testing::Test {
 }
 
 TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
-  TimedToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "4"});
+  ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "4"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out, "kt.events: exists, 4 partitions, replication factor 3\n"));
   EXPECT_TRUE(Contains(run.out, "kt.events.dlt: exists, 4 partitions, replication factor 3\n"));
@@ -133,7 +90,7 @@ TEST_F(TopicsCreateTest, ExistingTopicsAreReportedAndLeftAlone) {
 }
 
 TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
-  TimedToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "2"});
+  ToolRun run = TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "2"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out,
                        "kt.events: exists, 4 partitions, replication factor 3; "
@@ -144,7 +101,7 @@ TEST_F(TopicsCreateTest, MorePartitionsThanAskedIsAWarning) {
 }
 
 TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
-  TimedToolRun run =
+  ToolRun run =
       TopicsCreate({"--topic-prefix", kPrefix, "--partitions", "8", "--timeout-ms", "5000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "kt.events has 4 partitions, fewer than the 8 asked"));
@@ -157,7 +114,7 @@ TEST_F(TopicsCreateTest, EventsTopicWithFewerPartitionsThanAskedIsAnError) {
 }
 
 TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
-  TimedToolRun run = TopicsCreate({"--topic-prefix", "dry", "--dry-run"});
+  ToolRun run = TopicsCreate({"--topic-prefix", "dry", "--dry-run"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out,
                        "dry.events: would create, 12 partitions, replication factor 3, "
@@ -191,7 +148,7 @@ TEST_F(TopicsCreateTest, DryRunPrintsThePlanAndChangesNothing) {
 // A wrong events topic is a decision for the operator: nothing else is created before it.
 TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
   ASSERT_NO_FATAL_FAILURE(MakeTopicByNamingIt("half.events"));
-  TimedToolRun run =
+  ToolRun run =
       TopicsCreate({"--topic-prefix", "half", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.out, "half.events: exists, 4 partitions"));
@@ -209,7 +166,7 @@ TEST_F(TopicsCreateTest, WrongEventsTopicStopsTheOthersBeingCreated) {
 // outcomes topic of another count is an error, and nothing is created before it is settled.
 TEST_F(TopicsCreateTest, AnOutcomesTopicOfAnotherPartitionCountIsAnError) {
   ASSERT_NO_FATAL_FAILURE(MakeTopicByNamingIt("odd.outcomes"));
-  TimedToolRun run =
+  ToolRun run =
       TopicsCreate({"--topic-prefix", "odd", "--partitions", "8", "--timeout-ms", "20000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "odd.outcomes has 4 partitions and odd.events 8"));
@@ -218,7 +175,7 @@ TEST_F(TopicsCreateTest, AnOutcomesTopicOfAnotherPartitionCountIsAnError) {
 }
 
 TEST_F(TopicsCreateTest, MissingTopicsFailNamingThemWithinTheTimeout) {
-  TimedToolRun run = TopicsCreate({"--topic-prefix", "missing", "--timeout-ms", "3000"});
+  ToolRun run = TopicsCreate({"--topic-prefix", "missing", "--timeout-ms", "3000"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   for (const char* topic :
        {"missing.events", "missing.events.dlt", "missing.owners", "missing.outcomes"}) {
@@ -231,15 +188,15 @@ TEST_F(TopicsCreateTest, MissingTopicsFailNamingThemWithinTheTimeout) {
 }
 
 TEST_F(TopicsCreateTest, UnreachableClusterFailsWithinTheTimeout) {
-  TimedToolRun run = TopicsCreate({"--bootstrap", "127.0.0.1:1", "--timeout-ms", "1500"});
+  ToolRun run = TopicsCreate({"--bootstrap", "127.0.0.1:1", "--timeout-ms", "1500"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "cannot read the topics of 127.0.0.1:1 within 1500 ms"));
   EXPECT_LT(run.took, 6s);
 }
 
 TEST_F(TopicsCreateTest, MinInsyncAboveReplicationFactorIsRefused) {
-  TimedToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
-                                   "--min-insync-replicas", "2", "--dry-run"});
+  ToolRun run = TopicsCreate({"--topic-prefix", "dry", "--replication-factor", "1",
+                              "--min-insync-replicas", "2", "--dry-run"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_TRUE(Contains(run.err, "--min-insync-replicas 2 exceeds --replication-factor 1"));
 }

@@ -25,6 +25,7 @@ std::vector<std::string> WithAuthChoice(std::vector<std::string> flags) {
 
 Cluster::Cluster(ClusterOptions options) : options_(std::move(options)), dir_("kledger-test") {
   group_ = options_.group;
+  topic_prefix_ = options_.topic_prefix;
   if (options_.kafka != nullptr) {
     // Unique on the shared brokers: this process, and this deployment within it.
     static std::atomic<int> deployments{0};
@@ -70,10 +71,11 @@ Status Cluster::CreateTopicsOnKafka() {
 
 Status Cluster::StartBroker() {
   if (options_.kafka != nullptr) return CreateTopicsOnKafka();
-  ASSIGN_OR_RETURN(ChildProcess broker,
-                   ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
-                                        std::to_string(options_.partitions)},
-                                       log_dir() + "/broker.log"));
+  ASSIGN_OR_RETURN(
+      ChildProcess broker,
+      ChildProcess::Spawn({KledgerBinary(), "broker", "--partitions",
+                           std::to_string(options_.partitions), "--topic-prefix", topic_prefix_},
+                          log_dir() + "/broker.log"));
   broker_ = std::make_unique<ChildProcess>(std::move(broker));
   auto first = broker_->ReadLine(std::chrono::seconds(20));
   auto second = broker_->ReadLine(std::chrono::seconds(5));
@@ -114,6 +116,7 @@ std::set<int> OwnedPartitions(httplib::Client& processor) {
 
 Status Cluster::Start() {
   RETURN_IF_ERROR(StartBroker());
+  if (!options_.api) return Status::Ok();
 
   command_port_ = FreePort();
   std::vector<std::string> command_argv = {
@@ -201,6 +204,30 @@ Result<v1::Ack> Cluster::Submit(const std::string& path, const std::string& body
   v1::Ack ack;
   RETURN_IF_ERROR(http::ParseJson(res->body, ack).WithContext("POST " + path));
   return ack;
+}
+
+ToolRun Cluster::RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  const std::string log = log_dir() + "/tool-" + std::to_string(++tool_runs_) + ".log";
+  return RunToCompletion(argv, log, timeout);
+}
+
+ToolRun Cluster::RunKledger(const std::vector<std::string>& args,
+                            std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {KledgerBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& flag : KafkaFlags()) argv.push_back(flag);
+  return RunTool(argv, timeout);
+}
+
+Status GetJson(httplib::Client& client, const std::string& path, google::protobuf::Message& out) {
+  auto res = client.Get(path.c_str());
+  if (!res) return Status::Unavailable("GET " + path + " did not answer");
+  if (res->status != 200) {
+    return Status::FailedPrecondition("GET " + path + " answered " + std::to_string(res->status) +
+                                      " " + res->body);
+  }
+  out.Clear();
+  return http::ParseJson(res->body, out).WithContext("GET " + path);
 }
 
 Result<std::string> Cluster::Fault(const std::string& order) const {

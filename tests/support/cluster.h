@@ -20,8 +20,13 @@
 namespace kledger::testing {
 
 struct ClusterOptions {
-  int partitions = 4;                          // partitions of the events topic; default 4
-  int processors = 1;                          // processor processes; default 1
+  int partitions = 4;  // partitions of the events topic; default 4
+  int processors = 1;  // processor processes; default 1
+  // Starts `kledger command` and the processors; false: the broker (or, on real Kafka, the
+  // topics) only, for tests of the tools that run against it. Default true.
+  bool api = true;
+  // The topics' prefix on the embedded broker; on real Kafka each Cluster makes a fresh one.
+  std::string topic_prefix = "kledger";
   std::string group = "kledger-test";          // their consumer group; default "kledger-test"
   std::vector<std::string> command_flags{};    // extra flags for `kledger command`; default none
   std::vector<std::string> processor_flags{};  // extra flags for each processor; default none
@@ -75,6 +80,14 @@ class Cluster {
   // error naming the path, the status and the answer's body.
   Result<v1::Ack> Submit(const std::string& path, const std::string& body) const;
 
+  // Runs `argv` to completion within `timeout`, its stderr in a log of its own in log_dir().
+  ToolRun RunTool(const std::vector<std::string>& argv,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // `kledger ARGS` followed by KafkaFlags(): a tool (dlt, rebuild, ...) run by RunTool against
+  // this deployment.
+  ToolRun RunKledger(const std::vector<std::string>& args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
   // Sends a fault order to the broker's control endpoint; the answer line or the error
   // (Unimplemented on real Kafka, which takes no such orders).
   Result<std::string> Fault(const std::string& order) const;
@@ -87,17 +100,22 @@ class Cluster {
   TempDir dir_;  // logs, and the processors' data
   std::string bootstrap_;
   std::string control_url_;
-  std::string topic_prefix_ = "kledger";
+  std::string topic_prefix_;
   std::string group_;
   int command_port_ = 0;
   std::vector<int> processor_ports_;
   std::unique_ptr<ChildProcess> broker_;
   std::unique_ptr<ChildProcess> command_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
+  int tool_runs_ = 0;
 };
 
 // True when GET `path` on `client` answers 200.
 bool Answers200(httplib::Client& client, const std::string& path);
+
+// GETs `path` on `client` and parses the 200's JSON body into `out`; an error naming the path
+// and what came back otherwise.
+Status GetJson(httplib::Client& client, const std::string& path, google::protobuf::Message& out);
 
 // The value of the metric series `series` (a name, with its labels as printed: `x{a="b"}`) in
 // `client`'s /metrics, or nullopt when it is not there or /metrics did not answer.

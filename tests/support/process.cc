@@ -139,6 +139,7 @@ std::string ReadFile(const std::string& path) {
 ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string& stderr_path,
                         std::chrono::milliseconds timeout) {
   ToolRun run;
+  const auto start = std::chrono::steady_clock::now();
   auto child = ChildProcess::Spawn(argv, stderr_path);
   if (!child.ok()) {
     run.err = child.status().ToString();
@@ -147,6 +148,7 @@ ToolRun RunToCompletion(const std::vector<std::string>& argv, const std::string&
   run.out = child->ReadAll(timeout);
   run.exit_code = child->Wait(std::chrono::seconds(10)).value_or(-1);
   run.err = ReadFile(stderr_path);
+  run.took = std::chrono::steady_clock::now() - start;
   return run;
 }
 

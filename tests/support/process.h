@@ -48,11 +48,13 @@ class ChildProcess {
 // The whole file at `path`; "" when it cannot be read.
 std::string ReadFile(const std::string& path);
 
-// A program run to its end: its exit code (-1 when it did not end in time), stdout and stderr.
+// A program run to its end: its exit code (-1 when it did not end in time), stdout and stderr,
+// and how long it took.
 struct ToolRun {
   int exit_code = -1;
   std::string out;
   std::string err;
+  std::chrono::steady_clock::duration took{};
 };
 
 // Runs `argv` to completion within `timeout`, its stderr kept in `stderr_path` and returned.
