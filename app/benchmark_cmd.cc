@@ -121,6 +121,12 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
                   "connections posting /v1/batch at once in the HTTP phase")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  cmd->add_option("--http-single-clients", o.http_single_clients,
+                  "keep-alive connections posting one transfer a request at once in the "
+                  "single-transfer HTTP phase (beyond the gateway's 64 requests at once, some are "
+                  "refused 503 and sent again, and counted)")
+      ->check(CLI::Range(1, 512))
+      ->capture_default_str();
   AddStoreFlags(*cmd, flags->store, /*with_sync=*/false);
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
       ->check(CLI::Range(0.1, 600.0))

@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <prometheus/gauge.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -34,6 +36,28 @@ namespace {
 // Threads beyond max_concurrent_requests: they read the excess requests and answer them 503
 // instead of leaving them queued behind busy threads.
 constexpr int kSpareThreads = 4;
+
+// Requests one keep-alive connection may carry before the server closes it (nginx's default).
+constexpr int kKeepAliveRequests = 1000;
+
+// httplib's thread pool, its workers named "kl-http" (as top and the benchmark's per-thread CPU
+// figures show them) when they take their first connection.
+class NamedThreadPool final : public httplib::TaskQueue {
+ public:
+  explicit NamedThreadPool(size_t threads) : pool_(threads) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn)] {
+      thread_local bool named = false;
+      if (!named) pthread_setname_np(pthread_self(), "kl-http");
+      named = true;
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
 
 // Whether this pool thread's current request holds an in-flight slot. httplib serves a request
 // on one pool thread from pre-routing to post-routing, and each pool belongs to one server.
@@ -97,9 +121,17 @@ Server::Server(ServerOptions options)
   // httplib writes an answer's headers and body apart: with Nagle's algorithm the body then
   // waits for the client's delayed ACK of the headers, up to 40 ms on a keep-alive connection.
   server.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default, so a caller posting one
+  // transfer a request reconnects every fifth; nginx's default is kept instead.
+  server.set_keep_alive_max_count(kKeepAliveRequests);
+  // Remembered so that Start can widen httplib's listen backlog of 5 (see there).
+  server.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   const int max_in_flight = std::max(1, options_.max_concurrent_requests);
   server.new_task_queue = [max_in_flight] {
-    return new httplib::ThreadPool(static_cast<size_t>(max_in_flight + kSpareThreads));
+    return new NamedThreadPool(static_cast<size_t>(max_in_flight + kSpareThreads));
   };
   server.set_pre_routing_handler(
       [this, max_in_flight](const httplib::Request&, httplib::Response& res) {
@@ -172,6 +204,10 @@ Status Server::Start(const HostPort& address) {
                                std::to_string(address.port) +
                                " (in use, or not an address of this machine)");
   }
+  // httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed in Debian's build):
+  // more callers connecting at once than that overflow it, and some of their requests fail to
+  // read an answer. Listening again on the bound socket only widens the queue.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::Ok();
 }

@@ -73,6 +73,7 @@ class Server {
   std::thread thread_;
   std::string host_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, once bound
 };
 
 // One route of an API as docs/openapi.json describes it: its method and its path pattern

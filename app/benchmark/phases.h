@@ -132,8 +132,12 @@ Status SubmitAsync(BenchmarkRun& run, std::vector<v1::Command>& commands,
 // phases_paths.cc: one path running at a time.
 // 2 + 3. The command path and the apply path, measured apart in rounds.
 Status MeasureCommandAndApply(BenchmarkRun& run);
-// 3b. The command path over HTTP: POST /v1/batch to an in-process gateway.
+
+// phases_http.cc: the command path over HTTP, to an in-process gateway.
+// 3b. POST /v1/batch of many commands.
 Status MeasureHttpBatch(BenchmarkRun& run);
+// 3c. One transfer a request, from many connections.
+Status MeasureHttpSingle(BenchmarkRun& run);
 
 // phases_end_to_end.cc: both paths running at once.
 // 4. End to end: the sustained throughput...

@@ -1,25 +1,15 @@
-// The command path and the apply path measured apart, in rounds, then the command path over
-// HTTP (/v1/batch): the phases with one path running at a time.
+// The command path and the apply path measured apart, in rounds: the phases with one path
+// running at a time (the command path over HTTP is in phases_http.cc).
 #include <algorithm>
 #include <deque>
 #include <future>
-#include <mutex>
 #include <optional>
-#include <tuple>
 
-#include "app/benchmark/http_batch.h"
 #include "app/benchmark/phases.h"
-#include "command-side/gateway/routes.h"
-#include "common/auth.h"
-#include "common/http.h"
 #include "common/progress.h"
 
 namespace kledger::app::bench {
 namespace {
-
-// Commands of the HTTP phase at most: its JSON bodies and answers (~0.5 KiB a command) are held
-// in memory while it runs, inside the second half whose RSS must stay flat.
-constexpr int64_t kMaxHttpCommands = 20'000;
 
 // The workload cut into rounds, and the round at hand.
 struct Rounds {
@@ -149,74 +139,6 @@ void RecordPaths(BenchmarkRun& run, const RoundFigures& figures) {
                     {"applied_while_held", figures.applied_while_held}};
 }
 
-// Books the gateway's `answers`, one per body of `batch` commands, to `items` (tag i: items[i]).
-Status BookBatchAnswers(BenchmarkRun& run, const std::vector<std::string>& answers, int64_t batch,
-                        const std::vector<Acks::Item>& items) {
-  // Booked in offset order per partition, as Ledger checks them: the connections' answers
-  // arrive in any order.
-  std::vector<std::pair<command::Ack, uint64_t>> acked;
-  for (size_t r = 0; r < answers.size(); ++r) {
-    v1::BatchResponse response;
-    RETURN_IF_ERROR(
-        http::ParseJson(answers[r], response).WithContext("the answer of POST /v1/batch"));
-    for (int k = 0; k < response.results_size(); ++k) {
-      const uint64_t tag = r * static_cast<uint64_t>(batch) + static_cast<uint64_t>(k);
-      const v1::BatchItemResult& result = response.results(k);
-      if (result.status() != 202) {
-        return Status::Unavailable("a benchmark command over HTTP was answered " +
-                                   std::to_string(result.status()) + ": " +
-                                   result.error().message());
-      }
-      acked.push_back(
-          {{result.ack().event_id(), result.ack().partition(), result.ack().offset()}, tag});
-    }
-  }
-  if (acked.size() != items.size()) {
-    return Status::Internal("POST /v1/batch answered " + std::to_string(acked.size()) +
-                            " results for " + std::to_string(items.size()) + " commands");
-  }
-  std::sort(acked.begin(), acked.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first.partition, a.first.offset) <
-           std::tie(b.first.partition, b.first.offset);
-  });
-  run.acks.Begin(&items);
-  for (auto& [ack, tag] : acked) run.acks.OnAck(tag, std::move(ack));
-  return run.acks.error();  // all booked above: nothing to wait for
-}
-
-// Posts `count` new transfers to the gateway at `port`, `http_batch` a body, and books their
-// acks; the seconds from the first request sent to the last answer read. `request_ms` gets the
-// time of each request.
-Result<double> PostHttpRound(BenchmarkRun& run, int port, int64_t count, ThreadCpu* cpu,
-                             ProgressBar* bar, std::vector<double>& request_ms) {
-  const auto batch = static_cast<int64_t>(run.options.http_batch);
-  std::vector<Acks::Item> items;
-  Acks::Batch batch_end(run.acks);  // ends before `items` go
-  std::vector<std::string> bodies;
-  v1::BatchRequest request;
-  for (int64_t i = 0; i < count; ++i) {
-    Workload::Item extra = run.workload.ExtraTransfer(run.extra_index++);
-    items.push_back({extra.posted_amount, extra.partition, {}});
-    *request.add_commands() = std::move(extra.command);
-    if (request.commands_size() == batch || i + 1 == count) {
-      bodies.push_back(http::ToJson(request));
-      request.Clear();
-    }
-  }
-  std::mutex bar_mu;  // the connections answer on threads of their own
-  ASSIGN_OR_RETURN(PostedBatches posted,
-                   PostBatches("127.0.0.1", port, "/v1/batch", bodies, run.options.http_clients,
-                               cpu, [&](int64_t answered) {
-                                 if (bar == nullptr) return;
-                                 std::lock_guard lock(bar_mu);
-                                 bar->Update(std::min(answered * batch, count));
-                               }));
-  RETURN_IF_ERROR(BookBatchAnswers(run, posted.answers, batch, items));
-  run.submitted.fetch_add(count);
-  request_ms = std::move(posted.request_ms);
-  return posted.seconds;
-}
-
 }  // namespace
 
 Status MeasureCommandAndApply(BenchmarkRun& run) {
@@ -249,58 +171,6 @@ Status MeasureCommandAndApply(BenchmarkRun& run) {
     bar.Finish();
   }
   RecordPaths(run, figures);
-  return Status::Ok();
-}
-
-Status MeasureHttpBatch(BenchmarkRun& run) {
-  // As `kledger command` serves it: an in-process gateway (its routes, its CommandClient with
-  // futures on the producer's delivery thread), `http_batch` commands a request from
-  // `http_clients` connections, with every processor still held. The bodies are made before
-  // the clock starts and the answers read after it stops: the client's JSON is not the API
-  // under test. Then the processors apply the round, untimed.
-  double seconds = 0;
-  std::vector<double> request_ms;  // request sent -> answer read
-  ThreadCpu cpu;
-  {
-    prometheus::Registry gateway_registry;
-    command::CommandClientOptions gateway_options;
-    gateway_options.events_topic = run.topics.events();
-    gateway_options.ack_timeout = run.ack_timeout;
-    ASSIGN_OR_RETURN(auto gateway_client,
-                     command::CommandClient::Create(run.props, gateway_options, gateway_registry));
-    http::Server gateway;
-    // With its route metrics, as `kledger command` serves it.
-    http::RouteMetrics gateway_metrics(gateway_registry);
-    command::RegisterCommandRoutes(gateway.routes(), *gateway_client, auth::Authorizer::AllowAll(),
-                                   &gateway_metrics);
-    RETURN_IF_ERROR(gateway.Start({"127.0.0.1", 0}));
-    // One round, within what the broker keeps per partition like the C++ API's rounds, and of
-    // at most kMaxHttpCommands: its bodies and answers are held in memory meanwhile.
-    run.http_count =
-        std::min<int64_t>({run.wo.transfers, kMaxHttpCommands, run.per_partition * run.partitions});
-    // Warm-up, not timed: the gateway's producer connects and gets its id.
-    RETURN_IF_ERROR(
-        PostHttpRound(run, gateway.port(), run.partitions, nullptr, nullptr, request_ms).status());
-    ProgressBar bar("command path over HTTP: POST /v1/batch", run.http_count);
-    ASSIGN_OR_RETURN(seconds,
-                     PostHttpRound(run, gateway.port(), run.http_count, &cpu, &bar, request_ms));
-    bar.Finish();
-  }
-  run.monitor->Idle(false);
-  run.fleet.Hold(false);
-  RETURN_IF_ERROR(WaitApplied(*run.monitor, run.fleet, run.submitted.load(), nullptr, 0));
-  run.http_per_s = static_cast<double>(run.http_count) / seconds;
-  run.j["command"]["http_batch"] = {
-      {"commands_per_s", run.http_per_s},
-      {"commands", run.http_count},
-      {"seconds", seconds},
-      {"batch", run.options.http_batch},
-      {"clients", run.options.http_clients},
-      {"requests", request_ms.size()},
-      {"request_ms_p50", Percentile(request_ms, 0.50)},
-      {"request_ms_p99", Percentile(request_ms, 0.99)},
-      {"cpu_us_per_command", CpuPerItem(cpu.seconds(), run.http_count)},
-      {"api", "POST /v1/batch to the command gateway (http::Server, CommandClient futures)"}};
   return Status::Ok();
 }
 

@@ -27,6 +27,7 @@ Result<BenchmarkReport> RunBenchmark(const BenchmarkOptions& options) {
   RETURN_IF_ERROR(StartKledger(run));
   RETURN_IF_ERROR(MeasureCommandAndApply(run));
   RETURN_IF_ERROR(MeasureHttpBatch(run));
+  RETURN_IF_ERROR(MeasureHttpSingle(run));
   RETURN_IF_ERROR(MeasureSustained(run));
   RETURN_IF_ERROR(MeasureLatency(run));
   RecordMemory(run);
@@ -61,6 +62,9 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", http_label.c_str(),
                h["commands_per_s"].get<double>(), c["kafka_produce_per_s"].get<double>(),
                j["ratios"]["http_batch_vs_produce"].get<double>());
+  const json& single = j["command"]["http_single"];
+  std::fprintf(out, "%-44s %14.0f\n", "command path (HTTP, one transfer a request)",
+               single["requests_per_s"].get<double>());
   std::fprintf(out, "%-44s %14.0f %14.0f %8.2f\n", "apply path (events, exactly-once commit)",
                j["apply"]["txn_per_s"].get<double>(), c["rocksdb_events_per_s"].get<double>(),
                j["ratios"]["apply_vs_rocksdb"].get<double>());
@@ -78,6 +82,12 @@ void PrintReport(const BenchmarkReport& report, std::FILE* out) {
   print_cpu("record produced raw (ceiling), by thread", c["kafka_produce_cpu_us_per_record"]);
   print_cpu("command, by thread", j["command"]["cpu_us_per_command"]);
   print_cpu("command over HTTP, by thread", h["cpu_us_per_command"]);
+  std::fprintf(out,
+               "  HTTP, one transfer a request: %d connections, p50 %.2f ms  p99 %.2f ms, "
+               "refused %lld\n",
+               single["clients"].get<int>(), single["request_ms_p50"].get<double>(),
+               single["request_ms_p99"].get<double>(), single["refused"].get<long long>());
+  print_cpu("request of one transfer over HTTP, by thread", single["cpu_us_per_request"]);
   print_cpu("event applied, by thread", j["apply"]["cpu_us_per_event"]);
   const json& l = j["e2e_latency_ms"];
   std::fprintf(out,

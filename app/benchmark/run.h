@@ -34,6 +34,9 @@ struct BenchmarkOptions {
   // the connections posting at once. Defaults 100 and 4.
   int http_batch = 100;
   int http_clients = 4;
+  // The single-transfer HTTP phase: keep-alive connections posting one transfer a request at
+  // once. Default 64 (the gateway serves 64 requests at once by default).
+  int http_single_clients = 64;
   double latency_seconds = 5;  // length of the paced latency phase; default 5 s
   // RocksDB settings of the processors' stores and of the RocksDB ceiling (path ignored).
   projections::StoreOptions store;
