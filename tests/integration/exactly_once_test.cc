@@ -4,7 +4,8 @@
 // trial balance must equal an independent model (tests/support/ledger_model.h) replayed in log
 // order. A second test reads the outcome stream: one outcome per record of the log, in log order,
 // each the one the query API serves. A third rebuilds the projections from offset 0 and compares
-// digests.
+// digests. One file of over 600 lines: the three tests share one run (a minute of workload with
+// SIGKILLs) and the model it is checked against.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,0 +1,146 @@
+// Tests of ProjectionStore's storage settings on a temporary RocksDB: the settings reach RocksDB
+// and leave the state alone, idle-priority compactions, compression by level, and no RocksDB perf
+// counters kept on the store's threads.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/perf_level.h>
+#include <rocksdb/table_properties.h>
+#include <sched.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "projections/store_test_fixture.h"
+
+namespace kledger::projections {
+namespace {
+
+using namespace testutil;  // NOLINT: the event builders
+using ::testing::HasSubstr;
+
+TEST_F(StoreTest, StorageSettingsReachRocksDbAndLeaveTheStateAlone) {
+  rocksdb::Options db;
+  rocksdb::WriteOptions write;
+  StoreOptions settings;
+  settings.write_buffer_mb = 8;
+  settings.compaction = StoreOptions::Compaction::kUniversal;
+  settings.sync = true;
+  ToRocksDbOptions(settings, db, write);
+  EXPECT_EQ(db.write_buffer_size, size_t{8} << 20);
+  EXPECT_EQ(db.compaction_style, rocksdb::kCompactionStyleUniversal);
+  EXPECT_TRUE(write.sync);
+
+  std::vector<std::string> digests;
+  for (StoreOptions::Compaction style :
+       {StoreOptions::Compaction::kLeveled, StoreOptions::Compaction::kUniversal}) {
+    settings.path = (root_ / ("style-" + std::to_string(digests.size()))).string();
+    settings.compaction = style;
+    auto store = ProjectionStore::Open(settings);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto batch = (*store)->BeginBatch(0);
+    ApplyAll(*batch, Workload(), 0);
+    ASSERT_TRUE((*store)->Commit(*batch, 9).ok());
+    digests.push_back(*(*store)->Digest());
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+
+  settings.write_buffer_mb = 0;
+  auto refused = ProjectionStore::Open(settings);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("write_buffer_mb"));
+
+  EXPECT_EQ(*ParseCompaction("universal"), StoreOptions::Compaction::kUniversal);
+  EXPECT_THAT(ParseCompaction("tiered").status().message(), HasSubstr("leveled or universal"));
+}
+
+// The scheduling policy of a job run by RocksDB's compaction pool (the default environment's LOW
+// pool, which every store of the process shares).
+int CompactionPoolPolicy() {
+  std::promise<int> policy;
+  rocksdb::Env::Default()->Schedule(
+      [](void* arg) { static_cast<std::promise<int>*>(arg)->set_value(sched_getscheduler(0)); },
+      &policy, rocksdb::Env::Priority::LOW);
+  return policy.get_future().get();
+}
+
+// The priority cannot be raised again in a process, so this test checks "normal" first; ctest
+// runs each test in a process of its own.
+TEST_F(StoreTest, IdleCompactionPriorityRunsCompactionsOnlyOnIdleCpu) {
+  auto normal = OpenStore("normal");
+  ASSERT_TRUE(normal);
+  EXPECT_EQ(CompactionPoolPolicy(), SCHED_OTHER);
+
+  StoreOptions settings;
+  settings.path = (root_ / "idle").string();
+  settings.compaction_priority = StoreOptions::CompactionPriority::kIdle;
+  auto idle = ProjectionStore::Open(settings);
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+  EXPECT_EQ(CompactionPoolPolicy(), SCHED_IDLE);
+
+  EXPECT_EQ(*ParseCompactionPriority("idle"), StoreOptions::CompactionPriority::kIdle);
+  EXPECT_EQ(*ParseCompactionPriority("normal"), StoreOptions::CompactionPriority::kNormal);
+  EXPECT_THAT(ParseCompactionPriority("low").status().message(), HasSubstr("normal or idle"));
+}
+
+// Flushed tables (level 0) are written uncompressed; deeper levels compressed when RocksDB can.
+TEST_F(StoreTest, FlushedTablesAreUncompressedAndDeepLevelsCompressed) {
+  rocksdb::Options options;
+  rocksdb::WriteOptions write;
+  ToRocksDbOptions(StoreOptions(), options, write);
+  options.create_if_missing = true;
+  ASSERT_GE(options.compression_per_level.size(), 3u);
+  EXPECT_EQ(options.compression_per_level[1], rocksdb::kNoCompression);
+  const auto supported = rocksdb::GetSupportedCompressions();
+  if (std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end()) {
+    EXPECT_EQ(options.compression_per_level.back(), rocksdb::kLZ4Compression);
+  }
+
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, (root_ / "raw").string(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(db->Put(write, "k" + std::to_string(i), std::string(200, 'x')).ok());
+  }
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  rocksdb::TablePropertiesCollection tables;
+  ASSERT_TRUE(db->GetPropertiesOfAllTables(&tables).ok());
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(tables.begin()->second->compression_name, "NoCompression");
+}
+
+// RocksDB's per-operation perf counters (on by default, read by nobody) are off on every thread
+// that applies, commits or queries; each step runs on a fresh thread, whose level is the default.
+TEST_F(StoreTest, ThreadsThatUseTheStoreDoNotKeepRocksDbPerfCounters) {
+  std::unique_ptr<ProjectionStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto level_after = [](const std::function<void()>& step) {
+    rocksdb::PerfLevel before = rocksdb::PerfLevel::kUninitialized;
+    rocksdb::PerfLevel after = rocksdb::PerfLevel::kUninitialized;
+    std::thread([&] {
+      before = rocksdb::GetPerfLevel();
+      step();
+      after = rocksdb::GetPerfLevel();
+    }).join();
+    EXPECT_NE(before, rocksdb::PerfLevel::kDisable) << "the test needs counters on at first";
+    return after;
+  };
+  std::unique_ptr<ProjectionStore::Batch> batch;
+  EXPECT_EQ(level_after([&] { batch = store->BeginBatch(0); }), rocksdb::PerfLevel::kDisable);
+  ApplyAll(*batch, Workload(), 0);
+  EXPECT_EQ(level_after([&] { ASSERT_TRUE(store->Commit(*batch, 9).ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetAccount("acme", "cash").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetHistory("acme", "cash", 10, "").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetTrialBalance("acme").ok()); }),
+            rocksdb::PerfLevel::kDisable);
+  EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->Digest().ok()); }), rocksdb::PerfLevel::kDisable);
+}
+
+}  // namespace
+}  // namespace kledger::projections
