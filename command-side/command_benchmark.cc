@@ -1,9 +1,9 @@
 // Micro-benchmarks of the command path (issue 7): PrepareEvent (validation, event id, envelope)
-// without Kafka; CommandClient::SubmitAsync end to end against an in-process embedded broker,
-// served as `kledger benchmark` serves it (acks on the submitting thread); and the
-// acknowledgement latency of a burst, as /v1/batch sends one. Build target
-// kledger_command_benchmark; not run by ctest (docs/performance.md). The event id alone:
-// kledger_processors_benchmark's BM_DeriveEventId.
+// without Kafka; the JSON of one transfer a request (the body parsed, the Ack written);
+// CommandClient::SubmitAsync end to end against an in-process embedded broker, served as `kledger
+// benchmark` serves it (acks on the submitting thread); and the acknowledgement latency of a burst,
+// as /v1/batch sends one. Build target kledger_command_benchmark; not run by ctest
+// (docs/performance.md). The event id alone: kledger_processors_benchmark's BM_DeriveEventId.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "command-side/command_client.h"
+#include "common/http.h"
 #include "common/kafka/embedded_broker.h"
 
 namespace kledger::command {
@@ -57,6 +58,32 @@ void BM_PrepareEvent(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_PrepareEvent);
+
+// The gateway's JSON for one transfer a request: the body in (Protobuf's JSON mapping, as
+// http::ParseJson reads every request) and the 202's Ack out.
+void BM_ParseTransferJson(benchmark::State& state) {
+  const std::string body = http::ToJson(Transfer(7).create_transaction());
+  v1::TransactionCreated parsed;
+  for (auto _ : state) {
+    parsed.Clear();
+    if (Status s = http::ParseJson(body, parsed); !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+    }
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ParseTransferJson);
+
+void BM_AckToJson(benchmark::State& state) {
+  v1::Ack ack;
+  ack.set_event_id("5f2d0c8e1a7b4c3d9e8f7a6b5c4d3e2f");
+  ack.set_partition(17);
+  ack.set_offset(1234567);
+  for (auto _ : state) benchmark::DoNotOptimize(http::ToJson(ack));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AckToJson);
 
 // Counts acknowledgements; any failure stops the benchmark.
 class Counter final : public AckHandler {

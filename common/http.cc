@@ -10,6 +10,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "common/internal/json_fast.h"
 #include "common/metrics.h"
 
 namespace kledger::http {
@@ -303,6 +304,7 @@ httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authori
 }
 
 Status ParseJson(std::string_view body, google::protobuf::Message& message) {
+  if (internal::ParseJsonFast(body, message)) return Status::Ok();  // what Protobuf would give
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   options.case_insensitive_enum_parsing = true;

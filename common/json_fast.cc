@@ -1,0 +1,307 @@
+// http::internal::ParseJsonFast: nlohmann-json's SAX events applied to a Protobuf message through
+// its reflection, declining whatever Protobuf's JSON mapping might read otherwise (json_fast.h).
+#include "common/internal/json_fast.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace kledger::http::internal {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// Deeper documents go to Protobuf, whose own limit then decides.
+constexpr size_t kMaxDepth = 32;
+
+// A message with a field of a well-known type (Timestamp, Struct, ...) has a JSON form of its own.
+bool IsWellKnown(const Descriptor* type) {
+  return type->file()->name().rfind("google/protobuf/", 0) == 0;
+}
+
+// A map<string, string> field: an object of string values.
+bool IsStringMap(const FieldDescriptor* field) {
+  if (!field->is_map()) return false;
+  const Descriptor* entry = field->message_type();
+  return entry->map_key()->type() == FieldDescriptor::TYPE_STRING &&
+         entry->map_value()->type() == FieldDescriptor::TYPE_STRING;
+}
+
+// Where the next value goes: a field of a message (after its key), an element of a repeated
+// field, or a value of a map<string, string> (after its key).
+struct Frame {
+  enum class Kind { kMessage, kRepeated, kMap };
+  Frame(Kind k, Message* m, const FieldDescriptor* f = nullptr) : kind(k), message(m), field(f) {}
+
+  Kind kind;
+  Message* message;
+  const FieldDescriptor* field;  // kMessage: the key's field; else the frame's field
+  std::vector<int> seen;         // kMessage: field numbers; kMap: unused
+  std::vector<const google::protobuf::OneofDescriptor*> oneofs;  // kMessage: oneofs set
+  std::vector<std::string> keys;                                 // kMap: keys seen
+  std::string key;                                               // kMap: the pending key
+};
+
+// Every handler returns false to decline, which stops the parse.
+class Sax {
+ public:
+  using json = nlohmann::json;
+
+  explicit Sax(Message& root) : root_(root) {}
+
+  bool null() { return false; }
+  bool number_float(json::number_float_t, const json::string_t&) { return false; }
+  bool binary(json::binary_t&) { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+  bool boolean(bool value) {
+    return Scalar(FieldDescriptor::CPPTYPE_BOOL,
+                  [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                    add ? r.AddBool(m, f, value) : r.SetBool(m, f, value);
+                    return true;
+                  });
+  }
+
+  bool number_integer(json::number_integer_t value) { return Integer(value < 0, value); }
+  bool number_unsigned(json::number_unsigned_t value) {
+    return Integer(false, static_cast<int64_t>(value), value);
+  }
+
+  bool string(json::string_t& value) {
+    if (!stack_.empty() && stack_.back().kind == Frame::Kind::kMap) {
+      Frame& map = stack_.back();
+      Message* entry = map.message->GetReflection()->AddMessage(map.message, map.field);
+      const Descriptor* type = entry->GetDescriptor();
+      entry->GetReflection()->SetString(entry, type->map_key(), std::move(map.key));
+      entry->GetReflection()->SetString(entry, type->map_value(), std::move(value));
+      return true;
+    }
+    const FieldDescriptor* field = Target();
+    if (field == nullptr) return false;
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      const auto* named = field->enum_type()->FindValueByName(value);
+      if (named == nullptr) return false;  // another spelling, or a number: Protobuf's call
+      return Scalar(FieldDescriptor::CPPTYPE_ENUM, [&](const Reflection& r, Message* m,
+                                                       const FieldDescriptor* f, bool add) {
+        add ? r.AddEnumValue(m, f, named->number()) : r.SetEnumValue(m, f, named->number());
+        return true;
+      });
+    }
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
+        field->cpp_type() == FieldDescriptor::CPPTYPE_INT64 ||
+        field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+        field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
+      return QuotedInteger(value);  // as Protobuf prints 64-bit integers
+    }
+    if (field->type() != FieldDescriptor::TYPE_STRING) return false;  // bytes are base64
+    return Scalar(FieldDescriptor::CPPTYPE_STRING,
+                  [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                    add ? r.AddString(m, f, std::move(value)) : r.SetString(m, f, std::move(value));
+                    return true;
+                  });
+  }
+
+  bool start_object(std::size_t) {
+    if (stack_.size() >= kMaxDepth) return false;
+    if (stack_.empty()) {
+      if (started_) return false;
+      started_ = true;
+      stack_.emplace_back(Frame::Kind::kMessage, &root_);
+      return true;
+    }
+    Frame& top = stack_.back();
+    if (top.kind == Frame::Kind::kMessage && top.field != nullptr && top.field->is_map()) {
+      const FieldDescriptor* map = top.field;
+      if (!IsStringMap(map)) return false;
+      top.field = nullptr;
+      stack_.emplace_back(Frame::Kind::kMap, top.message, map);
+      return true;
+    }
+    const FieldDescriptor* field = Target();
+    if (field == nullptr || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) return false;
+    if (IsWellKnown(field->message_type())) return false;
+    const Reflection& r = *top.message->GetReflection();
+    Message* child = top.kind == Frame::Kind::kRepeated ? r.AddMessage(top.message, field)
+                                                        : r.MutableMessage(top.message, field);
+    if (top.kind == Frame::Kind::kMessage) top.field = nullptr;
+    stack_.emplace_back(Frame::Kind::kMessage, child);
+    return true;
+  }
+
+  bool key(json::string_t& name) {
+    Frame& top = stack_.back();
+    if (top.kind == Frame::Kind::kMap) {
+      for (const std::string& seen : top.keys) {
+        if (seen == name) return false;
+      }
+      top.keys.push_back(name);
+      top.key = std::move(name);
+      return true;
+    }
+    const Descriptor* type = top.message->GetDescriptor();
+    const FieldDescriptor* field = type->FindFieldByName(name);
+    if (field == nullptr) {  // its JSON name, lowerCamelCase unless the schema says otherwise
+      field = type->FindFieldByCamelcaseName(name);
+      if (field != nullptr && field->json_name() != name) field = nullptr;
+    }
+    if (field == nullptr) return false;  // unknown: Protobuf words the error
+    for (int number : top.seen) {
+      if (number == field->number()) return false;  // named twice
+    }
+    top.seen.push_back(field->number());
+    if (const auto* oneof = field->real_containing_oneof(); oneof != nullptr) {
+      for (const auto* set : top.oneofs) {
+        if (set == oneof) return false;  // a second member of one oneof
+      }
+      top.oneofs.push_back(oneof);
+    }
+    top.field = field;
+    return true;
+  }
+
+  bool end_object() {
+    stack_.pop_back();
+    return true;
+  }
+
+  bool start_array(std::size_t) {
+    if (stack_.empty() || stack_.back().kind != Frame::Kind::kMessage) return false;
+    Frame& top = stack_.back();
+    const FieldDescriptor* field = top.field;
+    if (field == nullptr || !field->is_repeated() || field->is_map()) return false;
+    top.field = nullptr;
+    stack_.emplace_back(Frame::Kind::kRepeated, top.message, field);
+    return true;
+  }
+
+  bool end_array() {
+    stack_.pop_back();
+    return true;
+  }
+
+ private:
+  // The field the next scalar or object goes to: the pending key's (a singular field, or a
+  // repeated one inside its array), or null when a value is not expected there.
+  const FieldDescriptor* Target() const {
+    if (stack_.empty()) return nullptr;
+    const Frame& top = stack_.back();
+    if (top.kind == Frame::Kind::kRepeated) return top.field;
+    if (top.kind != Frame::Kind::kMessage || top.field == nullptr) return nullptr;
+    if (top.field->is_repeated()) return nullptr;  // a repeated field takes an array only
+    return top.field;
+  }
+
+  // Sets (or, inside an array, adds) the target field, of C++ type `want`, with `set`.
+  template <typename Set>
+  bool Scalar(FieldDescriptor::CppType want, Set&& set) {
+    const FieldDescriptor* field = Target();
+    if (field == nullptr || field->cpp_type() != want) return false;
+    Frame& top = stack_.back();
+    const bool add = top.kind == Frame::Kind::kRepeated;
+    if (!add) top.field = nullptr;
+    return set(*top.message->GetReflection(), top.message, field, add);
+  }
+
+  // An integer in a string: only its canonical decimal form (an optional minus, no leading zero,
+  // sign or space), which Protobuf reads as the number; others are Protobuf's call.
+  bool QuotedInteger(const std::string& text) {
+    const bool negative = !text.empty() && text[0] == '-';
+    const std::string_view digits = std::string_view(text).substr(negative ? 1 : 0);
+    if (digits.empty() || digits.size() > 20 || (digits[0] == '0' && digits.size() > 1) ||
+        (negative && digits == "0")) {
+      return false;
+    }
+    uint64_t magnitude = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      const uint64_t digit = static_cast<uint64_t>(c - '0');
+      if (magnitude > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
+      magnitude = magnitude * 10 + digit;
+    }
+    constexpr uint64_t kInt64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    if (negative) {
+      if (magnitude > kInt64Max + 1) return false;
+      return Integer(true, static_cast<int64_t>(0 - magnitude));  // two's complement, INT64_MIN too
+    }
+    return magnitude > kInt64Max ? Integer(false, static_cast<int64_t>(magnitude), magnitude)
+                                 : Integer(false, static_cast<int64_t>(magnitude));
+  }
+
+  // An integer literal: `negative` with `value`, or an unsigned `big` beyond int64.
+  bool Integer(bool negative, int64_t value, uint64_t big = 0) {
+    const FieldDescriptor* field = Target();
+    if (field == nullptr) return false;
+    const bool beyond_int64 = big > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        if (beyond_int64 || value < std::numeric_limits<int32_t>::min() ||
+            value > std::numeric_limits<int32_t>::max()) {
+          return false;
+        }
+        return Scalar(FieldDescriptor::CPPTYPE_INT32,
+                      [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                        const auto v = static_cast<int32_t>(value);
+                        add ? r.AddInt32(m, f, v) : r.SetInt32(m, f, v);
+                        return true;
+                      });
+      case FieldDescriptor::CPPTYPE_INT64:
+        if (beyond_int64) return false;
+        return Scalar(FieldDescriptor::CPPTYPE_INT64,
+                      [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                        add ? r.AddInt64(m, f, value) : r.SetInt64(m, f, value);
+                        return true;
+                      });
+      case FieldDescriptor::CPPTYPE_UINT32:
+        if (negative || beyond_int64 || value > std::numeric_limits<uint32_t>::max()) return false;
+        return Scalar(FieldDescriptor::CPPTYPE_UINT32,
+                      [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                        const auto v = static_cast<uint32_t>(value);
+                        add ? r.AddUInt32(m, f, v) : r.SetUInt32(m, f, v);
+                        return true;
+                      });
+      case FieldDescriptor::CPPTYPE_UINT64:
+        if (negative) return false;
+        return Scalar(FieldDescriptor::CPPTYPE_UINT64,
+                      [&](const Reflection& r, Message* m, const FieldDescriptor* f, bool add) {
+                        const uint64_t v = beyond_int64 ? big : static_cast<uint64_t>(value);
+                        add ? r.AddUInt64(m, f, v) : r.SetUInt64(m, f, v);
+                        return true;
+                      });
+      default:
+        return false;  // floats, doubles, enums by number, strings: Protobuf's call
+    }
+  }
+
+  Message& root_;
+  std::vector<Frame> stack_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+bool ParseJsonFast(std::string_view body, google::protobuf::Message& message) {
+  message.Clear();
+  // nlohmann skips a byte-order mark, and ends its input at a NUL byte (found by fuzzing:
+  // `{...}\0garbage`), where Protobuf's parser may not: both are Protobuf's call.
+  if (body.rfind("\xEF\xBB\xBF", 0) == 0 || body.find('\0') != std::string_view::npos) {
+    return false;
+  }
+  Sax sax(message);
+  const bool parsed = nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &sax,
+                                                nlohmann::json::input_format_t::json,
+                                                /*strict=*/true);
+  if (!parsed) message.Clear();
+  return parsed;
+}
+
+}  // namespace kledger::http::internal
