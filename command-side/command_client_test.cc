@@ -1,7 +1,8 @@
 // Tests of the C++ producer API against an in-process embedded broker, in both producer modes:
 // acks with partition and offset, the record as a third party reads it (headers, protobuf value),
 // Java-compatible murmur2 partitioning, refusals with nothing produced, batch order, and 503-like
-// Unavailable while every broker is down, followed by recovery.
+// Unavailable while every broker is down, followed by recovery. Just over 600 lines: most of its
+// tests run in both producer modes over one fixture and its LogReader, kept in one file.
 #include "command-side/command_client.h"
 
 #include <gmock/gmock.h>
