@@ -245,7 +245,7 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   // outcome stream's outbox entry) gets through.
   std::atomic<bool> bystander_applied_during_retries{false};
   FailCommitsCovering(victim_partition, [](const auto& batch) { return batch.Count() > 3; });
-  fault_.offset = Fund(victim, "doomed", 500);
+  ASSERT_EQ(Fund(victim, "doomed", 500), fault_.offset.load());
   const int64_t behind = Fund(neighbour, "behind", 42);
   // While the victim's partition backs off, another partition's events are applied.
   const int64_t other = Fund(bystander, "meanwhile", 9);
@@ -284,7 +284,7 @@ TEST_F(ProcessorTest, ExhaustedRecordHaltsItsPartitionWhenAskedToInsteadOfDeadLe
   ASSERT_TRUE(Applied(neighbour, Fund(neighbour, "warm-up", 1)));
 
   FailCommitsCovering(victim_partition, [](const auto&) { return true; });
-  fault_.offset = Fund(victim, "doomed", 500);
+  ASSERT_EQ(Fund(victim, "doomed", 500), fault_.offset.load());
   Fund(neighbour, "behind", 42);
   ASSERT_TRUE(Applied(bystander, Fund(bystander, "meanwhile", 9)));
 
@@ -327,7 +327,7 @@ TEST_F(ProcessorTest, ExhaustedCopyOfAnAppliedEventKeepsTheOriginalOutcome) {
   FailCommitsCovering(partition, [this, dead_lettered](const auto&) {
     return Metrics().find(dead_lettered) == std::string::npos;
   });
-  fault_.offset = Fund(instance, "once", 500);
+  ASSERT_EQ(Fund(instance, "once", 500), fault_.offset.load());
   ASSERT_TRUE(Applied(instance, fault_.offset));
   EXPECT_GE(fault_.failures, 3);
   EXPECT_EQ(DeadLetters(), 1);

@@ -155,18 +155,25 @@ class ProcessorTest : public ::testing::Test {
     return account.ok() ? account->balances().posted().amount() : -1;
   }
 
-  // Records in the dead-letter topic, over all partitions.
-  int64_t DeadLetters() {
+  // The low and high watermarks of `topic`'s `partition`, or (-1, -1) after a failed expectation.
+  std::pair<int64_t, int64_t> Watermarks(const std::string& topic, int32_t partition) {
     kafka::NoRebalanceListener none;
     kafka::Properties props = props_;
-    props["group.id"] = "dlt-count";
+    props["group.id"] = "watermarks";
     auto consumer = kafka::Consumer::Create(props, &none);
     EXPECT_TRUE(consumer.ok());
+    if (!consumer.ok()) return {-1, -1};
+    auto marks = (*consumer)->QueryWatermarks(topic, partition, std::chrono::seconds(5));
+    EXPECT_TRUE(marks.ok());
+    return marks.ok() ? *marks : std::pair<int64_t, int64_t>{-1, -1};
+  }
+
+  // Records in the dead-letter topic, over all partitions.
+  int64_t DeadLetters() {
     int64_t total = 0;
     for (int p = 0; p < kPartitions; ++p) {
-      auto marks = (*consumer)->QueryWatermarks("kledger.events.dlt", p, std::chrono::seconds(5));
-      EXPECT_TRUE(marks.ok());
-      if (marks.ok()) total += marks->second - marks->first;
+      const auto [low, high] = Watermarks("kledger.events.dlt", p);
+      total += high - low;
     }
     return total;
   }
@@ -174,7 +181,9 @@ class ProcessorTest : public ::testing::Test {
   std::string Metrics() { return RenderMetrics(registry_); }
 
   // Makes each commit of `partition` whose offsets cover `fault_.offset` fail while `fail(batch)`
-  // holds; every other commit goes through. `fault_.offset` is set once the record is appended.
+  // holds; every other commit goes through. `fault_.offset` is the partition's next offset, so
+  // the hook is armed before the record is appended (set once it was, a commit quicker than the
+  // test thread went through): the test's next record there must land on it.
   // The store keeps the hook until TearDown, so it holds nothing of the test body.
   void FailCommitsCovering(int32_t partition,
                            std::function<bool(const projections::ProjectionStore::Batch&)> fail) {
@@ -192,6 +201,7 @@ class ProcessorTest : public ::testing::Test {
           return Status::Ok();
         });
     fault_.committed_next = processor_->Progress().at(partition).next_offset;
+    fault_.offset = Watermarks("kledger.events", partition).second;
   }
   struct CommitFault {
     std::atomic<int64_t> offset{INT64_MAX};
