@@ -45,7 +45,7 @@ class Service {
   const std::shared_ptr<const auth::Authorizer>& authorizer() const { return authorizer_; }
   http::RouteMetrics* route_metrics() { return &route_metrics_; }
   // Where subcommands mount their routes, before Listen().
-  httplib::Server& routes() { return server_.routes(); }
+  http::Router& routes() { return server_.routes(); }
 
   // Keeps `part` (a client, the processor, a probe) until the HTTP server has stopped, so that
   // no route outlives what it serves; parts are destroyed newest first, all before the Kafka

@@ -2,11 +2,11 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <prometheus/gauge.h>
-#include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 
@@ -33,44 +33,6 @@ Result<HostPort> ParseHostPort(std::string_view text) {
 }
 
 namespace {
-
-// Threads beyond max_concurrent_requests: they read the excess requests and answer them 503
-// instead of leaving them queued behind busy threads.
-constexpr int kSpareThreads = 4;
-
-// Requests one keep-alive connection may carry before the server closes it (nginx's default).
-constexpr int kKeepAliveRequests = 1000;
-
-// httplib's thread pool, its workers named "kl-http" (as top and the benchmark's per-thread CPU
-// figures show them) when they take their first connection.
-class NamedThreadPool final : public httplib::TaskQueue {
- public:
-  explicit NamedThreadPool(size_t threads) : pool_(threads) {}
-  void enqueue(std::function<void()> fn) override {
-    pool_.enqueue([fn = std::move(fn)] {
-      thread_local bool named = false;
-      if (!named) pthread_setname_np(pthread_self(), "kl-http");
-      named = true;
-      fn();
-    });
-  }
-  void shutdown() override { pool_.shutdown(); }
-
- private:
-  httplib::ThreadPool pool_;
-};
-
-// Whether this pool thread's current request holds an in-flight slot. httplib serves a request
-// on one pool thread from pre-routing to post-routing, and each pool belongs to one server.
-thread_local bool holds_slot = false;
-
-std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
-  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
-    return std::make_unique<httplib::Server>();
-  }
-  return std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
-                                              options.tls_key_file.c_str());
-}
 
 // `text` with each byte that does not begin a well-formed UTF-8 sequence replaced by U+FFFD.
 // Error messages quote what the client sent, and Protobuf's JSON printer would silently drop
@@ -111,117 +73,6 @@ std::string ValidUtf8(std::string_view text) {
 
 }  // namespace
 
-Server::Server(ServerOptions options)
-    : options_(std::move(options)), server_(MakeServer(options_)) {
-  httplib::Server& server = *server_;
-  server.set_payload_max_length(options_.max_body_bytes);
-  server.set_read_timeout(options_.read_timeout_s, 0);
-  server.set_write_timeout(options_.write_timeout_s, 0);
-  // An idle keep-alive connection is dropped no later than a silent half-sent request.
-  server.set_keep_alive_timeout(std::min(options_.read_timeout_s, 5));
-  // httplib writes an answer's headers and body apart: with Nagle's algorithm the body then
-  // waits for the client's delayed ACK of the headers, up to 40 ms on a keep-alive connection.
-  server.set_tcp_nodelay(true);
-  // httplib closes a keep-alive connection after 5 requests by default, so a caller posting one
-  // transfer a request reconnects every fifth; nginx's default is kept instead.
-  server.set_keep_alive_max_count(kKeepAliveRequests);
-  // Remembered so that Start can widen httplib's listen backlog of 5 (see there).
-  server.set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listen_fd_ = sock;
-  });
-  const int max_in_flight = std::max(1, options_.max_concurrent_requests);
-  server.new_task_queue = [max_in_flight] {
-    return new NamedThreadPool(static_cast<size_t>(max_in_flight + kSpareThreads));
-  };
-  server.set_pre_routing_handler(
-      [this, max_in_flight](const httplib::Request&, httplib::Response& res) {
-        if (holds_slot) in_flight_.fetch_sub(1);  // a response that skipped post-routing
-        holds_slot = false;
-        if (in_flight_.fetch_add(1) >= max_in_flight) {
-          in_flight_.fetch_sub(1);
-          res.set_header("Retry-After", "1");
-          ReplyError(res, 503, "unavailable",
-                     "too many concurrent requests (limit " + std::to_string(max_in_flight) +
-                         "); retry shortly");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        holds_slot = true;
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
-  server.set_post_routing_handler([this](const httplib::Request&, httplib::Response&) {
-    if (holds_slot) in_flight_.fetch_sub(1);
-    holds_slot = false;
-  });
-  server.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
-        ReplyError(res, 500, "internal", "the server failed to handle the request; see its log");
-      });
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    // Only fill in bodies httplib left empty (its own errors); handlers write their own.
-    if (!res.body.empty()) return;
-    if (res.status == 413) {
-      ReplyError(res, 413, "payload_too_large", "the request body exceeds the size limit");
-    } else if (res.status == 404) {
-      ReplyError(res, 404, "not_found", "no route for " + req.method + " " + req.path);
-    } else if (res.status == 400) {
-      // A malformed request, or a method httplib routes nowhere (TRACE, CONNECT).
-      ReplyError(res, 400, "invalid_argument",
-                 "the request is not well-formed HTTP, or no route serves method " + req.method);
-    } else {
-      ReplyError(res, res.status, "http_" + std::to_string(res.status),
-                 "the request cannot be served (HTTP status " + std::to_string(res.status) + ")");
-    }
-  });
-}
-
-Server::~Server() { Stop(); }
-
-Status Server::Start(const HostPort& address) {
-  host_ = address.host;
-  if (!server_->is_valid()) {
-    // SSLServer is invalid when its certificate or key did not load; the paths are not secret.
-    return Status::InvalidArgument("cannot load the TLS certificate " + options_.tls_cert_file +
-                                   " and key " + options_.tls_key_file +
-                                   " (both must be readable PEM files, the key matching the "
-                                   "certificate; pass --tls-cert and --tls-key together)");
-  }
-  if (address.port == 0) {
-    port_ = server_->bind_to_any_port(address.host);
-    if (port_ <= 0) port_ = 0;
-  } else if (server_->bind_to_port(address.host, address.port)) {
-    port_ = address.port;
-  }
-  if (port_ == 0) {
-    return Status::Unavailable("cannot listen on " + address.host + ":" +
-                               std::to_string(address.port) +
-                               " (in use, or not an address of this machine)");
-  }
-  // httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed in Debian's build):
-  // more callers connecting at once than that overflow it, and some of their requests fail to
-  // read an answer. Listening again on the bound socket only widens the queue.
-  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return Status::Ok();
-}
-
-void Server::Stop() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
-
-std::string Server::url() const {
-  return (tls() ? "https://" : "http://") + host_ + ":" + std::to_string(port_);
-}
-
 std::vector<std::string> PathInstance(const httplib::Request& req) {
   if (req.matches.size() < 2) return {};
   return {req.matches[1].str()};
@@ -251,55 +102,106 @@ RouteMetrics::RouteMetrics(prometheus::Registry& registry)
                     .Help("Time to answer a request of an API route, by route")
                     .Register(registry)) {}
 
-httplib::Server::Handler RouteMetrics::Wrap(const RouteInfo& route,
-                                            httplib::Server::Handler handler) {
-  const std::string name = RouteTemplate(route.pattern);
-  prometheus::Histogram& duration = duration_.Add({{"route", name}}, LatencyBuckets());
-  return [this, name, &duration, handler = std::move(handler)](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    const auto start = std::chrono::steady_clock::now();
-    handler(req, res);
-    duration.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    // A handler that set no status is answered 200 by httplib.
-    const int code = res.status < 0 ? 200 : res.status;
-    requests_.Add({{"route", name}, {"code", std::to_string(code)}}).Increment();
+Handler RouteMetrics::Wrap(const RouteInfo& route, Handler handler) {
+  AsyncHandler counted =
+      Wrap(route, [handler = std::move(handler)](const httplib::Request& req,
+                                                 httplib::Response& res, Done done) {
+        handler(req, res);
+        done();
+      });
+  return [counted = std::move(counted)](const httplib::Request& req, httplib::Response& res) {
+    counted(req, res, [] {});
   };
 }
 
-httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
-                                 httplib::Server::Handler handler) {
+AsyncHandler RouteMetrics::Wrap(const RouteInfo& route, AsyncHandler handler) {
+  const std::string name = RouteTemplate(route.pattern);
+  prometheus::Histogram& duration = duration_.Add({{"route", name}}, LatencyBuckets());
+  // The route's counter for each status code, found in the family once: looking one up hashes
+  // its labels under the family's lock.
+  auto by_code = std::make_shared<std::array<std::atomic<prometheus::Counter*>, 600>>();
+  auto count = [this, name, by_code](int code) {
+    if (code < 0 || code >= static_cast<int>(by_code->size())) {
+      requests_.Add({{"route", name}, {"code", std::to_string(code)}}).Increment();
+      return;
+    }
+    std::atomic<prometheus::Counter*>& slot = (*by_code)[code];
+    prometheus::Counter* counter = slot.load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      counter = &requests_.Add({{"route", name}, {"code", std::to_string(code)}});
+      slot.store(counter, std::memory_order_release);
+    }
+    counter->Increment();
+  };
+  return [&duration, count = std::move(count), handler = std::move(handler)](
+             const httplib::Request& req, httplib::Response& res, Done done) {
+    const auto start = std::chrono::steady_clock::now();
+    handler(req, res, [&duration, &count, &res, start, done = std::move(done)] {
+      duration.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      count(res.status < 0 ? 200 : res.status);  // a handler that set no status is answered 200
+      done();
+    });
+  };
+}
+
+namespace {
+
+// Whether `authorizer` grants the request `access`; when not, answers 401 or 403 and logs the
+// refusal without the token.
+bool Authorized(const auth::Authorizer& authorizer, const Access& access,
+                const httplib::Request& req, httplib::Response& res) {
+  const std::string header = req.get_header_value("Authorization");
+  const std::string_view token = auth::BearerToken(header);
+  std::vector<std::string> instances;
+  if (!access.instances) {
+    instances.emplace_back(auth::kAllInstances);
+  } else {
+    instances = access.instances(req);
+  }
+  // Nothing names an instance (a body the handler refuses): any grant of the right will do.
+  if (instances.empty()) instances.emplace_back(auth::kAnyInstance);
+  auth::Decision decision;
+  for (const std::string& instance : instances) {
+    decision = authorizer.Authorize(token, instance, access.right);
+    if (!decision.allowed()) break;
+  }
+  if (decision.allowed()) return true;
+  // The token never reaches the log: only its digest's prefix, for correlation.
+  spdlog::warn("http: {} {} from {} refused {}: {}{}", req.method, req.path, req.remote_addr,
+               decision.http_status(), decision.reason,
+               decision.token_id.empty() ? "" : " (token " + decision.token_id + ")");
+  if (decision.kind == auth::Decision::Kind::kUnauthenticated) {
+    res.set_header("WWW-Authenticate", R"(Bearer realm="kledger")");
+    ReplyError(res, 401, "unauthenticated", decision.reason);
+  } else {
+    res.set_header("WWW-Authenticate", R"(Bearer realm="kledger", error="insufficient_scope")");
+    ReplyError(res, 403, "forbidden", decision.reason);
+  }
+  return false;
+}
+
+}  // namespace
+
+Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
+                Handler handler) {
   assert(authorizer && "pass auth::Authorizer::AllowAll() to serve without authentication");
   if (!authorizer->enabled()) return handler;
   return [authorizer = std::move(authorizer), access = std::move(access),
           handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    const std::string header = req.get_header_value("Authorization");
-    const std::string_view token = auth::BearerToken(header);
-    std::vector<std::string> instances;
-    if (!access.instances) {
-      instances.emplace_back(auth::kAllInstances);
-    } else {
-      instances = access.instances(req);
-    }
-    // Nothing names an instance (a body the handler refuses): any grant of the right will do.
-    if (instances.empty()) instances.emplace_back(auth::kAnyInstance);
-    auth::Decision decision;
-    for (const std::string& instance : instances) {
-      decision = authorizer->Authorize(token, instance, access.right);
-      if (!decision.allowed()) break;
-    }
-    if (decision.allowed()) return handler(req, res);
-    // The token never reaches the log: only its digest's prefix, for correlation.
-    spdlog::warn("http: {} {} from {} refused {}: {}{}", req.method, req.path, req.remote_addr,
-                 decision.http_status(), decision.reason,
-                 decision.token_id.empty() ? "" : " (token " + decision.token_id + ")");
-    if (decision.kind == auth::Decision::Kind::kUnauthenticated) {
-      res.set_header("WWW-Authenticate", R"(Bearer realm="kledger")");
-      ReplyError(res, 401, "unauthenticated", decision.reason);
-    } else {
-      res.set_header("WWW-Authenticate", R"(Bearer realm="kledger", error="insufficient_scope")");
-      ReplyError(res, 403, "forbidden", decision.reason);
-    }
+    if (Authorized(*authorizer, access, req, res)) handler(req, res);
+  };
+}
+
+AsyncHandler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
+                     AsyncHandler handler) {
+  assert(authorizer && "pass auth::Authorizer::AllowAll() to serve without authentication");
+  if (!authorizer->enabled()) return handler;
+  return [authorizer = std::move(authorizer), access = std::move(access),
+          handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                        Done done) {
+    if (!Authorized(*authorizer, access, req, res)) return done();
+    handler(req, res, std::move(done));
   };
 }
 
@@ -416,7 +318,7 @@ std::vector<RouteInfo> OperatorRoutes() {
           {"GET", "/v1/whoami"}};
 }
 
-void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
+void AddOperatorRoutes(Router& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
                        std::shared_ptr<const auth::Authorizer> api_authorizer,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,9 +37,9 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;  // larger bodies are answered 413; default 1 MiB
   int read_timeout_s = 10;   // a client that sends nothing for this long is dropped; default 10
   int write_timeout_s = 10;  // a client that reads nothing for this long is dropped; default 10
-  // Requests handled at once; more are answered 503 + Retry-After. The thread pool has a few
-  // threads more than this, so that the excess is read and refused rather than left queued.
-  // Default 64.
+  // Requests handled at once, those waiting for Kafka's acknowledgement included; more are
+  // answered 503 + Retry-After at once. Also the number of worker threads for blocking
+  // handlers. Default 64.
   int max_concurrent_requests = 64;
   // PEM certificate (chain) and private key files: both set, the server speaks HTTPS only;
   // both empty, plain HTTP. Default: empty.
@@ -46,18 +47,61 @@ struct ServerOptions {
   std::string tls_key_file{};
 };
 
-// An httplib::Server (or httplib::SSLServer with TLS) listening on one address, serving on its
-// own threads until Stop().
+// A handler's answer is complete: call exactly once, from any thread, after the handler filled
+// the response; the request and the response stay valid until then.
+using Done = std::function<void()>;
+// A handler that answers later, without holding a thread while it waits (the command routes,
+// answered when Kafka acknowledges). It runs on the server's event-loop thread, so it must not
+// block; it may call `done` before it returns.
+using AsyncHandler = std::function<void(const httplib::Request&, httplib::Response&, Done done)>;
+// A handler that answers before it returns. It runs on one of the server's worker threads
+// (max_concurrent_requests of them), so it may block: on a RocksDB read, on Kafka.
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// The routes of one server, tried in the order registered; a pattern is a regular expression the
+// whole path must match (each "([^/]+)" a path parameter, in httplib::Request::matches). Filled
+// before Server::Start; handlers see httplib's Request (path, params, headers, body, matches,
+// remote_addr) and fill its Response (status, headers, body).
+class Router {
+ public:
+  Router& Get(const std::string& pattern, Handler handler);
+  Router& Post(const std::string& pattern, Handler handler);
+  Router& PostAsync(const std::string& pattern, AsyncHandler handler);
+
+  struct Route {
+    std::string method;
+    // Text every matching path starts and ends with, checked before the regular expression.
+    std::string literal_prefix;
+    std::string literal_suffix;
+    std::regex regex;
+    AsyncHandler handler;
+    bool blocking;  // registered as a Handler: run on a worker thread
+  };
+  // The route serving `method` (HEAD is served by GET's) and `path`, its captures in `matches`;
+  // nullptr when none does.
+  const Route* Find(std::string_view method, const std::string& path, std::smatch& matches) const;
+
+ private:
+  static AsyncHandler Blocking(Handler handler);
+  Router& Add(std::string method, const std::string& pattern, AsyncHandler handler, bool blocking);
+  std::vector<Route> routes_;
+};
+
+// An HTTP/1.1 server (HTTPS with TLS) on one address: one event-loop thread ("kl-http") reads
+// requests and writes answers for every connection (Boost.Beast over Asio); blocking handlers
+// run on worker threads ("kl-http-work"), asynchronous ones on the loop. Serves until Stop().
 class Server {
  public:
   explicit Server(ServerOptions options = {});
   ~Server();  // stops
 
-  httplib::Server& routes() { return *server_; }
+  Router& routes() { return router_; }
 
   // Binds and starts serving. Unavailable when the address cannot be bound; InvalidArgument
   // when the TLS certificate or key cannot be loaded.
   Status Start(const HostPort& address);
+  // Stops accepting, lets the requests in flight finish (up to read + write timeouts), closes
+  // every connection and joins the threads. Idempotent.
   void Stop();
 
   // The bound port (useful when started on port 0).
@@ -66,14 +110,14 @@ class Server {
   // "http://HOST:PORT", or "https://HOST:PORT" with TLS.
   std::string url() const;
 
+  struct Core;  // the event loop and what its connections share (common/http_server.cc)
+
  private:
   ServerOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::atomic<int> in_flight_{0};
-  std::thread thread_;
+  Router router_;
+  std::shared_ptr<Core> core_;
   std::string host_;
   int port_ = 0;
-  int listen_fd_ = -1;  // the listening socket, once bound
 };
 
 // One route of an API as docs/openapi.json describes it: its method and its path pattern
@@ -96,7 +140,8 @@ class RouteMetrics {
  public:
   explicit RouteMetrics(prometheus::Registry& registry);
   // `handler`, counted and timed as `route`.
-  httplib::Server::Handler Wrap(const RouteInfo& route, httplib::Server::Handler handler);
+  Handler Wrap(const RouteInfo& route, Handler handler);
+  AsyncHandler Wrap(const RouteInfo& route, AsyncHandler handler);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -119,8 +164,9 @@ std::vector<std::string> PathInstance(const httplib::Request& req);
 // `access`; otherwise answers 401 (with WWW-Authenticate: Bearer) or 403 and logs the refusal
 // without the token. With Authorizer::AllowAll() the handler always runs. Every route of the
 // command and query APIs is registered through this.
-httplib::Server::Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
-                                 httplib::Server::Handler handler);
+Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access, Handler handler);
+AsyncHandler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
+                     AsyncHandler handler);
 
 // Parses a JSON body into `message` (snake_case or lowerCamel names, enum names in any case,
 // unknown fields refused). InvalidArgument with the parser's words otherwise.
@@ -152,7 +198,7 @@ void ReplyStatus(httplib::Response& res, const Status& status);
 // /metrics needs an `admin` token on "*" when `metrics_authorizer` is given (default: open, for
 // Prometheus scrapes). GET /v1/whoami answers what the bearer token may do under
 // `api_authorizer` (the API's: a WhoAmI), 401 for a missing or unknown token when it is on.
-void AddOperatorRoutes(httplib::Server& server, std::shared_ptr<prometheus::Registry> registry,
+void AddOperatorRoutes(Router& server, std::shared_ptr<prometheus::Registry> registry,
                        std::function<std::string()> not_ready_reason,
                        std::shared_ptr<const auth::Authorizer> api_authorizer,
                        std::shared_ptr<const auth::Authorizer> metrics_authorizer = nullptr);

@@ -231,6 +231,58 @@ TEST(HttpTest, ConnectionsItAcceptsHaveNagleOff) {
   EXPECT_TRUE(*nodelay);
 }
 
+// The router skips a route by the literal text its pattern starts and ends with before trying
+// its regular expression; that must never skip a route whose expression matches.
+TEST(HttpTest, RouterFindsWhatTheRegularExpressionsMatch) {
+  Router router;
+  const auto ok = [](const httplib::Request&, httplib::Response&) {};
+  const std::vector<std::string> patterns = {R"(/v1/instances/([^/]+)/accounts)",
+                                             R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)",
+                                             R"(/openapi\.json)",
+                                             "/ab?c",
+                                             "/p|/q",
+                                             R"(/n/\d+)",
+                                             "/plain"};
+  for (const std::string& pattern : patterns) router.Get(pattern, ok);
+  const std::vector<std::string> paths = {"/v1/instances/acme/accounts",
+                                          "/v1/instances/acme/accounts/a1/close",
+                                          "/v1/instances/acme/accounts/a1",
+                                          "/v1/instances//accounts",
+                                          "/openapi.json",
+                                          "/openapiXjson",
+                                          "/ac",
+                                          "/abc",
+                                          "/abbc",
+                                          "/p",
+                                          "/q",
+                                          "/n/42",
+                                          "/n/x",
+                                          "/plain",
+                                          "/plain/",
+                                          "/"};
+  for (const std::string& path : paths) {
+    std::vector<std::regex> regexes;
+    for (const std::string& pattern : patterns) regexes.emplace_back(pattern);
+    size_t first = regexes.size();
+    for (size_t i = 0; i < regexes.size(); ++i) {
+      if (std::regex_match(path, regexes[i])) {
+        first = i;
+        break;
+      }
+    }
+    std::smatch matches;
+    const Router::Route* found = router.Find("GET", path, matches);
+    if (first == regexes.size()) {
+      EXPECT_EQ(found, nullptr) << path;
+    } else {
+      ASSERT_NE(found, nullptr) << path << " matches " << patterns[first];
+      EXPECT_TRUE(std::regex_match(path, found->regex)) << path;
+      EXPECT_TRUE(router.Find("HEAD", path, matches) != nullptr) << "HEAD is served by GET";
+    }
+    EXPECT_EQ(router.Find("POST", path, matches), nullptr) << path;
+  }
+}
+
 TEST(HttpTest, UnloadableTlsCertificateIsRefusedAtStart) {
   Server server({.tls_cert_file = "/nonexistent/cert.pem", .tls_key_file = "/nonexistent/key.pem"});
   Status s = server.Start({"127.0.0.1", 0});

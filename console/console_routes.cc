@@ -10,7 +10,7 @@ constexpr char kContentSecurityPolicy[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-httplib::Server::Handler Asset(std::string_view (*body)(), const char* content_type) {
+http::Handler Asset(std::string_view (*body)(), const char* content_type) {
   return [body, content_type](const httplib::Request&, httplib::Response& res) {
     res.set_header("Content-Security-Policy", kContentSecurityPolicy);
     res.set_header("X-Content-Type-Options", "nosniff");
@@ -23,7 +23,7 @@ httplib::Server::Handler Asset(std::string_view (*body)(), const char* content_t
 
 }  // namespace
 
-void RegisterConsoleRoutes(httplib::Server& server) {
+void RegisterConsoleRoutes(http::Router& server) {
   // The page's relative links resolve under /console/ only with the trailing slash.
   server.Get("/console", [](const httplib::Request&, httplib::Response& res) {
     res.set_redirect("/console/", 301);

@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
+  libboost-dev  # Boost.Beast/Asio, the HTTP server's event loop
   libssl-dev zlib1g-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format-14
   kcat prometheus curl python3 python3-yaml python3-venv nlohmann-json3-dev openssl

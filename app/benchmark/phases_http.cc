@@ -1,5 +1,5 @@
 // The command path over HTTP, as `kledger command` serves it: an in-process gateway (its routes,
-// its CommandClient with futures on the producer's delivery thread, its route metrics) with every
+// its CommandClient acknowledging on the producer's delivery thread, its route metrics) with every
 // processor held. Two shapes, each a phase: POST /v1/batch of `http_batch` commands from
 // `http_clients` connections, then one transfer a request (POST /v1/instances/{id}/transactions)
 // from `http_single_clients` connections, as most upstream systems call it. The requests are made
@@ -182,7 +182,9 @@ Status MeasureHttpBatch(BenchmarkRun& run) {
       {"request_ms_p99", Percentile(round.answers.request_ms, 0.99)},
       // By thread: "http" the gateway's connections, "load" the benchmark's own clients.
       {"cpu_us_per_command", CpuPerItem(round.cpu.seconds(), round.commands)},
-      {"api", "POST /v1/batch to the command gateway (http::Server, CommandClient futures)"}};
+      {"api",
+       "POST /v1/batch to the command gateway (http::Server worker threads, CommandClient "
+       "futures)"}};
   return Status::Ok();
 }
 
@@ -199,7 +201,9 @@ Status MeasureHttpSingle(BenchmarkRun& run) {
       {"request_ms_p50", Percentile(round.answers.request_ms, 0.50)},
       {"request_ms_p99", Percentile(round.answers.request_ms, 0.99)},
       {"cpu_us_per_request", CpuPerItem(round.cpu.seconds(), round.commands)},
-      {"api", "POST /v1/instances/{id}/transactions to the command gateway, keep-alive"}};
+      {"api",
+       "POST /v1/instances/{id}/transactions to the command gateway, keep-alive (http::Server "
+       "event loop, answered from the delivery callback)"}};
   return Status::Ok();
 }
 

@@ -86,8 +86,9 @@ std::string GroupOf(const std::string& thread_name) {
   if (thread_name == "kl-apply") return "apply";
   if (thread_name == "kl-write") return "apply-write";
   if (thread_name == "kl-relay") return "relay";  // the outcome stream's
-  if (thread_name == "kl-http") return "http";    // an HTTP server's workers
-  if (thread_name == "kl-load") return "load";    // the benchmark's own HTTP clients
+  // An HTTP server's event loop and its workers
+  if (thread_name == "kl-http" || thread_name == "kl-http-work") return "http";
+  if (thread_name == "kl-load") return "load";  // the benchmark's own HTTP clients
   if (thread_name.rfind("rocksdb:", 0) == 0) return "rocksdb";
   if (thread_name == "rdk:mock") return "broker";  // the embedded broker's own thread
   if (thread_name.rfind("rdk:", 0) == 0) return "librdkafka";

@@ -4,12 +4,13 @@
 
 namespace kledger::command::gateway {
 
-void CreateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
-  v1::Command command = CommandFromRequest(req);
+bool ReadCreateTransaction(const httplib::Request& req, httplib::Response& res,
+                           v1::Command& command) {
+  command = CommandFromRequest(req);
   if (Status s = http::ParseJson(req.body, *command.mutable_create_transaction()); !s.ok()) {
-    return http::ReplyStatus(res, s);
+    return Refuse(res, s);
   }
-  SubmitAndReply(client, command, res);
+  return true;
 }
 
 }  // namespace kledger::command::gateway

@@ -4,12 +4,20 @@
 #include <httplib.h>
 
 #include "command-side/command_client.h"
+#include "common/http.h"
 
 namespace kledger::command::gateway {
 
 // Prepares and appends `command`, then answers 202 {event_id, partition, offset}, 400 with
 // field details (nothing appended), or 503 + Retry-After when Kafka did not acknowledge in time.
-void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res);
+// Returns at once; `done` is called when `res` holds the answer (on the producer's delivery
+// thread once Kafka answered, or before returning when the command is invalid).
+void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res,
+                    http::Done done);
+
+// The 202 body of an accepted command: v1::Ack as http::ToJson prints it (the int64 offset quoted,
+// as Protobuf's JSON mapping has it), written by nlohmann-json in a fraction of the printer's time.
+std::string AckJson(const Ack& ack);
 
 // Field errors as the error body's details, with `strip_prefix` taken off the paths that start
 // with it (a single-command body is the operation itself: "entries[0].amount").
@@ -31,11 +39,22 @@ struct PathKey {
 bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what,
                       httplib::Response& res);
 
-void OpenAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
-void CreateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
-void UpdateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res);
-void UpdateAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
-void CloseAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+// Answers `res` with `status` (a body that does not parse); returns false, for a Read* to return.
+inline bool Refuse(httplib::Response& res, const Status& status) {
+  http::ReplyStatus(res, status);
+  return false;
+}
+
+// Each reads the command its route's request carries into `command`: true when it is ready to
+// submit, false when `res` already holds the answer (a body that does not parse, keys that
+// contradict the path).
+bool ReadOpenAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
+bool ReadCreateTransaction(const httplib::Request& req, httplib::Response& res,
+                           v1::Command& command);
+bool ReadUpdateTransaction(const httplib::Request& req, httplib::Response& res,
+                           v1::Command& command);
+bool ReadUpdateAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
+bool ReadCloseAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
 void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace kledger::command::gateway

@@ -23,44 +23,58 @@ std::vector<std::string> BatchInstances(const httplib::Request& req) {
   return instances;
 }
 
-using Handler = void (*)(CommandClient&, const httplib::Request&, httplib::Response&);
+// Reads a route's command from its request (handlers.h); /v1/batch has a handler of its own.
+using Reader = bool (*)(const httplib::Request&, httplib::Response&, v1::Command&);
 using Instances = std::vector<std::string> (*)(const httplib::Request&);
 struct Route {
   const char* pattern;
-  Handler handler;
+  Reader reader;
   Instances instances;  // what `submit` is checked on
 };
 constexpr Route kRoutes[] = {
-    {R"(/v1/instances/([^/]+)/accounts)", gateway::OpenAccount, http::PathInstance},
-    {R"(/v1/instances/([^/]+)/transactions)", gateway::CreateTransaction, http::PathInstance},
-    {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+)/updates)", gateway::UpdateTransaction,
+    {R"(/v1/instances/([^/]+)/accounts)", gateway::ReadOpenAccount, http::PathInstance},
+    {R"(/v1/instances/([^/]+)/transactions)", gateway::ReadCreateTransaction, http::PathInstance},
+    {R"(/v1/instances/([^/]+)/transactions/([^/]+)/([^/]+)/updates)",
+     gateway::ReadUpdateTransaction, http::PathInstance},
+    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/updates)", gateway::ReadUpdateAccount,
      http::PathInstance},
-    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/updates)", gateway::UpdateAccount,
+    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)", gateway::ReadCloseAccount,
      http::PathInstance},
-    {R"(/v1/instances/([^/]+)/accounts/([^/]+)/close)", gateway::CloseAccount, http::PathInstance},
-    {R"(/v1/batch)", gateway::SubmitBatch, BatchInstances},
 };
+constexpr http::RouteInfo kBatch{"POST", R"(/v1/batch)"};
 
 }  // namespace
 
 std::vector<http::RouteInfo> CommandRoutes() {
   std::vector<http::RouteInfo> routes;
   for (const Route& route : kRoutes) routes.push_back({"POST", route.pattern});
+  routes.push_back(kBatch);
   return routes;
 }
 
-void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
+void RegisterCommandRoutes(http::Router& server, CommandClient& client,
                            std::shared_ptr<const auth::Authorizer> authorizer,
                            http::RouteMetrics* metrics) {
+  // A single command is answered when Kafka acknowledges it, without holding a thread.
   for (const Route& route : kRoutes) {
-    auto guarded = http::Guarded(
-        authorizer, {auth::Right::kSubmit, route.instances},
-        [&client, handler = route.handler](const httplib::Request& req, httplib::Response& res) {
-          handler(client, req, res);
-        });
+    auto guarded =
+        http::Guarded(authorizer, {auth::Right::kSubmit, route.instances},
+                      [&client, reader = route.reader](const httplib::Request& req,
+                                                       httplib::Response& res, http::Done done) {
+                        v1::Command command;
+                        if (!reader(req, res, command)) return done();
+                        gateway::SubmitAndReply(client, command, res, std::move(done));
+                      });
     if (metrics != nullptr) guarded = metrics->Wrap({"POST", route.pattern}, std::move(guarded));
-    server.Post(route.pattern, std::move(guarded));
+    server.PostAsync(route.pattern, std::move(guarded));
   }
+  // A batch waits for its acknowledgements on a worker thread.
+  auto batch = http::Guarded(authorizer, {auth::Right::kSubmit, BatchInstances},
+                             [&client](const httplib::Request& req, httplib::Response& res) {
+                               gateway::SubmitBatch(client, req, res);
+                             });
+  if (metrics != nullptr) batch = metrics->Wrap(kBatch, std::move(batch));
+  server.Post(kBatch.pattern, std::move(batch));
 }
 
 }  // namespace kledger::command

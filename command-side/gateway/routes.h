@@ -15,7 +15,7 @@ namespace kledger::command {
 // `submit` right on the instance(s) it appends to (every item's, for /v1/batch), as `authorizer`
 // grants it; Authorizer::AllowAll() serves them without authentication.
 // Each answer is counted and timed by `metrics` when it is not null.
-void RegisterCommandRoutes(httplib::Server& server, CommandClient& client,
+void RegisterCommandRoutes(http::Router& server, CommandClient& client,
                            std::shared_ptr<const auth::Authorizer> authorizer,
                            http::RouteMetrics* metrics);
 // The routes RegisterCommandRoutes registers.

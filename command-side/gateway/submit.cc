@@ -1,6 +1,7 @@
 // The reply path every command handler shares, and the check of keys named by both the path
 // and the body.
-#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "command-side/command_probe.h"
 #include "command-side/gateway/handlers.h"
@@ -46,7 +47,43 @@ bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what
   return false;
 }
 
-void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res) {
+std::string AckJson(const Ack& ack) {
+  nlohmann::ordered_json body = {{"event_id", ack.event_id},
+                                 {"partition", ack.partition},
+                                 {"offset", std::to_string(ack.offset)}};
+  return body.dump();
+}
+
+namespace {
+
+// The answer of one command request, Kafka's acknowledgement awaited.
+struct PendingReply {
+  httplib::Response* res;
+  http::Done done;
+};
+
+// Answers each request once its event is acknowledged: the tag is its PendingReply. Holds no
+// state, so one serves every client.
+class ReplyOnAck final : public AckHandler {
+ public:
+  void OnAck(uint64_t tag, Result<Ack> ack) override {
+    std::unique_ptr<PendingReply> pending(reinterpret_cast<PendingReply*>(tag));
+    if (!ack.ok()) {
+      http::ReplyStatus(*pending->res, ack.status());
+    } else {
+      pending->res->status = 202;
+      pending->res->set_content(AckJson(*ack), "application/json");
+    }
+    pending->done();
+  }
+};
+
+ReplyOnAck reply_on_ack;
+
+}  // namespace
+
+void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::Response& res,
+                    http::Done done) {
   domain::FieldErrors errors;
   auto prepared = client.Prepare(command, errors);
   if (!prepared.ok()) {
@@ -55,26 +92,13 @@ void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::
     const std::string body_prefix = std::string(CommandFieldName(command)) + ".";
     http::ReplyError(res, 400, "invalid_argument", prepared.status().message(),
                      ToDetails(errors, body_prefix));
-    return;
+    return done();
   }
-  auto future = client.Append(std::move(prepared).value());
-  // The producer gives up at ack_timeout; the margin covers its delivery-report thread.
-  const auto wait = client.options().ack_timeout + std::chrono::seconds(1);
-  if (future.wait_for(wait) != std::future_status::ready) {
-    http::ReplyStatus(res, Status::Unavailable("Kafka did not acknowledge the event in time; "
-                                               "it is safe to resubmit the same command"));
-    return;
-  }
-  auto ack = future.get();
-  if (!ack.ok()) {
-    http::ReplyStatus(res, ack.status());
-    return;
-  }
-  v1::Ack body;
-  body.set_event_id(ack->event_id);
-  body.set_partition(ack->partition);
-  body.set_offset(ack->offset);
-  http::ReplyJson(res, 202, body);
+  // The producer answers every append exactly once, by ack_timeout at the latest (an
+  // unacknowledged event is answered 503: safe to resubmit).
+  auto* pending = new PendingReply{&res, std::move(done)};
+  client.AppendAsync(std::move(prepared).value(), reply_on_ack,
+                     reinterpret_cast<uint64_t>(pending));
 }
 
 }  // namespace kledger::command::gateway

@@ -7,28 +7,22 @@
 
 namespace kledger::command::gateway {
 
-void UpdateAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
-  v1::Command command = CommandFromRequest(req);
+bool ReadUpdateAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command) {
+  command = CommandFromRequest(req);
   v1::AccountUpdated& update = *command.mutable_update_account();
-  if (Status s = http::ParseJson(req.body, update); !s.ok()) return http::ReplyStatus(res, s);
-  if (!TakeKeysFromPath({{update.mutable_address(), req.matches[2].str(), "address"}}, "account",
-                        res)) {
-    return;
-  }
-  SubmitAndReply(client, command, res);
+  if (Status s = http::ParseJson(req.body, update); !s.ok()) return Refuse(res, s);
+  return TakeKeysFromPath({{update.mutable_address(), req.matches[2].str(), "address"}}, "account",
+                          res);
 }
 
-void CloseAccount(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
-  v1::Command command = CommandFromRequest(req);
+bool ReadCloseAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command) {
+  command = CommandFromRequest(req);
   v1::AccountClosed& close = *command.mutable_close_account();
   if (!req.body.empty()) {
-    if (Status s = http::ParseJson(req.body, close); !s.ok()) return http::ReplyStatus(res, s);
+    if (Status s = http::ParseJson(req.body, close); !s.ok()) return Refuse(res, s);
   }
-  if (!TakeKeysFromPath({{close.mutable_address(), req.matches[2].str(), "address"}}, "account",
-                        res)) {
-    return;
-  }
-  SubmitAndReply(client, command, res);
+  return TakeKeysFromPath({{close.mutable_address(), req.matches[2].str(), "address"}}, "account",
+                          res);
 }
 
 }  // namespace kledger::command::gateway

@@ -5,17 +5,15 @@
 
 namespace kledger::command::gateway {
 
-void UpdateTransaction(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
-  v1::Command command = CommandFromRequest(req);
+bool ReadUpdateTransaction(const httplib::Request& req, httplib::Response& res,
+                           v1::Command& command) {
+  command = CommandFromRequest(req);
   v1::TransactionUpdated& update = *command.mutable_update_transaction();
-  if (Status s = http::ParseJson(req.body, update); !s.ok()) return http::ReplyStatus(res, s);
+  if (Status s = http::ParseJson(req.body, update); !s.ok()) return Refuse(res, s);
 
-  if (!TakeKeysFromPath({{update.mutable_source(), req.matches[2].str(), "source"},
-                         {update.mutable_source_idempk(), req.matches[3].str(), "source_idempk"}},
-                        "transaction", res)) {
-    return;
-  }
-  SubmitAndReply(client, command, res);
+  return TakeKeysFromPath({{update.mutable_source(), req.matches[2].str(), "source"},
+                           {update.mutable_source_idempk(), req.matches[3].str(), "source_idempk"}},
+                          "transaction", res);
 }
 
 }  // namespace kledger::command::gateway

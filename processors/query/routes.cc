@@ -50,7 +50,7 @@ constexpr http::RouteInfo kInstanceList{"GET", R"(/v1/instances)"};
 
 // GET /v1/instances spans instances, yet shows each only to a token that may query it: it needs
 // the query right on some instance, and filters what it lists by the token's grants.
-void RegisterInstanceList(httplib::Server& server, Processor& processor,
+void RegisterInstanceList(http::Router& server, Processor& processor,
                           std::shared_ptr<const auth::Authorizer> authorizer,
                           http::RouteMetrics* metrics) {
   auto handler = [&processor, authorizer](const httplib::Request& req, httplib::Response& res) {
@@ -80,7 +80,7 @@ std::vector<http::RouteInfo> QueryRoutes() {
   return routes;
 }
 
-void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
+void RegisterQueryRoutes(http::Router& server, Processor& processor,
                          std::shared_ptr<const auth::Authorizer> authorizer,
                          http::RouteMetrics* metrics) {
   RegisterInstanceList(server, processor, authorizer, metrics);

@@ -17,7 +17,7 @@ namespace kledger::processors {
 // every instance ("*"), as `authorizer` grants them. Authorizer::AllowAll() serves them without
 // authentication.
 // Each answer is counted and timed by `metrics` when it is not null.
-void RegisterQueryRoutes(httplib::Server& server, Processor& processor,
+void RegisterQueryRoutes(http::Router& server, Processor& processor,
                          std::shared_ptr<const auth::Authorizer> authorizer,
                          http::RouteMetrics* metrics);
 // The routes RegisterQueryRoutes registers.
