@@ -1,4 +1,4 @@
-// The gateway's pieces that stand alone: the 202 body it writes without Protobuf's printer.
+// The gateway's pieces that stand alone: the bodies it writes without Protobuf's printer.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -23,6 +23,41 @@ TEST(GatewayTest, AckJsonIsWhatProtobufsMappingPrints) {
     message.set_offset(ack.offset);
     EXPECT_EQ(AckJson(ack), http::ToJson(message)) << ack.event_id;
   }
+}
+
+TEST(GatewayTest, BatchJsonIsWhatProtobufsMappingPrints) {
+  std::vector<BatchItem> items;
+  v1::BatchResponse expected;
+  EXPECT_EQ(BatchJson(items), http::ToJson(expected));  // {"results":[]}
+
+  const auto acknowledged = [&](Ack ack) {
+    v1::BatchItemResult& item = *expected.add_results();
+    item.set_status(202);
+    item.mutable_ack()->set_event_id(ack.event_id);
+    item.mutable_ack()->set_partition(ack.partition);
+    item.mutable_ack()->set_offset(ack.offset);
+    items.push_back({std::move(ack), {}});
+  };
+  const auto refused = [&](int status, const std::string& code, const std::string& message,
+                           const std::string& field) {
+    BatchItem item;
+    item.refused.set_status(status);
+    item.refused.mutable_error()->set_code(code);
+    item.refused.mutable_error()->set_message(message);
+    if (!field.empty()) {
+      v1::FieldError& detail = *item.refused.mutable_error()->add_details();
+      detail.set_field(field);
+      detail.set_code("not_positive");
+    }
+    *expected.add_results() = item.refused;
+    items.push_back(std::move(item));
+  };
+  acknowledged({"a1", 3, 17});
+  refused(400, "invalid_argument", "amount must be positive", "entries[0].amount");
+  acknowledged({"quote\" \\", 0, std::numeric_limits<int64_t>::max()});
+  refused(503, "unavailable", "Kafka did not acknowledge the event in time", "");
+  refused(409, "already_exists", "", "");
+  EXPECT_EQ(BatchJson(items), http::ToJson(expected));
 }
 
 }  // namespace

@@ -3,6 +3,10 @@
 
 #include <httplib.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "command-side/command_client.h"
 #include "common/http.h"
 
@@ -18,6 +22,16 @@ void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::
 // The 202 body of an accepted command: v1::Ack as http::ToJson prints it (the int64 offset quoted,
 // as Protobuf's JSON mapping has it), written by nlohmann-json in a fraction of the printer's time.
 std::string AckJson(const Ack& ack);
+
+// One result of a batch: the command's acknowledgement, or else why it was refused.
+struct BatchItem {
+  std::optional<Ack> ack;
+  v1::BatchItemResult refused;  // with its status and error, when `ack` is empty
+};
+
+// The body of a batch's answer: v1::BatchResponse as http::ToJson prints it, the acknowledged
+// items written by AckJson.
+std::string BatchJson(const std::vector<BatchItem>& items);
 
 // Field errors as the error body's details, with `strip_prefix` taken off the paths that start
 // with it (a single-command body is the operation itself: "entries[0].amount").

@@ -48,10 +48,16 @@ bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what
 }
 
 std::string AckJson(const Ack& ack) {
-  nlohmann::ordered_json body = {{"event_id", ack.event_id},
-                                 {"partition", ack.partition},
-                                 {"offset", std::to_string(ack.offset)}};
-  return body.dump();
+  // Only the event id needs JSON's escaping: nlohmann's object of three members, printed, was
+  // ~8% of the batch worker's samples.
+  std::string out = R"({"event_id":)";
+  out += nlohmann::json(ack.event_id).dump();
+  out += R"(,"partition":)";
+  out += std::to_string(ack.partition);
+  out += R"(,"offset":")";
+  out += std::to_string(ack.offset);
+  out += R"("})";
+  return out;
 }
 
 namespace {

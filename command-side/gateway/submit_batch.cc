@@ -1,7 +1,9 @@
 // POST /v1/batch — body: BatchRequest; answers 200 with one result per command, in order.
 // Every valid command is appended; invalid ones are refused alone. With a transactional client
 // the valid ones are appended all-or-nothing.
-#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "command-side/gateway/handlers.h"
 #include "common/http.h"
@@ -28,34 +30,52 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
   // One call, so that a transactional client commits the valid commands together.
   auto futures = client.SubmitBatch(std::move(commands), &errors);
 
-  v1::BatchResponse response;
+  // The answer is written item by item: an acknowledged command by AckJson, a refused one (rare)
+  // by Protobuf's printer; BatchJson's test checks the whole against the printer's.
+  std::vector<BatchItem> items(futures.size());
   const auto deadline =
       std::chrono::steady_clock::now() + client.options().ack_timeout + std::chrono::seconds(1);
+  bool any_unavailable = false;
   for (size_t k = 0; k < futures.size(); ++k) {
-    v1::BatchItemResult& item = *response.add_results();
     if (futures[k].wait_until(deadline) != std::future_status::ready) {
-      item.set_status(503);
-      item.mutable_error()->set_code("unavailable");
-      item.mutable_error()->set_message("Kafka did not acknowledge the event in time");
+      any_unavailable = true;
+      items[k].refused.set_status(503);
+      items[k].refused.mutable_error()->set_code("unavailable");
+      items[k].refused.mutable_error()->set_message("Kafka did not acknowledge the event in time");
       continue;
     }
     auto ack = futures[k].get();
     if (!ack.ok()) {
-      item.set_status(http::HttpStatusFor(ack.status()));
-      item.mutable_error()->set_code(std::string(http::ErrorCodeFor(ack.status())));
-      item.mutable_error()->set_message(ack.status().message());
-      for (auto& detail : ToDetails(errors[k])) *item.mutable_error()->add_details() = detail;
+      any_unavailable |= http::HttpStatusFor(ack.status()) == 503;
+      items[k].refused.set_status(http::HttpStatusFor(ack.status()));
+      items[k].refused.mutable_error()->set_code(std::string(http::ErrorCodeFor(ack.status())));
+      items[k].refused.mutable_error()->set_message(ack.status().message());
+      for (auto& detail : ToDetails(errors[k])) {
+        *items[k].refused.mutable_error()->add_details() = detail;
+      }
       continue;
     }
-    item.set_status(202);
-    item.mutable_ack()->set_event_id(ack->event_id);
-    item.mutable_ack()->set_partition(ack->partition);
-    item.mutable_ack()->set_offset(ack->offset);
+    items[k].ack = std::move(ack).value();
   }
-  const bool any_unavailable = std::any_of(response.results().begin(), response.results().end(),
-                                           [](const auto& item) { return item.status() == 503; });
   if (any_unavailable) res.set_header("Retry-After", "1");
-  http::ReplyJson(res, 200, response);
+  res.status = 200;
+  res.set_content(BatchJson(items), "application/json");
+}
+
+std::string BatchJson(const std::vector<BatchItem>& items) {
+  std::string out = R"({"results":[)";
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (k > 0) out += ',';
+    if (items[k].ack.has_value()) {
+      out += R"({"status":202,"ack":)";
+      out += AckJson(*items[k].ack);
+      out += '}';
+    } else {
+      out += http::ToJson(items[k].refused);
+    }
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace kledger::command::gateway
