@@ -1,13 +1,15 @@
-// http::internal::ParseJsonFast: nlohmann-json's SAX events applied to a Protobuf message through
-// its reflection, declining whatever Protobuf's JSON mapping might read otherwise (json_fast.h).
+// http::internal::ParseJsonFast: simdjson's parse of a document, its values applied in document
+// order to a Protobuf message through its reflection, declining whatever Protobuf's JSON mapping
+// might read otherwise (json_fast.h).
 #include "common/internal/json_fast.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <simdjson.h>
 
 #include <cstdint>
 #include <limits>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,19 +71,11 @@ const FieldDescriptor* FieldNamed(const Descriptor& type, std::string_view name)
   return nullptr;
 }
 
-// Every handler returns false to decline, which stops the parse.
+// The document's values in order, as a SAX parser reports them (Feed, below). Every handler
+// returns false to decline, which stops the walk.
 class Sax {
  public:
-  using json = nlohmann::json;
-
   explicit Sax(Message& root) : root_(root) {}
-
-  bool null() { return false; }
-  bool number_float(json::number_float_t, const json::string_t&) { return false; }
-  bool binary(json::binary_t&) { return false; }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
 
   bool boolean(bool value) {
     return Scalar(FieldDescriptor::CPPTYPE_BOOL,
@@ -91,12 +85,12 @@ class Sax {
                   });
   }
 
-  bool number_integer(json::number_integer_t value) { return Integer(value < 0, value); }
-  bool number_unsigned(json::number_unsigned_t value) {
+  bool number_integer(int64_t value) { return Integer(value < 0, value); }
+  bool number_unsigned(uint64_t value) {
     return Integer(false, static_cast<int64_t>(value), value);
   }
 
-  bool string(json::string_t& value) {
+  bool string(std::string& value) {
     if (!stack_.empty() && stack_.back().kind == Frame::Kind::kMap) {
       Frame& map = stack_.back();
       Message* entry = map.reflection->AddMessage(map.message, map.field);
@@ -130,7 +124,7 @@ class Sax {
                   });
   }
 
-  bool start_object(std::size_t) {
+  bool start_object() {
     if (stack_.size() >= kMaxDepth) return false;
     if (stack_.empty()) {
       if (started_) return false;
@@ -157,14 +151,14 @@ class Sax {
     return true;
   }
 
-  bool key(json::string_t& name) {
+  bool key(std::string_view name) {
     Frame& top = stack_.back();
     if (top.kind == Frame::Kind::kMap) {
       for (const std::string& seen : top.keys) {
         if (seen == name) return false;
       }
-      top.keys.push_back(name);
-      top.key = std::move(name);
+      top.keys.emplace_back(name);
+      top.key = name;
       return true;
     }
     const FieldDescriptor* field = FieldNamed(*top.type, name);
@@ -188,7 +182,7 @@ class Sax {
     return true;
   }
 
-  bool start_array(std::size_t) {
+  bool start_array() {
     if (stack_.empty() || stack_.back().kind != Frame::Kind::kMessage) return false;
     Frame& top = stack_.back();
     const FieldDescriptor* field = top.field;
@@ -301,19 +295,67 @@ class Sax {
   bool started_ = false;
 };
 
+// Reports `value` and what it holds to `sax` in document order; false when the sax declines or
+// the value is one it never takes (null, a number with a fraction or an exponent; an integer
+// beyond 64 bits already failed simdjson's parse).
+bool Feed(simdjson::dom::element value, Sax& sax) {
+  using simdjson::dom::element_type;
+  switch (value.type()) {
+    case element_type::OBJECT: {
+      if (!sax.start_object()) return false;
+      // Held in a variable: a range over the temporary result's member would dangle.
+      const simdjson::dom::object object = value.get_object().value_unsafe();
+      for (simdjson::dom::key_value_pair member : object) {
+        if (!sax.key(member.key) || !Feed(member.value, sax)) return false;
+      }
+      return sax.end_object();
+    }
+    case element_type::ARRAY: {
+      if (!sax.start_array()) return false;
+      const simdjson::dom::array array = value.get_array().value_unsafe();
+      for (simdjson::dom::element item : array) {
+        if (!Feed(item, sax)) return false;
+      }
+      return sax.end_array();
+    }
+    case element_type::STRING: {
+      std::string text(value.get_string().value_unsafe());
+      return sax.string(text);
+    }
+    case element_type::INT64:
+      return sax.number_integer(value.get_int64().value_unsafe());
+    case element_type::UINT64:
+      return sax.number_unsigned(value.get_uint64().value_unsafe());
+    case element_type::BOOL:
+      return sax.boolean(value.get_bool().value_unsafe());
+    case element_type::DOUBLE:
+    case element_type::NULL_VALUE:
+      return false;
+  }
+  return false;
+}
+
+// Bodies up to this size are parsed by a parser kept per thread (its buffers reused); larger
+// ones by one of their own, so that no thread holds on to the memory of its largest request.
+constexpr size_t kReusedParserBytes = 64 * 1024;
+
 }  // namespace
 
 bool ParseJsonFast(std::string_view body, google::protobuf::Message& message) {
   message.Clear();
-  // nlohmann skips a byte-order mark, and ends its input at a NUL byte (found by fuzzing:
-  // `{...}\0garbage`), where Protobuf's parser may not: both are Protobuf's call.
+  // A byte-order mark, and a NUL byte (found by fuzzing: `{...}\0garbage`, which nlohmann-json,
+  // the parser before, took as the end of its input) are Protobuf's call.
   if (body.rfind("\xEF\xBB\xBF", 0) == 0 || body.find('\0') != std::string_view::npos) {
     return false;
   }
+  thread_local simdjson::dom::parser reused;
+  std::optional<simdjson::dom::parser> own;
+  simdjson::dom::parser& parser = body.size() <= kReusedParserBytes ? reused : own.emplace();
+  // simdjson checks the whole document (syntax, UTF-8, nothing after it) before a value is read.
+  simdjson::dom::element document;
+  if (parser.parse(body.data(), body.size()).get(document) != simdjson::SUCCESS) return false;
   Sax sax(message);
-  const bool parsed = nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &sax,
-                                                nlohmann::json::input_format_t::json,
-                                                /*strict=*/true);
+  const bool parsed = Feed(document, sax);
   if (!parsed) message.Clear();
   return parsed;
 }

@@ -13,7 +13,7 @@ packages=(
   libboost-dev  # Boost.Beast/Asio, the HTTP server's event loop
   libssl-dev zlib1g-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format-14
-  kcat prometheus curl python3 python3-yaml python3-venv nlohmann-json3-dev openssl
+  kcat prometheus curl python3 python3-yaml python3-venv nlohmann-json3-dev libsimdjson-dev openssl
   openjdk-17-jre-headless maven  # the real Kafka broker of scripts/kafka/cluster.py
   chromium nodejs  # the console's browser test (tests/browser, label browser)
 )
