@@ -112,6 +112,12 @@ struct Server::Core {
   std::atomic<int> in_flight{0};  // requests dispatched and not yet answered
   std::atomic<bool> stopping{false};
 
+  // Whether a handler's Done may still hand its answer to the loop. Stop closes it before the
+  // loop ends, so that nothing is posted to a loop that will never run it (the connection it
+  // holds would hold the loop in turn, and neither be freed).
+  std::mutex answers_mu;
+  bool answers_open = true;
+
   // Every open connection, for Stop to close. Connections leave in their destructor, on any
   // thread (the last reference may be a Done a Kafka thread drops).
   std::mutex mu;
@@ -312,6 +318,9 @@ class Connection final : public ConnectionBase,
     answered_.store(false);
     Done done = [self = this->shared_from_this()] {
       if (self->answered_.exchange(true)) return;  // a second call is a handler's bug: ignored
+      std::lock_guard lock(self->core_->answers_mu);
+      // After Stop gave up on the request, its connection is closed: the answer is dropped.
+      if (!self->core_->answers_open) return;
       asio::post(self->Lowest().get_executor(), [self] { self->Write(); });
     };
     if (route->blocking) {
@@ -547,8 +556,13 @@ void Server::Stop() {
   if (core.in_flight.load() > 0) {
     spdlog::warn("http: stopping with {} request(s) unanswered", core.in_flight.load());
   }
-  // Idle connections close now, those writing an answer once it is written.
+  // Idle connections close now, those writing an answer once it is written, and those still
+  // awaiting theirs drop it when it comes.
   core.CloseAll();
+  {
+    std::lock_guard lock(core.answers_mu);
+    core.answers_open = false;
+  }
   core.work.reset();
   core.loop.join();
   core.workers->shutdown();

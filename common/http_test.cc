@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "common/socket_for_testing.h"
 
@@ -216,6 +217,85 @@ TEST(HttpTest, AClientThatSendsHalfARequestIsDroppedWithinTheReadTimeout) {
   close(fd);
   EXPECT_EQ(n, 0) << "the server did not close the connection";
   EXPECT_LT(waited, std::chrono::seconds(4));
+}
+
+TEST(HttpTest, AnAsynchronousRouteIsAnsweredWhenDoneIsCalledAndHoldsUpNoOtherRequest) {
+  Server server;
+  std::mutex mu;
+  std::condition_variable cv;
+  httplib::Response* pending_res = nullptr;
+  Done pending_done;
+  server.routes().PostAsync(
+      "/later", [&](const httplib::Request&, httplib::Response& res, Done done) {
+        std::lock_guard lock(mu);  // on the loop: returns at once, the answer still to come
+        pending_res = &res;
+        pending_done = std::move(done);
+        cv.notify_all();
+      });
+  server.routes().Get("/now", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("now", "text/plain");
+  });
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  auto later = std::async(std::launch::async, [&] {
+    httplib::Client client("127.0.0.1", server.port());
+    auto res = client.Post("/later", "", "text/plain");
+    return res ? std::to_string(res->status) + " " + res->body : std::string("no answer");
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return pending_done != nullptr; }));
+  }
+  // The loop serves others meanwhile.
+  httplib::Client other("127.0.0.1", server.port());
+  auto now = other.Get("/now");
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->body, "now");
+  EXPECT_EQ(later.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  std::thread answerer([&] {  // as Kafka's delivery thread answers a command
+    std::lock_guard lock(mu);
+    pending_res->status = 202;
+    pending_res->set_content("accepted", "text/plain");
+    pending_done();
+    pending_done();  // a second call is ignored
+  });
+  answerer.join();
+  EXPECT_EQ(later.get(), "202 accepted");
+}
+
+TEST(HttpTest, AnAnswerThatComesAfterStopGaveUpIsDropped) {
+  auto server = std::make_unique<Server>(ServerOptions{.read_timeout_s = 1, .write_timeout_s = 1});
+  std::mutex mu;
+  std::condition_variable cv;
+  httplib::Response* pending_res = nullptr;
+  Done pending_done;
+  server->routes().PostAsync("/never",
+                             [&](const httplib::Request&, httplib::Response& res, Done done) {
+                               std::lock_guard lock(mu);
+                               pending_res = &res;
+                               pending_done = std::move(done);
+                               cv.notify_all();
+                             });
+  ASSERT_TRUE(server->Start({"127.0.0.1", 0}).ok());
+  const int port = server->port();
+  auto never = std::async(std::launch::async, [port] {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(10, 0);
+    return static_cast<bool>(client.Post("/never", "", "text/plain"));
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return pending_done != nullptr; }));
+  }
+  server->Stop();  // waits its 2 s for the answer, then closes the connection
+  EXPECT_FALSE(never.get()) << "the connection was closed without an answer";
+  server.reset();
+  // The handler's owner answers late: nothing is written, nothing kept (ASan's leak check).
+  std::lock_guard lock(mu);
+  pending_res->status = 202;
+  pending_done();
+  pending_done = nullptr;
 }
 
 // httplib writes an answer's headers and body apart: with Nagle's algorithm on, the body would
