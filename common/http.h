@@ -101,7 +101,8 @@ class Server {
   // when the TLS certificate or key cannot be loaded.
   Status Start(const HostPort& address);
   // Stops accepting, lets the requests in flight finish (up to read + write timeouts), closes
-  // every connection and joins the threads. Idempotent.
+  // every connection and joins the threads; an answer whose Done comes later is dropped.
+  // Idempotent.
   void Stop();
 
   // The bound port (useful when started on port 0).
