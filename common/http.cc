@@ -103,12 +103,7 @@ RouteMetrics::RouteMetrics(prometheus::Registry& registry)
                     .Register(registry)) {}
 
 Handler RouteMetrics::Wrap(const RouteInfo& route, Handler handler) {
-  AsyncHandler counted =
-      Wrap(route, [handler = std::move(handler)](const httplib::Request& req,
-                                                 httplib::Response& res, Done done) {
-        handler(req, res);
-        done();
-      });
+  AsyncHandler counted = Wrap(route, Router::Blocking(std::move(handler)));
   return [counted = std::move(counted)](const httplib::Request& req, httplib::Response& res) {
     counted(req, res, [] {});
   };

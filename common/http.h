@@ -81,8 +81,10 @@ class Router {
   // nullptr when none does.
   const Route* Find(std::string_view method, const std::string& path, std::smatch& matches) const;
 
- private:
+  // `handler` in the form every route is kept in: an AsyncHandler that is done when it returns.
   static AsyncHandler Blocking(Handler handler);
+
+ private:
   Router& Add(std::string method, const std::string& pattern, AsyncHandler handler, bool blocking);
   std::vector<Route> routes_;
 };

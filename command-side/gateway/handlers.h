@@ -20,7 +20,8 @@ void SubmitAndReply(CommandClient& client, const v1::Command& command, httplib::
                     http::Done done);
 
 // The 202 body of an accepted command: v1::Ack as http::ToJson prints it (the int64 offset quoted,
-// as Protobuf's JSON mapping has it), written by nlohmann-json in a fraction of the printer's time.
+// as Protobuf's JSON mapping has it), written directly (nlohmann-json escapes the event id) in a
+// fraction of the printer's time.
 std::string AckJson(const Ack& ack);
 
 // One result of a batch: the command's acknowledgement, or else why it was refused.
