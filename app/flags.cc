@@ -51,10 +51,15 @@ void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync) {
       ->envname("KLEDGER_STORE_COMPACTION_PRIORITY")
       ->check(CLI::IsMember({"normal", "idle"}))
       ->capture_default_str();
+  cmd.add_flag("--store-wal", flags.wal,
+               "write RocksDB's write-ahead log at every commit (off: a crash loses the commits "
+               "since the last memtable flush, and those events are applied again from Kafka)")
+      ->envname("KLEDGER_STORE_WAL");
   if (with_sync) {
     cmd.add_flag("--store-sync", flags.sync,
-                 "fsync RocksDB's write-ahead log at every commit, so that a machine crash loses "
-                 "no applied events (off: they are applied again after the crash)")
+                 "fsync RocksDB's write-ahead log at every commit (implies --store-wal), so that "
+                 "a machine crash loses no applied events (off: they are applied again after the "
+                 "crash)")
         ->envname("KLEDGER_STORE_SYNC");
   }
 }
@@ -65,6 +70,7 @@ Result<projections::StoreOptions> ToStoreOptions(const StoreFlags& flags,
   ASSIGN_OR_RETURN(base.compaction_priority,
                    projections::ParseCompactionPriority(flags.compaction_priority));
   base.write_buffer_mb = flags.write_buffer_mb;
+  base.write_ahead_log = flags.wal;
   base.sync = flags.sync;
   return base;
 }

@@ -59,11 +59,12 @@ struct StoreFlags {
   size_t write_buffer_mb = projections::StoreOptions().write_buffer_mb;
   std::string compaction = "leveled";
   std::string compaction_priority = "normal";
+  bool wal = false;
   bool sync = false;
 };
 
-// Adds --store-write-buffer-mb, --store-compaction, --store-compaction-priority and, with
-// `with_sync`, --store-sync.
+// Adds --store-write-buffer-mb, --store-compaction, --store-compaction-priority, --store-wal
+// and, with `with_sync`, --store-sync.
 void AddStoreFlags(CLI::App& cmd, StoreFlags& flags, bool with_sync);
 
 // `base` with the flags' settings. InvalidArgument for an unknown compaction style or priority.

@@ -127,6 +127,9 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
 Status RecordDeadLettered(projections::ProjectionStore::Batch& batch,
                           const kafka::ConsumedRecord& record, const DeadLetterReason& why,
                           const OutboxOptions& outbox) {
+  // Not derived from the log alone (a retries_exhausted letter depended on the moment; a poison
+  // one would be lettered twice): kept across a crash, whatever the store's write-ahead log.
+  batch.MakeDurable();
   if (auto envelope = DecodeEvent(record); envelope.ok()) {
     ASSIGN_OR_RETURN(std::optional<v1::EventOutcomeView> original,
                      batch.FindOutcome(envelope->instance_id(), envelope->event_id()));

@@ -63,7 +63,8 @@ Result<ApplyRun> ApplyRecords(projections::ProjectionStore::Batch& batch, int64_
 // dead letter is written: records in `batch` its outbox entry (DEAD_LETTERED) when `outbox` says
 // so and, when the record decodes, its event's outcome DEAD_LETTERED, until a redrive applies it
 // — unless the event id has an outcome already: the record is then a copy (a resubmission) of an
-// event processed before, and that outcome stays, as a duplicate's does.
+// event processed before, and that outcome stays, as a duplicate's does. The batch is made
+// durable (Batch::MakeDurable): a crash must not undo a dead letter's outcome.
 Status RecordDeadLettered(projections::ProjectionStore::Batch& batch,
                           const kafka::ConsumedRecord& record, const DeadLetterReason& why,
                           const OutboxOptions& outbox);

@@ -1,5 +1,6 @@
 // ApplyRecords with a pluggable read model: a new projection is one class, written in the same
-// batch as the ledger's state and the offset, so it commits or vanishes with them.
+// batch as the ledger's state and the offset, so it commits or vanishes with them. And what
+// ApplyRecords records of each record, and which of its batches must survive a crash.
 #include "processors/applier.h"
 
 #include <gtest/gtest.h>
@@ -186,6 +187,36 @@ TEST_F(ApplierTest, RecordsCarryTypeAndOutcomeAndTheirIdsOnlyWhileDebugLogging) 
     EXPECT_EQ(run->records[0].event_id, debug ? domain::DeriveEventId(opened) : "");
     EXPECT_EQ(run->records[0].correlation_id, debug ? "corr-7" : "");
   }
+}
+
+// A dead letter's outcome cannot be derived again from the log, so its batch asks the store to
+// keep its commit across a crash (ProjectionStore::Batch::MakeDurable); applied records do not.
+TEST_F(ApplierTest, ABatchWithADeadLettersOutcomeIsDurableAndOneWithoutIsNot) {
+  int letters = 0;
+  const PoisonHandler count_letters = [&](const auto&, const auto&) {
+    ++letters;
+    return Status::Ok();
+  };
+  kafka::ConsumedRecord poison;
+  poison.partition = 0;
+  poison.offset = 1;
+  poison.key = "acme";
+  poison.value = "not an event";
+
+  auto applied = store_->BeginBatch(0);
+  ASSERT_TRUE(ApplyRecords(*applied, 0, {Record(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0)},
+                           count_letters)
+                  .ok());
+  EXPECT_FALSE(applied->durable());
+  ASSERT_TRUE(store_->Commit(*applied, 1).ok());
+
+  auto lettered = store_->BeginBatch(0);
+  ASSERT_TRUE(ApplyRecords(*lettered, 1, {poison}, count_letters).ok());
+  EXPECT_EQ(letters, 1);
+  EXPECT_TRUE(lettered->durable());
+  ASSERT_TRUE(store_->Commit(*lettered, 2).ok());
+  EXPECT_FALSE(lettered->durable()) << "a committed batch starts again as a new one";
+  EXPECT_EQ(*store_->NextOffset(0), 2);
 }
 
 }  // namespace

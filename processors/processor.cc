@@ -134,8 +134,10 @@ void ProcessorImpl::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
       progress.halted = CheckLogStart(tp.partition, progress.next_offset, tp.offset);
       if (progress.halted.empty() && tp.offset > progress.next_offset) {
         // A gap accepted (--allow-log-gaps): the log start is next, and is stored as such, so
-        // that a restart without the flag does not halt on the same gap again.
+        // that a restart without the flag does not halt on the same gap again. The operator's
+        // decision is not in the log: kept across a crash (MakeDurable) as a dead letter is.
         auto batch = store_->BeginBatch(tp.partition);
+        batch->MakeDurable();
         if (Status s = store_->Commit(*batch, tp.offset); !s.ok()) {
           spdlog::warn("partition {}: cannot store the accepted gap's new offset {}: {}",
                        tp.partition, tp.offset, s.ToString());

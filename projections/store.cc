@@ -49,6 +49,13 @@ std::string SerializeDeterministic(const google::protobuf::MessageLite& message)
   return out;
 }
 
+rocksdb::WriteOptions WriteOptionsFor(const StoreOptions& options) {
+  rocksdb::WriteOptions write;
+  write.sync = options.sync;
+  write.disableWAL = !options.write_ahead_log && !options.sync;
+  return write;
+}
+
 }  // namespace
 
 // ---- Batch --------------------------------------------------------------------------------
@@ -298,7 +305,7 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   db.compaction_style = options.compaction == StoreOptions::Compaction::kUniversal
                             ? rocksdb::kCompactionStyleUniversal
                             : rocksdb::kCompactionStyleLevel;
-  write.sync = options.sync;
+  write = WriteOptionsFor(options);
   if (options.compaction_priority == StoreOptions::CompactionPriority::kIdle) {
     // Compactions run in the environment's LOW pool (flushes, in HIGH, keep their priority: a
     // full memtable stops writes at once). Each pool thread takes the priority when it next
@@ -445,13 +452,25 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
 
 Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
   DisableRocksDbPerfCounters();
+  bool durable = false;
   for (const auto& [batch, next_offset] : commit.commits_) {
     std::lock_guard lock(fault_mu_);
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
+    durable = durable || batch->durable();
   }
-  rocksdb::WriteOptions write_options;
-  write_options.sync = options_.sync;  // as ToRocksDbOptions says
-  rocksdb::Status s = db_->Write(write_options, commit.write_.get());
+  rocksdb::WriteOptions write_options = Writing();
+  rocksdb::Status s;
+  if (durable && write_options.disableWAL) {
+    // Logged alone, this commit would come back after a crash without the unlogged commits
+    // before it: those are made table files first. The relay's outbox deletes may slip in
+    // between unlogged; losing them is harmless (they are redone).
+    s = db_->Flush(rocksdb::FlushOptions());
+    if (!s.ok()) {
+      return FromRocks(s, "flushing the memtable before a commit that must survive a crash");
+    }
+    write_options.disableWAL = false;
+  }
+  s = db_->Write(write_options, commit.write_.get());
   if (s.ok()) return Status::Ok();
   std::string what = "committing partition";
   for (const auto& [batch, next_offset] : commit.commits_) {
@@ -484,8 +503,11 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
     batch.read_accounts_.clear();
     batch.totals_.clear();
     batch.records_.clear();
+    batch.durable_ = false;
   }
 }
+
+rocksdb::WriteOptions ProjectionStore::Writing() const { return WriteOptionsFor(options_); }
 
 Result<uint64_t> ProjectionStore::IntProperty(std::string_view name) {
   uint64_t value = 0;

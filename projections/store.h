@@ -33,9 +33,19 @@ struct StoreOptions {
   // Fail Open when the database already exists (e.g. a rebuild into a fresh directory).
   // Default: false.
   bool error_if_exists = false;
-  // fsync the WAL on every Commit. Off, a machine crash (not a process crash) may lose the last
-  // commits; state and offset still agree, so the lost events are simply consumed again.
+  // Write RocksDB's write-ahead log. Off (the default), a commit lives in the memtable until
+  // RocksDB flushes it to a table file, and a crash of the process or the machine loses the
+  // commits since the last flush: the store comes back as it was after an earlier commit
+  // (a prefix of the commits: one column family, and a WriteBatch is never split between
+  // memtables), state and offsets together, and those events are applied again from Kafka, as
+  // Kafka Streams' stores do. A commit whose batch asks for durability (Batch::MakeDurable: its
+  // outcome is not a pure function of the log) is written with the log after a flush of what
+  // came before. A clean close flushes. On, every commit is logged (as sync needs).
   // Default: false.
+  bool write_ahead_log = false;
+  // fsync the write-ahead log on every Commit (turns write_ahead_log on). Off, a machine crash
+  // may lose the last commits; state and offset still agree, so the lost events are simply
+  // consumed again. Default: false.
   bool sync = false;
   // Whole-key bloom filters in the memtable and the SST files, so that the apply path's point
   // reads of keys that do not exist yet (outcomes, idempotency keys) stay cheap. Default: true.
@@ -122,6 +132,13 @@ class ProjectionStore {
     // relay (ReadOutbox) until it is published (DeleteOutbox).
     void PutOutbox(int64_t offset, std::string record);
 
+    // This batch's commit must survive a crash once written: what it records cannot be derived
+    // again from the log (a dead letter's outcome: its retries depended on the moment; an
+    // operator's acceptance of a gap in the log). Without a write-ahead log, its commit flushes
+    // the memtable first and is then logged (StoreOptions::write_ahead_log).
+    void MakeDurable() { durable_ = true; }
+    bool durable() const { return durable_; }
+
    private:
     friend class ProjectionStore;
     Batch(ProjectionStore& store, int32_t partition);
@@ -152,6 +169,7 @@ class ProjectionStore {
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
     // Every other write, serialized, by key (the last write of a key wins).
     std::unordered_map<std::string, std::string> records_;
+    bool durable_ = false;
   };
 
   // On success returns the open store. On error (bad options, locked or corrupt database)
@@ -208,7 +226,8 @@ class ProjectionStore {
   Result<std::unique_ptr<PreparedCommit>> PrepareCommit(
       const std::vector<PartitionCommit>& commits);
   // Writes a prepared commit, atomically, once; from any one thread. On error nothing was
-  // written.
+  // written. A commit of a durable batch (Batch::MakeDurable) flushes the memtable first when the
+  // store writes no write-ahead log, and waits for that flush.
   Status WritePrepared(PreparedCommit& commit);
   // After WritePrepared returned (or instead of it): empties the batches, moving their accounts
   // and totals into the cache when `written`. On the thread that stages batches.
@@ -323,6 +342,9 @@ class ProjectionStore {
 
  private:
   ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db);
+
+  // The options of every write: the commits' and the outbox's deletes (ToRocksDbOptions').
+  rocksdb::WriteOptions Writing() const;
 
   // Empties the committed (or failed) batches, moving their accounts and totals into the cache
   // when `committed`.

@@ -60,7 +60,7 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
     return FromRocks(it->status(), "reading the outbox of partition " + std::to_string(partition));
   }
   if (deletes.Count() == 0) return Status::Ok();
-  rocksdb::WriteOptions write_options;
+  rocksdb::WriteOptions write_options = Writing();
   write_options.sync = false;  // lost deletes are redone: the relay re-reads what was published
   rocksdb::Status s = db_->Write(write_options, &deletes);
   if (!s.ok()) {

@@ -1,6 +1,6 @@
 // Tests of ProjectionStore's storage settings on a temporary RocksDB: the settings reach RocksDB
-// and leave the state alone, idle-priority compactions, compression by level, and no RocksDB perf
-// counters kept on the store's threads.
+// and leave the state alone, idle-priority compactions, compression by level, no RocksDB perf
+// counters kept on the store's threads, and what a crash leaves without a write-ahead log.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rocksdb/convenience.h>
@@ -32,6 +32,14 @@ TEST_F(StoreTest, StorageSettingsReachRocksDbAndLeaveTheStateAlone) {
   EXPECT_EQ(db.write_buffer_size, size_t{8} << 20);
   EXPECT_EQ(db.compaction_style, rocksdb::kCompactionStyleUniversal);
   EXPECT_TRUE(write.sync);
+  EXPECT_FALSE(write.disableWAL) << "sync needs the write-ahead log";
+  settings.sync = false;
+  ToRocksDbOptions(settings, db, write);
+  EXPECT_TRUE(write.disableWAL) << "no write-ahead log by default";
+  settings.write_ahead_log = true;
+  ToRocksDbOptions(settings, db, write);
+  EXPECT_FALSE(write.disableWAL);
+  EXPECT_FALSE(write.sync);
 
   std::vector<std::string> digests;
   for (StoreOptions::Compaction style :
@@ -140,6 +148,68 @@ TEST_F(StoreTest, ThreadsThatUseTheStoreDoNotKeepRocksDbPerfCounters) {
   EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->GetTrialBalance("acme").ok()); }),
             rocksdb::PerfLevel::kDisable);
   EXPECT_EQ(level_after([&] { EXPECT_TRUE(store->Digest().ok()); }), rocksdb::PerfLevel::kDisable);
+}
+
+// What a process crash leaves of the store: the files as written so far (the kernel keeps what
+// was written; the memtable dies with the process), copied while the store is open.
+std::filesystem::path CrashCopy(const std::filesystem::path& from,
+                                const std::filesystem::path& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+  return to;
+}
+
+// Without a write-ahead log a crash takes the store back to an earlier commit, state and offset
+// together; a durable batch's commit (a dead letter's) survives it with everything before it.
+TEST_F(StoreTest, WithoutAWriteAheadLogACrashLeavesAnEarlierCommitAndKeepsDurableOnes) {
+  const std::vector<v1::EventEnvelope> events = Workload();
+  auto commit = [&](ProjectionStore& store, size_t from, size_t to, bool durable) {
+    auto batch = store.BeginBatch(0);
+    ApplyAll(*batch, {events.begin() + from, events.begin() + to}, static_cast<int64_t>(from));
+    if (durable) batch->MakeDurable();
+    ASSERT_TRUE(store.Commit(*batch, static_cast<int64_t>(to)).ok());
+  };
+  auto open = [&](const std::filesystem::path& path, bool write_ahead_log) {
+    StoreOptions options;
+    options.path = path.string();
+    options.write_ahead_log = write_ahead_log;
+    auto store = ProjectionStore::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  };
+  auto next_offset = [](ProjectionStore& store) { return *store.NextOffset(0); };
+
+  // The reference: the first two commits only.
+  auto reference = open(root_ / "reference", false);
+  commit(*reference, 0, 4, false);
+  commit(*reference, 4, 6, false);
+  const std::string two_commits = *reference->Digest();
+
+  auto store = open(root_ / "unlogged", false);
+  commit(*store, 0, 4, false);
+  auto nothing = open(CrashCopy(root_ / "unlogged", root_ / "crash-0"), false);
+  EXPECT_EQ(next_offset(*nothing), std::nullopt) << "an unlogged commit is not on disk yet";
+  nothing.reset();
+
+  commit(*store, 4, 6, /*durable=*/true);
+  commit(*store, 6, 9, false);
+  EXPECT_EQ(next_offset(*store), 9);
+  auto crashed = open(CrashCopy(root_ / "unlogged", root_ / "crash-1"), false);
+  EXPECT_EQ(next_offset(*crashed), 6) << "the durable commit and the one before it survive";
+  EXPECT_EQ(*crashed->Digest(), two_commits) << "and nothing after them";
+  EXPECT_EQ(crashed->GetOutcome("acme", events[6].event_id()).status().code(),
+            StatusCode::kNotFound);
+  // Applied again from offset 6, as a processor does after the crash: the same state.
+  commit(*crashed, 6, 9, false);
+  EXPECT_EQ(*crashed->Digest(), *store->Digest());
+
+  // A clean close writes the memtable out.
+  store.reset();
+  EXPECT_EQ(next_offset(*open(root_ / "unlogged", false)), 9);
+
+  // With the log, every commit survives the crash.
+  auto logged = open(root_ / "logged", true);
+  commit(*logged, 0, 4, false);
+  EXPECT_EQ(next_offset(*open(CrashCopy(root_ / "logged", root_ / "crash-2"), true)), 4);
 }
 
 }  // namespace
