@@ -131,6 +131,11 @@ void RegisterBenchmark(CLI::App& app, Runner& run) {
   cmd->add_option("--latency-seconds", o.latency_seconds, "length of the paced latency phase")
       ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();
+  cmd->add_option("--latency-rate", o.latency_rate,
+                  "transfers per second of the paced latency phase (0: half the sustained rate; "
+                  "issue 21's latency target is set at 10000)")
+      ->check(CLI::Range(0.0, 1'000'000.0))
+      ->capture_default_str();
   cmd->add_option("--seed", o.workload.seed, "the workload's random seed")->capture_default_str();
   cmd->add_option("-X,--kafka-property", flags->properties,
                   "librdkafka property key=value, on top of the dev client defaults")

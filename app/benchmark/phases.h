@@ -142,7 +142,7 @@ Status MeasureHttpSingle(BenchmarkRun& run);
 // phases_end_to_end.cc: both paths running at once.
 // 4. End to end: the sustained throughput...
 Status MeasureSustained(BenchmarkRun& run);
-// ... then the latency, paced at half that rate.
+// ... then the latency, paced at half that rate (or at --latency-rate).
 Status MeasureLatency(BenchmarkRun& run);
 
 // phases_verify.cc: the closing phases.

@@ -1,5 +1,6 @@
 // The phases with both paths running at once: the sustained throughput, submitted until the
-// last transfer is applied, then the end-to-end latency paced at half that rate.
+// last transfer is applied, then the end-to-end latency paced at half that rate (or at a rate
+// given: --latency-rate).
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -86,7 +87,7 @@ void SubmitPaced(BenchmarkRun& run, double rate, int64_t count, std::vector<Acks
 // used meanwhile.
 Status SubmitAndCollect(BenchmarkRun& run, double rate, int64_t count, LatencySamples& s,
                         ThreadCpu& cpu) {
-  ProgressBar bar("latency: paced at half the sustained rate", count);
+  ProgressBar bar("latency: paced at " + std::to_string(static_cast<int64_t>(rate)) + "/s", count);
   std::vector<Acks::Item> items(static_cast<size_t>(count));
   Acks::Batch batch_end(run.acks);  // ends before `items` go, and `s` outlives it
   run.acks.Begin(
@@ -153,7 +154,8 @@ Status MeasureSustained(BenchmarkRun& run) {
 }
 
 Status MeasureLatency(BenchmarkRun& run) {
-  const double rate = 0.5 * run.sustained_per_s;
+  const double rate =
+      run.options.latency_rate > 0 ? run.options.latency_rate : 0.5 * run.sustained_per_s;
   const auto latency_count =
       std::max<int64_t>(100, static_cast<int64_t>(rate * run.options.latency_seconds));
   LatencySamples samples(latency_count);
