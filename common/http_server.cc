@@ -74,8 +74,10 @@ void FillEmptyError(const httplib::Request& req, httplib::Response& res) {
   } else if (res.status == 404) {
     ReplyError(res, 404, "not_found", "no route for " + req.method + " " + req.path);
   } else if (res.status == 400) {
+    // Refused before it was parsed, a request has no method.
     ReplyError(res, 400, "invalid_argument",
-               "the request is not well-formed HTTP, or no route serves method " + req.method);
+               req.method.empty() ? "the request is not well-formed HTTP/1.1"
+                                  : "method " + req.method + " is not served here");
   } else {
     ReplyError(res, res.status, "http_" + std::to_string(res.status),
                "the request cannot be served (HTTP status " + std::to_string(res.status) + ")");

@@ -106,6 +106,43 @@ TEST(HttpTest, EveryErrorHasTheSpecBodyInValidUtf8) {
   EXPECT_EQ(trace->get_header_value("Content-Type"), "application/json");
   ASSERT_TRUE(ParseJson(trace->body, body).ok()) << trace->body;
   EXPECT_EQ(body.error().code(), "invalid_argument");
+  EXPECT_EQ(body.error().message(), "method TRACE is not served here");
+}
+
+// A connected loopback socket to `port`, or -1.
+int RawConnect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  const timeval guard{10, 0};  // every test's own bound on a read
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
+  return fd;
+}
+
+TEST(HttpTest, ARequestThatIsNotHttpIsAnswered400AndClosed) {
+  Server server;
+  ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
+  const int fd = RawConnect(server.port());
+  ASSERT_GE(fd, 0);
+  const std::string junk = "this is not http\r\n\r\n";
+  ASSERT_EQ(send(fd, junk.data(), junk.size(), 0), static_cast<ssize_t>(junk.size()));
+  std::string answer;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_EQ(n, 0) << "the server did not close the connection";
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find(R"("message":"the request is not well-formed HTTP/1.1")"),
+            std::string::npos)
+      << answer;
 }
 
 TEST(HttpTest, GuardedRoutesAnswer401And403AndRunTheHandlerWhenGranted) {
@@ -197,17 +234,10 @@ TEST(HttpTest, AClientThatSendsHalfARequestIsDroppedWithinTheReadTimeout) {
   Server server({.read_timeout_s = 1});
   server.routes().Get("/x", [](const httplib::Request&, httplib::Response& res) {});
   ASSERT_TRUE(server.Start({"127.0.0.1", 0}).ok());
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = RawConnect(server.port());  // reads bounded at 10 s, well past the server's 1 s
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string half = "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
   ASSERT_EQ(send(fd, half.data(), half.size(), 0), static_cast<ssize_t>(half.size()));
-  const timeval guard{10, 0};  // the test's own bound, well past the server's 1 s
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
   const auto start = std::chrono::steady_clock::now();
   char buf[512];
   ssize_t n = 0;
