@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/benchmark/resources.h"
+#include "kledger/v1/outcomes.pb.h"
 
 namespace kledger::app::bench {
 namespace {
@@ -320,8 +321,8 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
   return out;
 }
 
-std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partition,
-                              int64_t offset) {
+std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partition, int64_t offset,
+                              bool outbox) {
   // The key layout of projections/store.cc (projections/README.md): a kind byte, then parts
   // separated by 0x00; history keys end with the complemented (offset, entry) position.
   auto key = [](char kind, std::initializer_list<std::string_view> parts) {
@@ -341,7 +342,8 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   const std::string& instance = envelope.instance_id();
   const v1::TransactionCreated& m = envelope.transaction_created();
   std::vector<Put> puts;
-  puts.reserve(7);
+  puts.reserve(9);
+  v1::OutcomeRecord record;  // the outbox entry: the transaction and each moved balance after it
   for (int i = 0; i < m.entries_size(); ++i) {
     const v1::Entry& e = m.entries(i);
     v1::AccountView account;
@@ -360,6 +362,10 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
     b.mutable_pending();
     b.set_available(24'691'357);
     puts.push_back({key('a', {instance, e.account()}), account.SerializeAsString()});
+    v1::AccountBalances& moved = *record.add_balances();
+    moved.set_address(e.account());
+    moved.set_currency(e.currency());
+    *moved.mutable_balances() = b;
     v1::HistoryItem item;
     item.set_event_id(envelope.event_id());
     item.set_source(m.source());
@@ -395,6 +401,25 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   outcome.set_offset(offset);
   outcome.set_event_type("transaction_created");
   puts.push_back({key('e', {instance, envelope.event_id()}), outcome.SerializeAsString()});
+  std::string log_key = key('l', {instance, ""});
+  big_endian(log_key, static_cast<uint64_t>(offset), 8);
+  puts.push_back({std::move(log_key), envelope.event_id()});
+  if (outbox) {
+    record.set_schema_version(1);
+    record.set_event_id(envelope.event_id());
+    record.set_instance_id(instance);
+    record.set_event_type("transaction_created");
+    record.set_correlation_id(envelope.correlation_id());
+    record.set_submitted_at_ms(envelope.submitted_at_ms());
+    record.set_source_partition(partition);
+    record.set_source_offset(offset);
+    record.set_outcome(v1::APPLIED);
+    *record.mutable_transaction() = std::move(tx);
+    std::string outbox_key(1, 'q');
+    big_endian(outbox_key, static_cast<uint32_t>(partition), 4);
+    big_endian(outbox_key, static_cast<uint64_t>(offset), 8);
+    puts.push_back({std::move(outbox_key), record.SerializeAsString()});
+  }
   return puts;
 }
 
@@ -430,9 +455,11 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
     std::stable_sort(ordered.begin(), ordered.end(),
                      [](const Put* a, const Put* b) { return a->key < b->key; });
     rocksdb::WriteBatch batch;
+    rocksdb::WriteBatch published;  // the relay's deletes of the outbox entries it published
     for (size_t i = 0; i < ordered.size(); ++i) {
       if (i + 1 < ordered.size() && ordered[i + 1]->key == ordered[i]->key) continue;
       batch.Put(ordered[i]->key, ordered[i]->value);
+      if (ordered[i]->key.front() == 'q') published.Delete(ordered[i]->key);
       ++puts;
       bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
     }
@@ -441,6 +468,7 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
       offset.push_back(static_cast<char>(((first + n) >> (8 * i)) & 0xff));
     batch.Put(std::string("o\0\0\0\0", 5), offset);
     s = db->Write(write_options, &batch);
+    if (s.ok() && published.Count() > 0) s = db->Write(write_options, &published);
     timed += Since(start);
     if (!s.ok()) return Status::IoError("ceiling write: " + s.ToString());
     progress(first + n);

@@ -45,13 +45,16 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
                                          const OnProgress& progress);
 
 // The puts one applied event makes in the projections (accounts, history, trial-balance
-// totals, transaction, outcome), as (key, value) pairs with the store's key layout.
+// totals, transaction, outcome, event log and, with the outcome stream, the outbox), as (key,
+// value) pairs with the store's key layout.
 struct Put {
   std::string key;
   std::string value;
 };
-// The puts of posted transfer `envelope` (two entries) at `offset` of `partition`.
-std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partition, int64_t offset);
+// The puts of posted transfer `envelope` (two entries) at `offset` of `partition`; its outbox
+// entry (an OutcomeRecord as the applier writes it) when `outbox`.
+std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partition, int64_t offset,
+                              bool outbox);
 
 struct RocksDbCeiling {
   double events_per_s = 0;  // events whose puts were written per second

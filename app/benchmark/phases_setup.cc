@@ -56,8 +56,8 @@ Result<Pool> MakePool(const WorkloadOptions& options, const std::string& ceiling
   return pool;
 }
 
-// Raw RocksDB writes of the keys and values the projections write per event, in its scratch
-// directory, removed afterwards.
+// Raw RocksDB writes of the keys and values the projections (and the relay) write per event, in
+// its scratch directory, removed afterwards.
 Result<RocksDbCeiling> MeasureRocksDb(BenchmarkRun& run) {
   ProgressBar bar("ceiling: raw RocksDB WriteBatch", run.total);
   projections::StoreOptions store_options = run.options.store;
@@ -71,7 +71,7 @@ Result<RocksDbCeiling> MeasureRocksDb(BenchmarkRun& run) {
     m.set_source_idempk(m.source_idempk() + "/" + std::to_string(i));
     envelope.set_event_id(domain::DeriveEventId(envelope));
     return TransferPuts(envelope, pool.partitions[static_cast<size_t>(i) % pool.partitions.size()],
-                        i / run.partitions);
+                        i / run.partitions, run.options.outcomes);
   };
   ASSIGN_OR_RETURN(RocksDbCeiling ceiling,
                    MeasureRocksDbCeiling(store_options, run.total, run.options.batch_size,

@@ -1,0 +1,106 @@
+// The RocksDB ceiling writes what the store writes: for one posted transfer, TransferPuts' keys
+// are exactly the keys the processors' store adds or changes when it applies that transfer
+// (outcome stream on and off), so a change of the store's layout fails here until the ceiling
+// follows it (issue 21: "re-derive the ceiling if the key layout changes").
+#include "app/benchmark/ceilings.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/event_id.h"
+#include "processors/applier.h"
+#include "projections/test_util.h"
+
+namespace kledger::app::bench {
+namespace {
+
+using projections::testutil::CreateTx;
+using projections::testutil::MakeEntry;
+using projections::testutil::OpenAccount;
+
+kafka::ConsumedRecord Record(const v1::EventEnvelope& event, int64_t offset) {
+  kafka::ConsumedRecord record;
+  record.partition = 0;
+  record.offset = offset;
+  record.key = event.instance_id();
+  event.SerializeToString(&record.value);
+  return record;
+}
+
+v1::EventEnvelope WithId(v1::EventEnvelope event) {
+  event.set_event_id(domain::DeriveEventId(event));
+  return event;
+}
+
+// Every key and value of the database at `path` but the partitions' offsets, read with the store
+// closed (it flushed on close).
+std::map<std::string, std::string> Contents(const std::string& path) {
+  rocksdb::DB* raw = nullptr;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, std::string> out;
+  if (!db) return out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().starts_with("o")) continue;
+    out.emplace(it->key().ToString(), it->value().ToString());
+  }
+  return out;
+}
+
+// Applies `records` from `next_offset` into the store at `path` and commits, then closes it.
+void ApplyAndClose(const std::string& path, const std::vector<kafka::ConsumedRecord>& records,
+                   int64_t next_offset, bool outcomes) {
+  auto store = projections::ProjectionStore::Open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto batch = (*store)->BeginBatch(0);
+  const processors::PoisonHandler no_poison = [](const auto&, const auto&) {
+    ADD_FAILURE() << "no record here is poison";
+    return Status::Ok();
+  };
+  auto run = processors::ApplyRecords(*batch, next_offset, records, no_poison, {},
+                                      {.enabled = outcomes, .from_offset = 0});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE((*store)->Commit(*batch, run->next_offset).ok());
+}
+
+TEST(CeilingTest, TransferPutsWriteTheKeysTheStoreWritesForATransfer) {
+  for (bool outcomes : {true, false}) {
+    SCOPED_TRACE(outcomes ? "with the outcome stream" : "--no-outcomes");
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("kledger-ceiling-test-" + std::to_string(::getpid()) + (outcomes ? "-on" : "-off"));
+    std::filesystem::remove_all(dir);
+    const v1::EventEnvelope transfer =
+        WithId(CreateTx("acme", "t1", v1::POSTED,
+                        {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("bank", v1::CREDIT, 5)}));
+    ApplyAndClose(dir.string(),
+                  {Record(WithId(OpenAccount("acme", "cash", v1::ASSET, "USD")), 0),
+                   Record(WithId(OpenAccount("acme", "bank", v1::LIABILITY, "USD")), 1)},
+                  0, outcomes);
+    const auto before = Contents(dir.string());
+    ApplyAndClose(dir.string(), {Record(transfer, 2)}, 2, outcomes);
+    const auto after = Contents(dir.string());
+
+    std::set<std::string> written;  // added or changed by the transfer's commit
+    for (const auto& [key, value] : after) {
+      auto it = before.find(key);
+      if (it == before.end() || it->second != value) written.insert(key);
+    }
+    std::set<std::string> ceiling;
+    for (const Put& put : TransferPuts(transfer, 0, 2, outcomes)) ceiling.insert(put.key);
+    EXPECT_EQ(ceiling, written);
+    EXPECT_EQ(written.size(), outcomes ? 9u : 8u);  // a, a, b, h, h, t, e, l (+ q)
+    std::filesystem::remove_all(dir);
+  }
+}
+
+}  // namespace
+}  // namespace kledger::app::bench
