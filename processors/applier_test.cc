@@ -10,6 +10,7 @@
 
 #include "common/domain/validation.h"
 #include "common/event_id.h"
+#include "processors/test_records.h"
 #include "projections/test_util.h"
 
 namespace kledger::processors {
@@ -18,6 +19,7 @@ namespace {
 using projections::testutil::CreateTx;
 using projections::testutil::MakeEntry;
 using projections::testutil::OpenAccount;
+using testutil::EventRecord;
 
 // A read model the ledger does not have: how many events of each outcome an instance saw.
 class OutcomeCounts : public projections::Projection {
@@ -30,16 +32,6 @@ class OutcomeCounts : public projections::Projection {
     return space.Put(key, std::to_string(current ? std::stoll(*current) + 1 : 1));
   }
 };
-
-kafka::ConsumedRecord Record(v1::EventEnvelope event, int64_t offset) {
-  event.set_event_id(domain::DeriveEventId(event));
-  kafka::ConsumedRecord record;
-  record.partition = 0;
-  record.offset = offset;
-  record.key = event.instance_id();
-  event.SerializeToString(&record.value);
-  return record;
-}
 
 class ApplierTest : public ::testing::Test {
  protected:
@@ -69,7 +61,7 @@ class ApplierTest : public ::testing::Test {
 TEST(DecodeEventTest, OnAnArenaDecidesAsOnItsOwn) {
   v1::EventEnvelope good = OpenAccount("acme", "cash", v1::ASSET, "USD");
   good.set_schema_version(domain::kSchemaVersion);
-  const kafka::ConsumedRecord valid = Record(good, 0);
+  const kafka::ConsumedRecord valid = EventRecord(good, 0);
   kafka::ConsumedRecord garbage = valid;
   garbage.value = "\xff\xff not protobuf";
   kafka::ConsumedRecord wrong_key = valid;
@@ -87,8 +79,8 @@ TEST(DecodeEventTest, OnAnArenaDecidesAsOnItsOwn) {
       {valid, ""},
       {garbage, "undecodable"},
       {wrong_key, "key_mismatch"},
-      {Record(future, 0), "unsupported_schema_version"},
-      {Record(empty, 0), "unknown_event_type"},
+      {EventRecord(future, 0), "unsupported_schema_version"},
+      {EventRecord(empty, 0), "unknown_event_type"},
       {forged_record, "invalid_envelope"},
       {valid, ""}};  // after the failures, on the same arena
   google::protobuf::Arena arena;
@@ -116,14 +108,14 @@ TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
     return Status::Ok();
   };
   const std::vector<kafka::ConsumedRecord> records = {
-      Record(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0),
-      Record(OpenAccount("acme", "equity", v1::EQUITY, "USD"), 1),
-      Record(CreateTx("acme", "t1", v1::POSTED,
-                      {MakeEntry("cash", v1::CREDIT, 5), MakeEntry("equity", v1::DEBIT, 5)}),
-             2),  // rejected: cash may not go negative
-      Record(CreateTx("acme", "t2", v1::POSTED,
-                      {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("equity", v1::CREDIT, 5)}),
-             3),
+      EventRecord(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0),
+      EventRecord(OpenAccount("acme", "equity", v1::EQUITY, "USD"), 1),
+      EventRecord(CreateTx("acme", "t1", v1::POSTED,
+                           {MakeEntry("cash", v1::CREDIT, 5), MakeEntry("equity", v1::DEBIT, 5)}),
+                  2),  // rejected: cash may not go negative
+      EventRecord(CreateTx("acme", "t2", v1::POSTED,
+                           {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("equity", v1::CREDIT, 5)}),
+                  3),
   };
 
   // A failed commit leaves the projection untouched, like the ledger's own state.
@@ -146,7 +138,7 @@ TEST_F(ApplierTest, PluggableProjectionCommitsWithTheBatchOrNotAtAll) {
   // Records re-delivered below the committed offset are skipped even when the batch they came
   // with commits: counted once. The record past them is applied.
   std::vector<kafka::ConsumedRecord> redelivered(records.begin() + 2, records.end());
-  redelivered.push_back(Record(OpenAccount("acme", "fees", v1::REVENUE, "USD"), 4));
+  redelivered.push_back(EventRecord(OpenAccount("acme", "fees", v1::REVENUE, "USD"), 4));
   auto again = store_->BeginBatch(0);
   auto rerun = ApplyRecords(*again, run->next_offset, redelivered, no_poison, extra);
   ASSERT_TRUE(rerun.ok()) << rerun.status().ToString();
@@ -161,12 +153,12 @@ TEST_F(ApplierTest, RecordsCarryTypeAndOutcomeAndTheirIdsOnlyWhileDebugLogging) 
   v1::EventEnvelope opened = OpenAccount("acme", "cash", v1::ASSET, "USD");
   opened.set_correlation_id("corr-7");
   const std::vector<kafka::ConsumedRecord> records = {
-      Record(opened, 0),
+      EventRecord(opened, 0),
       // The same event again.
-      Record(opened, 1),
-      Record(CreateTx("acme", "t1", v1::POSTED,
-                      {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("nowhere", v1::CREDIT, 5)}),
-             2),  // rejected: unknown account
+      EventRecord(opened, 1),
+      EventRecord(CreateTx("acme", "t1", v1::POSTED,
+                           {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("nowhere", v1::CREDIT, 5)}),
+                  2),  // rejected: unknown account
   };
   const PoisonHandler no_poison = [](const auto&, const auto&) { return Status::Ok(); };
   const spdlog::level::level_enum was = spdlog::get_level();
@@ -204,7 +196,8 @@ TEST_F(ApplierTest, ABatchWithADeadLettersOutcomeIsDurableAndOneWithoutIsNot) {
   poison.value = "not an event";
 
   auto applied = store_->BeginBatch(0);
-  ASSERT_TRUE(ApplyRecords(*applied, 0, {Record(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0)},
+  ASSERT_TRUE(ApplyRecords(*applied, 0,
+                           {EventRecord(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0)},
                            count_letters)
                   .ok());
   EXPECT_FALSE(applied->durable());

@@ -16,24 +16,18 @@
 
 #include "common/event_id.h"
 #include "processors/applier.h"
+#include "processors/test_records.h"
 #include "projections/test_util.h"
 
 namespace kledger::app::bench {
 namespace {
 
+using processors::testutil::EventRecord;
 using projections::testutil::CreateTx;
 using projections::testutil::MakeEntry;
 using projections::testutil::OpenAccount;
 
-kafka::ConsumedRecord Record(const v1::EventEnvelope& event, int64_t offset) {
-  kafka::ConsumedRecord record;
-  record.partition = 0;
-  record.offset = offset;
-  record.key = event.instance_id();
-  event.SerializeToString(&record.value);
-  return record;
-}
-
+// `event` with its id derived, as the ceiling is given it.
 v1::EventEnvelope WithId(v1::EventEnvelope event) {
   event.set_event_id(domain::DeriveEventId(event));
   return event;
@@ -82,11 +76,11 @@ TEST(CeilingTest, TransferPutsWriteTheKeysTheStoreWritesForATransfer) {
         WithId(CreateTx("acme", "t1", v1::POSTED,
                         {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("bank", v1::CREDIT, 5)}));
     ApplyAndClose(dir.string(),
-                  {Record(WithId(OpenAccount("acme", "cash", v1::ASSET, "USD")), 0),
-                   Record(WithId(OpenAccount("acme", "bank", v1::LIABILITY, "USD")), 1)},
+                  {EventRecord(OpenAccount("acme", "cash", v1::ASSET, "USD"), 0),
+                   EventRecord(OpenAccount("acme", "bank", v1::LIABILITY, "USD"), 1)},
                   0, outcomes);
     const auto before = Contents(dir.string());
-    ApplyAndClose(dir.string(), {Record(transfer, 2)}, 2, outcomes);
+    ApplyAndClose(dir.string(), {EventRecord(transfer, 2)}, 2, outcomes);
     const auto after = Contents(dir.string());
 
     std::set<std::string> written;  // added or changed by the transfer's commit
