@@ -50,10 +50,17 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
   read_options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
   // Point deletes of the keys there, not a range tombstone: the relay deletes after every
-  // transaction, and many range tombstones slow every read of the database down.
+  // transaction, and many range tombstones slow every read of the database down. SingleDelete,
+  // not Delete: meeting its one Put in a flush or a compaction, both vanish, where a Delete's
+  // tombstone would be written out and carried down every level. RocksDB's contract for it —
+  // the key put once since it was last deleted, never overwritten — holds because an outbox key
+  // is put by the commit that moves its partition's offset past it, so no batch writes it again;
+  // and a crash, which without the write-ahead log loses the newest writes, loses a delete
+  // together with everything after its Put, or the Put too, whose commit is then applied again
+  // (one Put again).
   rocksdb::WriteBatch deletes;
   for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset))); it->Valid(); it->Next()) {
-    rocksdb::Status s = deletes.Delete(it->key());
+    rocksdb::Status s = deletes.SingleDelete(it->key());
     if (!s.ok()) return FromRocks(s, "deleting published outbox entries");
   }
   if (!it->status().ok()) {

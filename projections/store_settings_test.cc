@@ -1,18 +1,21 @@
 // Tests of ProjectionStore's storage settings on a temporary RocksDB: the settings reach RocksDB
 // and leave the state alone, idle-priority compactions, compression by level, no RocksDB perf
-// counters kept on the store's threads, and what a crash leaves without a write-ahead log.
+// counters kept on the store's threads, what a crash leaves without a write-ahead log, and what
+// the outbox leaves in the files.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table_properties.h>
+#include <rocksdb/utilities/debug.h>
 #include <sched.h>
 
 #include <filesystem>
 #include <future>
 #include <thread>
 
+#include "projections/store_encoding.h"
 #include "projections/store_test_fixture.h"
 
 namespace kledger::projections {
@@ -210,6 +213,89 @@ TEST_F(StoreTest, WithoutAWriteAheadLogACrashLeavesAnEarlierCommitAndKeepsDurabl
   auto logged = open(root_ / "logged", true);
   commit(*logged, 0, 4, false);
   EXPECT_EQ(next_offset(*open(CrashCopy(root_ / "logged", root_ / "crash-2"), true)), 4);
+}
+
+// The relay's deletes of published outbox entries leave nothing in the files: a delete that meets
+// its entry's Put in a flush or a compaction takes it away with it, instead of a tombstone written
+// out and carried down the levels (SingleDelete). Also across a crash that loses deletes and
+// commits, which are then done again: RocksDB checks the contract of SingleDelete (one Put since
+// the last delete) when it compacts, and would fail there.
+TEST_F(StoreTest, PublishedOutboxEntriesLeaveNothingInTheFilesAcrossACrash) {
+  constexpr int32_t kPartition = 3;
+  auto commit = [](ProjectionStore& store, int64_t from, int64_t to, bool durable) {
+    auto batch = store.BeginBatch(kPartition);
+    for (int64_t offset = from; offset < to; ++offset) {
+      batch->PutOutbox(offset, "outcome@" + std::to_string(offset));
+    }
+    if (durable) batch->MakeDurable();  // flushed: its entries are in a file
+    ASSERT_TRUE(store.Commit(*batch, to).ok());
+  };
+  auto open = [](const std::filesystem::path& path) {
+    StoreOptions options;
+    options.path = path.string();
+    auto store = ProjectionStore::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  };
+  auto entries = [](ProjectionStore& store) {
+    std::vector<int64_t> offsets;
+    auto read = store.ReadOutbox(kPartition, 0, 1000, 1 << 20);
+    EXPECT_TRUE(read.ok()) << read.status().ToString();
+    if (!read.ok()) return offsets;
+    for (const auto& entry : *read) offsets.push_back(entry.offset);
+    return offsets;
+  };
+  auto offsets = [](int64_t from, int64_t to) {
+    std::vector<int64_t> out;
+    for (int64_t offset = from; offset < to; ++offset) out.push_back(offset);
+    return out;
+  };
+  // The outbox's versions in a closed store's files (Puts and tombstones alike), after a full
+  // compaction when `compact`.
+  auto versions_in_files = [](const std::filesystem::path& path, bool compact) {
+    rocksdb::Options options;
+    rocksdb::WriteOptions unused;
+    ToRocksDbOptions(StoreOptions{}, options, unused);
+    rocksdb::DB* raw = nullptr;
+    EXPECT_TRUE(rocksdb::DB::Open(options, path.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    if (compact) {
+      const rocksdb::Status s = db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+    std::vector<rocksdb::KeyVersion> versions;
+    EXPECT_TRUE(rocksdb::GetAllKeyVersions(db.get(), "q", "r", 100000, &versions).ok());
+    std::vector<int64_t> out;
+    for (const auto& version : versions) {
+      out.push_back(static_cast<int64_t>(
+          store_encoding::ReadBigEndian(std::string_view(version.user_key).substr(5))));
+    }
+    return out;
+  };
+
+  auto store = open(root_ / "store");
+  commit(*store, 0, 10, /*durable=*/true);
+  commit(*store, 10, 20, /*durable=*/true);  // flushes 0..9 into a file first, then is logged
+  commit(*store, 20, 30, /*durable=*/false);
+  ASSERT_TRUE(store->DeleteOutbox(kPartition, 0, 29).ok());
+  EXPECT_THAT(entries(*store), ::testing::IsEmpty());
+  auto crashed = open(CrashCopy(root_ / "store", root_ / "crash"));
+  store.reset();  // a clean close: the memtable is flushed
+  // Entries 10..29 were put and deleted in one memtable: the flush wrote neither. 0..9 were in a
+  // file already, their deletes went to the next (a Delete would have left 30 tombstones); a
+  // compaction takes both away.
+  EXPECT_EQ(versions_in_files(root_ / "store", false).size(), 20u);
+  EXPECT_THAT(versions_in_files(root_ / "store", true), ::testing::IsEmpty());
+
+  // The crash lost the deletes and the last commit: entries 0..19 are back, and the processor
+  // applies 20..29 again; the relay deletes them all once more.
+  EXPECT_EQ(entries(*crashed), offsets(0, 20));
+  EXPECT_EQ(*crashed->NextOffset(kPartition), 20);
+  commit(*crashed, 20, 30, /*durable=*/false);
+  EXPECT_EQ(entries(*crashed), offsets(0, 30));
+  ASSERT_TRUE(crashed->DeleteOutbox(kPartition, 0, 29).ok());
+  crashed.reset();
+  EXPECT_THAT(versions_in_files(root_ / "crash", true), ::testing::IsEmpty());
 }
 
 }  // namespace

@@ -459,7 +459,7 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
     for (size_t i = 0; i < ordered.size(); ++i) {
       if (i + 1 < ordered.size() && ordered[i + 1]->key == ordered[i]->key) continue;
       batch.Put(ordered[i]->key, ordered[i]->value);
-      if (ordered[i]->key.front() == 'q') published.Delete(ordered[i]->key);
+      if (ordered[i]->key.front() == 'q') published.SingleDelete(ordered[i]->key);  // as the store
       ++puts;
       bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
     }
