@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <optional>
 
 #include "command-side/command_probe.h"
@@ -302,16 +303,32 @@ std::future<Result<Ack>> CommandClient::Append(PreparedEvent event) {
 std::vector<std::future<Result<Ack>>> CommandClient::AppendAll(std::vector<PreparedEvent> events) {
   std::vector<std::future<Result<Ack>>> futures;
   futures.reserve(events.size());
-  std::vector<Pending> group;  // transactional mode: one transaction for all of them
-  group.reserve(committer_ ? events.size() : 0);
-  for (PreparedEvent& event : events) {
-    Pending p = Track(event);
+  AppendEach(events, [&futures](size_t, Pending& p) {
     p.promise.emplace();
     futures.push_back(p.promise->get_future());
-    Send(event, std::move(p), group);
+  });
+  return futures;
+}
+
+void CommandClient::AppendAllAsync(std::vector<PreparedEvent> events, AckHandler& handler,
+                                   const std::vector<uint64_t>& tags) {
+  assert(tags.size() == events.size());
+  AppendEach(events, [&handler, &tags](size_t i, Pending& p) {
+    p.handler = &handler;
+    p.tag = tags[i];
+  });
+}
+
+void CommandClient::AppendEach(std::vector<PreparedEvent>& events,
+                               const std::function<void(size_t, Pending&)>& arm) {
+  std::vector<Pending> group;  // transactional mode: one transaction for all of them
+  group.reserve(committer_ ? events.size() : 0);
+  for (size_t i = 0; i < events.size(); ++i) {
+    Pending p = Track(events[i]);
+    arm(i, p);
+    Send(events[i], std::move(p), group);
   }
   if (committer_) committer_->Enqueue(std::move(group));
-  return futures;
 }
 
 void CommandClient::AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag) {
@@ -359,9 +376,28 @@ void CommandClient::AppendPrepared(Result<PreparedEvent> prepared, AckHandler& h
 std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(
     std::vector<v1::Command> commands, std::vector<domain::FieldErrors>* errors) {
   std::vector<std::future<Result<Ack>>> out(commands.size());
+  auto [valid, valid_index] = PrepareEach(
+      commands, errors, [&out](size_t i, Status why) { out[i] = Ready<Result<Ack>>(why); });
+  auto appended = AppendAll(std::move(valid));
+  for (size_t k = 0; k < appended.size(); ++k) out[valid_index[k]] = std::move(appended[k]);
+  return out;
+}
+
+void CommandClient::SubmitBatchAsync(std::vector<v1::Command> commands, AckHandler& handler,
+                                     std::vector<domain::FieldErrors>* errors) {
+  auto [valid, valid_index] = PrepareEach(
+      commands, errors, [&handler](size_t i, Status why) { handler.OnAck(i, std::move(why)); });
+  AppendAllAsync(std::move(valid), handler, {valid_index.begin(), valid_index.end()});
+}
+
+std::pair<std::vector<PreparedEvent>, std::vector<size_t>> CommandClient::PrepareEach(
+    std::vector<v1::Command>& commands, std::vector<domain::FieldErrors>* errors,
+    const std::function<void(size_t, Status)>& refuse) {
   if (errors != nullptr) errors->assign(commands.size(), {});
   std::vector<PreparedEvent> valid;
   std::vector<size_t> valid_index;
+  valid.reserve(commands.size());
+  valid_index.reserve(commands.size());
   domain::FieldErrors scratch;
   for (size_t i = 0; i < commands.size(); ++i) {
     domain::FieldErrors& found = errors != nullptr ? (*errors)[i] : scratch;
@@ -369,15 +405,13 @@ std::vector<std::future<Result<Ack>>> CommandClient::SubmitBatch(
     auto prepared = PrepareEvent(std::move(commands[i]), options_, found);
     if (!prepared.ok()) {
       probe_->CommandDone("invalid", "invalid", 0);
-      out[i] = Ready<Result<Ack>>(prepared.status());
+      refuse(i, prepared.status());
       continue;
     }
     valid.push_back(std::move(prepared).value());
     valid_index.push_back(i);
   }
-  auto appended = AppendAll(std::move(valid));
-  for (size_t k = 0; k < appended.size(); ++k) out[valid_index[k]] = std::move(appended[k]);
-  return out;
+  return {std::move(valid), std::move(valid_index)};
 }
 
 int CommandClient::Poll(std::chrono::milliseconds timeout) {

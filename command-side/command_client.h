@@ -5,11 +5,13 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/domain/validation.h"
@@ -130,6 +132,12 @@ class CommandClient {
   // their events.
   std::vector<std::future<Result<Ack>>> SubmitBatch(
       std::vector<v1::Command> commands, std::vector<domain::FieldErrors>* errors = nullptr);
+  // SubmitBatch without futures: `handler.OnAck(i, ...)` is called exactly once for each command,
+  // its index in `commands` as the tag: for an invalid one before this returns (its field errors
+  // already in (*errors)[i] when `errors` is set), for the others as Kafka answers, as
+  // AppendAllAsync does.
+  void SubmitBatchAsync(std::vector<v1::Command> commands, AckHandler& handler,
+                        std::vector<domain::FieldErrors>* errors = nullptr);
 
   // Submit / Append without a future: `handler.OnAck(tag, ...)` is called exactly once per call,
   // with what the future would have held. The same guarantees as the future forms.
@@ -138,6 +146,10 @@ class CommandClient {
   // its payload.
   void SubmitAsync(v1::Command&& command, AckHandler& handler, uint64_t tag);
   void AppendAsync(PreparedEvent event, AckHandler& handler, uint64_t tag);
+  // AppendAll without futures: `handler.OnAck(tags[i], ...)` once for each of `events` (in
+  // transactional mode, all in one Kafka transaction). `tags` holds one tag per event.
+  void AppendAllAsync(std::vector<PreparedEvent> events, AckHandler& handler,
+                      const std::vector<uint64_t>& tags);
 
   // ack_thread kCaller: resolves the appends Kafka answered, waiting up to `timeout` for the first
   // answers (0: not at all); returns how many it resolved. One thread at a time, never from
@@ -176,6 +188,16 @@ class CommandClient {
   void Resolve(Pending& p, Result<Ack> ack);
   // Resolves `p` without counting it.
   void Complete(Pending& p, Result<Ack> ack);
+  // Tracks and sends each of `events`, `arm(i, pending)` saying what resolves the i-th; in
+  // transactional mode all of them in one transaction.
+  void AppendEach(std::vector<PreparedEvent>& events,
+                  const std::function<void(size_t, Pending&)>& arm);
+  // Prepares each of `commands` (its payload moved into the event); an invalid one is counted
+  // and passed to `refuse(i, why)`, its field errors in (*errors)[i] when `errors` is set. The
+  // valid events, and the index of each in `commands`.
+  std::pair<std::vector<PreparedEvent>, std::vector<size_t>> PrepareEach(
+      std::vector<v1::Command>& commands, std::vector<domain::FieldErrors>* errors,
+      const std::function<void(size_t, Status)>& refuse);
   // AppendAsync of a prepared event, or `handler` told at once why it could not be prepared.
   void AppendPrepared(Result<PreparedEvent> prepared, AckHandler& handler, uint64_t tag);
   // AppendAsync without moving the event; `event` is left with parts of it moved out.

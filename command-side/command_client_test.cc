@@ -489,6 +489,26 @@ TEST_P(CommandClientTest, SubmitAsyncCallsTheHandlerOncePerCommandWithItsTag) {
   EXPECT_EQ(kafka::FindHeader(record->headers, "kledger-event-id"), acks.at(13)->event_id);
 }
 
+TEST_P(CommandClientTest, SubmitBatchAsyncCallsTheHandlerOncePerCommandByItsIndex) {
+  CollectingHandler handler;
+  std::vector<domain::FieldErrors> errors;
+  client_->SubmitBatchAsync({OpenAccount("acme", "assets:cash"), Transfer("acme", "", 5),
+                             Transfer("acme", "ab-1", 5), Transfer("acme", "ab-2", 6)},
+                            handler, &errors);
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_TRUE(errors[0].empty());
+  EXPECT_FALSE(errors[1].empty()) << "the invalid command's field errors";
+  EXPECT_EQ(handler.WaitFor(0).count(1), 1u) << "the invalid command is answered at once";
+  auto acks = handler.WaitFor(4);
+  ASSERT_EQ(acks.size(), 4u);
+  ASSERT_TRUE(acks.at(0).ok() && acks.at(2).ok() && acks.at(3).ok())
+      << acks.at(2).status().ToString();
+  EXPECT_EQ(acks.at(1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_LT(acks.at(0)->offset, acks.at(2)->offset);
+  EXPECT_LT(acks.at(2)->offset, acks.at(3)->offset);
+  EXPECT_EQ(acks.at(3)->event_id, Accept(Transfer("acme", "ab-2", 6)).event_id);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, CommandClientTest,
                          ::testing::Values(ProducerMode::kIdempotent, ProducerMode::kTransactional),
                          [](const auto& info) {

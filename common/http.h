@@ -67,6 +67,11 @@ class Router {
   Router& Get(const std::string& pattern, Handler handler);
   Router& Post(const std::string& pattern, Handler handler);
   Router& PostAsync(const std::string& pattern, AsyncHandler handler);
+  // An AsyncHandler that may block before it returns (it runs on a worker thread, as a Handler
+  // does) and answers when it calls `done`, possibly later and from another thread: a worker is
+  // held only while the handler computes (/v1/batch: it parses and submits, Kafka's delivery
+  // thread answers).
+  Router& PostOnWorker(const std::string& pattern, AsyncHandler handler);
 
   struct Route {
     std::string method;
@@ -75,7 +80,7 @@ class Router {
     std::string literal_suffix;
     std::regex regex;
     AsyncHandler handler;
-    bool blocking;  // registered as a Handler: run on a worker thread
+    bool blocking;  // a Handler or PostOnWorker's: run on a worker thread
   };
   // The route serving `method` (HEAD is served by GET's) and `path`, its captures in `matches`;
   // nullptr when none does.

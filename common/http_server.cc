@@ -459,6 +459,10 @@ Router& Router::PostAsync(const std::string& pattern, AsyncHandler handler) {
   return Add("POST", pattern, std::move(handler), false);
 }
 
+Router& Router::PostOnWorker(const std::string& pattern, AsyncHandler handler) {
+  return Add("POST", pattern, std::move(handler), true);
+}
+
 AsyncHandler Router::Blocking(Handler handler) {
   return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
                                         Done done) {

@@ -70,6 +70,8 @@ bool ReadUpdateTransaction(const httplib::Request& req, httplib::Response& res,
                            v1::Command& command);
 bool ReadUpdateAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
 bool ReadCloseAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
-void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res);
+// /v1/batch: parses and submits, and returns; the last acknowledgement answers (`done`).
+void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res,
+                 http::Done done);
 
 }  // namespace kledger::command::gateway

@@ -68,13 +68,15 @@ void RegisterCommandRoutes(http::Router& server, CommandClient& client,
     if (metrics != nullptr) guarded = metrics->Wrap({"POST", route.pattern}, std::move(guarded));
     server.PostAsync(route.pattern, std::move(guarded));
   }
-  // A batch waits for its acknowledgements on a worker thread.
-  auto batch = http::Guarded(authorizer, {auth::Right::kSubmit, BatchInstances},
-                             [&client](const httplib::Request& req, httplib::Response& res) {
-                               gateway::SubmitBatch(client, req, res);
-                             });
+  // A batch is parsed and submitted on a worker thread (its body may be large), and answered by
+  // its last acknowledgement: no thread waits for Kafka.
+  auto batch = http::Guarded(
+      authorizer, {auth::Right::kSubmit, BatchInstances},
+      [&client](const httplib::Request& req, httplib::Response& res, http::Done done) {
+        gateway::SubmitBatch(client, req, res, std::move(done));
+      });
   if (metrics != nullptr) batch = metrics->Wrap(kBatch, std::move(batch));
-  server.Post(kBatch.pattern, std::move(batch));
+  server.PostOnWorker(kBatch.pattern, std::move(batch));
 }
 
 }  // namespace kledger::command

@@ -1,6 +1,8 @@
-// POST /v1/batch — body: BatchRequest; answers 200 with one result per command, in order.
-// Every valid command is appended; invalid ones are refused alone. With a transactional client
-// the valid ones are appended all-or-nothing.
+// POST /v1/batch — body: BatchRequest; answers 200 with one result per command, in order, once
+// Kafka acknowledged them all. Every valid command is appended; invalid ones are refused alone.
+// With a transactional client the valid ones are appended all-or-nothing.
+#include <algorithm>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,13 +12,72 @@
 
 namespace kledger::command::gateway {
 
-void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res) {
+namespace {
+
+// The answer of one batch: each command's result is filled in as Kafka acknowledges it (on the
+// producer's delivery thread; an invalid command's at once), and the last one sends the answer.
+// Owns itself from SubmitBatchAsync on, and is gone once the answer is sent.
+class BatchReply final : public AckHandler {
+ public:
+  BatchReply(size_t commands, httplib::Response& res, http::Done done)
+      : items_(commands),
+        errors_(commands),
+        res_(res),
+        done_(std::move(done)),
+        remaining_(commands) {}
+
+  std::vector<domain::FieldErrors>& errors() { return errors_; }
+
+  void OnAck(uint64_t index, Result<Ack> ack) override {
+    BatchItem& item = items_[index];
+    if (ack.ok()) {
+      item.ack = std::move(ack).value();
+    } else {
+      item.refused.set_status(http::HttpStatusFor(ack.status()));
+      item.refused.mutable_error()->set_code(std::string(http::ErrorCodeFor(ack.status())));
+      item.refused.mutable_error()->set_message(ack.status().message());
+      for (auto& detail : ToDetails(errors_[index])) {
+        *item.refused.mutable_error()->add_details() = detail;
+      }
+    }
+    // The thread that records the last result sees every other one (acq_rel) and answers.
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) Answer();
+  }
+
+ private:
+  void Answer() {
+    const bool any_unavailable = std::any_of(items_.begin(), items_.end(), [](const BatchItem& i) {
+      return !i.ack.has_value() && i.refused.status() == 503;
+    });
+    if (any_unavailable) res_.set_header("Retry-After", "1");
+    res_.status = 200;
+    res_.set_content(BatchJson(items_), "application/json");
+    http::Done done = std::move(done_);
+    delete this;
+    done();
+  }
+
+  std::vector<BatchItem> items_;
+  std::vector<domain::FieldErrors> errors_;
+  httplib::Response& res_;
+  http::Done done_;
+  std::atomic<size_t> remaining_;
+};
+
+}  // namespace
+
+void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res,
+                 http::Done done) {
   v1::BatchRequest batch;
-  if (Status s = http::ParseJson(req.body, batch); !s.ok()) return http::ReplyStatus(res, s);
+  if (Status s = http::ParseJson(req.body, batch); !s.ok()) {
+    http::ReplyStatus(res, s);
+    return done();
+  }
   if (static_cast<size_t>(batch.commands_size()) > client.options().max_batch_commands) {
-    return http::ReplyError(res, 400, "invalid_argument",
-                            "a batch holds at most " +
-                                std::to_string(client.options().max_batch_commands) + " commands");
+    http::ReplyError(res, 400, "invalid_argument",
+                     "a batch holds at most " +
+                         std::to_string(client.options().max_batch_commands) + " commands");
+    return done();
   }
   const std::string correlation_id = req.get_header_value("X-Correlation-Id");
 
@@ -26,40 +87,16 @@ void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Re
     if (command.correlation_id().empty()) command.set_correlation_id(correlation_id);
     commands.push_back(std::move(command));
   }
-  std::vector<domain::FieldErrors> errors;
-  // One call, so that a transactional client commits the valid commands together.
-  auto futures = client.SubmitBatch(std::move(commands), &errors);
-
-  // The answer is written item by item: an acknowledged command by AckJson, a refused one (rare)
-  // by Protobuf's printer; BatchJson's test checks the whole against the printer's.
-  std::vector<BatchItem> items(futures.size());
-  const auto deadline =
-      std::chrono::steady_clock::now() + client.options().ack_timeout + std::chrono::seconds(1);
-  bool any_unavailable = false;
-  for (size_t k = 0; k < futures.size(); ++k) {
-    if (futures[k].wait_until(deadline) != std::future_status::ready) {
-      any_unavailable = true;
-      items[k].refused.set_status(503);
-      items[k].refused.mutable_error()->set_code("unavailable");
-      items[k].refused.mutable_error()->set_message("Kafka did not acknowledge the event in time");
-      continue;
-    }
-    auto ack = futures[k].get();
-    if (!ack.ok()) {
-      any_unavailable |= http::HttpStatusFor(ack.status()) == 503;
-      items[k].refused.set_status(http::HttpStatusFor(ack.status()));
-      items[k].refused.mutable_error()->set_code(std::string(http::ErrorCodeFor(ack.status())));
-      items[k].refused.mutable_error()->set_message(ack.status().message());
-      for (auto& detail : ToDetails(errors[k])) {
-        *items[k].refused.mutable_error()->add_details() = detail;
-      }
-      continue;
-    }
-    items[k].ack = std::move(ack).value();
+  if (commands.empty()) {
+    res.status = 200;
+    res.set_content(BatchJson({}), "application/json");
+    return done();
   }
-  if (any_unavailable) res.set_header("Retry-After", "1");
-  res.status = 200;
-  res.set_content(BatchJson(items), "application/json");
+  // One call, so that a transactional client commits the valid commands together. The producer
+  // answers every append exactly once, by ack_timeout at the latest (an unacknowledged command
+  // is answered 503: safe to resubmit), so the reply always completes; nothing here waits.
+  auto* reply = new BatchReply(commands.size(), res, std::move(done));
+  client.SubmitBatchAsync(std::move(commands), *reply, &reply->errors());
 }
 
 std::string BatchJson(const std::vector<BatchItem>& items) {
