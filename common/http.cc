@@ -140,25 +140,18 @@ AsyncHandler RouteMetrics::Wrap(const RouteInfo& route, AsyncHandler handler) {
   };
 }
 
-namespace {
-
-// Whether `authorizer` grants the request `access`; when not, answers 401 or 403 and logs the
-// refusal without the token.
-bool Authorized(const auth::Authorizer& authorizer, const Access& access,
-                const httplib::Request& req, httplib::Response& res) {
+bool Authorize(const auth::Authorizer& authorizer, auth::Right right,
+               std::optional<std::vector<std::string>> touched, const httplib::Request& req,
+               httplib::Response& res) {
   const std::string header = req.get_header_value("Authorization");
   const std::string_view token = auth::BearerToken(header);
-  std::vector<std::string> instances;
-  if (!access.instances) {
-    instances.emplace_back(auth::kAllInstances);
-  } else {
-    instances = access.instances(req);
-  }
+  std::vector<std::string> instances =
+      touched ? std::move(*touched) : std::vector<std::string>{std::string(auth::kAllInstances)};
   // Nothing names an instance (a body the handler refuses): any grant of the right will do.
   if (instances.empty()) instances.emplace_back(auth::kAnyInstance);
   auth::Decision decision;
   for (const std::string& instance : instances) {
-    decision = authorizer.Authorize(token, instance, access.right);
+    decision = authorizer.Authorize(token, instance, right);
     if (!decision.allowed()) break;
   }
   if (decision.allowed()) return true;
@@ -174,6 +167,17 @@ bool Authorized(const auth::Authorizer& authorizer, const Access& access,
     ReplyError(res, 403, "forbidden", decision.reason);
   }
   return false;
+}
+
+namespace {
+
+// Whether `authorizer` grants the request `access`; when not, answers 401 or 403 and logs the
+// refusal without the token.
+bool Authorized(const auth::Authorizer& authorizer, const Access& access,
+                const httplib::Request& req, httplib::Response& res) {
+  std::optional<std::vector<std::string>> instances;
+  if (access.instances) instances = access.instances(req);
+  return Authorize(authorizer, access.right, std::move(instances), req, res);
 }
 
 }  // namespace

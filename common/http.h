@@ -13,6 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -171,10 +172,19 @@ std::vector<std::string> PathInstance(const httplib::Request& req);
 // Wraps `handler` so that it runs only when `authorizer` grants the request's bearer token
 // `access`; otherwise answers 401 (with WWW-Authenticate: Bearer) or 403 and logs the refusal
 // without the token. With Authorizer::AllowAll() the handler always runs. Every route of the
-// command and query APIs is registered through this.
+// command and query APIs is registered through this, but /v1/batch, which parses its body once
+// and then calls Authorize with the instances it names.
 Handler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access, Handler handler);
 AsyncHandler Guarded(std::shared_ptr<const auth::Authorizer> authorizer, Access access,
                      AsyncHandler handler);
+
+// The check Guarded makes, for a handler that learns the instances a request touches itself
+// (from a body it parses once): true when `authorizer` grants the bearer token `right` on each of
+// `instances` (unset: on "*"; empty: on some instance); otherwise answers 401 or 403 and logs the
+// refusal without the token. Call it only when authorizer.enabled().
+bool Authorize(const auth::Authorizer& authorizer, auth::Right right,
+               std::optional<std::vector<std::string>> instances, const httplib::Request& req,
+               httplib::Response& res);
 
 // Parses a JSON body into `message` (snake_case or lowerCamel names, enum names in any case,
 // unknown fields refused). InvalidArgument with the parser's words otherwise.

@@ -70,8 +70,9 @@ bool ReadUpdateTransaction(const httplib::Request& req, httplib::Response& res,
                            v1::Command& command);
 bool ReadUpdateAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
 bool ReadCloseAccount(const httplib::Request& req, httplib::Response& res, v1::Command& command);
-// /v1/batch: parses and submits, and returns; the last acknowledgement answers (`done`).
-void SubmitBatch(CommandClient& client, const httplib::Request& req, httplib::Response& res,
-                 http::Done done);
+// /v1/batch: parses, checks that `authorizer` grants `submit` on every instance the body names,
+// submits, and returns; the last acknowledgement answers (`done`).
+void SubmitBatch(CommandClient& client, const auth::Authorizer& authorizer,
+                 const httplib::Request& req, httplib::Response& res, http::Done done);
 
 }  // namespace kledger::command::gateway

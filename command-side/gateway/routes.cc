@@ -1,27 +1,12 @@
-// The command API's routes, each with the right it needs (one table, one guard).
+// The command API's routes, each with the right it needs (one table, one guard; /v1/batch checks
+// the instances its body names itself, on its one parse).
 #include "command-side/gateway/routes.h"
-
-#include <algorithm>
 
 #include "command-side/gateway/handlers.h"
 #include "common/http.h"
 
 namespace kledger::command {
 namespace {
-
-// Every instance a /v1/batch body names, each checked for `submit`. A body that does not parse
-// names none; the handler then answers it 400.
-std::vector<std::string> BatchInstances(const httplib::Request& req) {
-  v1::BatchRequest batch;
-  if (!http::ParseJson(req.body, batch).ok()) return {};
-  std::vector<std::string> instances;
-  for (const v1::Command& command : batch.commands()) {
-    if (std::find(instances.begin(), instances.end(), command.instance_id()) == instances.end()) {
-      instances.push_back(command.instance_id());
-    }
-  }
-  return instances;
-}
 
 // Reads a route's command from its request (handlers.h); /v1/batch has a handler of its own.
 using Reader = bool (*)(const httplib::Request&, httplib::Response&, v1::Command&);
@@ -70,11 +55,11 @@ void RegisterCommandRoutes(http::Router& server, CommandClient& client,
   }
   // A batch is parsed and submitted on a worker thread (its body may be large), and answered by
   // its last acknowledgement: no thread waits for Kafka.
-  auto batch = http::Guarded(
-      authorizer, {auth::Right::kSubmit, BatchInstances},
-      [&client](const httplib::Request& req, httplib::Response& res, http::Done done) {
-        gateway::SubmitBatch(client, req, res, std::move(done));
-      });
+  // Its body is parsed once, for the instances `submit` is checked on and for the commands.
+  http::AsyncHandler batch = [&client, authorizer](const httplib::Request& req,
+                                                   httplib::Response& res, http::Done done) {
+    gateway::SubmitBatch(client, *authorizer, req, res, std::move(done));
+  };
   if (metrics != nullptr) batch = metrics->Wrap(kBatch, std::move(batch));
   server.PostOnWorker(kBatch.pattern, std::move(batch));
 }

@@ -140,6 +140,12 @@ TEST_F(SecurityTest, BatchChecksEveryItemsInstance) {
   EXPECT_EQ(response.results(0).status(), 202);
   EXPECT_EQ(Code(Command(nullptr)->Post("/v1/batch", own, kJson)), 401);
   EXPECT_EQ(Code(Command(kReaderToken)->Post("/v1/batch", own, kJson)), 403);
+  // A body that does not parse names no instance: refused as any request is without a token or
+  // without `submit`, and answered 400 only to a caller who may submit somewhere.
+  const std::string broken = R"({"commands":[)";
+  EXPECT_EQ(Code(Command(nullptr)->Post("/v1/batch", broken, kJson)), 401);
+  EXPECT_EQ(Code(Command(kReaderToken)->Post("/v1/batch", broken, kJson)), 403);
+  EXPECT_EQ(Code(Command(kSubmitToken)->Post("/v1/batch", broken, kJson)), 400);
 }
 
 TEST_F(SecurityTest, QueryApiAnswers401WithoutAValidToken403OutOfScopeAnd200InScope) {
