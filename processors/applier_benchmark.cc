@@ -1,6 +1,7 @@
 // Micro-benchmarks of the apply path and the command side's per-event work: ApplyRecords as the
 // apply thread runs it, DecodeEvent (parse + checks; into a message of its own and onto an
-// arena), domain::ValidateEnvelope, event id derivation. Build target
+// arena), domain::ValidateEnvelope, event id derivation, the outcome relay's read of an outbox
+// entry. Build target
 // kledger_processors_benchmark; not run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "common/domain/validation.h"
 #include "common/event_id.h"
 #include "processors/applier.h"
+#include "processors/outcome_record.h"
 
 namespace kledger::processors {
 namespace {
@@ -172,6 +174,46 @@ void BM_ApplyRecords(benchmark::State& state) {
 BENCHMARK(BM_ApplyRecords)->Arg(2000)->Unit(benchmark::kMillisecond);
 
 // Parsing alone, to tell protobuf's share of DecodeEvent from the checks'.
+// The outbox entry of Transfer(), applied: what the outcome relay reads back and publishes.
+std::string TransferOutboxEntry() {
+  const v1::EventEnvelope event = Transfer();
+  v1::EventOutcomeView applied;
+  applied.set_outcome(v1::APPLIED);
+  v1::OutcomeRecord record = DecidedOutcome(event, applied, 7, 123'456);
+  v1::TransactionView& tx = *record.mutable_transaction();
+  tx.set_instance_id(event.instance_id());
+  tx.set_source(event.transaction_created().source());
+  tx.set_source_idempk(event.transaction_created().source_idempk());
+  tx.set_status(v1::POSTED);
+  *tx.mutable_entries() = event.transaction_created().entries();
+  for (const auto& entry : event.transaction_created().entries()) {
+    v1::AccountBalances& moved = *record.add_balances();
+    moved.set_address(entry.account());
+    moved.set_currency(entry.currency());
+    moved.mutable_balances()->mutable_posted()->set_debit(1'000'000);
+    moved.mutable_balances()->mutable_posted()->set_credit(995'679);
+    moved.mutable_balances()->mutable_posted()->set_amount(4'321);
+    moved.mutable_balances()->set_available(4'321);
+  }
+  return record.SerializeAsString();
+}
+
+// The relay's read of an outbox entry for its key and headers: the whole OutcomeRecord (before)
+// or its headline (internal/outcome_headline.proto).
+template <typename Message>
+void BM_ReadOutboxEntryHeaders(benchmark::State& state) {
+  const std::string entry = TransferOutboxEntry();
+  for (auto _ : state) {
+    Message record;
+    if (!record.ParseFromString(entry)) state.SkipWithError("unparsable");
+    benchmark::DoNotOptimize(record.instance_id());
+    benchmark::DoNotOptimize(record.event_id());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReadOutboxEntryHeaders<v1::OutcomeRecord>);
+BENCHMARK(BM_ReadOutboxEntryHeaders<internal::OutcomeHeadline>);
+
 void BM_ParseEnvelope(benchmark::State& state) {
   const std::string bytes = Transfer().SerializeAsString();
   for (auto _ : state) {

@@ -136,13 +136,13 @@ std::string_view OutcomeName(v1::Outcome outcome) {
   }
 }
 
-kafka::Headers OutcomeHeaders(const v1::OutcomeRecord& record) {
+kafka::Headers OutcomeHeaders(const internal::OutcomeHeadline& record) {
   return {{"kledger-event-id", record.event_id()},
           {"kledger-event-type", record.event_type()},
           {"kledger-schema-version", std::to_string(record.schema_version())},
           {"kledger-correlation-id", record.correlation_id()},
           {"content-type", "application/x-protobuf"},
-          {kOutcomeHeader, std::string(OutcomeName(record.outcome()))},
+          {kOutcomeHeader, std::string(OutcomeName(static_cast<v1::Outcome>(record.outcome())))},
           {kSourcePartitionHeader, std::to_string(record.source_partition())},
           {kSourceOffsetHeader, std::to_string(record.source_offset())}};
 }

@@ -12,6 +12,7 @@
 
 #include "common/kafka/record.h"
 #include "common/status.h"
+#include "internal/outcome_headline.pb.h"  // generated from processors/internal/
 #include "kledger/v1/events.pb.h"
 #include "kledger/v1/outcomes.pb.h"
 #include "processors/dead_letter.h"
@@ -78,7 +79,8 @@ v1::OutcomeRecord DeadLetteredOutcome(const kafka::ConsumedRecord& record,
 // The lower-case name of an outcome as the metrics and headers write it ("applied", ...).
 std::string_view OutcomeName(v1::Outcome outcome);
 
-// The headers a kledger.outcomes record carries for `record`.
-kafka::Headers OutcomeHeaders(const v1::OutcomeRecord& record);
+// The headers a kledger.outcomes record carries for `record`: a serialized v1::OutcomeRecord
+// read as its headline (internal/outcome_headline.proto), without decoding what changed.
+kafka::Headers OutcomeHeaders(const internal::OutcomeHeadline& record);
 
 }  // namespace kledger::processors

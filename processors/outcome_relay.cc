@@ -297,7 +297,8 @@ Result<bool> OutcomeRelay::PublishOnce(Partition& part) {
   RETURN_IF_ERROR(part.producer->BeginTransaction());
   std::vector<kafka::HeaderView> header_views;
   for (const auto& entry : below) {
-    v1::OutcomeRecord record;
+    // Its key and headers only: the record is published as it was written.
+    internal::OutcomeHeadline record;
     if (!record.ParseFromString(entry.record)) {
       return Status::Corruption("outbox entry " + std::to_string(p) + ":" +
                                 std::to_string(entry.offset) + " is not an OutcomeRecord");
