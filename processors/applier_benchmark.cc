@@ -1,8 +1,7 @@
 // Micro-benchmarks of the apply path and the command side's per-event work: ApplyRecords as the
 // apply thread runs it, DecodeEvent (parse + checks; into a message of its own and onto an
 // arena), domain::ValidateEnvelope, event id derivation, the outcome relay's read of an outbox
-// entry. Build target
-// kledger_processors_benchmark; not run by ctest (docs/performance.md).
+// entry. Build target kledger_processors_benchmark; not run by ctest (docs/performance.md).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
