@@ -387,15 +387,15 @@ void CommandClient::SubmitBatchAsync(std::vector<v1::Command> commands, AckHandl
                                      std::vector<domain::FieldErrors>* errors) {
   auto [valid, valid_index] = PrepareEach(
       commands, errors, [&handler](size_t i, Status why) { handler.OnAck(i, std::move(why)); });
-  AppendAllAsync(std::move(valid), handler, {valid_index.begin(), valid_index.end()});
+  AppendAllAsync(std::move(valid), handler, valid_index);
 }
 
-std::pair<std::vector<PreparedEvent>, std::vector<size_t>> CommandClient::PrepareEach(
+std::pair<std::vector<PreparedEvent>, std::vector<uint64_t>> CommandClient::PrepareEach(
     std::vector<v1::Command>& commands, std::vector<domain::FieldErrors>* errors,
     const std::function<void(size_t, Status)>& refuse) {
   if (errors != nullptr) errors->assign(commands.size(), {});
   std::vector<PreparedEvent> valid;
-  std::vector<size_t> valid_index;
+  std::vector<uint64_t> valid_index;  // also the tags of AppendAllAsync
   valid.reserve(commands.size());
   valid_index.reserve(commands.size());
   domain::FieldErrors scratch;

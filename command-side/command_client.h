@@ -195,7 +195,7 @@ class CommandClient {
   // Prepares each of `commands` (its payload moved into the event); an invalid one is counted
   // and passed to `refuse(i, why)`, its field errors in (*errors)[i] when `errors` is set. The
   // valid events, and the index of each in `commands`.
-  std::pair<std::vector<PreparedEvent>, std::vector<size_t>> PrepareEach(
+  std::pair<std::vector<PreparedEvent>, std::vector<uint64_t>> PrepareEach(
       std::vector<v1::Command>& commands, std::vector<domain::FieldErrors>* errors,
       const std::function<void(size_t, Status)>& refuse);
   // AppendAsync of a prepared event, or `handler` told at once why it could not be prepared.
