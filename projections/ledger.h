@@ -47,7 +47,9 @@ class LedgerState {
   virtual Status PutAccount(v1::AccountView account) = 0;
   // Replaces the balances of an account FindAccount found, keeping the rest of it: transactions
   // change nothing else, so they write balances without copying the account. Internal error when
-  // the state has no such account.
+  // the state has no such account. The balances must be those after the account's last
+  // AppendHistory of the same event: a state may keep an account's balances in its history alone
+  // (ProjectionStore does), so balances changed without a history item would not be kept.
   virtual Status PutBalances(std::string_view instance, std::string_view address,
                              const v1::Balances& balances) = 0;
 

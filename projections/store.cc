@@ -3,8 +3,6 @@
 // step); the queries are in store_queries.cc.
 #include "projections/store.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <openssl/evp.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
@@ -33,22 +31,6 @@ namespace {
 constexpr size_t kWriteBatchHeaderSize = 12;
 constexpr size_t kWriteBatchRecordOverhead = 11;
 
-// Maps are serialized in key order only when asked; the digest needs the same bytes every time.
-std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  // Sized first and written in place: through a growing StringOutputStream the serialization
-  // cost twice as much (docs/performance.md).
-  const size_t size = message.ByteSizeLong();
-  std::string out(size, '\0');
-  {
-    google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(size));
-    google::protobuf::io::CodedOutputStream coded(&array);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeWithCachedSizes(&coded);
-    assert(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size);
-  }
-  return out;
-}
-
 rocksdb::WriteOptions WriteOptionsFor(const StoreOptions& options) {
   rocksdb::WriteOptions write;
   write.sync = options.sync;
@@ -66,7 +48,7 @@ ProjectionStore::Batch::Batch(ProjectionStore& store, int32_t partition)
 ProjectionStore::Batch::~Batch() = default;
 
 int ProjectionStore::Batch::Count() const {
-  return static_cast<int>(accounts_.size() + totals_.size() + records_.size());
+  return static_cast<int>(settings_written_.size() + totals_.size() + records_.size());
 }
 
 Result<std::optional<std::string>> ProjectionStore::Batch::Read(const std::string& key) {
@@ -144,7 +126,7 @@ Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_v
   if (auto node = store_.CacheTake<v1::AccountView>(key); !node.empty()) {
     return &read_accounts_.insert(std::move(node)).position->second;
   }
-  ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, Find<v1::AccountView>(key));
+  ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, store_.ReadAccount(instance, address));
   if (!stored) return nullptr;
   return &read_accounts_.emplace(std::move(key), std::move(*stored)).first->second;
 }
@@ -152,6 +134,7 @@ Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_v
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
   std::string key = AccountKey(account.instance_id(), account.address());
   read_accounts_.erase(key);
+  settings_written_.insert(key);
   accounts_.insert_or_assign(std::move(key), std::move(account));
   return Status::Ok();
 }
@@ -407,7 +390,7 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
       }
     }
     count += batch->Count() + 1;
-    decoded += batch->accounts_.size() + batch->totals_.size() + 1;
+    decoded += batch->settings_written_.size() + batch->totals_.size() + 1;
   }
   // The batches stay as they are (a batch staged on top may be reading them): records are
   // written from views, accounts and totals serialized into `serialized`, sized up front so that
@@ -419,7 +402,11 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
   std::vector<std::string> offset_keys;
   offset_keys.reserve(commits.size());
   for (const auto& [batch, next_offset] : commits) {
-    for (const auto& [key, account] : batch->accounts_) {
+    // An account's record holds what its own events set; its balances are those of its newest
+    // history item, written with it (store_encoding.h, kAccountPrefix): a transfer writes none.
+    for (const std::string& key : batch->settings_written_) {
+      v1::AccountView account = batch->accounts_.at(key);
+      account.clear_balances();
       writes.emplace_back(key, serialized.emplace_back(SerializeDeterministic(account)));
     }
     for (const auto& [key, totals] : batch->totals_) {
@@ -500,6 +487,7 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
       adopt(batch.totals_);
     }
     batch.accounts_.clear();
+    batch.settings_written_.clear();
     batch.read_accounts_.clear();
     batch.totals_.clear();
     batch.records_.clear();

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -159,8 +160,11 @@ class ProjectionStore {
     // A batch of the same partition being written meanwhile (BeginBatch); read, never changed.
     const Batch* below_ = nullptr;
     // Accounts and trial-balance totals are read and rewritten by nearly every event: this batch
-    // keeps them decoded and serializes each once, at commit.
+    // keeps them decoded and serializes each once, at commit. Accounts as the ledger sees them,
+    // balances included; only those whose own settings were written (settings_written_, by
+    // PutAccount) are written at commit, without their balances, which live in their history.
     std::unordered_map<std::string, v1::AccountView> accounts_;
+    std::unordered_set<std::string> settings_written_;
     // Accounts read but not written by this batch, kept so that FindAccount can lend them out
     // in place: the committed value (from the store, its cache, or the batch below). A key is
     // here or in accounts_, never both; PutBalances moves its node across, so lent pointers stay
@@ -352,6 +356,11 @@ class ProjectionStore {
 
   template <typename T>
   Result<T> GetMessage(const std::string& key, std::string_view what);
+  // The committed account: its record, with the balances of its newest history item (zero, as
+  // a new account's, when it has none), both read from one snapshot. nullopt when it does not
+  // exist. IoError or Corruption on storage failure.
+  Result<std::optional<v1::AccountView>> ReadAccount(std::string_view instance,
+                                                     std::string_view address);
 
   // The committed-record cache (StoreOptions::cache_entries), for AccountView and
   // CurrencyTotals, filled only by commits: with what they wrote, and with the accounts their

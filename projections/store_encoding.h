@@ -2,8 +2,12 @@
 // (store_queries.cc). Internal to projections/; projections/README.md describes the layout.
 #pragma once
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message_lite.h>
 #include <rocksdb/status.h>
 
+#include <cassert>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -15,6 +19,9 @@
 namespace kledger::projections::store_encoding {
 
 // One byte per record kind leads every key, so each kind is one contiguous, ordered range.
+// An account's record holds what its own events set (open, update, close), not its balances:
+// those are the balances after its newest history item (zero when it has none), which every
+// change of them appends. So a transfer writes no account record.
 constexpr char kAccountPrefix = 'a';
 constexpr char kTrialBalancePrefix = 'b';
 constexpr char kOutcomePrefix = 'e';
@@ -107,6 +114,22 @@ inline Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
   return Status::IoError(std::move(msg));
+}
+
+// Maps are serialized in key order only when asked; the digest needs the same bytes every time.
+inline std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
+  // Sized first and written in place: through a growing StringOutputStream the serialization
+  // cost twice as much (docs/performance.md).
+  const size_t size = message.ByteSizeLong();
+  std::string out(size, '\0');
+  {
+    google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(size));
+    google::protobuf::io::CodedOutputStream coded(&array);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeWithCachedSizes(&coded);
+    assert(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size);
+  }
+  return out;
 }
 
 template <typename T>

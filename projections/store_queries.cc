@@ -4,6 +4,7 @@
 // RocksDB's committed state).
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
+#include <rocksdb/snapshot.h>
 
 #include <algorithm>
 #include <array>
@@ -19,17 +20,18 @@ using namespace store_encoding;
 
 namespace {
 
-// One page of the records under `prefix` (itself under `instance_prefix`) that `decode` turns
-// into an item (nullopt: filtered out), in key order up to `end` (exclusive; "" for the end of
-// the prefix): from `start` (at or after the prefix) for the first page, else from the key a
-// page's next_cursor names — the rest of the key after the instance prefix, hex-encoded, which
-// must lie under `prefix`. next_cursor is set only when a further item exists, so an exact fit
-// ends without an empty page. `limit` is clamped to [1, max_limit]. InvalidArgument for a
-// malformed cursor.
+// One page of the records under `prefix` (itself under `instance_prefix`), read with `read`,
+// that `decode` turns into an item (nullopt: filtered out), in key order up to `end` (exclusive;
+// "" for the end of the prefix): from `start` (at or after the prefix) for the first page, else
+// from the key a page's next_cursor names — the rest of the key after the instance prefix,
+// hex-encoded, which must lie under `prefix`. next_cursor is set only when a further item exists,
+// so an exact fit ends without an empty page. `limit` is clamped to [1, max_limit]. InvalidArgument
+// for a malformed cursor.
 template <typename View, typename Page>
-Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
-                      const std::string& prefix, std::string start, const std::string& end,
-                      std::string_view cursor, int limit, int max_limit,
+Result<Page> ScanPage(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                      const std::string& instance_prefix, const std::string& prefix,
+                      std::string start, const std::string& end, std::string_view cursor, int limit,
+                      int max_limit,
                       const std::function<Result<std::optional<View>>(
                           const rocksdb::Slice& key, const rocksdb::Slice& value)>& decode,
                       std::string_view what) {
@@ -44,7 +46,7 @@ Result<Page> ScanPage(rocksdb::DB& db, const std::string& instance_prefix,
   }
   if (limit <= 0 || limit > max_limit) limit = max_limit;
   Page page;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read));
   for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (!end.empty() && it->key().compare(end) >= 0) break;
     ASSIGN_OR_RETURN(std::optional<View> view, decode(it->key(), it->value()));
@@ -70,7 +72,43 @@ auto ParsedIf(std::function<bool(const View&)> keep, std::string_view what) {
   };
 }
 
+// Sets `account`'s balances to those after its newest history item, read through `it`, or to
+// zero (shaped as a newly opened account's) when it has none: the store keeps an account's
+// balances in its history only (store_encoding.h, kAccountPrefix).
+Status ReadBalances(rocksdb::Iterator& it, std::string_view instance, std::string_view address,
+                    v1::AccountView& account) {
+  const std::string prefix = HistoryPrefix(instance, address);
+  it.Seek(prefix);  // newest first
+  if (it.Valid() && it.key().starts_with(prefix)) {
+    ASSIGN_OR_RETURN(v1::HistoryItem item,
+                     Parse<v1::HistoryItem>(it.value().ToString(), "history item"));
+    *account.mutable_balances() = std::move(*item.mutable_balances_after());
+    return Status::Ok();
+  }
+  if (!it.status().ok()) return FromRocks(it.status(), "reading history");
+  account.clear_balances();
+  account.mutable_balances()->mutable_posted();
+  account.mutable_balances()->mutable_pending();
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<std::optional<v1::AccountView>> ProjectionStore::ReadAccount(std::string_view instance,
+                                                                    std::string_view address) {
+  DisableRocksDbPerfCounters();
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot.snapshot();
+  std::string value;
+  rocksdb::Status s = db_->Get(read, AccountKey(instance, address), &value);
+  if (s.IsNotFound()) return {std::nullopt};
+  if (!s.ok()) return FromRocks(s, "reading account " + Quote(address));
+  ASSIGN_OR_RETURN(v1::AccountView account, Parse<v1::AccountView>(value, "account"));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+  RETURN_IF_ERROR(ReadBalances(*it, instance, address, account));
+  return {std::optional<v1::AccountView>(std::move(account))};
+}
 
 template <typename T>
 Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
@@ -84,9 +122,12 @@ Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view w
 
 Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
                                                     std::string_view address) {
-  return GetMessage<v1::AccountView>(
-      AccountKey(instance, address),
-      "account " + Quote(address) + " in instance " + Quote(instance));
+  ASSIGN_OR_RETURN(std::optional<v1::AccountView> account, ReadAccount(instance, address));
+  if (!account) {
+    return Status::NotFound("account " + Quote(address) + " in instance " + Quote(instance) +
+                            " does not exist");
+  }
+  return std::move(*account);
 }
 
 Result<v1::TransactionView> ProjectionStore::GetTransaction(std::string_view instance,
@@ -183,7 +224,17 @@ Result<std::string> ProjectionStore::Digest() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key = it->key().ToStringView();
     if (IsBookkeepingKey(key)) continue;
-    if (!update(key) || !update(it->value().ToStringView())) {
+    std::string account;  // an account's record as this layout writes it
+    if (key.front() == kAccountPrefix) {
+      // A store written before balances lived in the history alone has them in its account
+      // records too (ignored by every read): digested without them, it agrees with a rebuild.
+      ASSIGN_OR_RETURN(v1::AccountView view,
+                       Parse<v1::AccountView>(it->value().ToString(), "account"));
+      view.clear_balances();
+      account = SerializeDeterministic(view);
+    }
+    if (!update(key) ||
+        !update(key.front() == kAccountPrefix ? account : it->value().ToStringView())) {
       return Status::Internal("SHA-256 update failed");
     }
   }
@@ -202,15 +253,27 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
   DisableRocksDbPerfCounters();
   const std::string instance_prefix = AccountKey(instance, "");
   const std::string prefix = instance_prefix + filter.address_prefix;
+  // The accounts' records and their histories (for their balances) from one snapshot.
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot.snapshot();
+  std::unique_ptr<rocksdb::Iterator> history(db_->NewIterator(read));
+  const auto keep = ParsedIf<v1::AccountView>(
+      [&](const v1::AccountView& account) {
+        return (!filter.type || account.type() == *filter.type) &&
+               (!filter.currency || account.currency() == *filter.currency) &&
+               (!filter.status || account.status() == *filter.status);
+      },
+      "account");
   return ScanPage<v1::AccountView, v1::AccountPage>(
-      *db_, instance_prefix, prefix, prefix, "", cursor, limit, options_.max_history_page,
-      ParsedIf<v1::AccountView>(
-          [&](const v1::AccountView& account) {
-            return (!filter.type || account.type() == *filter.type) &&
-                   (!filter.currency || account.currency() == *filter.currency) &&
-                   (!filter.status || account.status() == *filter.status);
-          },
-          "account"),
+      *db_, read, instance_prefix, prefix, prefix, "", cursor, limit, options_.max_history_page,
+      [&](const rocksdb::Slice& key,
+          const rocksdb::Slice& value) -> Result<std::optional<v1::AccountView>> {
+        ASSIGN_OR_RETURN(std::optional<v1::AccountView> account, keep(key, value));
+        if (account)
+          RETURN_IF_ERROR(ReadBalances(*history, instance, account->address(), *account));
+        return account;
+      },
       "account");
 }
 
@@ -223,7 +286,8 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
   const std::string prefix =
       filter.source ? MakeKey(kTransactionPrefix, {instance, *filter.source, ""}) : instance_prefix;
   return ScanPage<v1::TransactionView, v1::TransactionPage>(
-      *db_, instance_prefix, prefix, prefix, "", cursor, limit, options_.max_history_page,
+      *db_, rocksdb::ReadOptions(), instance_prefix, prefix, prefix, "", cursor, limit,
+      options_.max_history_page,
       ParsedIf<v1::TransactionView>(
           [&](const v1::TransactionView& tx) {
             return (!filter.status || tx.status() == *filter.status) &&
@@ -269,8 +333,9 @@ Result<v1::EventPage> ProjectionStore::ListEvents(std::string_view instance,
   if (filter.to_offset && *filter.to_offset <= filter.from_offset) return v1::EventPage();
   using Listed = std::optional<v1::EventOutcomeView>;
   return ScanPage<v1::EventOutcomeView, v1::EventPage>(
-      *db_, prefix, prefix, EventLogKey(instance, std::max<int64_t>(filter.from_offset, 0)), end,
-      cursor, limit, options_.max_history_page,
+      *db_, rocksdb::ReadOptions(), prefix, prefix,
+      EventLogKey(instance, std::max<int64_t>(filter.from_offset, 0)), end, cursor, limit,
+      options_.max_history_page,
       [&](const rocksdb::Slice& key, const rocksdb::Slice& event_id) -> Result<Listed> {
         ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
                          GetMessage<v1::EventOutcomeView>(

@@ -3,6 +3,7 @@
 // are in store_query_test.cc, storage settings in store_settings_test.cc.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -212,7 +213,7 @@ TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), -9);
 }
 
-TEST_F(StoreTest, BalancesAreWrittenInPlaceOfAnAccountFoundFirst) {
+TEST_F(StoreTest, BalancesAreWrittenInPlaceOfAnAccountFoundFirstAndKeptInItsHistory) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   {
@@ -233,10 +234,87 @@ TEST_F(StoreTest, BalancesAreWrittenInPlaceOfAnAccountFoundFirst) {
   // The account lent out before is the one written: same place, new balances, rest kept.
   EXPECT_EQ((*found)->balances().posted().debit(), 5);
   EXPECT_EQ((*found)->currency(), "USD");
+  EXPECT_EQ(batch->Count(), 0) << "balances are kept in the history, not the account's record";
+  v1::HistoryItem item;
+  item.set_offset(1);
+  item.set_amount(5);
+  *item.mutable_balances_after() = balances;
+  ASSERT_TRUE(batch->AppendHistory("acme", "cash", 0, item).ok());
   EXPECT_EQ(batch->Count(), 1);
   ASSERT_TRUE(store->Commit(*batch, 2).ok());
   EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().debit(), 5);
   EXPECT_EQ(store->GetAccount("acme", "cash")->currency(), "USD");
+
+  // Read back from the database alone (the cache is the process's): the balances come from the
+  // newest history item, the rest from the account's record, which holds no balances.
+  store.reset();
+  store = OpenStore();
+  ASSERT_TRUE(store);
+  auto reread = store->BeginBatch(0);
+  found = reread->FindAccount("acme", "cash");
+  ASSERT_TRUE(found.ok());
+  ASSERT_NE(*found, nullptr);
+  EXPECT_EQ((*found)->balances().posted().debit(), 5);
+  EXPECT_EQ((*found)->currency(), "USD");
+  Result<v1::AccountPage> page = store->ListAccounts("acme", {}, 0, "");
+  ASSERT_TRUE(page.ok());
+  bool listed = false;
+  for (const v1::AccountView& account : page->items()) {
+    if (account.address() != "cash") continue;
+    listed = true;
+    EXPECT_EQ(account.balances().posted().debit(), 5);
+  }
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(StoreTest, AStoreWhoseAccountRecordsHoldBalancesReadsAndDigestsAsThisLayout) {
+  // Stores written before balances lived in the history alone held them in the account records
+  // too. Such a store reads the same balances (from the history) and has the same digest.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  std::map<std::string, v1::AccountView> accounts;
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, Workload(), 0);
+    ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(Workload().size())).ok());
+  }
+  Result<std::string> digest = store->Digest();
+  ASSERT_TRUE(digest.ok());
+  for (const char* address : {"cash", "sales", "eur", "eur_eq"}) {
+    Result<v1::AccountView> account = store->GetAccount("acme", address);
+    ASSERT_TRUE(account.ok()) << address;
+    accounts[address] = *account;
+  }
+  ASSERT_NE(accounts["cash"].balances().posted().amount(), 0) << "the workload moves cash";
+  store.reset();
+  {
+    // The older layout: each account record with its balances (stale ones here, to show they are
+    // not read: the history's are).
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (root_ / "db").string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (auto [address, account] : accounts) {
+      account.mutable_balances()->mutable_posted()->set_debit(424242);
+      account.mutable_balances()->set_available(-1);
+      const std::string key = std::string("a") + "acme" + '\0' + address;
+      std::string old;
+      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), key, &old).ok()) << address;
+      v1::AccountView stored;
+      ASSERT_TRUE(stored.ParseFromString(old));
+      EXPECT_FALSE(stored.has_balances()) << address << ": this layout writes none";
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, account.SerializeAsString()).ok());
+    }
+  }
+  store = OpenStore();
+  ASSERT_TRUE(store);
+  for (const auto& [address, account] : accounts) {
+    Result<v1::AccountView> reread = store->GetAccount("acme", address);
+    ASSERT_TRUE(reread.ok()) << address;
+    EXPECT_EQ(reread->SerializeAsString(), account.SerializeAsString()) << address;
+  }
+  Result<std::string> again = store->Digest();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *digest);
 }
 
 TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {

@@ -44,9 +44,9 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
                                          int64_t count, int64_t in_flight, RoundBudget budget,
                                          const OnProgress& progress);
 
-// The puts one applied event makes in the projections (accounts, history, trial-balance
-// totals, transaction, outcome, event log and, with the outcome stream, the outbox), as (key,
-// value) pairs with the store's key layout.
+// The puts one applied event makes in the projections (history with the accounts' balances,
+// trial-balance totals, transaction, outcome, event log and, with the outcome stream, the
+// outbox), as (key, value) pairs with the store's key layout.
 struct Put {
   std::string key;
   std::string value;
