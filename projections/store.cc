@@ -60,6 +60,7 @@ Result<std::optional<std::string>> ProjectionStore::Batch::Read(const std::strin
       return {std::optional<std::string>(it->second)};
     }
   }
+  if (auto it = prefetched_.find(key); it != prefetched_.end()) return {it->second};
   std::string value;
   rocksdb::Status s = store_.db_->Get(rocksdb::ReadOptions(), key, &value);
   if (s.IsNotFound()) return {std::nullopt};
@@ -99,6 +100,44 @@ Result<std::optional<std::string>> ProjectionStore::Batch::GetExtension(std::str
 Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::string_view key,
                                             std::string_view value) {
   records_.insert_or_assign(MakeKey(kExtensionPrefix, {projection, key}), std::string(value));
+  return Status::Ok();
+}
+
+Status ProjectionStore::Batch::Prefetch(const std::vector<const v1::EventEnvelope*>& events) {
+  std::vector<std::string> keys;
+  keys.reserve(2 * events.size());
+  auto wanted = [&](std::string key) {
+    if (records_.contains(key) || prefetched_.contains(key)) return;
+    if (below_ != nullptr && below_->records_.contains(key)) return;
+    keys.push_back(std::move(key));
+  };
+  for (const v1::EventEnvelope* event : events) {
+    if (event->instance_id().empty() || event->event_id().empty()) continue;
+    wanted(OutcomeKey(event->instance_id(), event->event_id()));
+    if (event->has_transaction_created()) {
+      const v1::TransactionCreated& created = event->transaction_created();
+      wanted(TransactionKey(event->instance_id(), created.source(), created.source_idempk()));
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  if (keys.empty()) return Status::Ok();
+  const std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  store_.db_->MultiGet(rocksdb::ReadOptions(), store_.db_->DefaultColumnFamily(), keys.size(),
+                       slices.data(), values.data(), statuses.data(), /*sorted_input=*/true);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
+      prefetched_.clear();
+      return FromRocks(statuses[i], "reading ahead in the projection store");
+    }
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    prefetched_.emplace(std::move(keys[i]), statuses[i].ok()
+                                                ? std::optional<std::string>(values[i].ToString())
+                                                : std::nullopt);
+  }
   return Status::Ok();
 }
 
@@ -491,6 +530,7 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
     batch.read_accounts_.clear();
     batch.totals_.clear();
     batch.records_.clear();
+    batch.prefetched_.clear();
     batch.durable_ = false;
   }
 }

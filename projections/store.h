@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "kledger/v1/api.pb.h"
+#include "kledger/v1/events.pb.h"
 #include "projections/ledger.h"
 
 namespace rocksdb {
@@ -128,6 +129,15 @@ class ProjectionStore {
                                                     std::string_view key);
     Status PutExtension(std::string_view projection, std::string_view key, std::string_view value);
 
+    // Reads ahead, in one RocksDB MultiGet, the records ApplyEvent looks up first for `events`
+    // (their outcomes by event id; a created transaction's idempotency key), most of which do
+    // not exist yet: batched, their bloom-filter probes and table searches cost less than one
+    // Get each (docs/performance.md, "Lever: a poll's point reads in one MultiGet"). Later
+    // reads of those keys take the answer (after this batch's and the batch below's own
+    // writes, as any read). Answers stay valid while only this batch and the batch below write
+    // the partition's keys; DetachBelow drops them. On error, nothing is read ahead.
+    Status Prefetch(const std::vector<const v1::EventEnvelope*>& events);
+
     // The outbox of the outcome stream: `record` (a serialized v1::OutcomeRecord) of this
     // partition's record at `offset`, committed with the state it describes and read back by the
     // relay (ReadOutbox) until it is published (DeleteOutbox).
@@ -173,6 +183,8 @@ class ProjectionStore {
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
     // Every other write, serialized, by key (the last write of a key wins).
     std::unordered_map<std::string, std::string> records_;
+    // Prefetch's answers by key: the stored value, or nullopt for a key that does not exist.
+    std::unordered_map<std::string, std::optional<std::string>> prefetched_;
     bool durable_ = false;
   };
 
@@ -194,8 +206,12 @@ class ProjectionStore {
   // stay unchanged and alive until DetachBelow() or this batch's commit is prepared — and when
   // its write fails, everything staged on top of it must be discarded too.
   std::unique_ptr<Batch> BeginBatch(int32_t partition, const Batch* below = nullptr);
-  // Ends `batch`'s reading through its batch below (that one was committed or discarded).
-  static void DetachBelow(Batch& batch) { batch.below_ = nullptr; }
+  // Ends `batch`'s reading through its batch below (that one was committed or discarded), and
+  // its reads ahead (Batch::Prefetch), which may predate the batch below's write.
+  static void DetachBelow(Batch& batch) {
+    batch.below_ = nullptr;
+    batch.prefetched_.clear();
+  }
 
   // Writes the batch's changes and `next_offset` as the partition's next offset in one atomic
   // write: after a crash both or neither are visible. On success the batch is emptied and may be

@@ -354,6 +354,56 @@ TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {
   EXPECT_EQ(outcome->outcome(), v1::APPLIED);
 }
 
+TEST_F(StoreTest, ReadsAheadAnswerAsReadsAndGiveWayToNewerWrites) {
+  const std::vector<v1::EventEnvelope> events = Workload();
+  const v1::EventEnvelope& t1 = events[4];  // a created transaction
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {events.begin(), events.begin() + 5}, 0);
+    ASSERT_TRUE(store->Commit(*batch, 5).ok());
+  }
+  const v1::EventEnvelope t9 =
+      CreateTx("acme", "t9", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 1), MakeEntry("sales", v1::CREDIT, 1)});
+
+  // Stored and absent keys read ahead answer as reads do.
+  auto batch = store->BeginBatch(0);
+  ASSERT_TRUE(batch->Prefetch({&t1, &t9}).ok());
+  auto stored = batch->FindOutcome("acme", t1.event_id());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->outcome(), v1::APPLIED);
+  EXPECT_EQ((*stored)->offset(), 4);
+  auto by_key = batch->FindTransaction("acme", "src", "t1");
+  ASSERT_TRUE(by_key.ok());
+  EXPECT_TRUE(by_key->has_value());
+  auto absent = batch->FindOutcome("acme", t9.event_id());
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent->has_value());
+  // The batch's own writes come first.
+  ApplyAll(*batch, {t9}, 5);
+  auto written = batch->FindOutcome("acme", t9.event_id());
+  ASSERT_TRUE(written.ok() && written->has_value());
+  EXPECT_EQ((*written)->offset(), 5);
+
+  // A batch stacked on one being written reads ahead while that one's write has not landed: it
+  // finds the batch below's writes there, and in the store once detached from it.
+  auto prepared = store->PrepareCommit({{batch.get(), 6}});
+  ASSERT_TRUE(prepared.ok());
+  auto above = store->BeginBatch(0, batch.get());
+  ASSERT_TRUE(above->Prefetch({&t9}).ok());
+  auto from_below = above->FindOutcome("acme", t9.event_id());
+  ASSERT_TRUE(from_below.ok() && from_below->has_value()) << "the batch below's write";
+  ASSERT_TRUE(store->WritePrepared(**prepared).ok());
+  store->FinishCommit(**prepared, true);
+  ProjectionStore::DetachBelow(*above);
+  auto after = above->FindOutcome("acme", t9.event_id());
+  ASSERT_TRUE(after.ok());
+  ASSERT_TRUE(after->has_value()) << "not an answer read ahead before the write below landed";
+  EXPECT_EQ((*after)->offset(), 5);
+}
+
 // A random ledger workload that reads and rewrites the same few accounts often: transfers that
 // apply or are refused (insufficient funds, unknown or closed accounts), pending ones posted or
 // archived later, account updates and closes, and repeated events and idempotency keys.
