@@ -224,17 +224,16 @@ Result<std::string> ProjectionStore::Digest() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key = it->key().ToStringView();
     if (IsBookkeepingKey(key)) continue;
+    std::string_view value = it->value().ToStringView();
     std::string account;  // an account's record as this layout writes it
     if (key.front() == kAccountPrefix) {
       // A store written before balances lived in the history alone has them in its account
       // records too (ignored by every read): digested without them, it agrees with a rebuild.
-      ASSIGN_OR_RETURN(v1::AccountView view,
-                       Parse<v1::AccountView>(it->value().ToString(), "account"));
+      ASSIGN_OR_RETURN(v1::AccountView view, Parse<v1::AccountView>(std::string(value), "account"));
       view.clear_balances();
-      account = SerializeDeterministic(view);
+      value = account = SerializeDeterministic(view);
     }
-    if (!update(key) ||
-        !update(key.front() == kAccountPrefix ? account : it->value().ToStringView())) {
+    if (!update(key) || !update(value)) {
       return Status::Internal("SHA-256 update failed");
     }
   }
@@ -270,8 +269,9 @@ Result<v1::AccountPage> ProjectionStore::ListAccounts(std::string_view instance,
       [&](const rocksdb::Slice& key,
           const rocksdb::Slice& value) -> Result<std::optional<v1::AccountView>> {
         ASSIGN_OR_RETURN(std::optional<v1::AccountView> account, keep(key, value));
-        if (account)
+        if (account) {
           RETURN_IF_ERROR(ReadBalances(*history, instance, account->address(), *account));
+        }
         return account;
       },
       "account");
