@@ -149,46 +149,33 @@ Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_v
                                                                    std::string_view address) {
   std::string key = AccountKey(instance, address);
   if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second;
-  if (auto it = read_accounts_.find(key); it != read_accounts_.end()) return &it->second;
   // First read in this batch: kept, so that later reads (and PutBalances) need no copy.
-  const v1::AccountView* in_below = nullptr;
   if (below_ != nullptr) {
     if (auto it = below_->accounts_.find(key); it != below_->accounts_.end()) {
-      in_below = &it->second;
-    } else if (auto it = below_->read_accounts_.find(key); it != below_->read_accounts_.end()) {
-      in_below = &it->second;
+      return &accounts_.emplace(std::move(key), it->second).first->second;  // below stays as is
     }
   }
-  if (in_below != nullptr) {  // copied: the batch below stays as it is
-    return &read_accounts_.emplace(std::move(key), *in_below).first->second;
-  }
   if (auto node = store_.CacheTake<v1::AccountView>(key); !node.empty()) {
-    return &read_accounts_.insert(std::move(node)).position->second;
+    return &accounts_.insert(std::move(node)).position->second;
   }
   ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, store_.ReadAccount(instance, address));
   if (!stored) return nullptr;
-  return &read_accounts_.emplace(std::move(key), std::move(*stored)).first->second;
+  return &accounts_.emplace(std::move(key), std::move(*stored)).first->second;
 }
 
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
   std::string key = AccountKey(account.instance_id(), account.address());
-  read_accounts_.erase(key);
   settings_written_.insert(key);
-  accounts_.insert_or_assign(std::move(key), std::move(account));
+  accounts_.insert_or_assign(std::move(key), std::move(account));  // in place: pointers stay valid
   return Status::Ok();
 }
 
 Status ProjectionStore::Batch::PutBalances(std::string_view instance, std::string_view address,
                                            const v1::Balances& balances) {
-  std::string key = AccountKey(instance, address);
-  auto it = accounts_.find(key);
+  auto it = accounts_.find(AccountKey(instance, address));
   if (it == accounts_.end()) {
-    auto node = read_accounts_.extract(key);
-    if (node.empty()) {
-      return Status::Internal("balances of account " + Quote(address) + " in instance " +
-                              Quote(instance) + " written before the account was found");
-    }
-    it = accounts_.insert(std::move(node)).position;  // the node moves: pointers stay valid
+    return Status::Internal("balances of account " + Quote(address) + " in instance " +
+                            Quote(instance) + " written before the account was found");
   }
   *it->second.mutable_balances() = balances;
   return Status::Ok();
@@ -521,13 +508,11 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
     Batch& batch = *commit.batch;
     if (committed) {
       std::lock_guard lock(cache_mu_);
-      adopt(batch.accounts_);
-      adopt(batch.read_accounts_);  // unchanged: still the committed value
+      adopt(batch.accounts_);  // read or changed: what is now committed
       adopt(batch.totals_);
     }
     batch.accounts_.clear();
     batch.settings_written_.clear();
-    batch.read_accounts_.clear();
     batch.totals_.clear();
     batch.records_.clear();
     batch.prefetched_.clear();

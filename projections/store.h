@@ -170,16 +170,15 @@ class ProjectionStore {
     // A batch of the same partition being written meanwhile (BeginBatch); read, never changed.
     const Batch* below_ = nullptr;
     // Accounts and trial-balance totals are read and rewritten by nearly every event: this batch
-    // keeps them decoded and serializes each once, at commit. Accounts as the ledger sees them,
-    // balances included; only those whose own settings were written (settings_written_, by
-    // PutAccount) are written at commit, without their balances, which live in their history.
+    // keeps them decoded and serializes what it must once, at commit. Every account the batch
+    // found or wrote, as the ledger sees it (balances included), lent out in place by
+    // FindAccount (from the store, its cache, or a copy of the batch below's) and changed in
+    // place: one map, so that a transfer's account costs one search here, not a move between a
+    // map of accounts read and one of accounts changed. Only those whose own settings were
+    // written (settings_written_, by PutAccount) are written at commit, without their balances,
+    // which live in their history; all go back to the store's cache.
     std::unordered_map<std::string, v1::AccountView> accounts_;
     std::unordered_set<std::string> settings_written_;
-    // Accounts read but not written by this batch, kept so that FindAccount can lend them out
-    // in place: the committed value (from the store, its cache, or the batch below). A key is
-    // here or in accounts_, never both; PutBalances moves its node across, so lent pointers stay
-    // valid. At commit they go back to the store's cache, unwritten.
-    std::unordered_map<std::string, v1::AccountView> read_accounts_;
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
     // Every other write, serialized, by key (the last write of a key wins).
     std::unordered_map<std::string, std::string> records_;
