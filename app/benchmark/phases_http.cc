@@ -183,8 +183,8 @@ Status MeasureHttpBatch(BenchmarkRun& run) {
       // By thread: "http" the gateway's connections, "load" the benchmark's own clients.
       {"cpu_us_per_command", CpuPerItem(round.cpu.seconds(), round.commands)},
       {"api",
-       "POST /v1/batch to the command gateway (http::Server worker threads, CommandClient "
-       "futures)"}};
+       "POST /v1/batch to the command gateway (parsed and submitted on an http::Server worker, "
+       "answered from the delivery callback)"}};
   return Status::Ok();
 }
 
