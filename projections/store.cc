@@ -386,8 +386,7 @@ std::unique_ptr<ProjectionStore::Batch> ProjectionStore::BeginBatch(int32_t part
   return batch;
 }
 
-ProjectionStore::PreparedCommit::PreparedCommit(size_t reserved_bytes)
-    : write_(std::make_unique<rocksdb::WriteBatch>(reserved_bytes)) {}
+ProjectionStore::PreparedCommit::PreparedCommit() = default;
 ProjectionStore::PreparedCommit::~PreparedCommit() = default;
 
 Status ProjectionStore::Commit(Batch& batch, int64_t next_offset) {
@@ -418,14 +417,16 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
     count += batch->Count() + 1;
     decoded += batch->settings_written_.size() + batch->totals_.size() + 1;
   }
-  // The batches stay as they are (a batch staged on top may be reading them): records are
-  // written from views, accounts and totals serialized into `serialized`, sized up front so that
-  // its strings never move.
-  std::vector<std::string> serialized;
+  // The batches stay as they are (a batch staged on top may be reading them) until
+  // FinishCommit: records are written from views, accounts and totals serialized into the
+  // prepared commit's `serialized_`, sized up front so that its strings never move.
+  auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit());
+  prepared->commits_ = commits;
+  std::vector<std::string>& serialized = prepared->serialized_;
   serialized.reserve(decoded);
-  std::vector<std::pair<std::string_view, std::string_view>> writes;
+  std::vector<std::pair<std::string_view, std::string_view>>& writes = prepared->writes_;
   writes.reserve(count);
-  std::vector<std::string> offset_keys;
+  std::vector<std::string>& offset_keys = prepared->offset_keys_;
   offset_keys.reserve(commits.size());
   for (const auto& [batch, next_offset] : commits) {
     // An account's record holds what its own events set; its balances are those of its newest
@@ -443,25 +444,35 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
     AppendBigEndian(offset, static_cast<uint64_t>(next_offset), 8);
     writes.emplace_back(offset_keys.emplace_back(OffsetKey(batch->partition())), offset);
   }
-  // Written in key order: RocksDB's memtable then inserts each key next to the one before it,
-  // which costs a third less than inserting in hash order (docs/performance.md).
+  return prepared;
+}
+
+namespace {
+
+// The WriteBatch of a prepared commit's writes, in key order: RocksDB's memtable then inserts
+// each key next to the one before it, which costs a third less than inserting in hash order
+// (docs/performance.md). Built by WritePrepared, on the writing thread: the sort and the copy
+// were a tenth of the apply thread's time (docs/performance.md, "Lever: the commit's sort on
+// the write thread").
+Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
+    std::vector<std::pair<std::string_view, std::string_view>>& writes) {
   std::sort(writes.begin(), writes.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-
   // Sized up front: grown by doubling, the batch copied itself ~log2(size) times.
   size_t bytes = kWriteBatchHeaderSize;
   for (const auto& [key, value] : writes) {
     bytes += key.size() + value.size() + kWriteBatchRecordOverhead;
   }
-  auto prepared = std::unique_ptr<PreparedCommit>(new PreparedCommit(bytes));
-  prepared->commits_ = commits;
+  auto write = std::make_unique<rocksdb::WriteBatch>(bytes);
   for (const auto& [key, value] : writes) {
-    rocksdb::Status s = prepared->write_->Put(rocksdb::Slice(key.data(), key.size()),
-                                              rocksdb::Slice(value.data(), value.size()));
+    rocksdb::Status s = write->Put(rocksdb::Slice(key.data(), key.size()),
+                                   rocksdb::Slice(value.data(), value.size()));
     if (!s.ok()) return FromRocks(s, "preparing a commit");
   }
-  return prepared;
+  return write;
 }
+
+}  // namespace
 
 Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
   DisableRocksDbPerfCounters();
@@ -470,6 +481,9 @@ Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
     std::lock_guard lock(fault_mu_);
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
     durable = durable || batch->durable();
+  }
+  if (!commit.write_) {
+    ASSIGN_OR_RETURN(commit.write_, BuildWrite(commit.writes_));
   }
   rocksdb::WriteOptions write_options = Writing();
   rocksdb::Status s;

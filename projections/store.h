@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -236,12 +237,19 @@ class ProjectionStore {
 
    private:
     friend class ProjectionStore;
-    explicit PreparedCommit(size_t reserved_bytes);
+    PreparedCommit();
     std::vector<PartitionCommit> commits_;
+    // What to write: views into the batches (unchanged until FinishCommit) and into
+    // serialized_ (accounts, totals, offsets) and offset_keys_.
+    std::vector<std::pair<std::string_view, std::string_view>> writes_;
+    std::vector<std::string> serialized_;
+    std::vector<std::string> offset_keys_;
+    // Built from writes_ by WritePrepared, on the thread that writes.
     std::unique_ptr<rocksdb::WriteBatch> write_;
   };
-  // Checks `commits` and builds their write without changing the batches. InvalidArgument for
-  // a negative offset or two batches of one partition.
+  // Checks `commits` and gathers their writes without changing the batches (the thread that
+  // stages batches does this part; WritePrepared sorts them and builds RocksDB's batch).
+  // InvalidArgument for a negative offset or two batches of one partition.
   Result<std::unique_ptr<PreparedCommit>> PrepareCommit(
       const std::vector<PartitionCommit>& commits);
   // Writes a prepared commit, atomically, once; from any one thread. On error nothing was
