@@ -482,9 +482,7 @@ Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
     durable = durable || batch->durable();
   }
-  if (!commit.write_) {
-    ASSIGN_OR_RETURN(commit.write_, BuildWrite(commit.writes_));
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::WriteBatch> write, BuildWrite(commit.writes_));
   rocksdb::WriteOptions write_options = Writing();
   rocksdb::Status s;
   if (durable && write_options.disableWAL) {
@@ -497,7 +495,7 @@ Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
     }
     write_options.disableWAL = false;
   }
-  s = db_->Write(write_options, commit.write_.get());
+  s = db_->Write(write_options, write.get());
   if (s.ok()) return Status::Ok();
   std::string what = "committing partition";
   for (const auto& [batch, next_offset] : commit.commits_) {

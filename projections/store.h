@@ -22,7 +22,6 @@
 namespace rocksdb {
 class DB;
 struct Options;
-class WriteBatch;
 struct WriteOptions;
 }  // namespace rocksdb
 
@@ -240,12 +239,11 @@ class ProjectionStore {
     PreparedCommit();
     std::vector<PartitionCommit> commits_;
     // What to write: views into the batches (unchanged until FinishCommit) and into
-    // serialized_ (accounts, totals, offsets) and offset_keys_.
+    // serialized_ (accounts, totals, offsets) and offset_keys_. WritePrepared sorts them and
+    // builds RocksDB's batch from them on the thread that writes.
     std::vector<std::pair<std::string_view, std::string_view>> writes_;
     std::vector<std::string> serialized_;
     std::vector<std::string> offset_keys_;
-    // Built from writes_ by WritePrepared, on the thread that writes.
-    std::unique_ptr<rocksdb::WriteBatch> write_;
   };
   // Checks `commits` and gathers their writes without changing the batches (the thread that
   // stages batches does this part; WritePrepared sorts them and builds RocksDB's batch).
