@@ -48,7 +48,8 @@ ProjectionStore::Batch::Batch(ProjectionStore& store, int32_t partition)
 ProjectionStore::Batch::~Batch() = default;
 
 int ProjectionStore::Batch::Count() const {
-  return static_cast<int>(settings_written_.size() + totals_.size() + records_.size());
+  return static_cast<int>(settings_written_.size() + totals_.size() + records_.size() +
+                          appended_.size());
 }
 
 Result<std::optional<std::string>> ProjectionStore::Batch::Read(const std::string& key) {
@@ -142,7 +143,7 @@ Status ProjectionStore::Batch::Prefetch(const std::vector<const v1::EventEnvelop
 }
 
 void ProjectionStore::Batch::PutOutbox(int64_t offset, std::string record) {
-  records_.insert_or_assign(OutboxKey(partition_, offset), std::move(record));
+  appended_.emplace_back(OutboxKey(partition_, offset), std::move(record));
 }
 
 Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_view instance,
@@ -207,8 +208,7 @@ Status ProjectionStore::Batch::PutOutcome(const v1::EventOutcomeView& outcome) {
   // The event log lists outcomes by offset. A redriven dead letter's outcome replaces the
   // DEAD_LETTERED one under its event id; the older log key then names an outcome of another
   // offset, and ListEvents passes over it.
-  records_.insert_or_assign(EventLogKey(outcome.instance_id(), outcome.offset()),
-                            outcome.event_id());
+  appended_.emplace_back(EventLogKey(outcome.instance_id(), outcome.offset()), outcome.event_id());
   return Status::Ok();
 }
 
@@ -219,7 +219,7 @@ Status ProjectionStore::Batch::AppendHistory(std::string_view instance, std::str
                             std::to_string(item.offset()) + " entry " +
                             std::to_string(entry_index));
   }
-  records_.insert_or_assign(
+  appended_.emplace_back(
       HistoryPrefix(instance, address) + HistoryPosition(item.offset(), entry_index),
       SerializeDeterministic(item));
   return Status::Ok();
@@ -440,6 +440,7 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
       writes.emplace_back(key, serialized.emplace_back(SerializeDeterministic(totals)));
     }
     for (const auto& [key, value] : batch->records_) writes.emplace_back(key, value);
+    for (const auto& [key, value] : batch->appended_) writes.emplace_back(key, value);
     std::string& offset = serialized.emplace_back();
     AppendBigEndian(offset, static_cast<uint64_t>(next_offset), 8);
     writes.emplace_back(offset_keys.emplace_back(OffsetKey(batch->partition())), offset);
@@ -456,8 +457,10 @@ namespace {
 // the write thread").
 Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
     std::vector<std::pair<std::string_view, std::string_view>>& writes) {
-  std::sort(writes.begin(), writes.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Stable: a key appended twice (Batch::appended_) is put twice in the order written, and
+  // RocksDB keeps the later.
+  std::stable_sort(writes.begin(), writes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   // Sized up front: grown by doubling, the batch copied itself ~log2(size) times.
   size_t bytes = kWriteBatchHeaderSize;
   for (const auto& [key, value] : writes) {
@@ -527,6 +530,7 @@ void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool c
     batch.settings_written_.clear();
     batch.totals_.clear();
     batch.records_.clear();
+    batch.appended_.clear();
     batch.prefetched_.clear();
     batch.durable_ = false;
   }

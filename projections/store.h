@@ -102,7 +102,8 @@ class ProjectionStore {
     ~Batch() override;
 
     int32_t partition() const { return partition_; }
-    // Number of records the commit will write (each key once, however often it changed).
+    // Number of records the commit will write (each key once, however often it changed, but
+    // for a history item, event-log entry or outbox entry written twice: see appended_).
     int Count() const;
 
     Result<const v1::AccountView*> FindAccount(std::string_view instance,
@@ -180,8 +181,14 @@ class ProjectionStore {
     std::unordered_map<std::string, v1::AccountView> accounts_;
     std::unordered_set<std::string> settings_written_;
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
-    // Every other write, serialized, by key (the last write of a key wins).
+    // Every other write that may be read back or written again in this batch (transactions,
+    // outcomes by event id, extensions), serialized, by key (the last write of a key wins).
     std::unordered_map<std::string, std::string> records_;
+    // Writes under keys that name an offset this batch applies once (history items, the event
+    // log, the outbox): new by construction and never read back through the batch, so they are
+    // appended without a search (docs/performance.md, "Lever: keys new by construction
+    // appended"). Written twice, the later write wins (WritePrepared keeps their order).
+    std::vector<std::pair<std::string, std::string>> appended_;
     // Prefetch's answers by key: the stored value, or nullopt for a key that does not exist.
     std::unordered_map<std::string, std::optional<std::string>> prefetched_;
     bool durable_ = false;
