@@ -58,6 +58,14 @@ Status ChangeRecorder::PutTransaction(const v1::TransactionView& transaction) {
   return state_.PutTransaction(transaction);
 }
 
+Status ChangeRecorder::PutTransaction(v1::TransactionView&& transaction) {
+  // Written from the caller's copy, then kept by moving it: no copy of its entries and metadata
+  // (docs/performance.md, "Lever: the transaction handed to the outcome record, not copied").
+  RETURN_IF_ERROR(state_.PutTransaction(static_cast<const v1::TransactionView&>(transaction)));
+  transaction_ = std::move(transaction);
+  return Status::Ok();
+}
+
 Result<std::optional<v1::EventOutcomeView>> ChangeRecorder::FindOutcome(std::string_view instance,
                                                                         std::string_view event_id) {
   return state_.FindOutcome(instance, event_id);

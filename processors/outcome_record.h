@@ -49,6 +49,7 @@ class ChangeRecorder final : public projections::LedgerState {
   Result<std::optional<v1::TransactionView>> FindTransaction(
       std::string_view instance, std::string_view source, std::string_view source_idempk) override;
   Status PutTransaction(const v1::TransactionView& transaction) override;
+  Status PutTransaction(v1::TransactionView&& transaction) override;
   Result<std::optional<v1::EventOutcomeView>> FindOutcome(std::string_view instance,
                                                           std::string_view event_id) override;
   Status PutOutcome(const v1::EventOutcomeView& outcome) override;

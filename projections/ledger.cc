@@ -404,7 +404,7 @@ Result<Verdict> ApplyTransactionCreated(const Context& ctx, const v1::Transactio
   *tx.mutable_metadata() = m.metadata();
   tx.set_effective_at(m.effective_at());
   tx.set_event_id(ctx.event.event_id());
-  RETURN_IF_ERROR(ctx.state.PutTransaction(tx));
+  RETURN_IF_ERROR(ctx.state.PutTransaction(std::move(tx)));
   return Applied();
 }
 
@@ -493,7 +493,7 @@ Result<Verdict> ApplyTransactionUpdated(const Context& ctx, const v1::Transactio
   if (m.action() == v1::POST) tx.set_status(v1::POSTED);
   if (m.action() == v1::ARCHIVE) tx.set_status(v1::ARCHIVED);
   tx.add_update_idempks(m.update_idempk());
-  RETURN_IF_ERROR(ctx.state.PutTransaction(tx));
+  RETURN_IF_ERROR(ctx.state.PutTransaction(std::move(tx)));
   return Applied();
 }
 

@@ -57,6 +57,11 @@ class LedgerState {
       std::string_view instance, std::string_view source, std::string_view source_idempk) = 0;
   // Stores the transaction under (instance_id, source, source_idempk), replacing any.
   virtual Status PutTransaction(const v1::TransactionView& transaction) = 0;
+  // The same, from a caller done with its copy (the state machine always is): a state that keeps
+  // the transaction takes it instead of copying it (ChangeRecorder, for the outcome record).
+  virtual Status PutTransaction(v1::TransactionView&& transaction) {
+    return PutTransaction(static_cast<const v1::TransactionView&>(transaction));
+  }
 
   virtual Result<std::optional<v1::EventOutcomeView>> FindOutcome(std::string_view instance,
                                                                   std::string_view event_id) = 0;

@@ -40,6 +40,7 @@ class MemoryState final : public LedgerState {
                                                              std::string_view idempk) override {
     return Find(transactions_, Key(instance, source) + '\0' + std::string(idempk));
   }
+  using LedgerState::PutTransaction;
   Status PutTransaction(const v1::TransactionView& t) override {
     transactions_[Key(t.instance_id(), t.source()) + '\0' + t.source_idempk()] = t;
     return Status::Ok();

@@ -38,6 +38,7 @@ class FakeState : public LedgerState {
                                                              std::string_view k) override {
     return Find(transactions, std::tuple<std::string, std::string, std::string>(i, s, k));
   }
+  using LedgerState::PutTransaction;
   Status PutTransaction(const v1::TransactionView& v) override {
     transactions[{v.instance_id(), v.source(), v.source_idempk()}] = v;
     return Status::Ok();

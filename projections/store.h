@@ -114,6 +114,7 @@ class ProjectionStore {
     Result<std::optional<v1::TransactionView>> FindTransaction(
         std::string_view instance, std::string_view source,
         std::string_view source_idempk) override;
+    using LedgerState::PutTransaction;
     Status PutTransaction(const v1::TransactionView& transaction) override;
     Result<std::optional<v1::EventOutcomeView>> FindOutcome(std::string_view instance,
                                                             std::string_view event_id) override;
