@@ -457,10 +457,17 @@ namespace {
 // the write thread").
 Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
     std::vector<std::pair<std::string_view, std::string_view>>& writes) {
-  // Stable: a key appended twice (Batch::appended_) is put twice in the order written, and
-  // RocksDB keeps the later.
+  // Stable, and each key put once, its last write: a key appended twice (Batch::appended_) must
+  // not be put twice, as the map it replaced never did; an outbox key put twice would break
+  // SingleDelete's contract (store_outbox.cc), and its older value could come back.
   std::stable_sort(writes.begin(), writes.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t kept = 0;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (i + 1 < writes.size() && writes[i + 1].first == writes[i].first) continue;
+    writes[kept++] = writes[i];
+  }
+  writes.resize(kept);
   // Sized up front: grown by doubling, the batch copied itself ~log2(size) times.
   size_t bytes = kWriteBatchHeaderSize;
   for (const auto& [key, value] : writes) {

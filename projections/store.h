@@ -188,7 +188,7 @@ class ProjectionStore {
     // Writes under keys that name an offset this batch applies once (history items, the event
     // log, the outbox): new by construction and never read back through the batch, so they are
     // appended without a search (docs/performance.md, "Lever: keys new by construction
-    // appended"). Written twice, the later write wins (WritePrepared keeps their order).
+    // appended"). Written twice, the later write is the one put (WritePrepared).
     std::vector<std::pair<std::string, std::string>> appended_;
     // Prefetch's answers by key: the stored value, or nullopt for a key that does not exist.
     std::unordered_map<std::string, std::optional<std::string>> prefetched_;

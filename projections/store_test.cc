@@ -654,5 +654,24 @@ TEST_F(StoreTest, TheOutboxCommitsWithItsBatchReadsInOffsetOrderAndIsNotState) {
   EXPECT_EQ(*store->Digest(), digest_before);
 }
 
+TEST_F(StoreTest, AKeyWrittenTwiceInABatchIsPutOnceWithItsLaterValue) {
+  // Outbox keys are deleted with SingleDelete, whose contract is one Put since the key was last
+  // deleted: a batch that writes one twice commits one Put, of its later value.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto entries = [&] { return *store->IntProperty("rocksdb.num-entries-active-mem-table"); };
+  const uint64_t before = entries();
+  auto batch = store->BeginBatch(0);
+  batch->PutOutbox(5, "first");
+  batch->PutOutbox(5, "second");
+  ASSERT_EQ(batch->Count(), 2) << "counted as written";
+  ASSERT_TRUE(store->Commit(*batch, 6).ok());
+  EXPECT_EQ(entries() - before, 2u) << "the outbox entry once, and the partition's offset";
+  auto read = store->ReadOutbox(0, 0, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(read->front().record, "second");
+}
+
 }  // namespace
 }  // namespace kledger::projections
