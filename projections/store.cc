@@ -311,6 +311,9 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   db.compression_per_level[0] = rocksdb::kNoCompression;
   db.compression_per_level[1] = rocksdb::kNoCompression;
   db.write_buffer_size = options.write_buffer_mb << 20;
+  // The outbox has a column family of its own (kOutboxColumnFamily) and no family's writes are
+  // logged: flushed together, the families' files always hold the same commits.
+  db.atomic_flush = true;
   db.compaction_style = options.compaction == StoreOptions::Compaction::kUniversal
                             ? rocksdb::kCompactionStyleUniversal
                             : rocksdb::kCompactionStyleLevel;
@@ -338,10 +341,13 @@ Result<StoreOptions::CompactionPriority> ParseCompactionPriority(std::string_vie
                                  "' is unknown; use normal or idle");
 }
 
-ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db)
-    : options_(std::move(options)), db_(std::move(db)) {}
+ProjectionStore::ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
+                                 rocksdb::ColumnFamilyHandle* outbox)
+    : options_(std::move(options)), db_(std::move(db)), outbox_(outbox) {}
 
-ProjectionStore::~ProjectionStore() = default;
+ProjectionStore::~ProjectionStore() {
+  if (outbox_ != nullptr) db_->DestroyColumnFamilyHandle(outbox_).PermitUncheckedError();
+}
 
 Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOptions& options) {
   if (options.write_buffer_mb < 1 || options.write_buffer_mb > 4096) {
@@ -357,11 +363,20 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOption
   rocksdb::Options db_options;
   rocksdb::WriteOptions unused;
   ToRocksDbOptions(options, db_options, unused);
+  db_options.create_missing_column_families = true;
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)},
+      {kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(db_options)}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "opening the projection store at " + Quote(options.path));
-  return std::unique_ptr<ProjectionStore>(
-      new ProjectionStore(options, std::unique_ptr<rocksdb::DB>(raw)));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  db->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();  // DefaultColumnFamily()
+  auto store =
+      std::unique_ptr<ProjectionStore>(new ProjectionStore(options, std::move(db), handles[1]));
+  RETURN_IF_ERROR(store->MoveOutboxFromDefaultFamily());
+  return store;
 }
 
 Result<std::optional<int64_t>> ProjectionStore::NextOffset(int32_t partition) {
@@ -456,7 +471,8 @@ namespace {
 // were a tenth of the apply thread's time (docs/performance.md, "Lever: the commit's sort on
 // the write thread").
 Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
-    std::vector<std::pair<std::string_view, std::string_view>>& writes) {
+    std::vector<std::pair<std::string_view, std::string_view>>& writes,
+    rocksdb::ColumnFamilyHandle* outbox) {
   // Stable, and each key put once, its last write: a key appended twice (Batch::appended_) must
   // not be put twice, as the map it replaced never did; an outbox key put twice would break
   // SingleDelete's contract (store_outbox.cc), and its older value could come back.
@@ -475,8 +491,11 @@ Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
   }
   auto write = std::make_unique<rocksdb::WriteBatch>(bytes);
   for (const auto& [key, value] : writes) {
-    rocksdb::Status s = write->Put(rocksdb::Slice(key.data(), key.size()),
-                                   rocksdb::Slice(value.data(), value.size()));
+    rocksdb::Status s = key.front() == kOutboxPrefix
+                            ? write->Put(outbox, rocksdb::Slice(key.data(), key.size()),
+                                         rocksdb::Slice(value.data(), value.size()))
+                            : write->Put(rocksdb::Slice(key.data(), key.size()),
+                                         rocksdb::Slice(value.data(), value.size()));
     if (!s.ok()) return FromRocks(s, "preparing a commit");
   }
   return write;
@@ -492,14 +511,14 @@ Status ProjectionStore::WritePrepared(PreparedCommit& commit) {
     if (write_fault_) RETURN_IF_ERROR(write_fault_(*batch, next_offset));
     durable = durable || batch->durable();
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::WriteBatch> write, BuildWrite(commit.writes_));
+  ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::WriteBatch> write, BuildWrite(commit.writes_, outbox_));
   rocksdb::WriteOptions write_options = Writing();
   rocksdb::Status s;
   if (durable && write_options.disableWAL) {
     // Logged alone, this commit would come back after a crash without the unlogged commits
     // before it: those are made table files first. The relay's outbox deletes may slip in
     // between unlogged; losing them is harmless (they are redone).
-    s = db_->Flush(rocksdb::FlushOptions());
+    s = db_->Flush(rocksdb::FlushOptions(), {db_->DefaultColumnFamily(), outbox_});
     if (!s.ok()) {
       return FromRocks(s, "flushing the memtable before a commit that must survive a crash");
     }

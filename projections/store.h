@@ -20,6 +20,7 @@
 #include "projections/ledger.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 struct Options;
 struct WriteOptions;
@@ -92,6 +93,13 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
 // The store calls it where its threads write and read (BeginBatch, Commit, WritePrepared, the
 // queries); tools writing as the store does (the benchmark's RocksDB ceiling) call it too.
 void DisableRocksDbPerfCounters();
+
+// The column family of the outcome stream's outbox (Batch::PutOutbox): its entries are written
+// and deleted within seconds, and apart from the state they neither fill the state's memtable
+// nor pass through its compactions, and the relay's reads do not merge the state's files
+// (docs/performance.md, "Lever: the outbox in a column family of its own"). The state is in the
+// default column family.
+inline constexpr char kOutboxColumnFamily[] = "outbox";
 
 class ProjectionStore {
  public:
@@ -374,7 +382,11 @@ class ProjectionStore {
   void SetWriteFaultForTesting(WriteFault hook);
 
  private:
-  ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db);
+  ProjectionStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
+                  rocksdb::ColumnFamilyHandle* outbox);
+
+  // Moves outbox entries left in the default column family by an older store to outbox_.
+  Status MoveOutboxFromDefaultFamily();
 
   // The options of every write: the commits' and the outbox's deletes (ToRocksDbOptions').
   rocksdb::WriteOptions Writing() const;
@@ -408,6 +420,8 @@ class ProjectionStore {
 
   const StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  // The outbox's column family (kOutboxColumnFamily), owned by db_'s handles; destroyed first.
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   // Batches of different partitions may commit from different threads.
   std::mutex cache_mu_;
   std::unordered_map<std::string, v1::AccountView> account_cache_;    // guarded by cache_mu_

@@ -24,7 +24,7 @@ Result<std::vector<ProjectionStore::OutboxEntry>> ProjectionStore::ReadOutbox(in
   const rocksdb::Slice upper(end);
   rocksdb::ReadOptions read_options;
   read_options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, outbox_));
   size_t bytes = 0;
   for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset)));
        it->Valid() && entries.size() < max_entries && (entries.empty() || bytes < max_bytes);
@@ -48,7 +48,7 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
   const rocksdb::Slice upper(end);
   rocksdb::ReadOptions read_options;
   read_options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, outbox_));
   // Point deletes of the keys there, not a range tombstone: the relay deletes after every
   // transaction, and many range tombstones slow every read of the database down. SingleDelete,
   // not Delete: meeting its one Put in a flush or a compaction, both vanish, where a Delete's
@@ -60,7 +60,7 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
   // (one Put again).
   rocksdb::WriteBatch deletes;
   for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset))); it->Valid(); it->Next()) {
-    rocksdb::Status s = deletes.SingleDelete(it->key());
+    rocksdb::Status s = deletes.SingleDelete(outbox_, it->key());
     if (!s.ok()) return FromRocks(s, "deleting published outbox entries");
   }
   if (!it->status().ok()) {
@@ -74,6 +74,29 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
     return FromRocks(s,
                      "deleting published outbox entries of partition " + std::to_string(partition));
   }
+  return Status::Ok();
+}
+
+Status ProjectionStore::MoveOutboxFromDefaultFamily() {
+  // A store written before the outbox had a column family of its own kept it beside the state:
+  // its unpublished entries move over once, in one write. Unlogged, a crash before the next flush
+  // loses the move and leaves them where they were, to be moved again.
+  const std::string begin(1, kOutboxPrefix);
+  const std::string end(1, static_cast<char>(kOutboxPrefix + 1));
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  rocksdb::WriteBatch moves;
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    rocksdb::Status s = moves.Put(outbox_, it->key(), it->value());
+    if (s.ok()) s = moves.Delete(it->key());
+    if (!s.ok()) return FromRocks(s, "moving the outbox to its column family");
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the outbox of an older store");
+  if (moves.Count() == 0) return Status::Ok();
+  const rocksdb::Status s = db_->Write(Writing(), &moves);
+  if (!s.ok()) return FromRocks(s, "moving the outbox to its column family");
   return Status::Ok();
 }
 

@@ -256,16 +256,18 @@ TEST_F(StoreTest, PublishedOutboxEntriesLeaveNothingInTheFilesAcrossACrash) {
     rocksdb::Options options;
     rocksdb::WriteOptions unused;
     ToRocksDbOptions(StoreOptions{}, options, unused);
-    rocksdb::DB* raw = nullptr;
-    EXPECT_TRUE(rocksdb::DB::Open(options, path.string(), &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    RawStore raw = RawStore::Open(path.string(), options);
+    std::vector<int64_t> out;
+    if (!raw.db) return out;
     if (compact) {
-      const rocksdb::Status s = db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
+      const rocksdb::Status s =
+          raw.db->CompactRange(rocksdb::CompactRangeOptions(), raw.outbox.get(), nullptr, nullptr);
       EXPECT_TRUE(s.ok()) << s.ToString();
     }
     std::vector<rocksdb::KeyVersion> versions;
-    EXPECT_TRUE(rocksdb::GetAllKeyVersions(db.get(), "q", "r", 100000, &versions).ok());
-    std::vector<int64_t> out;
+    EXPECT_TRUE(
+        rocksdb::GetAllKeyVersions(raw.db.get(), raw.outbox.get(), "q", "r", 100000, &versions)
+            .ok());
     for (const auto& version : versions) {
       out.push_back(static_cast<int64_t>(
           store_encoding::ReadBigEndian(std::string_view(version.user_key).substr(5))));
@@ -296,6 +298,57 @@ TEST_F(StoreTest, PublishedOutboxEntriesLeaveNothingInTheFilesAcrossACrash) {
   ASSERT_TRUE(crashed->DeleteOutbox(kPartition, 0, 29).ok());
   crashed.reset();
   EXPECT_THAT(versions_in_files(root_ / "crash", true), ::testing::IsEmpty());
+}
+
+// A store written before the outbox had a column family of its own kept its entries beside the
+// state; opened now, its unpublished entries are read, published and deleted as any.
+TEST_F(StoreTest, AnOlderStoresOutboxMovesToItsColumnFamilyWhenOpened) {
+  constexpr int32_t kPartition = 2;
+  const std::string path = (root_ / "older").string();
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (int64_t offset = 5; offset < 8; ++offset) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), store_encoding::OutboxKey(kPartition, offset),
+                          "outcome@" + std::to_string(offset))
+                      .ok());
+    }
+    std::string offset;
+    store_encoding::AppendBigEndian(offset, 8, 8);
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), store_encoding::OffsetKey(kPartition), offset).ok());
+  }
+  StoreOptions options;
+  options.path = path;
+  auto store = ProjectionStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*(*store)->NextOffset(kPartition), 8);
+  auto read = (*store)->ReadOutbox(kPartition, 0, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ(read->front().offset, 5);
+  EXPECT_EQ(read->front().record, "outcome@5");
+  EXPECT_EQ(read->back().offset, 7);
+  ASSERT_TRUE((*store)->DeleteOutbox(kPartition, 5, 6).ok());
+  store->reset();
+
+  rocksdb::Options raw_options;
+  RawStore raw = RawStore::Open(path, raw_options);
+  ASSERT_TRUE(raw.db);
+  auto keys = [&](rocksdb::ColumnFamilyHandle* family) {
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(raw.db->NewIterator(rocksdb::ReadOptions(), family));
+    for (it->Seek("q"); it->Valid() && it->key().starts_with("q"); it->Next()) {
+      out.push_back(it->key().ToString());
+    }
+    return out;
+  };
+  EXPECT_THAT(keys(raw.state.get()), ::testing::IsEmpty()) << "moved out of the state's family";
+  EXPECT_THAT(keys(raw.outbox.get()),
+              ::testing::ElementsAre(store_encoding::OutboxKey(kPartition, 7)));
 }
 
 }  // namespace

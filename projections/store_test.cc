@@ -290,9 +290,9 @@ TEST_F(StoreTest, AStoreWhoseAccountRecordsHoldBalancesReadsAndDigestsAsThisLayo
   {
     // The older layout: each account record with its balances (stale ones here, to show they are
     // not read: the history's are).
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (root_ / "db").string(), &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    RawStore raw = RawStore::Open((root_ / "db").string(), rocksdb::Options());
+    ASSERT_TRUE(raw.db);
+    rocksdb::DB* db = raw.db.get();
     for (auto [address, account] : accounts) {
       account.mutable_balances()->mutable_posted()->set_debit(424242);
       account.mutable_balances()->set_available(-1);

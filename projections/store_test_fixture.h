@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,6 +17,31 @@
 #include "projections/test_util.h"
 
 namespace kledger::projections {
+
+// A store's RocksDB opened directly, every column family with it: the state's (default) and the
+// outbox's (kOutboxColumnFamily).
+struct RawStore {
+  std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<rocksdb::ColumnFamilyHandle> state;   // deleted before db
+  std::unique_ptr<rocksdb::ColumnFamilyHandle> outbox;  // deleted before db
+
+  static RawStore Open(const std::string& path, const rocksdb::Options& options) {
+    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
+        {kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(options)}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    const rocksdb::Status s = rocksdb::DB::Open(options, path, families, &handles, &raw);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    RawStore out;
+    out.db.reset(raw);
+    if (s.ok()) {
+      out.state.reset(handles[0]);
+      out.outbox.reset(handles[1]);
+    }
+    return out;
+  }
+};
 
 class StoreTest : public ::testing::Test {
  protected:

@@ -422,10 +422,18 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
   rocksdb::WriteOptions write_options;
   projections::ToRocksDbOptions(store_options, options, write_options);
   options.error_if_exists = true;  // a fresh database, as a new processor has
+  options.create_missing_column_families = true;
+  // The store's column families: the state in the default one, the outbox in its own.
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
+      {projections::kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(options)}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, store_options.path, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(options, store_options.path, families, &handles, &raw);
   if (!s.ok()) return Status::IoError("ceiling database: " + s.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::ColumnFamilyHandle> outbox(handles[1]);  // deleted before db
+  delete handles[0];                                                // DefaultColumnFamily()
 
   RocksDbCeiling out;
   out.events = events;
@@ -450,8 +458,12 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
     rocksdb::WriteBatch published;  // the relay's deletes of the outbox entries it published
     for (size_t i = 0; i < ordered.size(); ++i) {
       if (i + 1 < ordered.size() && ordered[i + 1]->key == ordered[i]->key) continue;
-      batch.Put(ordered[i]->key, ordered[i]->value);
-      if (ordered[i]->key.front() == 'q') published.SingleDelete(ordered[i]->key);  // as the store
+      if (ordered[i]->key.front() == 'q') {  // as the store: the outbox in its column family
+        batch.Put(outbox.get(), ordered[i]->key, ordered[i]->value);
+        published.SingleDelete(outbox.get(), ordered[i]->key);
+      } else {
+        batch.Put(ordered[i]->key, ordered[i]->value);
+      }
       ++puts;
       bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
     }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/event_id.h"
 #include "processors/applier.h"
@@ -34,17 +35,31 @@ v1::EventEnvelope WithId(v1::EventEnvelope event) {
 }
 
 // Every key and value of the database at `path` but the partitions' offsets, read with the store
-// closed (it flushed on close).
+// closed (it flushed on close), from both column families. The ceiling puts the outbox's keys
+// (`q`) in the outbox's family and every other key in the default one: so does the store.
 std::map<std::string, std::string> Contents(const std::string& path) {
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {projections::kOutboxColumnFamily, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &raw).ok());
+  const rocksdb::Status opened =
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
+  EXPECT_TRUE(opened.ok()) << opened.ToString();
   std::unique_ptr<rocksdb::DB> db(raw);
   std::map<std::string, std::string> out;
   if (!db) return out;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().starts_with("o")) continue;
-    out.emplace(it->key().ToString(), it->value().ToString());
+  for (rocksdb::ColumnFamilyHandle* family : handles) {
+    const bool outbox = family->GetName() == projections::kOutboxColumnFamily;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      EXPECT_EQ(it->key().starts_with("q"), outbox)
+          << family->GetName() << ": " << it->key().ToString(true);
+      if (it->key().starts_with("o")) continue;
+      out.emplace(it->key().ToString(), it->value().ToString());
+    }
+    it.reset();
+    delete family;
   }
   return out;
 }
