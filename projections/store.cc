@@ -327,6 +327,11 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   }
 }
 
+std::vector<rocksdb::ColumnFamilyDescriptor> StoreColumnFamilies(const rocksdb::Options& db) {
+  return {{rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db)},
+          {kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(db)}};
+}
+
 Result<StoreOptions::Compaction> ParseCompaction(std::string_view text) {
   if (text == "leveled") return StoreOptions::Compaction::kLeveled;
   if (text == "universal") return StoreOptions::Compaction::kUniversal;
@@ -364,9 +369,7 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOption
   rocksdb::WriteOptions unused;
   ToRocksDbOptions(options, db_options, unused);
   db_options.create_missing_column_families = true;
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)},
-      {kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(db_options)}};
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = StoreColumnFamilies(db_options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &handles, &raw);

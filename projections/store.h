@@ -20,6 +20,7 @@
 #include "projections/ledger.h"
 
 namespace rocksdb {
+struct ColumnFamilyDescriptor;
 class ColumnFamilyHandle;
 class DB;
 struct Options;
@@ -100,6 +101,11 @@ void DisableRocksDbPerfCounters();
 // (docs/performance.md, "Lever: the outbox in a column family of its own"). The state is in the
 // default column family.
 inline constexpr char kOutboxColumnFamily[] = "outbox";
+
+// The store's column families as Open opens them, first the state's (RocksDB's default), then the
+// outbox's, both with the options of `db` (ToRocksDbOptions'), for tools that open the store's
+// database or write as the store does.
+std::vector<rocksdb::ColumnFamilyDescriptor> StoreColumnFamilies(const rocksdb::Options& db);
 
 class ProjectionStore {
  public:

@@ -26,9 +26,7 @@ struct RawStore {
   std::unique_ptr<rocksdb::ColumnFamilyHandle> outbox;  // deleted before db
 
   static RawStore Open(const std::string& path, const rocksdb::Options& options) {
-    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
-        {kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(options)}};
+    const std::vector<rocksdb::ColumnFamilyDescriptor> families = StoreColumnFamilies(options);
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     const rocksdb::Status s = rocksdb::DB::Open(options, path, families, &handles, &raw);

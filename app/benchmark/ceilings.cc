@@ -424,9 +424,8 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
   options.error_if_exists = true;  // a fresh database, as a new processor has
   options.create_missing_column_families = true;
   // The store's column families: the state in the default one, the outbox in its own.
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
-      {projections::kOutboxColumnFamily, rocksdb::ColumnFamilyOptions(options)}};
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families =
+      projections::StoreColumnFamilies(options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, store_options.path, families, &handles, &raw);
