@@ -314,6 +314,7 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   // The outbox has a column family of its own (kOutboxColumnFamily) and no family's writes are
   // logged: flushed together, the families' files always hold the same commits.
   db.atomic_flush = true;
+  db.create_missing_column_families = true;  // the outbox's, in a store from before it had one
   db.compaction_style = options.compaction == StoreOptions::Compaction::kUniversal
                             ? rocksdb::kCompactionStyleUniversal
                             : rocksdb::kCompactionStyleLevel;
@@ -368,7 +369,6 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOption
   rocksdb::Options db_options;
   rocksdb::WriteOptions unused;
   ToRocksDbOptions(options, db_options, unused);
-  db_options.create_missing_column_families = true;
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = StoreColumnFamilies(db_options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

@@ -83,8 +83,9 @@ Result<StoreOptions::Compaction> ParseCompaction(std::string_view text);
 Result<StoreOptions::CompactionPriority> ParseCompactionPriority(std::string_view text);
 
 // The RocksDB options ProjectionStore::Open and Commit use for `options`, for tools that must
-// write exactly as the store does (the benchmark's RocksDB ceiling). With
-// CompactionPriority::kIdle it also lowers the priority of the compaction threads of `db.env`.
+// write exactly as the store does (the benchmark's RocksDB ceiling); open with
+// StoreColumnFamilies. With CompactionPriority::kIdle it also lowers the priority of the
+// compaction threads of `db.env`.
 void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
                       rocksdb::WriteOptions& write);
 

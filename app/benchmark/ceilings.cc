@@ -422,7 +422,6 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
   rocksdb::WriteOptions write_options;
   projections::ToRocksDbOptions(store_options, options, write_options);
   options.error_if_exists = true;  // a fresh database, as a new processor has
-  options.create_missing_column_families = true;
   // The store's column families: the state in the default one, the outbox in its own.
   const std::vector<rocksdb::ColumnFamilyDescriptor> families =
       projections::StoreColumnFamilies(options);

@@ -38,9 +38,8 @@ v1::EventEnvelope WithId(v1::EventEnvelope event) {
 // closed (it flushed on close), from both column families. The ceiling puts the outbox's keys
 // (`q`) in the outbox's family and every other key in the default one: so does the store.
 std::map<std::string, std::string> Contents(const std::string& path) {
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {projections::kOutboxColumnFamily, rocksdb::ColumnFamilyOptions()}};
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families =
+      projections::StoreColumnFamilies(rocksdb::Options());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status opened =
