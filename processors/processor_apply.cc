@@ -342,7 +342,12 @@ kafka::TopicPartition ProcessorImpl::RecordCommitted(int32_t partition, const Ap
   {
     std::lock_guard lock(mu_);
     auto it = owned_.find(partition);
-    if (it != owned_.end()) it->second.next_offset = run.next_offset;
+    if (it != owned_.end()) {
+      it->second.next_offset = run.next_offset;
+      // The lag falls when the commit lands, not at the monitor's next look: the gauge and
+      // Progress() agree (the monitor raises it as the log grows).
+      probe_->ConsumerLag(partition, it->second.Lag());
+    }
   }
   progressed_.notify_all();
   if (relay_) relay_->Applied(partition, run.next_offset);

@@ -137,8 +137,11 @@ TEST_F(ProcessorTest, LagFollowsTheLogWhetherItsPartitionIsFetchedOrPaused) {
   OpenBooks(instance);
   const int64_t funded = Fund(instance, "f1", 5);
   ASSERT_TRUE(Applied(instance, funded));
-  ASSERT_TRUE(wait_for([&](const PartitionProgress& p) { return p.high_watermark == funded + 1; }))
-      << "high watermark " << processor_->Progress().at(partition).high_watermark;
+  // Applied() reads the store, which commits a moment before Progress() moves on.
+  ASSERT_TRUE(wait_for([&](const PartitionProgress& p) {
+    return p.high_watermark == funded + 1 && p.next_offset == funded + 1;
+  })) << "high watermark "
+      << processor_->Progress().at(partition).high_watermark;
   EXPECT_EQ(processor_->NotReadyReason(), "");
   EXPECT_NE(Metrics().find(lag + "0"), std::string::npos) << Metrics();
 
