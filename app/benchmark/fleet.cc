@@ -67,6 +67,14 @@ std::string Fleet::Failure() const {
   return "";
 }
 
+int64_t Fleet::RelayLag() const {
+  int64_t lag = 0;
+  for (const auto& p : processors_) {
+    for (const auto& [partition, progress] : p->RelayProgressSnapshot()) lag += progress.Lag();
+  }
+  return lag;
+}
+
 processors::Processor* Fleet::Owner(std::string_view instance) const {
   for (const auto& p : processors_) {
     if (p->Route(instance).owned) return p.get();
@@ -152,6 +160,24 @@ Status WaitApplied(const ApplyMonitor& monitor, const Fleet& fleet, int64_t targ
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (bar != nullptr) bar->Update(target - base);
+  return Status::Ok();
+}
+
+Status WaitPublished(const Fleet& fleet) {
+  int64_t lowest = fleet.RelayLag();
+  auto last_fall = Clock::now();
+  for (int64_t lag = lowest; lag > 0; lag = fleet.RelayLag()) {
+    if (lag < lowest) {
+      lowest = lag;
+      last_fall = Clock::now();
+    }
+    if (std::string why = fleet.Failure(); !why.empty()) return Status::Internal(why);
+    if (Since(last_fall) > 60) {
+      return Status::Timeout("the outcome relay left " + std::to_string(lag) +
+                             " outcomes unpublished and published none for 60 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   return Status::Ok();
 }
 

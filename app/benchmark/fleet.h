@@ -47,6 +47,10 @@ class Fleet {
   // Why a processor failed or halted a partition; empty while they all run.
   std::string Failure() const;
 
+  // Outcomes applied and not yet published to the outcomes topic, over every processor's relay
+  // (0 without the outcome stream).
+  int64_t RelayLag() const;
+
   // The processor owning `instance`'s partition.
   processors::Processor* Owner(std::string_view instance) const;
 
@@ -98,5 +102,10 @@ class ApplyMonitor {
 // processors' failure. `first_move`, when given, gets the seconds until the count first moved.
 Status WaitApplied(const ApplyMonitor& monitor, const Fleet& fleet, int64_t target,
                    ProgressBar* bar, int64_t base, double* first_move = nullptr);
+
+// Waits until every outcome applied is published (Fleet::RelayLag 0), so that the relay's work
+// is counted with the apply that gave it, not with the phase after; Timeout when the lag did not
+// fall for 60 s, or the processors' failure.
+Status WaitPublished(const Fleet& fleet);
 
 }  // namespace kledger::app::bench

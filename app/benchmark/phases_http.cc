@@ -5,7 +5,7 @@
 // from `http_single_clients` connections, as most upstream systems call it. The requests are made
 // before the clock starts and the answers read after it stops: the client's JSON is not the API
 // under test, and its threads (kl-load) are counted apart from the gateway's. After each phase
-// the processors apply what it submitted, untimed.
+// the processors apply what it submitted and the relay publishes its outcomes, untimed.
 #include <algorithm>
 #include <mutex>
 #include <tuple>
@@ -160,6 +160,9 @@ Result<HttpRound> MeasureShape(BenchmarkRun& run, Shape shape, int clients, cons
   run.monitor->Idle(false);
   run.fleet.Hold(false);
   RETURN_IF_ERROR(WaitApplied(*run.monitor, run.fleet, run.submitted.load(), nullptr, 0));
+  // Before the next phase: the relay's publishing (and its librdkafka threads) is not the
+  // command path's.
+  RETURN_IF_ERROR(WaitPublished(run.fleet));
   return round;
 }
 

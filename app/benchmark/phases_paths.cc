@@ -26,6 +26,7 @@ struct Rounds {
 struct RoundFigures {
   double command_seconds = 0;
   double apply_seconds = 0;
+  double relay_behind_seconds = 0;  // from the last record applied to its outcome published
   int64_t applied_while_held = 0;
   int64_t warm_up_events = 0;
   std::vector<double> release_to_first_applied;  // seconds, per timed round
@@ -102,10 +103,15 @@ Status ApplyRound(BenchmarkRun& run, bool warm_up, int64_t n, RoundFigures& figu
   double first_applied = 0;
   RETURN_IF_ERROR(
       WaitApplied(*run.monitor, run.fleet, run.submitted.load(), nullptr, 0, &first_applied));
+  const double applied_after = Since(apply_start);
+  // The relay publishes the round's outcomes a little behind the commits: its CPU is the
+  // round's (not the next command phase's), its time is not the apply rate's.
+  RETURN_IF_ERROR(WaitPublished(run.fleet));
   if (warm_up) {
     figures.warm_up_events = n;
   } else {
-    figures.apply_seconds += Since(apply_start);
+    figures.apply_seconds += applied_after;
+    figures.relay_behind_seconds += Since(apply_start) - applied_after;
     figures.apply_cpu.Stop();
     figures.release_to_first_applied.push_back(first_applied);
   }
@@ -130,7 +136,10 @@ void RecordPaths(BenchmarkRun& run, const RoundFigures& figures) {
                     {"events", timed_events},
                     {"seconds", figures.apply_seconds},
                     {"rounds", figures.rounds - 1},
+                    // Until the relay published the round's outcomes too (relay_behind_s
+                    // after its last record applied, outside `seconds`).
                     {"cpu_us_per_event", CpuPerItem(figures.apply_cpu.seconds(), timed_events)},
+                    {"relay_behind_s", figures.relay_behind_seconds},
                     // Per round, from the release to the first record applied: the processors'
                     // wake-up (poll timeout, resume, first fetch), inside `seconds`.
                     {"release_to_first_applied_s", figures.release_to_first_applied},
