@@ -477,8 +477,7 @@ Result<std::unique_ptr<rocksdb::WriteBatch>> BuildWrite(
     std::vector<std::pair<std::string_view, std::string_view>>& writes,
     rocksdb::ColumnFamilyHandle* outbox) {
   // Stable, and each key put once, its last write: a key appended twice (Batch::appended_) must
-  // not be put twice, as the map it replaced never did; an outbox key put twice would break
-  // SingleDelete's contract (store_outbox.cc), and its older value could come back.
+  // not be put twice, as the map it replaced never did.
   std::stable_sort(writes.begin(), writes.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   size_t kept = 0;

@@ -44,32 +44,20 @@ Status ProjectionStore::DeleteOutbox(int32_t partition, int64_t from_offset,
                                      int64_t through_offset) {
   DisableRocksDbPerfCounters();
   if (through_offset < from_offset) return Status::Ok();
+  // One range tombstone over the published span, not a delete per entry: each point delete was
+  // one more memtable insert at the relay (~half its CPU), where a range is one. In the outbox's
+  // own column family its tombstones slow only the relay's reads, a few per memtable (one per
+  // transaction), and a flush drops the entries a tombstone covers in the same memtable (as
+  // SingleDelete did), writing out only the tombstone. Whatever is in the span was published:
+  // the relay read it all, and the apply path writes outbox entries only above what it has
+  // committed, which is above the span. Unlogged: a crash that loses the delete leaves the
+  // entries, and the relay, starting again, deletes everything up to the position it recovers
+  // from the topic (OutcomeRelay::Init).
+  const std::string begin = OutboxKey(partition, std::max<int64_t>(0, from_offset));
   const std::string end = OutboxKey(partition, through_offset + 1);
-  const rocksdb::Slice upper(end);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, outbox_));
-  // Point deletes of the keys there, not a range tombstone: the relay deletes after every
-  // transaction, and many range tombstones slow every read of the database down. SingleDelete,
-  // not Delete: meeting its one Put in a flush or a compaction, both vanish, where a Delete's
-  // tombstone would be written out and carried down every level. RocksDB's contract for it —
-  // the key put once since it was last deleted, never overwritten — holds because an outbox key
-  // is put by the commit that moves its partition's offset past it, so no batch writes it again;
-  // and a crash, which without the write-ahead log loses the newest writes, loses a delete
-  // together with everything after its Put, or the Put too, whose commit is then applied again
-  // (one Put again).
-  rocksdb::WriteBatch deletes;
-  for (it->Seek(OutboxKey(partition, std::max<int64_t>(0, from_offset))); it->Valid(); it->Next()) {
-    rocksdb::Status s = deletes.SingleDelete(outbox_, it->key());
-    if (!s.ok()) return FromRocks(s, "deleting published outbox entries");
-  }
-  if (!it->status().ok()) {
-    return FromRocks(it->status(), "reading the outbox of partition " + std::to_string(partition));
-  }
-  if (deletes.Count() == 0) return Status::Ok();
   rocksdb::WriteOptions write_options = Writing();
-  write_options.sync = false;  // lost deletes are redone: the relay re-reads what was published
-  rocksdb::Status s = db_->Write(write_options, &deletes);
+  write_options.sync = false;
+  rocksdb::Status s = db_->DeleteRange(write_options, outbox_, begin, end);
   if (!s.ok()) {
     return FromRocks(s,
                      "deleting published outbox entries of partition " + std::to_string(partition));

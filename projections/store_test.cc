@@ -655,8 +655,8 @@ TEST_F(StoreTest, TheOutboxCommitsWithItsBatchReadsInOffsetOrderAndIsNotState) {
 }
 
 TEST_F(StoreTest, AKeyWrittenTwiceInABatchIsPutOnceWithItsLaterValue) {
-  // Outbox keys are deleted with SingleDelete, whose contract is one Put since the key was last
-  // deleted: a batch that writes one twice commits one Put, of its later value.
+  // A batch that writes a key twice commits one Put, of its later value (here an outbox
+  // entry's: the relay reads and publishes it once).
   auto store = OpenStore();
   ASSERT_TRUE(store);
   auto entries = [&] { return *store->IntProperty("rocksdb.num-entries-active-mem-table"); };

@@ -453,17 +453,27 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
     std::stable_sort(ordered.begin(), ordered.end(),
                      [](const Put* a, const Put* b) { return a->key < b->key; });
     rocksdb::WriteBatch batch;
-    rocksdb::WriteBatch published;  // the relay's deletes of the outbox entries it published
+    // The relay's deletes of the outbox entries it published: as the store's DeleteOutbox, one
+    // range per partition ('q' partition(4) offset(8)), from its first entry to past its last.
+    rocksdb::WriteBatch published;
+    const std::string* range_begin = nullptr;
     for (size_t i = 0; i < ordered.size(); ++i) {
       if (i + 1 < ordered.size() && ordered[i + 1]->key == ordered[i]->key) continue;
-      if (ordered[i]->key.front() == 'q') {  // as the store: the outbox in its column family
-        batch.Put(outbox.get(), ordered[i]->key, ordered[i]->value);
-        published.SingleDelete(outbox.get(), ordered[i]->key);
+      const std::string& key = ordered[i]->key;
+      if (key.front() == 'q') {  // as the store: the outbox in its column family
+        batch.Put(outbox.get(), key, ordered[i]->value);
+        if (range_begin == nullptr) range_begin = &key;
+        const bool range_ends = i + 1 == ordered.size() || ordered[i + 1]->key.front() != 'q' ||
+                                ordered[i + 1]->key.compare(0, 5, key, 0, 5) != 0;
+        if (range_ends) {
+          published.DeleteRange(outbox.get(), *range_begin, key + std::string(1, '\0'));
+          range_begin = nullptr;
+        }
       } else {
-        batch.Put(ordered[i]->key, ordered[i]->value);
+        batch.Put(key, ordered[i]->value);
       }
       ++puts;
-      bytes += static_cast<int64_t>(ordered[i]->key.size() + ordered[i]->value.size());
+      bytes += static_cast<int64_t>(key.size() + ordered[i]->value.size());
     }
     std::string offset;
     for (int i = 7; i >= 0; --i)

@@ -111,5 +111,35 @@ TEST(CeilingTest, TransferPutsWriteTheKeysTheStoreWritesForATransfer) {
   }
 }
 
+// As the relay after publishing, the ceiling deletes every outbox entry it put, one range per
+// partition of each batch: none is left, and nothing else is deleted.
+TEST(CeilingTest, TheCeilingDeletesTheOutboxEntriesItPutAndNothingElse) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("kledger-ceiling-deletes-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  constexpr int kPartitions = 3;
+  constexpr int64_t kEvents = 30;
+  auto make_puts = [](int64_t i) {
+    const std::string n = std::to_string(i);
+    const v1::EventEnvelope transfer = WithId(
+        CreateTx("acme", "t" + n, v1::POSTED,
+                 {MakeEntry("cash" + n, v1::DEBIT, 5), MakeEntry("bank" + n, v1::CREDIT, 5)}));
+    return TransferPuts(transfer, static_cast<int32_t>(i % kPartitions), i / kPartitions, true);
+  };
+  std::set<std::string> state_keys;
+  for (int64_t i = 0; i < kEvents; ++i) {
+    for (const Put& put : make_puts(i)) {
+      if (!put.key.starts_with("q")) state_keys.insert(put.key);
+    }
+  }
+  auto ceiling =
+      MeasureRocksDbCeiling({.path = dir.string()}, kEvents, 7, make_puts, [](int64_t) {});
+  ASSERT_TRUE(ceiling.ok()) << ceiling.status().ToString();
+  std::set<std::string> left;
+  for (const auto& [key, value] : Contents(dir.string())) left.insert(key);
+  EXPECT_EQ(left, state_keys);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace kledger::app::bench
