@@ -8,7 +8,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/table_properties.h>
-#include <rocksdb/utilities/debug.h>
 #include <sched.h>
 
 #include <filesystem>
