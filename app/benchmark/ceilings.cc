@@ -463,8 +463,9 @@ Result<RocksDbCeiling> MeasureRocksDbCeiling(
       if (key.front() == 'q') {  // as the store: the outbox in its column family
         batch.Put(outbox.get(), key, ordered[i]->value);
         if (range_begin == nullptr) range_begin = &key;
-        const bool range_ends = i + 1 == ordered.size() || ordered[i + 1]->key.front() != 'q' ||
-                                ordered[i + 1]->key.compare(0, 5, key, 0, 5) != 0;
+        // The next key is another partition's, or not the outbox's: 'q' and the partition.
+        const bool range_ends =
+            i + 1 == ordered.size() || ordered[i + 1]->key.compare(0, 5, key, 0, 5) != 0;
         if (range_ends) {
           published.DeleteRange(outbox.get(), *range_begin, key + std::string(1, '\0'));
           range_begin = nullptr;
