@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -250,6 +251,13 @@ TEST_F(ProcessorTest, PersistentFaultDeadLettersExactlyOneRecordWhileOtherPartit
   FailCommitsCovering(victim_partition, [](const auto& batch) { return batch.Count() > 3; });
   ASSERT_EQ(Fund(victim, "doomed", 500), fault_.offset.load());
   const int64_t behind = Fund(neighbour, "behind", 42);
+  // The bystander's record is sent once the victim's first commit has failed: fetched with it,
+  // it could share that commit and fail (and be retried) too.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (fault_.failures == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(fault_.failures, 1) << "the victim's commit never failed";
   // While the victim's partition backs off, another partition's events are applied.
   const int64_t other = Fund(bystander, "meanwhile", 9);
   ASSERT_TRUE(Applied(bystander, other));
