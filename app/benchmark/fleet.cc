@@ -116,14 +116,20 @@ ApplyMonitor::ApplyMonitor(const Fleet& fleet) : fleet_(fleet) {
     std::vector<int64_t> next;
     while (!stop_) {
       const int64_t total = fleet_.Snapshot(next);
+      bool changed = false;
       {
         std::lock_guard lock(mu_);
-        next_ = next;
+        if (next != next_) {
+          next_ = next;
+          ++changes_;
+          changed = true;
+        }
       }
       applied_atomic_ = total;
+      if (changed) changed_.notify_all();
       // Idle while the processors are held: polling them costs the command phase CPU.
       std::this_thread::sleep_for(idle_ ? std::chrono::microseconds(5000)
-                                        : std::chrono::microseconds(200));
+                                        : std::chrono::microseconds(1000));
     }
   });
 }
@@ -135,6 +141,14 @@ ApplyMonitor::~ApplyMonitor() {
 
 std::vector<int64_t> ApplyMonitor::next() const {
   std::lock_guard lock(mu_);
+  return next_;
+}
+
+std::vector<int64_t> ApplyMonitor::WaitNext(uint64_t& seen,
+                                            std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  changed_.wait_for(lock, timeout, [&] { return changes_ != seen; });
+  seen = changes_;
   return next_;
 }
 

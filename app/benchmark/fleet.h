@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,9 +73,11 @@ class Fleet {
   std::vector<std::unique_ptr<processors::Processor>> processors_;
 };
 
-// Polls the fleet's progress every 200 µs on its own thread: the total applied and the next
-// offset of every partition. Stops (joins its thread) when destroyed, so it must go before the
-// fleet.
+// Polls the fleet's progress every millisecond on its own thread: the total applied and the
+// next offset of every partition. Stops (joins its thread) when destroyed, so it must go before
+// the fleet. Whoever watches the next offsets waits for them to change (WaitNext) instead of
+// polling too. Every millisecond, not more often: the benchmark's own wake-ups take the cores
+// from what it measures (docs/performance.md, "The benchmark's own wake-ups").
 class ApplyMonitor {
  public:
   explicit ApplyMonitor(const Fleet& fleet);
@@ -85,13 +88,18 @@ class ApplyMonitor {
   int64_t applied() const { return applied_atomic_; }
   const std::atomic<int64_t>& applied_counter() const { return applied_atomic_; }
   std::vector<int64_t> next() const;
-  // Polls every 5 ms instead of every 200 µs, for phases where nothing should be applied.
+  // The next offsets once they differ from those of the `seen`-th change (0: none seen yet), or
+  // as they are after `timeout`; sets `seen` to the change returned.
+  std::vector<int64_t> WaitNext(uint64_t& seen, std::chrono::milliseconds timeout) const;
+  // Polls every 5 ms instead of every millisecond, for phases where nothing should be applied.
   void Idle(bool idle) { idle_ = idle; }
 
  private:
   const Fleet& fleet_;
   mutable std::mutex mu_;
-  std::vector<int64_t> next_;
+  mutable std::condition_variable changed_;  // notified when next_ changes
+  std::vector<int64_t> next_;                // guarded by mu_
+  uint64_t changes_ = 0;                     // guarded by mu_: how often next_ changed
   std::atomic<int64_t> applied_atomic_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> idle_{false};

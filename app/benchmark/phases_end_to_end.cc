@@ -37,6 +37,7 @@ struct LatencySamples {
 // passed it), until every one of `count` was seen applied, or the run failed.
 void CollectLatencies(BenchmarkRun& run, LatencySamples& s, int64_t count, ProgressBar& bar) {
   std::vector<Watched> watched;
+  uint64_t seen = 0;  // the monitor's changes of the next offsets seen
   for (;;) {
     // Read before taking the acked ones: an ack is booked (pushed) before it is counted.
     const bool all_acked = !s.submitting && run.acks.done() >= count;
@@ -46,7 +47,10 @@ void CollectLatencies(BenchmarkRun& run, LatencySamples& s, int64_t count, Progr
       watched.insert(watched.end(), s.acked.begin(), s.acked.end());
       s.acked.clear();
     }
-    const std::vector<int64_t> next = run.monitor->next();
+    // Wakes when a partition's next offset moved (the monitor polls every millisecond, so a
+    // latency is read up to 1 ms late), or after 5 ms to see whether the acks are all in. A
+    // record acked after it was applied is seen at the next change.
+    const std::vector<int64_t> next = run.monitor->WaitNext(seen, std::chrono::milliseconds(5));
     const auto now = Clock::now();
     std::erase_if(watched, [&](const Watched& w) {
       if (next.empty() || next[w.partition] <= w.offset) return false;
@@ -57,7 +61,6 @@ void CollectLatencies(BenchmarkRun& run, LatencySamples& s, int64_t count, Progr
     bar.Update(static_cast<int64_t>(s.e2e_ms.size()));
     if (all_acked && none_left) break;
     if (!run.acks.error().ok() || !run.fleet.Failure().empty()) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
 }
 
