@@ -22,6 +22,7 @@ struct ProcessorFlags {
   std::string advertised_url;  // empty: the --http address
   bool allow_log_gaps = false;
   bool no_outcomes = false;
+  int outcomes_interval_ms = 500;
   int retry_base_ms = 100;
   int retry_cap_ms = 10000;
   int retry_max_attempts = 5;
@@ -44,6 +45,7 @@ Result<processors::ProcessorOptions> ToProcessorOptions(const ProcessorFlags& fl
   options.outcomes_topic = flags.no_outcomes ? "" : flags.kafka.outcomes_topic();
   options.allow_log_gaps = flags.allow_log_gaps;
   options.read_your_writes_timeout = std::chrono::milliseconds(flags.read_your_writes_timeout_ms);
+  options.outcomes_interval = std::chrono::milliseconds(flags.outcomes_interval_ms);
   options.retry_base = std::chrono::milliseconds(flags.retry_base_ms);
   options.retry_cap = std::chrono::milliseconds(flags.retry_cap_ms);
   options.retry_max_attempts = flags.retry_max_attempts;
@@ -124,6 +126,12 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
                 "publish no outcome stream (<prefix>.outcomes): for deployments nothing reads "
                 "it from")
       ->envname("KLEDGER_NO_OUTCOMES");
+  cmd->add_option("--outcomes-interval-ms", flags->outcomes_interval_ms,
+                  "longest a partition's outcomes wait for more before they are published (one "
+                  "transaction each), unless 2000 wait; 0: after every commit")
+      ->envname("KLEDGER_OUTCOMES_INTERVAL_MS")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
   cmd->add_option("--retry-base-ms", flags->retry_base_ms,
                   "first backoff after a transient failure; doubles per attempt")
       ->envname("KLEDGER_RETRY_BASE_MS")

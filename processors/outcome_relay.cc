@@ -162,8 +162,14 @@ void OutcomeRelay::Applied(int32_t partition, int64_t next_offset) {
     auto it = partitions_.find(partition);
     if (it == partitions_.end()) return;
     RelayProgress& progress = it->second->progress;
+    const bool was_waiting = progress.Lag() > 0;
     progress.applied_next = std::max(progress.applied_next, next_offset);
-    it->second->lag->Set(static_cast<double>(progress.Lag()));
+    const int64_t lag = progress.Lag();
+    it->second->lag->Set(static_cast<double>(lag));
+    if (lag == 0 || (was_waiting && lag < static_cast<int64_t>(options_.max_records))) {
+      return;  // nothing new is due sooner than the relay already knows
+    }
+    if (!was_waiting) progress.waiting_since = Clock::now();
     woken_ = true;
   }
   wake_.notify_all();
@@ -185,13 +191,21 @@ std::map<int32_t, RelayProgress> OutcomeRelay::Progress() const {
 
 void OutcomeRelay::Loop() {
   bool more = false;
+  Clock::time_point next_due = Clock::time_point::max();
   while (!stopping_) {
     std::vector<std::shared_ptr<Partition>> work;
     std::vector<std::shared_ptr<Partition>> retired;
     {
       std::unique_lock lock(mu_);
       if (!more) {
-        wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return woken_; });
+        // Until a partition's transaction is due, or something changes; at least every 100 ms
+        // (retries, and a producer's init after a failure, are looked at then).
+        const auto wait = std::clamp(
+            std::chrono::ceil<std::chrono::milliseconds>(next_due == Clock::time_point::max()
+                                                             ? std::chrono::milliseconds(100)
+                                                             : next_due - Clock::now()),
+            std::chrono::milliseconds(0), std::chrono::milliseconds(100));
+        wake_.wait_for(lock, wait, [&] { return woken_; });
       }
       woken_ = false;
       retired.swap(retired_);
@@ -209,18 +223,29 @@ void OutcomeRelay::Loop() {
     }
     retired.clear();
     more = false;
+    next_due = Clock::time_point::max();
     for (auto& part : work) {
       if (stopping_) break;
-      more = Step(*part) || more;
+      more = Step(*part, next_due) || more;
     }
   }
 }
 
-bool OutcomeRelay::Step(Partition& part) {
+bool OutcomeRelay::Step(Partition& part, Clock::time_point& next_due) {
   if (Clock::now() < part.retry_at) return false;
   if (!part.producer) {
     Status init = Init(part);
     if (!init.ok()) return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    const int64_t lag = part.progress.Lag();
+    const Clock::time_point due = part.progress.waiting_since + options_.interval;
+    if (lag == 0) return false;
+    if (lag < static_cast<int64_t>(options_.max_records) && Clock::now() < due) {
+      next_due = std::min(next_due, due);
+      return false;
+    }
   }
   auto published = PublishOnce(part);
   if (!published.ok()) {
@@ -286,6 +311,11 @@ Result<bool> OutcomeRelay::PublishOnce(Partition& part) {
     Failed(part, "read", entries.status());
     return false;
   }
+  // Whether this transaction takes every outcome applied when it began: what waits after it
+  // then came since, and waits its interval (else the rest is due at once).
+  size_t bytes = 0;
+  for (const auto& entry : *entries) bytes += entry.record.size();
+  const bool drains = entries->size() < options_.max_records && bytes < options_.max_bytes;
   std::vector<projections::ProjectionStore::OutboxEntry> below;
   for (auto& entry : *entries) {
     if (entry.offset < applied_next) below.push_back(std::move(entry));
@@ -323,6 +353,10 @@ Result<bool> OutcomeRelay::PublishOnce(Partition& part) {
   // Offsets between `last` and `applied_next` with no entry are passed over by the next step,
   // which finds nothing there.
   SetPublishedThrough(part, last);
+  if (drains) {
+    std::lock_guard lock(mu_);
+    part.progress.waiting_since = Clock::now();
+  }
   part.attempts = 0;
   if (Status s = store_.DeleteOutbox(p, below.front().offset, last); !s.ok()) {
     // Left behind, they are deleted when this partition's relay next starts.

@@ -34,8 +34,14 @@ struct OutcomeRelayOptions {
   // processor owns the partition, so that its new owner fences the old one. Default
   // "kledger-processors.kledger.outcomes" (the group, then the topic).
   std::string transactional_id_prefix = "kledger-processors.kledger.outcomes";
-  size_t max_records = 2000;                       // per transaction; default 2000
-  size_t max_bytes = 4 << 20;                      // per transaction, past one; default 4 MiB
+  size_t max_records = 2000;   // per transaction; default 2000
+  size_t max_bytes = 4 << 20;  // per transaction, past one; default 4 MiB
+  // How long a partition's applied outcomes may wait for more before they are published, unless
+  // max_records are waiting: a transaction per partition at most this often. A transaction
+  // costs the relay, its producer and the broker about the same however few records it holds
+  // (~1.6 ms of CPU in all, docs/performance.md, "Lever: the relay's transactions at most every
+  // 500 ms"). Default 500 ms; 0 publishes after every commit.
+  std::chrono::milliseconds interval{500};
   std::chrono::milliseconds kafka_timeout{30000};  // init, commit, recovery read; default 30 s
   std::chrono::milliseconds retry_base{200};       // first pause after a failure; default 200 ms
   std::chrono::milliseconds retry_cap{10000};      // longest pause; default 10 s
@@ -54,6 +60,9 @@ struct RelayProgress {
   std::string failure;       // the last failure, until a transaction succeeds; empty otherwise
   // Source offsets applied whose outcomes are not yet published.
   int64_t Lag() const { return std::max<int64_t>(0, applied_next - 1 - published_through); }
+  // Since when the oldest of them has waited, as far as the relay knows: the commit that ended
+  // a lag of 0; the epoch when they were there before the relay was (a new owner's backlog).
+  std::chrono::steady_clock::time_point waiting_since{};
 };
 
 // Reads the end of `partition` of the outcomes topic as a read_committed consumer and returns
@@ -101,9 +110,10 @@ class OutcomeRelay {
   };
 
   void Loop();
-  // One step for one partition: initialise its producer, or publish one transaction. True when
-  // it published and more may be waiting.
-  bool Step(Partition& part);
+  // One step for one partition: initialise its producer, or publish one transaction if one is
+  // due (OutcomeRelayOptions::interval), else lower `next_due` to when it will be. True when it
+  // published and more may be waiting.
+  bool Step(Partition& part, std::chrono::steady_clock::time_point& next_due);
   // Creates the producer, fences the previous owner and recovers the topic's position.
   Status Init(Partition& part);
   // Publishes the outbox from the recovered position, one transaction. True when it did.

@@ -218,5 +218,30 @@ TEST_F(OutcomeRelayTest, ARestartedRelayRecoversItsPositionFromTheTopicAndPublis
   EXPECT_EQ(seen.rbegin()->first, after);
 }
 
+TEST_F(OutcomeRelayTest, AppliedOutcomesWaitTheIntervalForMoreBeforeTheyArePublished) {
+  const std::string instance = InstanceOn("interval-", [](int32_t) { return true; });
+  const int32_t partition = kafka::PartitionForKey(instance, kPartitions);
+  outcomes_interval_ = std::chrono::seconds(3);
+  StartProcessor();
+  Run();
+  // The wait starts at the commit of the first of them, after this.
+  const auto start = std::chrono::steady_clock::now();
+  OpenBooks(instance);
+  const int64_t funded = Fund(instance, "wait", 40);
+  ASSERT_TRUE(Applied(instance, funded));
+  ASSERT_TRUE(Published(partition, funded));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
+      << "published before the interval was up";
+  // All three in the topic, once each, in log order.
+  std::vector<int64_t> sources;
+  for (const auto& record : Outcomes(partition)) {
+    if (record.key == instance) sources.push_back(Decode(record).source_offset());
+  }
+  ASSERT_EQ(sources.size(), 3u);
+  EXPECT_EQ(sources.back(), funded);
+  EXPECT_LT(sources[0], sources[1]);
+  EXPECT_LT(sources[1], sources[2]);
+}
+
 }  // namespace
 }  // namespace kledger::processors

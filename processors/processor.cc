@@ -67,6 +67,7 @@ Status ProcessorImpl::Connect(const kafka::Properties& props, prometheus::Regist
   if (!options_.outcomes_topic.empty()) {
     OutcomeRelayOptions relay;
     relay.topic = options_.outcomes_topic;
+    relay.interval = options_.outcomes_interval;
     relay.transactional_id_prefix = options_.group + "." + relay.topic;
     relay_ = std::make_unique<OutcomeRelay>(props, std::move(relay), *store_, registry);
   }

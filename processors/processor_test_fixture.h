@@ -92,6 +92,7 @@ class ProcessorTest : public ::testing::Test {
     options.retry_base = std::chrono::milliseconds(400);
     options.retry_cap = std::chrono::milliseconds(1000);
     options.retry_max_attempts = 3;
+    options.outcomes_interval = outcomes_interval_;
     auto processor = Processor::Create(props_, options, registry_);
     ASSERT_TRUE(processor.ok()) << processor.status().ToString();
     processor_ = std::move(*processor);
@@ -216,6 +217,8 @@ class ProcessorTest : public ::testing::Test {
   std::filesystem::path dir_;
   prometheus::Registry registry_;
   std::unique_ptr<Processor> processor_;
+  // StartProcessor's; the production default unless a test sets another first.
+  std::chrono::milliseconds outcomes_interval_ = ProcessorOptions().outcomes_interval;
 };
 
 }  // namespace kledger::processors::processor_testing
