@@ -22,7 +22,8 @@ struct ProcessorFlags {
   std::string advertised_url;  // empty: the --http address
   bool allow_log_gaps = false;
   bool no_outcomes = false;
-  int outcomes_interval_ms = 500;
+  int outcomes_interval_ms =
+      static_cast<int>(processors::ProcessorOptions().outcomes_interval.count());
   int retry_base_ms = 100;
   int retry_cap_ms = 10000;
   int retry_max_attempts = 5;

@@ -39,8 +39,8 @@ struct OutcomeRelayOptions {
   // How long a partition's applied outcomes may wait for more before they are published, unless
   // max_records are waiting: a transaction per partition at most this often. A transaction
   // costs the relay, its producer and the broker about the same however few records it holds
-  // (~1.6 ms of CPU in all, docs/performance.md, "Lever: the relay's transactions at most every
-  // 500 ms"). Default 500 ms; 0 publishes after every commit.
+  // (~1.9 ms of the processor's CPU besides the broker's, docs/performance.md, "Lever: the
+  // relay's transactions at most every 500 ms"). Default 500 ms; 0 publishes after every commit.
   std::chrono::milliseconds interval{500};
   std::chrono::milliseconds kafka_timeout{30000};  // init, commit, recovery read; default 30 s
   std::chrono::milliseconds retry_base{200};       // first pause after a failure; default 200 ms

@@ -30,8 +30,8 @@ struct ProcessorOptions {
   // Default "kledger.outcomes".
   std::string outcomes_topic = "kledger.outcomes";
   // How long a partition's outcomes may wait for more before the relay publishes them, unless a
-  // full transaction's worth waits (OutcomeRelayOptions::interval). Default 500 ms.
-  std::chrono::milliseconds outcomes_interval{500};
+  // full transaction's worth waits (OutcomeRelayOptions::interval, whose default it is: 500 ms).
+  std::chrono::milliseconds outcomes_interval = OutcomeRelayOptions().interval;
   std::string group = "kledger-processors";    // consumer group; default "kledger-processors"
   std::string data_dir = "data/processor";     // RocksDB directory; default "data/processor"
   projections::StoreOptions store;             // RocksDB settings; its path is data_dir
