@@ -42,16 +42,29 @@ std::string HexSha256Prefix(EVP_MD_CTX* ctx, std::string_view bytes) {
   return id;
 }
 
+// One context and pre-image buffer per thread, reused: no allocation per id once warm.
+struct Scratch {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+  std::string preimage;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 }  // namespace
 
 std::string DeriveEventId(std::string_view instance_id, const v1::EventEnvelope& envelope) {
-  // One context and pre-image buffer per thread, reused: no allocation per id once warm.
-  struct Scratch {
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-    std::string preimage;
-  };
-  thread_local Scratch scratch;
+  Scratch& scratch = ThreadScratch();
   if (!EventIdPreimage(instance_id, envelope, scratch.preimage)) return "";
+  return HexSha256Prefix(scratch.ctx.get(), scratch.preimage);
+}
+
+std::string TransactionCreatedEventId(std::string_view instance_id, std::string_view source,
+                                      std::string_view source_idempk) {
+  Scratch& scratch = ThreadScratch();
+  TransactionCreatedPreimage(instance_id, source, source_idempk, scratch.preimage);
   return HexSha256Prefix(scratch.ctx.get(), scratch.preimage);
 }
 

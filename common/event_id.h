@@ -26,6 +26,11 @@ std::string DeriveEventId(std::string_view instance_id, const v1::EventEnvelope&
 // Same, with the envelope's own instance_id.
 std::string DeriveEventId(const v1::EventEnvelope& envelope);
 
+// The id of the transaction_created event of (`source`, `source_idempk`) in `instance_id`: what
+// DeriveEventId gives that event, whatever else it carries.
+std::string TransactionCreatedEventId(std::string_view instance_id, std::string_view source,
+                                      std::string_view source_idempk);
+
 // ValidateEnvelopeWithId (common/domain/validation.h) against the envelope's own DeriveEventId:
 // a whole envelope as the processors receive it.
 FieldErrors ValidateEnvelope(const v1::EventEnvelope& envelope, const Limits& limits = {});

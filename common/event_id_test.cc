@@ -62,6 +62,20 @@ TEST(EventIdTest, TwoArgumentFormUsesTheGivenInstance) {
   EXPECT_EQ(DeriveEventId("acme", env), DeriveEventId(TxCreated("acme", "billing", "order-1")));
 }
 
+// The projection store finds a transaction under its creating event's id, computed from the
+// transaction's key alone: it must be the id of that event, whatever its payload.
+TEST(EventIdTest, TransactionCreatedEventIdIsTheCreatingEventsId) {
+  EXPECT_EQ(TransactionCreatedEventId("acme", "billing", "order-1"),
+            "97be0628796b2774f918161bcb351d6f");
+  v1::EventEnvelope env = TxCreated("acme", "shop", "a\x01b");
+  env.mutable_transaction_created()->set_description("ignored");
+  EXPECT_EQ(TransactionCreatedEventId("acme", "shop", "a\x01b"), DeriveEventId(env));
+  EXPECT_NE(TransactionCreatedEventId("acme", "shop", "ab"), DeriveEventId(env));
+  // Not an update's id, though an update names the same transaction.
+  EXPECT_NE(TransactionCreatedEventId("acme", "shop", "a\x01b"),
+            DeriveEventId(TxUpdated("acme", "shop", "a\x01b", "")));
+}
+
 TEST(EventIdTest, PayloadOutsideTheKeyDoesNotMatter) {
   v1::EventEnvelope a = TxCreated("acme", "billing", "order-1");
   v1::EventEnvelope b = a;

@@ -12,6 +12,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -107,7 +108,7 @@ Status ProjectionStore::Batch::PutExtension(std::string_view projection, std::st
 
 Status ProjectionStore::Batch::Prefetch(const std::vector<const v1::EventEnvelope*>& events) {
   std::vector<std::string> keys;
-  keys.reserve(2 * events.size());
+  keys.reserve(events.size());
   auto wanted = [&](std::string key) {
     if (records_.contains(key) || prefetched_.contains(key)) return;
     if (below_ != nullptr && below_->records_.contains(key)) return;
@@ -115,11 +116,9 @@ Status ProjectionStore::Batch::Prefetch(const std::vector<const v1::EventEnvelop
   };
   for (const v1::EventEnvelope* event : events) {
     if (event->instance_id().empty() || event->event_id().empty()) continue;
+    // A created transaction lives in its event's record: for a valid event id (derived from
+    // the transaction's key) this key serves its idempotency check too.
     wanted(OutcomeKey(event->instance_id(), event->event_id()));
-    if (event->has_transaction_created()) {
-      const v1::TransactionCreated& created = event->transaction_created();
-      wanted(TransactionKey(event->instance_id(), created.source(), created.source_idempk()));
-    }
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -183,20 +182,65 @@ Status ProjectionStore::Batch::PutBalances(std::string_view instance, std::strin
   return Status::Ok();
 }
 
+template <typename T>
+Result<std::optional<T>> ProjectionStore::Batch::FindEventRecordPart(const std::string& key,
+                                                                     bool transaction) {
+  ASSIGN_OR_RETURN(std::optional<std::string> value, Read(key));
+  if (!value) return {std::nullopt};
+  ASSIGN_OR_RETURN(EventRecord record, DecodeEventRecord(*value));
+  const std::string_view part = transaction ? record.transaction : record.outcome;
+  if (part.empty()) return {std::nullopt};
+  ASSIGN_OR_RETURN(T message, Parse<T>(part, T::descriptor()->name()));
+  return {std::optional<T>(std::move(message))};
+}
+
+Status ProjectionStore::Batch::PutEventRecordPart(std::string key, std::string part,
+                                                  bool transaction) {
+  auto encode = [&](const std::string_view stored) -> Result<std::string> {
+    ASSIGN_OR_RETURN(EventRecord record, DecodeEventRecord(stored));
+    return transaction ? EncodeEventRecord(record.outcome, part)
+                       : EncodeEventRecord(part, record.transaction);
+  };
+  if (auto it = records_.find(key); it != records_.end()) {
+    ASSIGN_OR_RETURN(std::string value, encode(it->second));
+    it->second = std::move(value);
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> stored, Read(key));
+  ASSIGN_OR_RETURN(std::string value, encode(stored ? *stored : std::string()));
+  records_.emplace(std::move(key), std::move(value));
+  return Status::Ok();
+}
+
+const std::string& ProjectionStore::Batch::TransactionKeyOf(std::string_view instance,
+                                                            std::string_view source,
+                                                            std::string_view source_idempk) {
+  auto& last = last_transaction_key_;
+  if (last.key.empty() || last.instance != instance || last.source != source ||
+      last.source_idempk != source_idempk) {
+    last.instance = instance;
+    last.source = source;
+    last.source_idempk = source_idempk;
+    last.key = TransactionKey(instance, source, source_idempk);
+  }
+  return last.key;
+}
+
 Result<std::optional<v1::TransactionView>> ProjectionStore::Batch::FindTransaction(
     std::string_view instance, std::string_view source, std::string_view source_idempk) {
-  return Find<v1::TransactionView>(TransactionKey(instance, source, source_idempk));
+  return FindEventRecordPart<v1::TransactionView>(TransactionKeyOf(instance, source, source_idempk),
+                                                  /*transaction=*/true);
 }
 
 Status ProjectionStore::Batch::PutTransaction(const v1::TransactionView& tx) {
-  records_.insert_or_assign(TransactionKey(tx.instance_id(), tx.source(), tx.source_idempk()),
-                            SerializeDeterministic(tx));
-  return Status::Ok();
+  return PutEventRecordPart(TransactionKeyOf(tx.instance_id(), tx.source(), tx.source_idempk()),
+                            SerializeDeterministic(tx), /*transaction=*/true);
 }
 
 Result<std::optional<v1::EventOutcomeView>> ProjectionStore::Batch::FindOutcome(
     std::string_view instance, std::string_view event_id) {
-  return Find<v1::EventOutcomeView>(OutcomeKey(instance, event_id));
+  return FindEventRecordPart<v1::EventOutcomeView>(OutcomeKey(instance, event_id),
+                                                   /*transaction=*/false);
 }
 
 Status ProjectionStore::Batch::PutOutcome(const v1::EventOutcomeView& outcome) {
@@ -204,8 +248,8 @@ Status ProjectionStore::Batch::PutOutcome(const v1::EventOutcomeView& outcome) {
     return Status::Internal("an outcome's offset is non-negative, got " +
                             std::to_string(outcome.offset()));
   }
-  records_.insert_or_assign(OutcomeKey(outcome.instance_id(), outcome.event_id()),
-                            SerializeDeterministic(outcome));
+  RETURN_IF_ERROR(PutEventRecordPart(OutcomeKey(outcome.instance_id(), outcome.event_id()),
+                                     SerializeDeterministic(outcome), /*transaction=*/false));
   // The event log lists outcomes by offset. A redriven dead letter's outcome replaces the
   // DEAD_LETTERED one under its event id; the older log key then names an outcome of another
   // offset, and ListEvents passes over it.
@@ -284,9 +328,9 @@ void ToRocksDbOptions(const StoreOptions& options, rocksdb::Options& db,
   db.create_if_missing = options.create_if_missing;
   db.error_if_exists = options.error_if_exists;
   if (options.bloom_filters) {
-    // Most point reads of the apply path miss (a new event's outcome, a new transaction's
-    // idempotency key): whole-key bloom filters answer those without searching the memtable's
-    // skiplist or reading SST blocks. Measured in docs/performance.md.
+    // Most point reads of the apply path miss (a new event's record, which a new transaction's
+    // idempotency check reads too): whole-key bloom filters answer those without searching the
+    // memtable's skiplist or reading SST blocks. Measured in docs/performance.md.
     db.memtable_prefix_bloom_size_ratio = 0.02;
     db.memtable_whole_key_filtering = true;
     rocksdb::BlockBasedTableOptions table;
@@ -392,7 +436,60 @@ Result<std::unique_ptr<ProjectionStore>> ProjectionStore::Open(const StoreOption
   auto store =
       std::unique_ptr<ProjectionStore>(new ProjectionStore(options, std::move(db), handles[1]));
   RETURN_IF_ERROR(store->MoveOutboxFromDefaultFamily());
+  RETURN_IF_ERROR(store->MoveTransactionsIntoEvents());
   return store;
+}
+
+Status ProjectionStore::MoveTransactionsIntoEvents() {
+  constexpr int kPerWrite = 10'000;
+  const std::string begin(1, kLegacyTransactionPrefix);
+  const std::string end(1, static_cast<char>(kLegacyTransactionPrefix + 1));
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  int64_t moved = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  it->Seek(begin);
+  while (it->Valid()) {
+    rocksdb::WriteBatch moves;
+    for (; it->Valid() && moves.Count() < 2 * kPerWrite; it->Next()) {
+      // t instance 00 source 00 source_idempk (identifiers hold no 00).
+      const std::string_view old_key = it->key().ToStringView().substr(1);
+      const size_t first = old_key.find(kSeparator);
+      const size_t second = old_key.find(kSeparator, first == old_key.npos ? 0 : first + 1);
+      if (first == old_key.npos || second == old_key.npos) {
+        return Status::Corruption("an older store's transaction key " +
+                                  ToHex(it->key().ToStringView()) +
+                                  " is not instance 00 source 00 source_idempk");
+      }
+      const std::string key =
+          TransactionKey(old_key.substr(0, first), old_key.substr(first + 1, second - first - 1),
+                         old_key.substr(second + 1));
+      std::string outcome;  // the creating event's record: its outcome alone, in such a store
+      const rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), key, &outcome);
+      if (!read.ok() && !read.IsNotFound()) return FromRocks(read, "moving transactions");
+      ASSIGN_OR_RETURN(EventRecord record, DecodeEventRecord(outcome));
+      rocksdb::Status s =
+          moves.Put(key, EncodeEventRecord(record.outcome, it->value().ToStringView()));
+      if (s.ok()) s = moves.Delete(it->key());
+      if (!s.ok()) return FromRocks(s, "moving transactions");
+    }
+    if (!it->status().ok())
+      return FromRocks(it->status(), "reading the transactions of an older store");
+    if (moves.Count() == 0) break;
+    const rocksdb::Status s = db_->Write(Writing(), &moves);
+    if (!s.ok()) return FromRocks(s, "moving transactions into their events' records");
+    moved += moves.Count() / 2;
+    spdlog::info("projection store {}: {} transactions moved into their events' records so far",
+                 options_.path, moved);
+  }
+  if (moved == 0) return Status::Ok();
+  // Unlogged writes, made durable at once: what a crash would lose is moved again next time,
+  // but a store that had moved everything should not depend on that.
+  const rocksdb::Status s =
+      db_->Flush(rocksdb::FlushOptions(), {db_->DefaultColumnFamily(), outbox_});
+  if (!s.ok()) return FromRocks(s, "flushing the moved transactions");
+  return Status::Ok();
 }
 
 Result<std::optional<int64_t>> ProjectionStore::NextOffset(int32_t partition) {

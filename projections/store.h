@@ -52,7 +52,7 @@ struct StoreOptions {
   // consumed again. Default: false.
   bool sync = false;
   // Whole-key bloom filters in the memtable and the SST files, so that the apply path's point
-  // reads of keys that do not exist yet (outcomes, idempotency keys) stay cheap. Default: true.
+  // reads of keys that do not exist yet (a new event's record) stay cheap. Default: true.
   bool bloom_filters = true;
   // Maximum number of history items GetHistory returns per page. Default: 1000.
   int max_history_page = 1000;
@@ -147,7 +147,7 @@ class ProjectionStore {
     Status PutExtension(std::string_view projection, std::string_view key, std::string_view value);
 
     // Reads ahead, in one RocksDB MultiGet, the records ApplyEvent looks up first for `events`
-    // (their outcomes by event id; a created transaction's idempotency key), most of which do
+    // (their records by event id, which hold a created transaction too), most of which do
     // not exist yet: batched, their bloom-filter probes and table searches cost less than one
     // Get each (docs/performance.md, "Lever: a poll's point reads in one MultiGet"). Later
     // reads of those keys take the answer (after this batch's and the batch below's own
@@ -175,6 +175,17 @@ class ProjectionStore {
     Result<std::optional<std::string>> Read(const std::string& key);
     template <typename T>
     Result<std::optional<T>> Find(const std::string& key);
+    // An event record's outcome or transaction (store_encoding.h, EncodeEventRecord) as Read
+    // finds it; nullopt when the record or that part of it is absent.
+    template <typename T>
+    Result<std::optional<T>> FindEventRecordPart(const std::string& key, bool transaction);
+    // Replaces the outcome or the transaction of the event record under `key`, keeping the other
+    // part as Read finds it.
+    Status PutEventRecordPart(std::string key, std::string part, bool transaction);
+    // TransactionKey (a SHA-256), remembered for the last transaction asked: the ledger finds a
+    // transaction, then writes it.
+    const std::string& TransactionKeyOf(std::string_view instance, std::string_view source,
+                                        std::string_view source_idempk);
     // `written` (this batch's decoded writes), then `below` (the batch below's), then the store's
     // cache, then the store.
     template <typename T>
@@ -197,8 +208,9 @@ class ProjectionStore {
     std::unordered_map<std::string, v1::AccountView> accounts_;
     std::unordered_set<std::string> settings_written_;
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
-    // Every other write that may be read back or written again in this batch (transactions,
-    // outcomes by event id, extensions), serialized, by key (the last write of a key wins).
+    // Every other write that may be read back or written again in this batch (event records,
+    // with their outcomes and created transactions, and extensions), serialized, by key (the
+    // last write of a key wins).
     std::unordered_map<std::string, std::string> records_;
     // Writes under keys that name an offset this batch applies once (history items, the event
     // log, the outbox): new by construction and never read back through the batch, so they are
@@ -207,6 +219,9 @@ class ProjectionStore {
     std::vector<std::pair<std::string, std::string>> appended_;
     // Prefetch's answers by key: the stored value, or nullopt for a key that does not exist.
     std::unordered_map<std::string, std::optional<std::string>> prefetched_;
+    struct {
+      std::string instance, source, source_idempk, key;
+    } last_transaction_key_;
     bool durable_ = false;
   };
 
@@ -321,9 +336,10 @@ class ProjectionStore {
     std::optional<v1::TransactionStatus> status{};
     std::optional<std::string> account{};
   };
-  // One page of `instance`'s transactions that pass `filter`, in ascending (source,
-  // source_idempk) order (bytewise), each with its entries; `limit` and `cursor` as
-  // ListAccounts'. InvalidArgument for a malformed cursor.
+  // One page of `instance`'s transactions that pass `filter`, in the order of their creating
+  // events' ids (bytewise; a transaction lives in its creating event's record), each with its
+  // entries; `limit` and `cursor` as ListAccounts'. Every filter, `source` too, is applied to a
+  // scan of the instance's event records. InvalidArgument for a malformed cursor.
   Result<v1::TransactionPage> ListTransactions(std::string_view instance,
                                                const TransactionFilter& filter, int limit,
                                                std::string_view cursor);
@@ -394,6 +410,10 @@ class ProjectionStore {
 
   // Moves outbox entries left in the default column family by an older store to outbox_.
   Status MoveOutboxFromDefaultFamily();
+  // Moves the transactions of a store written before they lived in their creating events'
+  // records (kLegacyTransactionPrefix) into those records, in atomic steps that each move some
+  // and delete their old keys: interrupted, it carries on at the next Open.
+  Status MoveTransactionsIntoEvents();
 
   // The options of every write: the commits' and the outbox's deletes (ToRocksDbOptions').
   rocksdb::WriteOptions Writing() const;
@@ -402,8 +422,10 @@ class ProjectionStore {
   // when `committed`.
   void Settle(const std::vector<PartitionCommit>& commits, bool committed);
 
+  // One part of an event record (store_encoding.h, EncodeEventRecord); NotFound naming `what`
+  // when the record or that part of it is absent.
   template <typename T>
-  Result<T> GetMessage(const std::string& key, std::string_view what);
+  Result<T> GetEventRecordPart(const std::string& key, bool transaction, std::string_view what);
   // The committed account: its record, with the balances of its newest history item (zero, as
   // a new account's, when it has none), both read from one snapshot. nullopt when it does not
   // exist. IoError or Corruption on storage failure.

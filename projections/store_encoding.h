@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/event_id.h"
 #include "common/status.h"
 
 namespace kledger::projections::store_encoding {
@@ -24,12 +25,17 @@ namespace kledger::projections::store_encoding {
 // change of them appends. So a transfer writes no account record.
 constexpr char kAccountPrefix = 'a';
 constexpr char kTrialBalancePrefix = 'b';
+// An event's record: its outcome and, for a transaction_created event, the transaction it
+// created (EncodeEventRecord). A transaction is found under its creating event's id, which is
+// derived from the transaction's key (TransactionKey), so a transfer writes one record for both.
 constexpr char kOutcomePrefix = 'e';
 constexpr char kHistoryPrefix = 'h';
 constexpr char kEventLogPrefix = 'l';  // the outcomes' event ids in log order
 constexpr char kOffsetPrefix = 'o';    // not state: excluded from the digest
 constexpr char kOutboxPrefix = 'q';    // outcomes not yet published: excluded from the digest
-constexpr char kTransactionPrefix = 't';
+// Where a store written before transactions lived in their events' records kept them, by
+// (source, source_idempk); ProjectionStore::Open moves them (MoveTransactionsIntoEvents).
+constexpr char kLegacyTransactionPrefix = 't';
 constexpr char kExtensionPrefix = 'x';  // pluggable projections: x projection 00 key
 constexpr char kSeparator = '\0';       // identifiers never contain it (the state machine checks)
 constexpr size_t kHistoryPositionSize = 12;  // ~offset (8 bytes) + ~entry_index (4 bytes)
@@ -59,12 +65,18 @@ inline std::string MakeKey(char prefix, std::initializer_list<std::string_view> 
 inline std::string AccountKey(std::string_view instance, std::string_view address) {
   return MakeKey(kAccountPrefix, {instance, address});
 }
-inline std::string TransactionKey(std::string_view instance, std::string_view source,
-                                  std::string_view source_idempk) {
-  return MakeKey(kTransactionPrefix, {instance, source, source_idempk});
-}
 inline std::string OutcomeKey(std::string_view instance, std::string_view event_id) {
   return MakeKey(kOutcomePrefix, {instance, event_id});
+}
+// A transaction's key: the record of the event that created it, whose id is derived from
+// (instance, source, source_idempk) alone (common/event_id.h). A SHA-256 per call.
+inline std::string TransactionKey(std::string_view instance, std::string_view source,
+                                  std::string_view source_idempk) {
+  return OutcomeKey(instance, domain::TransactionCreatedEventId(instance, source, source_idempk));
+}
+// Every event record of one instance starts with this.
+inline std::string OutcomePrefix(std::string_view instance) {
+  return MakeKey(kOutcomePrefix, {instance, ""});
 }
 // Every event-log key of one instance starts with this.
 inline std::string EventLogPrefix(std::string_view instance) {
@@ -133,12 +145,43 @@ inline std::string SerializeDeterministic(const google::protobuf::MessageLite& m
 }
 
 template <typename T>
-Result<T> Parse(const std::string& value, std::string_view what) {
+Result<T> Parse(std::string_view value, std::string_view what) {
   T message;
-  if (!message.ParseFromString(value)) {
+  if (!message.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return Status::Corruption("stored " + std::string(what) + " cannot be decoded");
   }
   return message;
+}
+
+// An event record's value (kOutcomePrefix): the serialized outcome (EventOutcomeView) and
+// transaction (TransactionView), either possibly absent (empty). With no transaction it is the
+// outcome's bytes alone, as every event record was before transactions moved in; else a 0x00
+// byte (a serialized message never starts with one: field number 0 does not exist), the
+// outcome's length as 4 bytes big-endian, the outcome, then the transaction.
+struct EventRecord {
+  std::string_view outcome;
+  std::string_view transaction;
+};
+
+inline std::string EncodeEventRecord(std::string_view outcome, std::string_view transaction) {
+  if (transaction.empty()) return std::string(outcome);
+  std::string value;
+  value.reserve(5 + outcome.size() + transaction.size());
+  value.push_back('\0');
+  AppendBigEndian(value, outcome.size(), 4);
+  value.append(outcome);
+  value.append(transaction);
+  return value;
+}
+
+// Views into `value`. Corruption when its framing is broken.
+inline Result<EventRecord> DecodeEventRecord(std::string_view value) {
+  if (value.empty() || value.front() != '\0') return EventRecord{value, {}};
+  if (value.size() < 5 || ReadBigEndian(value.substr(1, 4)) > value.size() - 5) {
+    return Status::Corruption("a stored event record's framing is broken");
+  }
+  const size_t outcome_size = ReadBigEndian(value.substr(1, 4));
+  return EventRecord{value.substr(5, outcome_size), value.substr(5 + outcome_size)};
 }
 
 inline std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }

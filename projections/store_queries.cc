@@ -110,16 +110,6 @@ Result<std::optional<v1::AccountView>> ProjectionStore::ReadAccount(std::string_
   return {std::optional<v1::AccountView>(std::move(account))};
 }
 
-template <typename T>
-Result<T> ProjectionStore::GetMessage(const std::string& key, std::string_view what) {
-  DisableRocksDbPerfCounters();
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
-  if (s.IsNotFound()) return Status::NotFound(std::string(what) + " does not exist");
-  if (!s.ok()) return FromRocks(s, "reading " + std::string(what));
-  return Parse<T>(value, what);
-}
-
 Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
                                                     std::string_view address) {
   ASSIGN_OR_RETURN(std::optional<v1::AccountView> account, ReadAccount(instance, address));
@@ -130,21 +120,34 @@ Result<v1::AccountView> ProjectionStore::GetAccount(std::string_view instance,
   return std::move(*account);
 }
 
+template <typename T>
+Result<T> ProjectionStore::GetEventRecordPart(const std::string& key, bool transaction,
+                                              std::string_view what) {
+  DisableRocksDbPerfCounters();
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading " + std::string(what));
+  ASSIGN_OR_RETURN(EventRecord record, DecodeEventRecord(value));  // "" when not found
+  const std::string_view part = transaction ? record.transaction : record.outcome;
+  if (part.empty()) return Status::NotFound(std::string(what) + " does not exist");
+  return Parse<T>(part, what);
+}
+
 Result<v1::TransactionView> ProjectionStore::GetTransaction(std::string_view instance,
                                                             std::string_view source,
                                                             std::string_view source_idempk) {
-  return GetMessage<v1::TransactionView>(TransactionKey(instance, source, source_idempk),
-                                         "transaction (" + Quote(source) + ", " +
-                                             Quote(source_idempk) + ") in instance " +
-                                             Quote(instance));
+  return GetEventRecordPart<v1::TransactionView>(
+      TransactionKey(instance, source, source_idempk), /*transaction=*/true,
+      "transaction (" + Quote(source) + ", " + Quote(source_idempk) + ") in instance " +
+          Quote(instance));
 }
 
 Result<v1::EventOutcomeView> ProjectionStore::GetOutcome(std::string_view instance,
                                                          std::string_view event_id) {
-  return GetMessage<v1::EventOutcomeView>(
-      OutcomeKey(instance, event_id), "an outcome for event " + Quote(event_id) + " in instance " +
-                                          Quote(instance) +
-                                          " (not yet processed here, or never submitted)");
+  return GetEventRecordPart<v1::EventOutcomeView>(
+      OutcomeKey(instance, event_id), /*transaction=*/false,
+      "an outcome for event " + Quote(event_id) + " in instance " + Quote(instance) +
+          " (not yet processed here, or never submitted)");
 }
 
 Result<std::optional<std::string>> ProjectionStore::ReadExtension(std::string_view projection,
@@ -281,22 +284,26 @@ Result<v1::TransactionPage> ProjectionStore::ListTransactions(std::string_view i
                                                               const TransactionFilter& filter,
                                                               int limit, std::string_view cursor) {
   DisableRocksDbPerfCounters();
-  const std::string instance_prefix = MakeKey(kTransactionPrefix, {instance, ""});
-  // A source narrows the scan to its own keys: source 00 source_idempk.
-  const std::string prefix =
-      filter.source ? MakeKey(kTransactionPrefix, {instance, *filter.source, ""}) : instance_prefix;
+  // Transactions live in their creating events' records: the scan passes over the other events.
+  const std::string prefix = OutcomePrefix(instance);
   return ScanPage<v1::TransactionView, v1::TransactionPage>(
-      *db_, rocksdb::ReadOptions(), instance_prefix, prefix, prefix, "", cursor, limit,
+      *db_, rocksdb::ReadOptions(), prefix, prefix, prefix, "", cursor, limit,
       options_.max_history_page,
-      ParsedIf<v1::TransactionView>(
-          [&](const v1::TransactionView& tx) {
-            return (!filter.status || tx.status() == *filter.status) &&
-                   (!filter.account ||
-                    std::any_of(tx.entries().begin(), tx.entries().end(), [&](const v1::Entry& e) {
-                      return e.account() == *filter.account;
-                    }));
-          },
-          "transaction"),
+      [&](const rocksdb::Slice&,
+          const rocksdb::Slice& value) -> Result<std::optional<v1::TransactionView>> {
+        ASSIGN_OR_RETURN(EventRecord record, DecodeEventRecord(value.ToStringView()));
+        if (record.transaction.empty()) return std::optional<v1::TransactionView>();
+        ASSIGN_OR_RETURN(v1::TransactionView tx,
+                         Parse<v1::TransactionView>(record.transaction, "transaction"));
+        const bool keep = (!filter.source || tx.source() == *filter.source) &&
+                          (!filter.status || tx.status() == *filter.status) &&
+                          (!filter.account || std::any_of(tx.entries().begin(), tx.entries().end(),
+                                                          [&](const v1::Entry& e) {
+                                                            return e.account() == *filter.account;
+                                                          }));
+        if (!keep) return std::optional<v1::TransactionView>();
+        return std::optional<v1::TransactionView>(std::move(tx));
+      },
       "transaction");
 }
 
@@ -337,9 +344,10 @@ Result<v1::EventPage> ProjectionStore::ListEvents(std::string_view instance,
       EventLogKey(instance, std::max<int64_t>(filter.from_offset, 0)), end, cursor, limit,
       options_.max_history_page,
       [&](const rocksdb::Slice& key, const rocksdb::Slice& event_id) -> Result<Listed> {
-        ASSIGN_OR_RETURN(v1::EventOutcomeView outcome,
-                         GetMessage<v1::EventOutcomeView>(
-                             OutcomeKey(instance, event_id.ToStringView()), "a listed outcome"));
+        ASSIGN_OR_RETURN(
+            v1::EventOutcomeView outcome,
+            GetEventRecordPart<v1::EventOutcomeView>(OutcomeKey(instance, event_id.ToStringView()),
+                                                     /*transaction=*/false, "a listed outcome"));
         const auto offset =
             static_cast<int64_t>(ReadBigEndian(key.ToStringView().substr(prefix.size())));
         if (outcome.offset() != offset) return Listed();  // redriven: listed at its new offset

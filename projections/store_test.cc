@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "projections/store_encoding.h"
 #include "projections/store_test_fixture.h"
 
 namespace kledger::projections {
@@ -315,6 +316,74 @@ TEST_F(StoreTest, AStoreWhoseAccountRecordsHoldBalancesReadsAndDigestsAsThisLayo
   Result<std::string> again = store->Digest();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *digest);
+}
+
+TEST_F(StoreTest, AnOlderStoresTransactionsMoveIntoTheirEventsRecordsWhenOpened) {
+  // Stores written before transactions lived in their creating events' records kept each under
+  // `t` instance 00 source 00 source_idempk, the event's record holding its outcome alone. Opened,
+  // such a store moves them: the same transactions, pages and digest as this layout's, none of
+  // the old keys left, and a transaction submitted again is still a duplicate.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::vector<v1::EventEnvelope> workload = Workload();
+  {
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, workload, 0);
+    ASSERT_TRUE(store->Commit(*batch, static_cast<int64_t>(workload.size())).ok());
+  }
+  Result<std::string> digest = store->Digest();
+  ASSERT_TRUE(digest.ok());
+  Result<v1::TransactionPage> transactions = store->ListTransactions("acme", {}, 100, "");
+  ASSERT_TRUE(transactions.ok());
+  ASSERT_EQ(transactions->items_size(), 3) << "t1, t2 (posted later) and t3; t4 was rejected";
+  store.reset();
+  int moved_back = 0;
+  {
+    RawStore raw = RawStore::Open((root_ / "db").string(), rocksdb::Options());
+    ASSERT_TRUE(raw.db);
+    rocksdb::DB* db = raw.db.get();
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    rocksdb::WriteBatch older;
+    for (it->Seek("e"); it->Valid() && it->key().starts_with("e"); it->Next()) {
+      Result<store_encoding::EventRecord> record =
+          store_encoding::DecodeEventRecord(it->value().ToStringView());
+      ASSERT_TRUE(record.ok());
+      if (record->transaction.empty()) continue;
+      v1::TransactionView tx;
+      ASSERT_TRUE(tx.ParseFromString(std::string(record->transaction)));
+      ASSERT_TRUE(
+          older
+              .Put(std::string("t") + "acme" + '\0' + tx.source() + '\0' + tx.source_idempk(),
+                   record->transaction)
+              .ok());
+      ASSERT_TRUE(older.Put(it->key(), record->outcome).ok());
+      ++moved_back;
+    }
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &older).ok());
+  }
+  ASSERT_EQ(moved_back, 3);
+  store = OpenStore();
+  ASSERT_TRUE(store);
+  Result<std::string> again = store->Digest();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *digest);
+  Result<v1::TransactionPage> listed = store->ListTransactions("acme", {}, 100, "");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->SerializeAsString(), transactions->SerializeAsString());
+  Result<v1::TransactionView> t2 = store->GetTransaction("acme", "src", "t2");
+  ASSERT_TRUE(t2.ok()) << t2.status().ToString();
+  EXPECT_EQ(t2->status(), v1::POSTED);
+  auto batch = store->BeginBatch(0);
+  Result<v1::EventOutcomeView> resubmitted =
+      ApplyEvent(workload[4], 0, static_cast<int64_t>(workload.size()), *batch);
+  ASSERT_TRUE(resubmitted.ok());
+  EXPECT_EQ(resubmitted->outcome(), v1::DUPLICATE);
+  store.reset();
+  RawStore raw = RawStore::Open((root_ / "db").string(), rocksdb::Options());
+  ASSERT_TRUE(raw.db);
+  std::unique_ptr<rocksdb::Iterator> it(raw.db->NewIterator(rocksdb::ReadOptions()));
+  it->Seek("t");
+  EXPECT_FALSE(it->Valid() && it->key().starts_with("t")) << "an older transaction key is left";
 }
 
 TEST_F(StoreTest, ABatchStackedOnOneBeingWrittenReadsItsWritesAsCommitted) {

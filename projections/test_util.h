@@ -1,5 +1,6 @@
-// Test-only builders of ledger events, shared by the projections tests. Event ids are derived
-// from the idempotency keys, as the command side does, so equal keys give equal ids.
+// Test-only builders of ledger events, shared by the projections tests. Event ids follow from
+// the idempotency keys, so equal keys give equal ids: a created transaction's is the command
+// side's own (DeriveEventId), the others are readable ("open:cash").
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/event_id.h"
 #include "kledger/v1/events.pb.h"
 
 namespace kledger::projections::testutil {
@@ -53,12 +55,15 @@ inline v1::EventEnvelope CreateTx(const std::string& instance, const std::string
                                   v1::TransactionStatus status,
                                   const std::vector<v1::Entry>& entries,
                                   const std::string& source = "src") {
-  v1::EventEnvelope e = Envelope(instance, "tx:" + source + ":" + idempk);
+  v1::EventEnvelope e = Envelope(instance, "");
   v1::TransactionCreated* m = e.mutable_transaction_created();
   m->set_source(source);
   m->set_source_idempk(idempk);
   m->set_status(status);
   for (const v1::Entry& entry : entries) *m->add_entries() = entry;
+  // The command side's id: the store keeps a transaction in its creating event's record, found
+  // by this id (store_encoding.h, TransactionKey).
+  e.set_event_id(domain::DeriveEventId(e));
   return e;
 }
 

@@ -342,7 +342,7 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   const std::string& instance = envelope.instance_id();
   const v1::TransactionCreated& m = envelope.transaction_created();
   std::vector<Put> puts;
-  puts.reserve(7);
+  puts.reserve(6);
   v1::OutcomeRecord record;  // the outbox entry: the transaction and each moved balance after it
   for (int i = 0; i < m.entries_size(); ++i) {
     const v1::Entry& e = m.entries(i);
@@ -384,7 +384,6 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   tx.set_status(m.status());
   *tx.mutable_entries() = m.entries();
   tx.set_event_id(envelope.event_id());
-  puts.push_back({key('t', {instance, m.source(), m.source_idempk()}), tx.SerializeAsString()});
   v1::EventOutcomeView outcome;
   outcome.set_event_id(envelope.event_id());
   outcome.set_instance_id(instance);
@@ -392,7 +391,14 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   outcome.set_partition(partition);
   outcome.set_offset(offset);
   outcome.set_event_type("transaction_created");
-  puts.push_back({key('e', {instance, envelope.event_id()}), outcome.SerializeAsString()});
+  // The event's record holds its outcome and the transaction it created: 0x00, the outcome's
+  // length (4 bytes), the outcome, the transaction (store_encoding.h, EncodeEventRecord).
+  const std::string outcome_bytes = outcome.SerializeAsString();
+  std::string record_value(1, '\0');
+  big_endian(record_value, outcome_bytes.size(), 4);
+  record_value += outcome_bytes;
+  record_value += tx.SerializeAsString();
+  puts.push_back({key('e', {instance, envelope.event_id()}), std::move(record_value)});
   std::string log_key = key('l', {instance, ""});
   big_endian(log_key, static_cast<uint64_t>(offset), 8);
   puts.push_back({std::move(log_key), envelope.event_id()});

@@ -45,8 +45,8 @@ Result<KafkaCeiling> MeasureKafkaCeiling(const kafka::Properties& props, const s
                                          const OnProgress& progress);
 
 // The puts one applied event makes in the projections (history with the accounts' balances,
-// trial-balance totals, transaction, outcome, event log and, with the outcome stream, the
-// outbox), as (key, value) pairs with the store's key layout.
+// trial-balance totals, the event's record with its outcome and transaction, event log and,
+// with the outcome stream, the outbox), as (key, value) pairs with the store's key layout.
 struct Put {
   std::string key;
   std::string value;

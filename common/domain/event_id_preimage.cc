@@ -28,6 +28,13 @@ bool WriteFields(std::initializer_list<std::string_view> fields, std::string& ou
 
 }  // namespace
 
+void TransactionCreatedPreimage(std::string_view instance_id, std::string_view source,
+                                std::string_view source_idempk, std::string& out) {
+  WriteFields(
+      {EventTypeName(v1::EventEnvelope::kTransactionCreated), instance_id, source, source_idempk},
+      out);
+}
+
 bool EventIdPreimage(std::string_view instance_id, const v1::EventEnvelope& envelope,
                      std::string& out) {
   const std::string_view type = EventTypeName(envelope.event_case());
@@ -44,7 +51,8 @@ bool EventIdPreimage(std::string_view instance_id, const v1::EventEnvelope& enve
       return WriteFields({type, instance_id, envelope.account_closed().address()}, out);
     case v1::EventEnvelope::kTransactionCreated: {
       const auto& e = envelope.transaction_created();
-      return WriteFields({type, instance_id, e.source(), e.source_idempk()}, out);
+      TransactionCreatedPreimage(instance_id, e.source(), e.source_idempk(), out);
+      return true;
     }
     case v1::EventEnvelope::kTransactionUpdated: {
       const auto& e = envelope.transaction_updated();

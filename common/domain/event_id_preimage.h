@@ -25,4 +25,10 @@ namespace kledger::domain {
 bool EventIdPreimage(std::string_view instance_id, const v1::EventEnvelope& envelope,
                      std::string& out);
 
+// The same for the transaction_created event of (`source`, `source_idempk`) in `instance_id`,
+// without an envelope: where the projection store keeps that transaction (its creating event's
+// record, projections/store_encoding.h).
+void TransactionCreatedPreimage(std::string_view instance_id, std::string_view source,
+                                std::string_view source_idempk, std::string& out);
+
 }  // namespace kledger::domain

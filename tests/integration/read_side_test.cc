@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 
+#include "common/event_id.h"
 #include "common/http.h"
 #include "kledger/v1/api.pb.h"
 #include "tests/support/cluster_suite.h"
@@ -281,7 +282,15 @@ TEST_F(ReadSideTest, TransactionListsFollowTheirFilters) {
     for (const Made& m : made) {
       if (q.keep(m)) expected.push_back(m.source + "/" + m.key);
     }
-    std::sort(expected.begin(), expected.end());
+    // In the order of their creating events' ids: each lives in its creating event's record.
+    std::sort(expected.begin(), expected.end(), [&](const std::string& a, const std::string& b) {
+      auto id = [&](const std::string& tx) {
+        const size_t slash = tx.find('/');
+        return domain::TransactionCreatedEventId(instance, tx.substr(0, slash),
+                                                 tx.substr(slash + 1));
+      };
+      return id(a) < id(b);
+    });
     for (int limit : {1, 9}) {
       std::vector<std::string> listed;
       std::string cursor;
