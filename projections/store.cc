@@ -474,8 +474,9 @@ Status ProjectionStore::MoveTransactionsIntoEvents() {
       if (s.ok()) s = moves.Delete(it->key());
       if (!s.ok()) return FromRocks(s, "moving transactions");
     }
-    if (!it->status().ok())
+    if (!it->status().ok()) {
       return FromRocks(it->status(), "reading the transactions of an older store");
+    }
     if (moves.Count() == 0) break;
     const rocksdb::Status s = db_->Write(Writing(), &moves);
     if (!s.ok()) return FromRocks(s, "moving transactions into their events' records");
