@@ -1,5 +1,6 @@
 // The store's key layout and encodings, shared by its writes (store.cc) and its queries
-// (store_queries.cc). Internal to projections/; projections/README.md describes the layout.
+// (store_queries.cc), and by the benchmark's RocksDB ceiling for its event records'
+// values (app/benchmark/ceilings.cc). projections/README.md describes the layout.
 #pragma once
 
 #include <google/protobuf/io/coded_stream.h>

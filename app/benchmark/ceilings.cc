@@ -14,6 +14,7 @@
 
 #include "app/benchmark/resources.h"
 #include "kledger/v1/outcomes.pb.h"
+#include "projections/store_encoding.h"
 
 namespace kledger::app::bench {
 namespace {
@@ -391,14 +392,11 @@ std::vector<Put> TransferPuts(const v1::EventEnvelope& envelope, int32_t partiti
   outcome.set_partition(partition);
   outcome.set_offset(offset);
   outcome.set_event_type("transaction_created");
-  // The event's record holds its outcome and the transaction it created: 0x00, the outcome's
-  // length (4 bytes), the outcome, the transaction (store_encoding.h, EncodeEventRecord).
-  const std::string outcome_bytes = outcome.SerializeAsString();
-  std::string record_value(1, '\0');
-  big_endian(record_value, outcome_bytes.size(), 4);
-  record_value += outcome_bytes;
-  record_value += tx.SerializeAsString();
-  puts.push_back({key('e', {instance, envelope.event_id()}), std::move(record_value)});
+  // The event's record holds its outcome and the transaction it created, encoded as the store
+  // encodes it.
+  puts.push_back({key('e', {instance, envelope.event_id()}),
+                  projections::store_encoding::EncodeEventRecord(outcome.SerializeAsString(),
+                                                                 tx.SerializeAsString())});
   std::string log_key = key('l', {instance, ""});
   big_endian(log_key, static_cast<uint64_t>(offset), 8);
   puts.push_back({std::move(log_key), envelope.event_id()});
