@@ -1,6 +1,7 @@
 // http::internal::ParseJsonFast: simdjson's parse of a document, its values applied in document
 // order to a Protobuf message through its reflection, declining whatever Protobuf's JSON mapping
-// might read otherwise (json_fast.h).
+// might read otherwise (json_fast.h); the hottest shapes are first offered to the typed readers
+// (json_typed.cc), which hand back what they do not take.
 #include "common/internal/json_fast.h"
 
 #include <google/protobuf/descriptor.h>
@@ -12,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "common/internal/json_typed.h"
 
 namespace kledger::http::internal {
 namespace {
@@ -56,20 +59,6 @@ struct Frame {
   std::vector<std::string> keys;                                 // kMap: keys seen
   std::string key;                                               // kMap: the pending key
 };
-
-// The field `name` names: its proto name, else its JSON name (lowerCamelCase unless the schema
-// says otherwise). A scan of the message's fields: the API's messages have a few, and the pool's
-// FindFieldByName hashes the name with the message's full name on every call (~6% of a single
-// transfer request's CPU in the gateway, before).
-const FieldDescriptor* FieldNamed(const Descriptor& type, std::string_view name) {
-  for (int i = 0; i < type.field_count(); ++i) {
-    if (type.field(i)->name() == name) return type.field(i);
-  }
-  for (int i = 0; i < type.field_count(); ++i) {
-    if (type.field(i)->json_name() == name) return type.field(i);
-  }
-  return nullptr;
-}
 
 // The document's values in order, as a SAX parser reports them (Feed, below). Every handler
 // returns false to decline, which stops the walk.
@@ -220,24 +209,14 @@ class Sax {
     return set(*top.reflection, top.message, field, add);
   }
 
-  // An integer in a string: only its canonical decimal form (an optional minus, no leading zero,
-  // sign or space), which Protobuf reads as the number; others are Protobuf's call.
+  // An integer in a string: only its canonical decimal form (ReadQuotedInteger); others are
+  // Protobuf's call.
   bool QuotedInteger(const std::string& text) {
-    const bool negative = !text.empty() && text[0] == '-';
-    const std::string_view digits = std::string_view(text).substr(negative ? 1 : 0);
-    if (digits.empty() || digits.size() > 20 || (digits[0] == '0' && digits.size() > 1) ||
-        (negative && digits == "0")) {
-      return false;
-    }
-    uint64_t magnitude = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return false;
-      const uint64_t digit = static_cast<uint64_t>(c - '0');
-      if (magnitude > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
-      magnitude = magnitude * 10 + digit;
-    }
+    const std::optional<internal::QuotedInteger> quoted = ReadQuotedInteger(text);
+    if (!quoted) return false;
+    const uint64_t magnitude = quoted->magnitude;
     constexpr uint64_t kInt64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-    if (negative) {
+    if (quoted->negative) {
       if (magnitude > kInt64Max + 1) return false;
       return Integer(true, static_cast<int64_t>(0 - magnitude));  // two's complement, INT64_MIN too
     }
@@ -341,6 +320,38 @@ constexpr size_t kReusedParserBytes = 64 * 1024;
 
 }  // namespace
 
+const FieldDescriptor* FieldNamed(const Descriptor& type, std::string_view name) {
+  for (int i = 0; i < type.field_count(); ++i) {
+    if (type.field(i)->name() == name) return type.field(i);
+  }
+  for (int i = 0; i < type.field_count(); ++i) {
+    if (type.field(i)->json_name() == name) return type.field(i);
+  }
+  return nullptr;
+}
+
+std::optional<QuotedInteger> ReadQuotedInteger(std::string_view text) {
+  const bool negative = !text.empty() && text[0] == '-';
+  const std::string_view digits = text.substr(negative ? 1 : 0);
+  if (digits.empty() || digits.size() > 20 || (digits[0] == '0' && digits.size() > 1) ||
+      (negative && digits == "0")) {
+    return std::nullopt;
+  }
+  uint64_t magnitude = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (magnitude > (std::numeric_limits<uint64_t>::max() - digit) / 10) return std::nullopt;
+    magnitude = magnitude * 10 + digit;
+  }
+  return QuotedInteger{negative, magnitude};
+}
+
+bool WalkJson(simdjson::dom::element value, Message& message) {
+  Sax sax(message);
+  return Feed(value, sax);
+}
+
 bool ParseJsonFast(std::string_view body, google::protobuf::Message& message) {
   message.Clear();
   // A byte-order mark, and a NUL byte (found by fuzzing: `{...}\0garbage`, which nlohmann-json,
@@ -354,8 +365,16 @@ bool ParseJsonFast(std::string_view body, google::protobuf::Message& message) {
   // simdjson checks the whole document (syntax, UTF-8, nothing after it) before a value is read.
   simdjson::dom::element document;
   if (parser.parse(body.data(), body.size()).get(document) != simdjson::SUCCESS) return false;
-  Sax sax(message);
-  const bool parsed = Feed(document, sax);
+  switch (ReadTyped(document, message)) {
+    case TypedRead::kRead:
+      return true;
+    case TypedRead::kDeclined:
+      message.Clear();  // and the walk decides
+      break;
+    case TypedRead::kNotTyped:
+      break;
+  }
+  const bool parsed = WalkJson(document, message);
   if (!parsed) message.Clear();
   return parsed;
 }

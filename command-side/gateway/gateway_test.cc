@@ -15,6 +15,8 @@ TEST(GatewayTest, AckJsonIsWhatProtobufsMappingPrints) {
       {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 23, 1234567},
       {"e", std::numeric_limits<int32_t>::max(), std::numeric_limits<int64_t>::max()},
       {"quote\" and \\ and \n", -1, -1},
+      {"tab\tand \x01 and \xC3\xA9", 1, 2},  // escaped, or kept as UTF-8
+      {"trace-1:a_b.c", 1, 2},
   };
   for (const Ack& ack : acks) {
     v1::Ack message;

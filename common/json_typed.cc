@@ -1,0 +1,237 @@
+// http::internal::ReadTyped: the hottest request shapes (TransactionCreated, and a BatchRequest
+// of Commands that create transactions) read with the generated setters. The rules are the
+// walk's (json_fast.h): a key names a field by its proto or JSON name at most once; strings for
+// strings and for enums (a value's exact name); integer literals, or canonical quoted integers,
+// in range; objects for messages and map<string, string>, arrays of them for repeated fields.
+// Anything else, and any field these readers do not list, is declined: a command of the batch
+// then goes to the walk alone, and any other object sends the whole document to it.
+#include "common/internal/json_typed.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "kledger/v1/api.pb.h"
+
+namespace kledger::http::internal {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+// The fields of one object named so far, by number: a second naming is declined, as the walk
+// declines it. Numbers of the typed messages' fields are below 64.
+class Seen {
+ public:
+  // The number of the field `key` names in `type` the first time; 0 when it names none, or one
+  // named before.
+  int First(const google::protobuf::Descriptor& type, std::string_view key) {
+    const google::protobuf::FieldDescriptor* field = FieldNamed(type, key);
+    if (field == nullptr || field->number() >= 64) return 0;
+    const uint64_t bit = uint64_t{1} << field->number();
+    if ((bits_ & bit) != 0) return 0;
+    bits_ |= bit;
+    return field->number();
+  }
+
+ private:
+  uint64_t bits_ = 0;
+};
+
+bool ReadString(element value, std::string& out) {
+  std::string_view text;
+  if (value.get_string().get(text) != simdjson::SUCCESS) return false;
+  out.assign(text);
+  return true;
+}
+
+// An enum value by its exact name (`parse`: the generated Foo_Parse); another spelling or a
+// number is declined, as the walk declines them.
+template <typename Enum>
+bool ReadEnum(element value, bool (*parse)(google::protobuf::ConstStringParam, Enum*), Enum& out) {
+  std::string_view name;
+  if (value.get_string().get(name) != simdjson::SUCCESS) return false;
+  return parse(std::string(name), &out);
+}
+
+bool ReadInt64(element value, int64_t& out) {
+  switch (value.type()) {
+    case element_type::INT64:
+      out = value.get_int64().value_unsafe();
+      return true;
+    case element_type::UINT64: {
+      const uint64_t big = value.get_uint64().value_unsafe();
+      if (big > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+      out = static_cast<int64_t>(big);
+      return true;
+    }
+    case element_type::STRING: {
+      const std::optional<QuotedInteger> quoted =
+          ReadQuotedInteger(value.get_string().value_unsafe());
+      if (!quoted) return false;
+      constexpr uint64_t kInt64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+      if (quoted->magnitude > kInt64Max + (quoted->negative ? 1 : 0)) return false;
+      // Two's complement: INT64_MIN too.
+      out = quoted->negative ? static_cast<int64_t>(0 - quoted->magnitude)
+                             : static_cast<int64_t>(quoted->magnitude);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// A map<string, string>: an object of string values, each key once.
+bool ReadStringMap(element value, google::protobuf::Map<std::string, std::string>& out) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  for (simdjson::dom::key_value_pair member : object) {
+    std::string_view text;
+    if (member.value.get_string().get(text) != simdjson::SUCCESS) return false;
+    const auto [it, added] = out.try_emplace(std::string(member.key));
+    if (!added) return false;
+    it->second.assign(text);
+  }
+  return true;
+}
+
+bool ReadEntry(element value, v1::Entry& entry) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  Seen seen;
+  for (simdjson::dom::key_value_pair member : object) {
+    switch (seen.First(*v1::Entry::descriptor(), member.key)) {
+      case v1::Entry::kAccountFieldNumber:
+        if (!ReadString(member.value, *entry.mutable_account())) return false;
+        break;
+      case v1::Entry::kDirectionFieldNumber: {
+        v1::Side side{};
+        if (!ReadEnum(member.value, &v1::Side_Parse, side)) return false;
+        entry.set_direction(side);
+        break;
+      }
+      case v1::Entry::kAmountFieldNumber: {
+        int64_t amount = 0;
+        if (!ReadInt64(member.value, amount)) return false;
+        entry.set_amount(amount);
+        break;
+      }
+      case v1::Entry::kCurrencyFieldNumber:
+        if (!ReadString(member.value, *entry.mutable_currency())) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+bool ReadTransactionCreated(element value, v1::TransactionCreated& t) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  Seen seen;
+  for (simdjson::dom::key_value_pair member : object) {
+    switch (seen.First(*v1::TransactionCreated::descriptor(), member.key)) {
+      case v1::TransactionCreated::kSourceFieldNumber:
+        if (!ReadString(member.value, *t.mutable_source())) return false;
+        break;
+      case v1::TransactionCreated::kSourceIdempkFieldNumber:
+        if (!ReadString(member.value, *t.mutable_source_idempk())) return false;
+        break;
+      case v1::TransactionCreated::kStatusFieldNumber: {
+        v1::TransactionStatus status{};
+        if (!ReadEnum(member.value, &v1::TransactionStatus_Parse, status)) return false;
+        t.set_status(status);
+        break;
+      }
+      case v1::TransactionCreated::kEntriesFieldNumber: {
+        simdjson::dom::array entries;
+        if (member.value.get_array().get(entries) != simdjson::SUCCESS) return false;
+        for (element item : entries) {
+          if (!ReadEntry(item, *t.add_entries())) return false;
+        }
+        break;
+      }
+      case v1::TransactionCreated::kDescriptionFieldNumber:
+        if (!ReadString(member.value, *t.mutable_description())) return false;
+        break;
+      case v1::TransactionCreated::kMetadataFieldNumber:
+        if (!ReadStringMap(member.value, *t.mutable_metadata())) return false;
+        break;
+      case v1::TransactionCreated::kEffectiveAtFieldNumber:
+        if (!ReadString(member.value, *t.mutable_effective_at())) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// A command that creates a transaction; any other operation is declined (the batch gives that
+// command to the walk).
+bool ReadCommand(element value, v1::Command& command) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  Seen seen;
+  for (simdjson::dom::key_value_pair member : object) {
+    switch (seen.First(*v1::Command::descriptor(), member.key)) {
+      case v1::Command::kInstanceIdFieldNumber:
+        if (!ReadString(member.value, *command.mutable_instance_id())) return false;
+        break;
+      case v1::Command::kCorrelationIdFieldNumber:
+        if (!ReadString(member.value, *command.mutable_correlation_id())) return false;
+        break;
+      case v1::Command::kCreateTransactionFieldNumber:
+        if (!ReadTransactionCreated(member.value, *command.mutable_create_transaction())) {
+          return false;
+        }
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// Each command read typed, else walked; declined only when the walk declines one too.
+bool ReadBatch(element value, v1::BatchRequest& batch) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  Seen seen;
+  for (simdjson::dom::key_value_pair member : object) {
+    if (seen.First(*v1::BatchRequest::descriptor(), member.key) !=
+        v1::BatchRequest::kCommandsFieldNumber) {
+      return false;
+    }
+    simdjson::dom::array commands;
+    if (member.value.get_array().get(commands) != simdjson::SUCCESS) return false;
+    for (element item : commands) {
+      v1::Command& command = *batch.add_commands();
+      if (ReadCommand(item, command)) continue;
+      command.Clear();
+      if (!WalkJson(item, command)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TypedRead ReadTyped(element document, google::protobuf::Message& message) {
+  bool read = false;
+  if (auto* batch = google::protobuf::DynamicCastToGenerated<v1::BatchRequest>(&message)) {
+    read = ReadBatch(document, *batch);
+  } else if (auto* t = google::protobuf::DynamicCastToGenerated<v1::TransactionCreated>(&message)) {
+    read = ReadTransactionCreated(document, *t);
+  } else if (auto* command = google::protobuf::DynamicCastToGenerated<v1::Command>(&message)) {
+    read = ReadCommand(document, *command);
+  } else {
+    return TypedRead::kNotTyped;
+  }
+  return read ? TypedRead::kRead : TypedRead::kDeclined;
+}
+
+}  // namespace kledger::http::internal
