@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "common/http.h"
+#include "common/internal/worker_pool.h"
 
 namespace kledger::http {
 
@@ -45,25 +46,6 @@ using PlainStream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_pol
 using TlsStream = beast::ssl_stream<PlainStream>;
 // The largest request header (httplib's and nginx's default is 8 KiB).
 constexpr uint32_t kHeaderLimit = 8192;
-
-// httplib's thread pool, its workers named "kl-http-work" (as top and the benchmark's per-thread
-// CPU figures show them; the event loop's thread is "kl-http").
-class NamedThreadPool final : public httplib::TaskQueue {
- public:
-  explicit NamedThreadPool(size_t threads) : pool_(threads) {}
-  void enqueue(std::function<void()> fn) override {
-    pool_.enqueue([fn = std::move(fn)] {
-      thread_local bool named = false;
-      if (!named) pthread_setname_np(pthread_self(), "kl-http-work");
-      named = true;
-      fn();
-    });
-  }
-  void shutdown() override { pool_.shutdown(); }
-
- private:
-  httplib::ThreadPool pool_;
-};
 
 // The error body for an answer a handler left without one (a bare status), and for the server's
 // own refusals.
@@ -109,7 +91,9 @@ struct Server::Core {
   std::optional<asio::ssl::context> tls;
   Acceptor acceptor{io.get_executor()};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::unique_ptr<NamedThreadPool> workers;
+  // Named "kl-http-work" (as top and the benchmark's per-thread CPU figures show them; the event
+  // loop's thread is "kl-http").
+  std::unique_ptr<internal::WorkerPool> workers;
   std::thread loop;
   std::atomic<int> in_flight{0};  // requests dispatched and not yet answered
   std::atomic<bool> stopping{false};
@@ -326,7 +310,7 @@ class Connection final : public ConnectionBase,
       asio::post(self->Lowest().get_executor(), [self] { self->Write(); });
     };
     if (route->blocking) {
-      core_->workers->enqueue(
+      core_->workers->Enqueue(
           [self = this->shared_from_this(), route, done] { self->Run(*route, done); });
     } else {
       Run(*route, done);
@@ -535,7 +519,8 @@ Status Server::Start(const HostPort& address) {
   port_ = acceptor.local_endpoint().port();
 
   core_->work.emplace(core_->io.get_executor());
-  core_->workers = std::make_unique<NamedThreadPool>(std::max(1, options_.max_concurrent_requests));
+  core_->workers = std::make_unique<internal::WorkerPool>(
+      static_cast<size_t>(std::max(1, options_.max_concurrent_requests)), "kl-http-work");
   Accept(core_);
   core_->loop = std::thread([core = core_.get()] {
     pthread_setname_np(pthread_self(), "kl-http");
@@ -571,7 +556,7 @@ void Server::Stop() {
   }
   core.work.reset();
   core.loop.join();
-  core.workers->shutdown();
+  core.workers->Shutdown();
 }
 
 std::string Server::url() const {
