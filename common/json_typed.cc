@@ -47,13 +47,20 @@ bool ReadString(element value, std::string& out) {
   return true;
 }
 
-// An enum value by its exact name (`parse`: the generated Foo_Parse); another spelling or a
-// number is declined, as the walk declines them.
+// An enum value of `type` by its exact name; another spelling or a number is declined, as the
+// walk declines them. A scan of the few values: the pool's lookup by name hashes it with the
+// enum's full name.
 template <typename Enum>
-bool ReadEnum(element value, bool (*parse)(google::protobuf::ConstStringParam, Enum*), Enum& out) {
+bool ReadEnum(element value, const google::protobuf::EnumDescriptor& type, Enum& out) {
   std::string_view name;
   if (value.get_string().get(name) != simdjson::SUCCESS) return false;
-  return parse(std::string(name), &out);
+  for (int i = 0; i < type.value_count(); ++i) {
+    if (type.value(i)->name() == name) {
+      out = static_cast<Enum>(type.value(i)->number());
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ReadInt64(element value, int64_t& out) {
@@ -108,7 +115,7 @@ bool ReadEntry(element value, v1::Entry& entry) {
         break;
       case v1::Entry::kDirectionFieldNumber: {
         v1::Side side{};
-        if (!ReadEnum(member.value, &v1::Side_Parse, side)) return false;
+        if (!ReadEnum(member.value, *v1::Side_descriptor(), side)) return false;
         entry.set_direction(side);
         break;
       }
@@ -142,7 +149,7 @@ bool ReadTransactionCreated(element value, v1::TransactionCreated& t) {
         break;
       case v1::TransactionCreated::kStatusFieldNumber: {
         v1::TransactionStatus status{};
-        if (!ReadEnum(member.value, &v1::TransactionStatus_Parse, status)) return false;
+        if (!ReadEnum(member.value, *v1::TransactionStatus_descriptor(), status)) return false;
         t.set_status(status);
         break;
       }

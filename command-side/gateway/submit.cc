@@ -1,6 +1,7 @@
 // The reply path every command handler shares, and the check of keys named by both the path
 // and the body.
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -50,13 +51,21 @@ bool TakeKeysFromPath(std::initializer_list<PathKey> keys, std::string_view what
 
 namespace {
 
-// Whether `text` reads the same in JSON unescaped: letters, digits and "-_.:", which no printer
-// escapes. An event id is hex.
+// The characters that read the same in JSON unescaped and that no printer escapes: letters,
+// digits and "-_.:".
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0; c < 256; ++c) {
+    plain[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.' || c == ':';
+  }
+  return plain;
+}();
+
+// Whether `text` (an event id is hex) needs no escaping.
 bool NeedsNoEscaping(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == ':';
-  });
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return kPlain[static_cast<unsigned char>(c)]; });
 }
 
 }  // namespace
