@@ -17,10 +17,14 @@ namespace {
 // started before it and stopped while it still lives (a thread that has exited is not counted).
 std::map<std::string, double> CpuOfThreadNamed(const char* name, std::chrono::milliseconds cpu) {
   ThreadCpu measured;
+  std::atomic<bool> named{false};
+  std::atomic<bool> started{false};
   std::atomic<bool> spun{false};
   std::atomic<bool> release{false};
   std::thread thread([&] {
     pthread_setname_np(pthread_self(), name);
+    named = true;
+    while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     // Its own CPU time, however busy the machine.
     const auto used = [] {
       timespec now{};
@@ -33,9 +37,11 @@ std::map<std::string, double> CpuOfThreadNamed(const char* name, std::chrono::mi
     spun = true;
     while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
-  // Started once the thread has its name: a thread is grouped by the name it has at Start.
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Started once the thread has its name (a thread is grouped by the name it has at Start), and
+  // before it spins.
+  while (!named) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   measured.Start();
+  started = true;
   while (!spun) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   measured.Stop();
   release = true;
