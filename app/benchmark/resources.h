@@ -60,10 +60,10 @@ RssFlatness SecondHalfFlatness(const std::vector<RssSampler::Sample>& samples, i
 // CPU time (user + system) this process's threads used between Start() and Stop(), summed over
 // several intervals and grouped by thread name: "apply" (kl-apply, the processors' apply
 // threads), "apply-write" (kl-write, their RocksDB writes), "rocksdb" (its flush and compaction
-// threads), "broker" (rdk:mock and kl-nodelay, the embedded broker), "librdkafka" (the other rdk:* threads, the
-// clients'), "http" (kl-http, an HTTP server's workers), "load" (kl-load, the benchmark's own
-// HTTP clients: the load, not kledger) and "other" (the caller's own threads). Read from
-// /proc/self/task: each thread's schedstat, in nanoseconds, or where the kernel keeps none its
+// threads), "broker" (rdk:mock and kl-nodelay, the embedded broker), "librdkafka" (the other rdk:*
+// threads, the clients'), "http" (kl-http, an HTTP server's workers), "load" (kl-load, the
+// benchmark's own HTTP clients: the load, not kledger) and "other" (the caller's own threads). Read
+// from /proc/self/task: each thread's schedstat, in nanoseconds, or where the kernel keeps none its
 // clock ticks (10 ms), which serve only intervals of seconds. A thread that exits within an
 // interval is not counted. On a machine shared with other work, CPU per event is steadier than
 // events per second.
