@@ -21,24 +21,25 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-// The fields of one object named so far, by number: a second naming is declined, as the walk
-// declines it. Numbers of the typed messages' fields are below 64.
-class Seen {
- public:
-  // The number of the field `key` names in `type` the first time; 0 when it names none, or one
-  // named before.
-  int First(const google::protobuf::Descriptor& type, std::string_view key) {
-    const google::protobuf::FieldDescriptor* field = FieldNamed(type, key);
-    if (field == nullptr || field->number() >= 64) return 0;
+// Reads `value`, an object of `type`'s fields, handing each member to `read(number, value)`.
+// Declined when it is not an object, when a key names no field of `type` (by its proto or JSON
+// name) or one named before (as the walk declines them), or when `read` declines. The typed
+// messages' field numbers are below 64.
+template <typename Read>
+bool ReadFields(element value, const google::protobuf::Descriptor& type, Read&& read) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+  uint64_t seen = 0;
+  for (simdjson::dom::key_value_pair member : object) {
+    const google::protobuf::FieldDescriptor* field = FieldNamed(type, member.key);
+    if (field == nullptr || field->number() >= 64) return false;
     const uint64_t bit = uint64_t{1} << field->number();
-    if ((bits_ & bit) != 0) return 0;
-    bits_ |= bit;
-    return field->number();
+    if ((seen & bit) != 0) return false;
+    seen |= bit;
+    if (!read(field->number(), member.value)) return false;
   }
-
- private:
-  uint64_t bits_ = 0;
-};
+  return true;
+}
 
 bool ReadString(element value, std::string& out) {
   std::string_view text;
@@ -105,124 +106,94 @@ bool ReadStringMap(element value, google::protobuf::Map<std::string, std::string
 }
 
 bool ReadEntry(element value, v1::Entry& entry) {
-  simdjson::dom::object object;
-  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
-  Seen seen;
-  for (simdjson::dom::key_value_pair member : object) {
-    switch (seen.First(*v1::Entry::descriptor(), member.key)) {
+  return ReadFields(value, *v1::Entry::descriptor(), [&](int number, element field) {
+    switch (number) {
       case v1::Entry::kAccountFieldNumber:
-        if (!ReadString(member.value, *entry.mutable_account())) return false;
-        break;
+        return ReadString(field, *entry.mutable_account());
       case v1::Entry::kDirectionFieldNumber: {
         v1::Side side{};
-        if (!ReadEnum(member.value, *v1::Side_descriptor(), side)) return false;
+        if (!ReadEnum(field, *v1::Side_descriptor(), side)) return false;
         entry.set_direction(side);
-        break;
+        return true;
       }
       case v1::Entry::kAmountFieldNumber: {
         int64_t amount = 0;
-        if (!ReadInt64(member.value, amount)) return false;
+        if (!ReadInt64(field, amount)) return false;
         entry.set_amount(amount);
-        break;
+        return true;
       }
       case v1::Entry::kCurrencyFieldNumber:
-        if (!ReadString(member.value, *entry.mutable_currency())) return false;
-        break;
+        return ReadString(field, *entry.mutable_currency());
       default:
         return false;
     }
-  }
-  return true;
+  });
 }
 
 bool ReadTransactionCreated(element value, v1::TransactionCreated& t) {
-  simdjson::dom::object object;
-  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
-  Seen seen;
-  for (simdjson::dom::key_value_pair member : object) {
-    switch (seen.First(*v1::TransactionCreated::descriptor(), member.key)) {
+  return ReadFields(value, *v1::TransactionCreated::descriptor(), [&](int number, element field) {
+    switch (number) {
       case v1::TransactionCreated::kSourceFieldNumber:
-        if (!ReadString(member.value, *t.mutable_source())) return false;
-        break;
+        return ReadString(field, *t.mutable_source());
       case v1::TransactionCreated::kSourceIdempkFieldNumber:
-        if (!ReadString(member.value, *t.mutable_source_idempk())) return false;
-        break;
+        return ReadString(field, *t.mutable_source_idempk());
       case v1::TransactionCreated::kStatusFieldNumber: {
         v1::TransactionStatus status{};
-        if (!ReadEnum(member.value, *v1::TransactionStatus_descriptor(), status)) return false;
+        if (!ReadEnum(field, *v1::TransactionStatus_descriptor(), status)) return false;
         t.set_status(status);
-        break;
+        return true;
       }
       case v1::TransactionCreated::kEntriesFieldNumber: {
         simdjson::dom::array entries;
-        if (member.value.get_array().get(entries) != simdjson::SUCCESS) return false;
+        if (field.get_array().get(entries) != simdjson::SUCCESS) return false;
         for (element item : entries) {
           if (!ReadEntry(item, *t.add_entries())) return false;
         }
-        break;
+        return true;
       }
       case v1::TransactionCreated::kDescriptionFieldNumber:
-        if (!ReadString(member.value, *t.mutable_description())) return false;
-        break;
+        return ReadString(field, *t.mutable_description());
       case v1::TransactionCreated::kMetadataFieldNumber:
-        if (!ReadStringMap(member.value, *t.mutable_metadata())) return false;
-        break;
+        return ReadStringMap(field, *t.mutable_metadata());
       case v1::TransactionCreated::kEffectiveAtFieldNumber:
-        if (!ReadString(member.value, *t.mutable_effective_at())) return false;
-        break;
+        return ReadString(field, *t.mutable_effective_at());
       default:
         return false;
     }
-  }
-  return true;
+  });
 }
 
 // A command that creates a transaction; any other operation is declined (the batch gives that
 // command to the walk).
 bool ReadCommand(element value, v1::Command& command) {
-  simdjson::dom::object object;
-  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
-  Seen seen;
-  for (simdjson::dom::key_value_pair member : object) {
-    switch (seen.First(*v1::Command::descriptor(), member.key)) {
+  return ReadFields(value, *v1::Command::descriptor(), [&](int number, element field) {
+    switch (number) {
       case v1::Command::kInstanceIdFieldNumber:
-        if (!ReadString(member.value, *command.mutable_instance_id())) return false;
-        break;
+        return ReadString(field, *command.mutable_instance_id());
       case v1::Command::kCorrelationIdFieldNumber:
-        if (!ReadString(member.value, *command.mutable_correlation_id())) return false;
-        break;
+        return ReadString(field, *command.mutable_correlation_id());
       case v1::Command::kCreateTransactionFieldNumber:
-        if (!ReadTransactionCreated(member.value, *command.mutable_create_transaction())) {
-          return false;
-        }
-        break;
+        return ReadTransactionCreated(field, *command.mutable_create_transaction());
       default:
         return false;
     }
-  }
-  return true;
+  });
 }
 
 // Each command read typed, else walked; declined only when the walk declines one too.
 bool ReadBatch(element value, v1::BatchRequest& batch) {
-  simdjson::dom::object object;
-  if (value.get_object().get(object) != simdjson::SUCCESS) return false;
-  Seen seen;
-  for (simdjson::dom::key_value_pair member : object) {
-    if (seen.First(*v1::BatchRequest::descriptor(), member.key) !=
-        v1::BatchRequest::kCommandsFieldNumber) {
-      return false;
-    }
+  return ReadFields(value, *v1::BatchRequest::descriptor(), [&](int number, element field) {
+    if (number != v1::BatchRequest::kCommandsFieldNumber) return false;
     simdjson::dom::array commands;
-    if (member.value.get_array().get(commands) != simdjson::SUCCESS) return false;
+    if (field.get_array().get(commands) != simdjson::SUCCESS) return false;
     for (element item : commands) {
       v1::Command& command = *batch.add_commands();
       if (ReadCommand(item, command)) continue;
       command.Clear();
       if (!WalkJson(item, command)) return false;
     }
-  }
-  return true;
+    return true;
+  });
 }
 
 }  // namespace
