@@ -17,6 +17,11 @@ TEST(GatewayTest, AckJsonIsWhatProtobufsMappingPrints) {
       {"quote\" and \\ and \n", -1, -1},
       {"tab\tand \x01 and \xC3\xA9", 1, 2},  // escaped, or kept as UTF-8
       {"trace-1:a_b.c", 1, 2},
+      // One character to escape among plain ones: each must leave the quick path.
+      {"a\tb", 1, 2},
+      {"a\"b", 1, 2},
+      {"a\\b", 1, 2},
+      {"a\x01z", 1, 2},
   };
   for (const Ack& ack : acks) {
     v1::Ack message;
