@@ -20,8 +20,9 @@ process ids and bootstrap address. Settings are light enough for a 2-core machin
 A cluster directory that already holds a formatted cluster is started again as it was (its logs
 are kept), so `start` after `stop` resumes with every record. Environment: KLEDGER_KAFKA_VERSION
 (default: the pom's), KLEDGER_KAFKA_CACHE (default ~/.cache/kledger/kafka), JAVA (default java),
-KLEDGER_KAFKA_JVM_OPTS (more JVM flags for every node, after the defaults of jvm_command, which
-they override: e.g. "-Xmx1024m" or another collector, "-XX:-UseG1GC -XX:+UseParallelGC").
+KLEDGER_KAFKA_JVM_OPTS (more JVM flags, split as a shell would, for every JVM this starts: the
+nodes and the storage format; after the defaults of jvm_command, which they override: e.g.
+"-Xmx1024m" or another collector, "-XX:-UseG1GC -XX:+UseParallelGC").
 """
 
 import argparse
@@ -30,6 +31,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -175,7 +177,7 @@ def jvm_command(cluster, main_class, *args):
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
             "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn",
-            *os.environ.get("KLEDGER_KAFKA_JVM_OPTS", "").split(),
+            *shlex.split(os.environ.get("KLEDGER_KAFKA_JVM_OPTS", "")),
             "-cp", f"{libs}/*", main_class, *args]
 
 
