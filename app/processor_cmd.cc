@@ -128,8 +128,9 @@ void RegisterProcessor(CLI::App& app, Runner& run) {
                 "it from")
       ->envname("KLEDGER_NO_OUTCOMES");
   cmd->add_option("--outcomes-interval-ms", flags->outcomes_interval_ms,
-                  "longest a partition's outcomes wait for more before they are published (one "
-                  "transaction each), unless 2000 wait; 0: after every commit")
+                  "longest a partition's outcomes wait for more before they are published, "
+                  "unless 2000 wait (every partition with outcomes waiting joins the same "
+                  "transaction); 0: after every commit")
       ->envname("KLEDGER_OUTCOMES_INTERVAL_MS")
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <thread>
 
+#include "common/kafka/consumer.h"
 #include "kledger/v1/outcomes.pb.h"
 #include "processors/outcome_record.h"
 #include "processors/topic_scan.h"
@@ -70,6 +72,39 @@ Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::s
   }
 }
 
+Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string& topic,
+                              int32_t partition, std::chrono::milliseconds timeout) {
+  // A read_committed consumer's high watermark is the last stable offset.
+  static kafka::NoRebalanceListener no_rebalances;
+  kafka::Properties committed = props;
+  committed["group.id"] = "kledger-outcome-relay";
+  committed["isolation.level"] = "read_committed";
+  kafka::Properties uncommitted = committed;
+  uncommitted["isolation.level"] = "read_uncommitted";
+  ASSIGN_OR_RETURN(auto stable_reader, kafka::Consumer::Create(committed, &no_rebalances));
+  ASSIGN_OR_RETURN(auto high_reader, kafka::Consumer::Create(uncommitted, &no_rebalances));
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    const auto left =
+        std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                 std::chrono::milliseconds(1));
+    // The stable offset first: if the high watermark read after it is no higher, no transaction
+    // was open when it was read, and none has added records since.
+    ASSIGN_OR_RETURN(auto stable, stable_reader->QueryWatermarks(topic, partition, left));
+    ASSIGN_OR_RETURN(auto high, high_reader->QueryWatermarks(topic, partition, left));
+    if (stable.second >= high.second) return Status::Ok();
+    if (Clock::now() >= deadline) {
+      return Status::Timeout(
+          "partition " + std::to_string(partition) + " of " + topic +
+          " still has a transaction open after " + std::to_string(timeout.count()) +
+          " ms (last stable offset " + std::to_string(stable.second) + ", high watermark " +
+          std::to_string(high.second) +
+          "): a previous owner's, which the broker aborts at its transaction timeout");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 OutcomeRelay::OutcomeRelay(kafka::Properties props, OutcomeRelayOptions options,
                            projections::ProjectionStore& store, prometheus::Registry& registry)
     : props_(std::move(props)),
@@ -110,19 +145,15 @@ void OutcomeRelay::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::vector<std::shared_ptr<Partition>> parts;
   {
     std::lock_guard lock(mu_);
-    for (auto& [partition, part] : partitions_) parts.push_back(std::move(part));
-    for (auto& part : retired_) parts.push_back(std::move(part));
     partitions_.clear();
     retired_.clear();
   }
-  // What is not published stays in the outbox for the next owner; an open transaction (none
-  // outside a step) would be aborted by its init.
-  for (auto& part : parts) {
-    if (part->producer) (void)part->producer->Close(std::chrono::milliseconds(0));
-  }
+  // What is not published stays in the outbox for the next owner; no transaction is open
+  // outside Publish().
+  if (producer_) (void)producer_->Close(std::chrono::milliseconds(0));
+  producer_.reset();
 }
 
 void OutcomeRelay::Own(int32_t partition, int64_t applied_next) {
@@ -154,6 +185,9 @@ void OutcomeRelay::Disown(int32_t partition) {
     woken_ = true;
   }
   wake_.notify_all();
+  // A transaction that took the partition before it went ends first; the next one cannot take
+  // it (Due() takes only partitions still owned).
+  std::lock_guard transaction(transaction_mu_);
 }
 
 void OutcomeRelay::Applied(int32_t partition, int64_t next_offset) {
@@ -194,12 +228,11 @@ void OutcomeRelay::Loop() {
   Clock::time_point next_due = Clock::time_point::max();
   while (!stopping_) {
     std::vector<std::shared_ptr<Partition>> work;
-    std::vector<std::shared_ptr<Partition>> retired;
     {
       std::unique_lock lock(mu_);
       if (!more) {
         // Until a partition's transaction is due, or something changes; at least every 100 ms
-        // (retries, and a producer's init after a failure, are looked at then).
+        // (retries, and the producer's init after a failure, are looked at then).
         const auto wait = std::clamp(
             std::chrono::ceil<std::chrono::milliseconds>(next_due == Clock::time_point::max()
                                                              ? std::chrono::milliseconds(100)
@@ -208,162 +241,226 @@ void OutcomeRelay::Loop() {
         wake_.wait_for(lock, wait, [&] { return woken_; });
       }
       woken_ = false;
-      retired.swap(retired_);
-      for (const auto& [partition, part] : partitions_) work.push_back(part);
-      // The last step of a retired partition has ended (steps run below, on this thread): its
-      // gauge goes, unless the partition is owned again and the gauge is the new owner's too.
-      for (const auto& part : retired) {
+      // A retired partition's gauge goes, unless the partition is owned again and the gauge is
+      // the new owner's too.
+      for (const auto& part : retired_) {
         if (!partitions_.contains(part->partition)) lag_.Remove(part->lag);
       }
+      retired_.clear();
+      for (const auto& [partition, part] : partitions_) work.push_back(part);
     }
-    // Producers of partitions no longer owned close here, off the apply thread; an open
-    // transaction of theirs is aborted by the next owner's init.
-    for (auto& part : retired) {
-      if (part->producer) (void)part->producer->Close(std::chrono::milliseconds(0));
-    }
-    retired.clear();
     more = false;
     next_due = Clock::time_point::max();
+    if (work.empty()) continue;
+    if (!producer_) {
+      if (Clock::now() < retry_at_) continue;
+      if (Status s = InitProducer(); !s.ok()) continue;
+    }
     for (auto& part : work) {
       if (stopping_) break;
-      more = Step(*part, next_due) || more;
+      bool ready = false;
+      {
+        std::lock_guard lock(mu_);
+        ready = part->progress.ready;
+      }
+      if (ready || Clock::now() < part->retry_at) continue;
+      if (Status s = Recover(*part); !s.ok()) RecoveryFailed(*part, s);
+    }
+    if (stopping_) break;
+    std::lock_guard transaction(transaction_mu_);
+    std::vector<Share> shares = Due(work, next_due, more);
+    if (shares.empty()) continue;
+    if (Status s = Publish(shares); !s.ok()) {
+      TransactionFailed("publish", s);
+      more = false;
     }
   }
 }
 
-bool OutcomeRelay::Step(Partition& part, Clock::time_point& next_due) {
-  if (Clock::now() < part.retry_at) return false;
-  if (!part.producer) {
-    Status init = Init(part);
-    if (!init.ok()) return false;
-  }
-  {
-    std::lock_guard lock(mu_);
-    const int64_t lag = part.progress.Lag();
-    const Clock::time_point due = part.progress.waiting_since + options_.interval;
-    if (lag == 0) return false;
-    if (lag < static_cast<int64_t>(options_.max_records) && Clock::now() < due) {
-      next_due = std::min(next_due, due);
-      return false;
-    }
-  }
-  auto published = PublishOnce(part);
-  if (!published.ok()) {
-    Failed(part, "publish", published.status());
-    return false;
-  }
-  return *published;
-}
-
-Status OutcomeRelay::Init(Partition& part) {
-  const int32_t p = part.partition;
+Status OutcomeRelay::InitProducer() {
   kafka::Properties props = props_;
-  props["transactional.id"] = options_.transactional_id_prefix + "." + std::to_string(p);
-  props["transaction.timeout.ms"] = std::to_string(options_.kafka_timeout.count());
+  props["transactional.id"] = options_.transactional_id;
+  props["transaction.timeout.ms"] = std::to_string(options_.transaction_timeout.count());
   auto producer = kafka::Producer::Create(props, kafka::DeliveryThread::kCaller);
   if (!producer.ok()) {
-    Failed(part, "init", producer.status());
+    TransactionFailed("init", producer.status());
     return producer.status();
   }
-  // Fences any earlier producer of this partition (a previous owner, alive or not) and aborts
-  // its open transaction: from here on only this one can add to the partition.
+  // Aborts what an earlier producer of this id (this relay before a failure, or before a
+  // restart) left open, and fences that producer.
   if (Status s = (*producer)->InitTransactions(options_.kafka_timeout); !s.ok()) {
-    Failed(part, "init", s);
+    TransactionFailed("init", s);
     return s;
   }
-  // Then where the previous owners got to: the topic itself says.
-  auto last = LastPublishedOffset(props_, options_.topic, p, options_.kafka_timeout);
-  if (!last.ok()) {
-    Failed(part, "recover", last.status());
-    return last.status();
-  }
-  // Entries at or below it are published: whoever wrote them, they are the same records.
-  if (Status s = store_.DeleteOutbox(p, 0, *last); !s.ok()) {
-    spdlog::warn("outcome relay: partition {}: cannot delete published outbox entries: {}", p,
-                 s.ToString());
-  }
-  part.producer = std::move(*producer);
-  {
-    std::lock_guard lock(mu_);
-    part.progress.ready = true;
-    part.progress.published_through = std::max(part.progress.published_through, *last);
-    part.lag->Set(static_cast<double>(part.progress.Lag()));
-  }
-  spdlog::info("outcome relay: partition {} ready, {} published through source offset {}", p,
-               options_.topic, *last);
+  producer_ = std::move(*producer);
   return Status::Ok();
 }
 
-Result<bool> OutcomeRelay::PublishOnce(Partition& part) {
+Status OutcomeRelay::Recover(Partition& part) {
   const int32_t p = part.partition;
-  int64_t from = 0;
-  int64_t applied_next = 0;
-  {
-    std::lock_guard lock(mu_);
-    from = part.progress.published_through + 1;
-    applied_next = part.progress.applied_next;
-  }
-  if (from >= applied_next) return false;
-  // Everything applied below `applied_next` is committed, outbox included: what is not read
-  // now has no outcome to publish.
-  auto entries = store_.ReadOutbox(p, from, options_.max_records, options_.max_bytes);
-  if (!entries.ok()) {
-    Failed(part, "read", entries.status());
-    return false;
-  }
-  // Whether this transaction takes every outcome applied when it began: what waits after it
-  // then came since, and waits its interval (else the rest is due at once).
-  size_t bytes = 0;
-  for (const auto& entry : *entries) bytes += entry.record.size();
-  const bool drains = entries->size() < options_.max_records && bytes < options_.max_bytes;
-  std::vector<projections::ProjectionStore::OutboxEntry> below;
-  for (auto& entry : *entries) {
-    if (entry.offset < applied_next) below.push_back(std::move(entry));
-  }
-  if (below.empty()) {
-    SetPublishedThrough(part, applied_next - 1);
-    return false;
-  }
-  RETURN_IF_ERROR(part.producer->BeginTransaction());
-  std::vector<kafka::HeaderView> header_views;
-  for (const auto& entry : below) {
-    // Its key and headers only: the record is published as it was written.
-    internal::OutcomeHeadline record;
-    if (!record.ParseFromString(entry.record)) {
-      return Status::Corruption("outbox entry " + std::to_string(p) + ":" +
-                                std::to_string(entry.offset) + " is not an OutcomeRecord");
-    }
-    const kafka::Headers headers = OutcomeHeaders(record);
-    header_views.clear();
-    for (const auto& h : headers) header_views.push_back({h.key, h.value});
-    kafka::ProducerRecordView view{options_.topic.c_str(), record.instance_id(), entry.record,
-                                   header_views, p};
-    RETURN_IF_ERROR(part.producer->Produce(view, [](Result<kafka::DeliveryReport>) {
-      // A failed record fails the commit, which reports it.
-    }));
-  }
-  if (options_.before_commit) {
-    // Delivered first, so that what the hook holds is a transaction the broker has.
-    RETURN_IF_ERROR(part.producer->Flush(options_.kafka_timeout));
-    options_.before_commit(p);
-  }
-  RETURN_IF_ERROR(part.producer->CommitTransaction(options_.kafka_timeout));
-  const int64_t last = below.back().offset;
-  part.published->Increment(static_cast<double>(below.size()));
-  // Offsets between `last` and `applied_next` with no entry are passed over by the next step,
-  // which finds nothing there.
-  SetPublishedThrough(part, last);
-  if (drains) {
-    std::lock_guard lock(mu_);
-    part.progress.waiting_since = Clock::now();
-  }
-  part.attempts = 0;
-  if (Status s = store_.DeleteOutbox(p, below.front().offset, last); !s.ok()) {
-    // Left behind, they are deleted when this partition's relay next starts.
+  // A previous owner's transaction may still commit: where the topic ends is known once none
+  // is open. (This relay's own were aborted by its producer's init.)
+  RETURN_IF_ERROR(AwaitNoOpenTransaction(props_, options_.topic, p, options_.kafka_timeout));
+  ASSIGN_OR_RETURN(const int64_t last,
+                   LastPublishedOffset(props_, options_.topic, p, options_.kafka_timeout));
+  // Entries at or below it are published: whoever wrote them, they are the same records.
+  if (Status s = store_.DeleteOutbox(p, 0, last); !s.ok()) {
     spdlog::warn("outcome relay: partition {}: cannot delete published outbox entries: {}", p,
                  s.ToString());
   }
-  return true;
+  part.attempts = 0;
+  {
+    std::lock_guard lock(mu_);
+    part.progress.ready = true;
+    part.progress.published_through = std::max(part.progress.published_through, last);
+    part.lag->Set(static_cast<double>(part.progress.Lag()));
+  }
+  spdlog::info("outcome relay: partition {} ready, {} published through source offset {}", p,
+               options_.topic, last);
+  return Status::Ok();
+}
+
+std::vector<OutcomeRelay::Share> OutcomeRelay::Due(
+    const std::vector<std::shared_ptr<Partition>>& parts, Clock::time_point& next_due, bool& more) {
+  // Once one partition's transaction is due, every partition with outcomes waiting goes into it:
+  // a transaction costs about the same however many it holds.
+  struct Waiting {
+    std::shared_ptr<Partition> part;
+    int64_t from = 0;
+    int64_t applied_next = 0;
+  };
+  std::vector<Waiting> waiting;
+  bool due_now = false;
+  {
+    std::lock_guard lock(mu_);
+    const Clock::time_point now = Clock::now();
+    for (const auto& part : parts) {
+      auto owned = partitions_.find(part->partition);
+      if (owned == partitions_.end() || owned->second != part || !part->progress.ready) continue;
+      const int64_t lag = part->progress.Lag();
+      if (lag == 0) continue;
+      const Clock::time_point due = part->progress.waiting_since + options_.interval;
+      if (lag >= static_cast<int64_t>(options_.max_records) || now >= due) {
+        due_now = true;
+      } else {
+        next_due = std::min(next_due, due);
+      }
+      waiting.push_back({part, part->progress.published_through + 1, part->progress.applied_next});
+    }
+  }
+  if (!due_now) return {};
+  std::vector<Share> shares;
+  size_t bytes = 0;
+  for (const auto& [part, from, applied_next] : waiting) {
+    const int32_t p = part->partition;
+    if (bytes >= options_.max_bytes) {
+      more = true;  // the next transaction, at once
+      break;
+    }
+    // Everything applied below `applied_next` is committed, outbox included: what is not read
+    // now has no outcome to publish.
+    auto entries = store_.ReadOutbox(p, from, options_.max_records, options_.max_bytes - bytes);
+    if (!entries.ok()) {
+      failures_.Add({{"stage", "read"}}).Increment();
+      spdlog::warn("outcome relay: partition {}: cannot read the outbox: {}", p,
+                   entries.status().ToString());
+      continue;
+    }
+    // Whether the share takes every outcome applied when it was read: what waits after it then
+    // came since, and waits its interval (else the rest is due at once).
+    size_t read_bytes = 0;
+    for (const auto& entry : *entries) read_bytes += entry.record.size();
+    Share share{part,
+                {},
+                entries->size() < options_.max_records && read_bytes < options_.max_bytes - bytes};
+    for (auto& entry : *entries) {
+      if (entry.offset < applied_next) share.entries.push_back(std::move(entry));
+    }
+    if (share.entries.empty()) {
+      // Nothing to publish below `applied_next`; what was applied since is looked at again.
+      SetPublishedThrough(*part, applied_next - 1);
+      std::lock_guard lock(mu_);
+      more = more || part->progress.Lag() > 0;
+      continue;
+    }
+    for (const auto& entry : share.entries) bytes += entry.record.size();
+    more = more || !share.drains;
+    shares.push_back(std::move(share));
+  }
+  return shares;
+}
+
+Status OutcomeRelay::Publish(std::vector<Share>& shares) {
+  RETURN_IF_ERROR(producer_->BeginTransaction());
+  // Filled by the delivery reports, which run inside Flush() on this thread, or at the
+  // producer's close after a failure: shared, so that they outlive this call.
+  struct Delivered {
+    std::map<int32_t, int64_t> next_offset;  // per outcomes partition, past its last record
+    Status failure = Status::Ok();
+  };
+  auto delivered = std::make_shared<Delivered>();
+  std::vector<kafka::HeaderView> header_views;
+  std::vector<int32_t> partitions;
+  for (const Share& share : shares) {
+    const int32_t p = share.part->partition;
+    partitions.push_back(p);
+    for (const auto& entry : share.entries) {
+      // Its key and headers only: the record is published as it was written.
+      internal::OutcomeHeadline record;
+      if (!record.ParseFromString(entry.record)) {
+        return Status::Corruption("outbox entry " + std::to_string(p) + ":" +
+                                  std::to_string(entry.offset) + " is not an OutcomeRecord");
+      }
+      const kafka::Headers headers = OutcomeHeaders(record);
+      header_views.clear();
+      for (const auto& h : headers) header_views.push_back({h.key, h.value});
+      kafka::ProducerRecordView view{options_.topic.c_str(), record.instance_id(), entry.record,
+                                     header_views, p};
+      RETURN_IF_ERROR(producer_->Produce(view, [delivered](Result<kafka::DeliveryReport> report) {
+        if (!report.ok()) {
+          if (delivered->failure.ok()) delivered->failure = report.status();
+          return;
+        }
+        int64_t& next = delivered->next_offset[report->partition];
+        next = std::max(next, report->offset + 1);
+      }));
+    }
+  }
+  // Delivered before the offsets go: a zombie's records are then in the log, holding the
+  // partitions' last stable offset, before the coordinator last accepts its membership.
+  RETURN_IF_ERROR(producer_->Flush(options_.kafka_timeout));
+  RETURN_IF_ERROR(delivered->failure);
+  if (options_.before_commit) options_.before_commit(partitions);
+  if (options_.group_metadata) {
+    ASSIGN_OR_RETURN(const kafka::GroupMetadata group, options_.group_metadata());
+    // The relay's position in the outcomes topic, committed as its processor's group's: what
+    // the coordinator checks is the membership that comes with it.
+    std::vector<kafka::TopicPartition> offsets;
+    for (const auto& [p, next] : delivered->next_offset)
+      offsets.push_back({options_.topic, p, next});
+    RETURN_IF_ERROR(producer_->SendOffsetsToTransaction(offsets, group, options_.kafka_timeout));
+  }
+  RETURN_IF_ERROR(producer_->CommitTransaction(options_.kafka_timeout));
+  attempts_ = 0;
+  for (Share& share : shares) {
+    Partition& part = *share.part;
+    const int64_t last = share.entries.back().offset;
+    part.published->Increment(static_cast<double>(share.entries.size()));
+    // Offsets between `last` and `applied_next` with no entry are passed over by the next
+    // transaction, which finds nothing there.
+    SetPublishedThrough(part, last);
+    if (share.drains) {
+      std::lock_guard lock(mu_);
+      part.progress.waiting_since = Clock::now();
+    }
+    if (Status s = store_.DeleteOutbox(part.partition, share.entries.front().offset, last);
+        !s.ok()) {
+      // Left behind, they are deleted when this partition is next recovered.
+      spdlog::warn("outcome relay: partition {}: cannot delete published outbox entries: {}",
+                   part.partition, s.ToString());
+    }
+  }
+  return Status::Ok();
 }
 
 void OutcomeRelay::SetPublishedThrough(Partition& part, int64_t offset) {
@@ -373,20 +470,41 @@ void OutcomeRelay::SetPublishedThrough(Partition& part, int64_t offset) {
   part.lag->Set(static_cast<double>(part.progress.Lag()));
 }
 
-void OutcomeRelay::Failed(Partition& part, const char* stage, const Status& why) {
+void OutcomeRelay::TransactionFailed(const char* stage, const Status& why) {
   failures_.Add({{"stage", stage}}).Increment();
+  ++attempts_;
+  const int shift = std::min(attempts_ - 1, 16);
+  const auto pause = std::min(options_.retry_cap, options_.retry_base * (1 << shift));
+  retry_at_ = Clock::now() + pause;
+  spdlog::warn("outcome relay: {} failed (attempt {}), again in {} ms: {}", stage, attempts_,
+               pause.count(), why.ToString());
+  // Aborted now if it can be (a zombie's refused offsets, a failed delivery), so that the
+  // partitions' next readers need not wait for its timeout; in any other state the next
+  // producer's init settles it. Whether its commit landed, each partition's end says.
+  if (producer_) {
+    (void)producer_->AbortTransaction(
+        std::min(options_.kafka_timeout, std::chrono::milliseconds(5000)));
+    (void)producer_->Close(std::chrono::milliseconds(0));
+  }
+  producer_.reset();
+  std::lock_guard lock(mu_);
+  for (auto& [partition, part] : partitions_) {
+    part->progress.ready = false;
+    part->progress.failure = std::string(stage) + ": " + why.ToString();
+    part->retry_at = {};
+  }
+}
+
+void OutcomeRelay::RecoveryFailed(Partition& part, const Status& why) {
+  failures_.Add({{"stage", "recover"}}).Increment();
   ++part.attempts;
   const int shift = std::min(part.attempts - 1, 16);
   const auto pause = std::min(options_.retry_cap, options_.retry_base * (1 << shift));
   part.retry_at = Clock::now() + pause;
-  spdlog::warn("outcome relay: partition {}: {} failed (attempt {}), again in {} ms: {}",
-               part.partition, stage, part.attempts, pause.count(), why.ToString());
-  // Whatever state the transaction is in, a new producer's init settles it.
-  if (part.producer) (void)part.producer->Close(std::chrono::milliseconds(0));
-  part.producer.reset();
+  spdlog::warn("outcome relay: partition {}: recovery failed (attempt {}), again in {} ms: {}",
+               part.partition, part.attempts, pause.count(), why.ToString());
   std::lock_guard lock(mu_);
-  part.progress.ready = false;
-  part.progress.failure = std::string(stage) + ": " + why.ToString();
+  part.progress.failure = "recover: " + why.ToString();
 }
 
 }  // namespace kledger::processors

@@ -1,7 +1,8 @@
 // The outcome stream's relay: publishes the outbox (ProjectionStore::ReadOutbox, written by the
 // applier in the same commit as the state) to kledger.outcomes, exactly once in effect, with one
-// transactional producer per owned partition. processors/README.md, "The outcome stream", has
-// the design and why it holds across crashes, rebalances and zombie processors.
+// transactional producer per processor, fenced by the consumer group's generation (KIP-447).
+// processors/README.md, "The outcome stream", has the design and why it holds across crashes,
+// rebalances and zombie processors.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -30,24 +31,36 @@ namespace kledger::processors {
 
 struct OutcomeRelayOptions {
   std::string topic = "kledger.outcomes";  // default "kledger.outcomes"
-  // A partition's producer is "<transactional_id_prefix>.<partition>": the same for whichever
-  // processor owns the partition, so that its new owner fences the old one. Default
-  // "kledger-processors.kledger.outcomes" (the group, then the topic).
-  std::string transactional_id_prefix = "kledger-processors.kledger.outcomes";
-  size_t max_records = 2000;   // per transaction; default 2000
-  size_t max_bytes = 4 << 20;  // per transaction, past one; default 4 MiB
+  // The relay's one transactional producer: unique among the relays running, and the same for
+  // a processor across restarts (a restarted one then aborts its predecessor's open transaction
+  // at once instead of after `transaction_timeout`). Default
+  // "kledger-processors.kledger.outcomes" (the group, then the topic); a processor appends where
+  // it runs and its data directory.
+  std::string transactional_id = "kledger-processors.kledger.outcomes";
+  // The membership of the processor's group consumer, sent with every transaction's offsets so
+  // that a zombie's transaction (a relay whose processor has left the group, or been put out of
+  // it, and does not know yet) is refused by the group coordinator (KIP-447). Empty: none sent,
+  // and nothing but the transactional id fences this relay (a relay on its own, in tests).
+  std::function<Result<kafka::GroupMetadata>()> group_metadata;
+  size_t max_records = 2000;   // per partition per transaction; default 2000
+  size_t max_bytes = 4 << 20;  // per transaction, past one partition's; default 4 MiB
   // How long a partition's applied outcomes may wait for more before they are published, unless
-  // max_records are waiting: a transaction per partition at most this often. A transaction
-  // costs the relay, its producer and the broker about the same however few records it holds
-  // (~1.9 ms of the processor's CPU besides the broker's, docs/performance.md, "Lever: the
-  // relay's transactions at most every 500 ms"). Default 500 ms; 0 publishes after every commit.
+  // max_records are waiting. A transaction costs the relay, its producer and the broker about the
+  // same however few records it holds (docs/performance.md, "Lever: the relay's transactions at
+  // most every 500 ms"); once one partition is due, every partition with outcomes waiting goes
+  // into its transaction. Default 500 ms; 0 publishes after every commit.
   std::chrono::milliseconds interval{500};
   std::chrono::milliseconds kafka_timeout{30000};  // init, commit, recovery read; default 30 s
-  std::chrono::milliseconds retry_base{200};       // first pause after a failure; default 200 ms
-  std::chrono::milliseconds retry_cap{10000};      // longest pause; default 10 s
-  // Called between a transaction's records and its commit, on the relay thread, with the
-  // partition. For the test of a fenced zombie, which holds a relay there. Default none.
-  std::function<void(int32_t partition)> before_commit;
+  // The broker aborts a transaction left open longer (a relay dead inside it): until then the
+  // partitions it holds have no new last stable offset, and their next owners wait to recover.
+  // Default 10 s.
+  std::chrono::milliseconds transaction_timeout{10000};
+  std::chrono::milliseconds retry_base{200};   // first pause after a failure; default 200 ms
+  std::chrono::milliseconds retry_cap{10000};  // longest pause; default 10 s
+  // Called between a transaction's records (delivered) and its offsets and commit, on the relay
+  // thread, with the transaction's partitions. For the test of a fenced zombie, which holds a
+  // relay there. Default none.
+  std::function<void(const std::vector<int32_t>& partitions)> before_commit;
 };
 
 // What the relay knows about one partition it publishes.
@@ -56,7 +69,7 @@ struct RelayProgress {
   // before the first.
   int64_t published_through = -1;
   int64_t applied_next = 0;  // the processor's next offset to apply: outcomes below it exist
-  bool ready = false;        // fenced any previous owner and recovered its position
+  bool ready = false;        // recovered its position from the topic, no earlier transaction open
   std::string failure;       // the last failure, until a transaction succeeds; empty otherwise
   // Source offsets applied whose outcomes are not yet published.
   int64_t Lag() const { return std::max<int64_t>(0, applied_next - 1 - published_through); }
@@ -68,14 +81,22 @@ struct RelayProgress {
 // Reads the end of `partition` of the outcomes topic as a read_committed consumer and returns
 // the source offset of its last committed outcome; -1 when it holds none. Records that are not
 // OutcomeRecords (written by someone else) are passed over with a warning. Unavailable/Timeout
-// when Kafka does not answer.
+// when Kafka does not answer. It reads up to the last stable offset: an open transaction's
+// records, which may still be committed, are not counted (see AwaitNoOpenTransaction).
 Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::string& topic,
                                     int32_t partition, std::chrono::milliseconds timeout);
 
+// Waits until no transaction is open in `partition` of `topic`: its last stable offset (where a
+// read_committed reader stops) has reached its high watermark. A previous owner's transaction
+// ends by its commit, by its abort (a zombie's offsets refused), or at its timeout. Timeout
+// (naming the partition) when one is still open after `timeout`.
+Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string& topic,
+                              int32_t partition, std::chrono::milliseconds timeout);
+
 class OutcomeRelay {
  public:
-  // `props`: bootstrap.servers and any -X overrides. Creates no producer yet: each partition's
-  // is made when it is owned.
+  // `props`: bootstrap.servers and any -X overrides. Creates no producer yet: the relay thread
+  // makes it.
   OutcomeRelay(kafka::Properties props, OutcomeRelayOptions options,
                projections::ProjectionStore& store, prometheus::Registry& registry);
   ~OutcomeRelay();  // Stop()
@@ -87,7 +108,9 @@ class OutcomeRelay {
 
   // The processor was assigned `partition`, whose next offset to apply is `applied_next`.
   void Own(int32_t partition, int64_t applied_next);
-  // The partition was revoked or lost; its producer is closed on the relay thread.
+  // The partition was revoked or lost. Returns once no transaction of the relay holds it: one
+  // in flight is committed or aborted first, so that the partition's next owner, assigned after
+  // this returns, finds no transaction of this relay open in it.
   void Disown(int32_t partition);
   // A commit made everything below `next_offset` of `partition` applied, outbox included.
   void Applied(int32_t partition, int64_t next_offset);
@@ -101,26 +124,39 @@ class OutcomeRelay {
  private:
   struct Partition {
     int32_t partition = 0;
-    std::unique_ptr<kafka::Producer> producer;         // relay thread only
-    int attempts = 0;                                  // failures in a row; relay thread only
+    int attempts = 0;                                  // recovery failures in a row; relay thread
     std::chrono::steady_clock::time_point retry_at{};  // relay thread only
     RelayProgress progress;                            // guarded by mu_
     prometheus::Gauge* lag = nullptr;
     prometheus::Counter* published = nullptr;
   };
+  // What one transaction takes of one partition.
+  struct Share {
+    std::shared_ptr<Partition> part;
+    std::vector<projections::ProjectionStore::OutboxEntry> entries;  // oldest first
+    bool drains = false;  // took every outcome applied when it was read
+  };
 
   void Loop();
-  // One step for one partition: initialise its producer, or publish one transaction if one is
-  // due (OutcomeRelayOptions::interval), else lower `next_due` to when it will be. True when it
-  // published and more may be waiting.
-  bool Step(Partition& part, std::chrono::steady_clock::time_point& next_due);
-  // Creates the producer, fences the previous owner and recovers the topic's position.
-  Status Init(Partition& part);
-  // Publishes the outbox from the recovered position, one transaction. True when it did.
-  Result<bool> PublishOnce(Partition& part);
-  // After a failure: drops the producer (the next Init fences and aborts what it left) and
-  // waits before trying again.
-  void Failed(Partition& part, const char* stage, const Status& why);
+  // Creates the producer and initialises its transactions: the broker aborts whatever an
+  // earlier producer of the same transactional id left open.
+  Status InitProducer();
+  // Recovers a newly owned partition's position: waits until no transaction is open in it,
+  // then reads its end and deletes the outbox entries at or below it.
+  Status Recover(Partition& part);
+  // When a transaction is due (one partition's interval is up, or max_records wait), what it
+  // takes: every partition with outcomes waiting, within the transaction's limits. Else none,
+  // and `next_due` is lowered to when one will be. `more`: another transaction is due at once
+  // (this one takes less than all that waits).
+  std::vector<Share> Due(const std::vector<std::shared_ptr<Partition>>& parts,
+                         std::chrono::steady_clock::time_point& next_due, bool& more);
+  // Publishes `shares` in one transaction, with the group's membership (fencing a zombie).
+  Status Publish(std::vector<Share>& shares);
+  // After a failed transaction: drops the producer (the next init aborts what it left) and every
+  // partition's position (whether the commit landed, only the topic knows), and pauses.
+  void TransactionFailed(const char* stage, const Status& why);
+  // After a failed recovery of one partition: pauses it.
+  void RecoveryFailed(Partition& part, const Status& why);
   void SetPublishedThrough(Partition& part, int64_t offset);
 
   const kafka::Properties props_;
@@ -129,6 +165,12 @@ class OutcomeRelay {
   prometheus::Family<prometheus::Gauge>& lag_;
   prometheus::Family<prometheus::Counter>& published_;
   prometheus::Family<prometheus::Counter>& failures_;
+
+  // Held by the relay thread through each transaction; Disown takes it to wait for one to end.
+  std::mutex transaction_mu_;
+  std::unique_ptr<kafka::Producer> producer_;  // relay thread only
+  int attempts_ = 0;                           // transaction failures in a row; relay thread only
+  std::chrono::steady_clock::time_point retry_at_{};  // relay thread only
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

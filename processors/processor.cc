@@ -4,8 +4,11 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 
 #include "common/kafka/partitioner.h"
 #include "processors/internal/processor_impl.h"
@@ -42,6 +45,16 @@ kafka::Properties FetchDefaults() {
 
 }  // namespace
 
+std::string ProcessorImpl::RelayIdentity() const {
+  // Where the processor runs and its data directory: no two running processors share both
+  // (RocksDB locks the directory), and a restarted one has the same.
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown-host");
+  std::error_code error;
+  const std::filesystem::path dir = std::filesystem::absolute(options_.data_dir, error);
+  return std::string(host) + ":" + (error ? options_.data_dir : dir.lexically_normal().string());
+}
+
 ProcessorImpl::ProcessorImpl(ProcessorOptions options,
                              std::unique_ptr<projections::ProjectionStore> store,
                              std::unique_ptr<kafka::Producer> dlt_producer,
@@ -68,7 +81,9 @@ Status ProcessorImpl::Connect(const kafka::Properties& props, prometheus::Regist
     OutcomeRelayOptions relay;
     relay.topic = options_.outcomes_topic;
     relay.interval = options_.outcomes_interval;
-    relay.transactional_id_prefix = options_.group + "." + relay.topic;
+    relay.transactional_id = options_.group + "." + relay.topic + "." + RelayIdentity();
+    // Read on the relay thread; the consumer outlives the relay (Stop() stops it first).
+    relay.group_metadata = [this] { return consumer_->CurrentGroupMetadata(); };
     relay_ = std::make_unique<OutcomeRelay>(props, std::move(relay), *store_, registry);
   }
   return Status::Ok();
@@ -116,9 +131,11 @@ Status ProcessorImpl::Start(const std::string& query_url) {
 
 void ProcessorImpl::Stop() {
   if (stopping_.exchange(true)) return;
+  // The relay first, while the consumer whose membership it sends is still in the group: what
+  // it has not published stays in the outbox, for whoever owns the partitions next.
+  if (relay_) relay_->Stop();
   if (apply_thread_.joinable()) apply_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
-  if (relay_) relay_->Stop();
   if (owners_) owners_->Stop();
   progressed_.notify_all();
 }
@@ -199,17 +216,23 @@ std::string ProcessorImpl::CheckLogStart(int32_t partition, int64_t next_offset,
 void ProcessorImpl::OnRevoked(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
   (void)FinishInFlight();  // while the partitions are still ours
   probe_->Rebalance();
-  std::lock_guard lock(mu_);
-  for (const auto& tp : partitions) {
-    spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
-    owned_.erase(tp.partition);
-    if (relay_) relay_->Disown(tp.partition);
-    states_.erase(tp.partition);  // the next owner starts its own attempts
-    unsettled_letters_.erase(tp.partition);
-    probe_->ForgetPartition(tp.partition);
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& tp : partitions) {
+      spdlog::info("partition {} {}", tp.partition, lost ? "lost" : "revoked");
+      owned_.erase(tp.partition);
+      states_.erase(tp.partition);  // the next owner starts its own attempts
+      unsettled_letters_.erase(tp.partition);
+      probe_->ForgetPartition(tp.partition);
+    }
+    probe_->AssignedPartitions(static_cast<int>(owned_.size()));
+    probe_->HaltedPartitions(HaltedCountLocked());
   }
-  probe_->AssignedPartitions(static_cast<int>(owned_.size()));
-  probe_->HaltedPartitions(HaltedCountLocked());
+  // Outside mu_: each waits for a relay transaction that holds the partition to end, so that
+  // its next owner, assigned after this returns, finds none of this processor's open.
+  if (relay_) {
+    for (const auto& tp : partitions) relay_->Disown(tp.partition);
+  }
 }
 
 void ProcessorImpl::MonitorLoop() {

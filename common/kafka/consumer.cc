@@ -436,6 +436,15 @@ Result<std::vector<TopicPartition>> Consumer::Assignment() const {
   return FromPartitionList(list.get());
 }
 
+Result<GroupMetadata> Consumer::CurrentGroupMetadata() const {
+  rd_kafka_consumer_group_metadata_t* raw = rd_kafka_consumer_group_metadata(impl_->rk.get());
+  if (raw == nullptr) {
+    return Status::FailedPrecondition(
+        "group metadata: not a member of a group (not subscribed, not joined yet, or closed)");
+  }
+  return GroupMetadata(raw, rd_kafka_consumer_group_metadata_destroy);
+}
+
 Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(const std::string& topic,
                                                               int32_t partition,
                                                               std::chrono::milliseconds timeout) {

@@ -88,6 +88,11 @@ class Consumer {
   // The partitions currently assigned.
   Result<std::vector<TopicPartition>> Assignment() const;
 
+  // This consumer's group membership now. FailedPrecondition when it has none (not
+  // Subscribe()d, not joined yet, or closed). Safe from any thread: librdkafka answers it from
+  // its own.
+  Result<GroupMetadata> CurrentGroupMetadata() const;
+
   // The broker's low and high watermarks for a partition (high = next offset to be written).
   // While its leader is moving (a topic just created, a broker gone) it asks again until
   // `timeout`.

@@ -326,6 +326,18 @@ Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {
       "commit transaction");
 }
 
+Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartition>& offsets,
+                                          const GroupMetadata& group,
+                                          std::chrono::milliseconds timeout) {
+  if (group == nullptr) {
+    return Status::InvalidArgument("send offsets to transaction: no group metadata");
+  }
+  internal::TopicPartitionListPtr list = internal::ToPartitionList(offsets);
+  return ErrorObjectToStatus(rd_kafka_send_offsets_to_transaction(
+                                 impl_->rk.get(), list.get(), group.get(), ToTimeoutMs(timeout)),
+                             "send offsets to transaction");
+}
+
 Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
   return ErrorObjectToStatus(rd_kafka_abort_transaction(impl_->rk.get(), ToTimeoutMs(timeout)),
                              "abort transaction");

@@ -86,6 +86,12 @@ class Producer {
   Status BeginTransaction();
   Status CommitTransaction(std::chrono::milliseconds timeout);
   Status AbortTransaction(std::chrono::milliseconds timeout);
+  // Adds `offsets` (next offsets to read) to the open transaction as commits of `group`'s
+  // consumer: they land with its records or not at all. The group coordinator checks the
+  // membership: a generation that is past fails this call, or the commit, and the transaction
+  // must be aborted.
+  Status SendOffsetsToTransaction(const std::vector<TopicPartition>& offsets,
+                                  const GroupMetadata& group, std::chrono::milliseconds timeout);
 
   // Shuts the producer down: waits up to `flush_timeout` for outstanding records, then purges
   // the rest (their callbacks get kUnavailable) and stops the delivery thread, if any. Afterwards

@@ -2,13 +2,22 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+struct rd_kafka_consumer_group_metadata_s;  // librdkafka's, opaque here
+
 namespace kledger::kafka {
+
+// A group consumer's membership as it stands (group, member id, generation): what a
+// transactional producer sends with its offsets (Producer::SendOffsetsToTransaction) so that the
+// group coordinator refuses them, and fails the transaction, once that generation is past
+// (KIP-447). From Consumer::GroupMetadata(); immutable, safe to share.
+using GroupMetadata = std::shared_ptr<const rd_kafka_consumer_group_metadata_s>;
 
 struct Header {
   std::string key;

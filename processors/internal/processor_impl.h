@@ -35,6 +35,9 @@ class ProcessorImpl final : public Processor, private kafka::RebalanceListener {
                 std::unique_ptr<ProcessorProbe> probe);
   ~ProcessorImpl() override;  // stops
   Status Connect(const kafka::Properties& props, prometheus::Registry& registry);
+  // The part of the relay's transactional id that tells this processor from the others: its
+  // host and data directory.
+  std::string RelayIdentity() const;
 
   Status Start(const std::string& query_url) override;
   void Stop() override;
