@@ -271,7 +271,7 @@ void OutcomeRelay::Loop() {
     std::vector<Share> shares = Due(work, next_due, more);
     if (shares.empty()) continue;
     if (Status s = Publish(shares); !s.ok()) {
-      TransactionFailed("publish", s);
+      TransactionFailed("publish", s, &shares);
       more = false;
     }
   }
@@ -293,6 +293,10 @@ Status OutcomeRelay::InitProducer() {
     return s;
   }
   producer_ = std::move(*producer);
+  std::lock_guard lock(mu_);
+  for (auto& [partition, part] : partitions_) {
+    if (part->progress.failure.starts_with("init: ")) part->progress.failure.clear();
+  }
   return Status::Ok();
 }
 
@@ -470,7 +474,8 @@ void OutcomeRelay::SetPublishedThrough(Partition& part, int64_t offset) {
   part.lag->Set(static_cast<double>(part.progress.Lag()));
 }
 
-void OutcomeRelay::TransactionFailed(const char* stage, const Status& why) {
+void OutcomeRelay::TransactionFailed(const char* stage, const Status& why,
+                                     const std::vector<Share>* failed) {
   failures_.Add({{"stage", stage}}).Increment();
   ++attempts_;
   const int shift = std::min(attempts_ - 1, 16);
@@ -487,11 +492,19 @@ void OutcomeRelay::TransactionFailed(const char* stage, const Status& why) {
     (void)producer_->Close(std::chrono::milliseconds(0));
   }
   producer_.reset();
+  const std::string failure = std::string(stage) + ": " + why.ToString();
   std::lock_guard lock(mu_);
-  for (auto& [partition, part] : partitions_) {
-    part->progress.ready = false;
-    part->progress.failure = std::string(stage) + ": " + why.ToString();
-    part->retry_at = {};
+  if (failed == nullptr) {
+    // No transaction of the relay's was open: what each partition published is still known,
+    // and nothing is until a producer is back.
+    for (auto& [partition, part] : partitions_) part->progress.failure = failure;
+    return;
+  }
+  // The other partitions had nothing in the transaction: where they are is still known.
+  for (const Share& share : *failed) {
+    share.part->progress.ready = false;
+    share.part->progress.failure = failure;
+    share.part->retry_at = {};
   }
 }
 

@@ -152,9 +152,11 @@ class OutcomeRelay {
                          std::chrono::steady_clock::time_point& next_due, bool& more);
   // Publishes `shares` in one transaction, with the group's membership (fencing a zombie).
   Status Publish(std::vector<Share>& shares);
-  // After a failed transaction: drops the producer (the next init aborts what it left) and every
-  // partition's position (whether the commit landed, only the topic knows), and pauses.
-  void TransactionFailed(const char* stage, const Status& why);
+  // After a failed init or transaction: aborts what it can, drops the producer (the next init
+  // aborts what it left) and pauses. The partitions of a `failed` transaction recover their
+  // position again: whether its commit landed, only the topic knows.
+  void TransactionFailed(const char* stage, const Status& why,
+                         const std::vector<Share>* failed = nullptr);
   // After a failed recovery of one partition: pauses it.
   void RecoveryFailed(Partition& part, const Status& why);
   void SetPublishedThrough(Partition& part, int64_t offset);

@@ -1,6 +1,7 @@
 // The outcome stream on the embedded broker: one record per record of the log, in log order,
 // with what changed; the outbox emptied once published; a relay restarted over entries it had
-// published already (a crash between the commit and the outbox delete) publishes none twice.
+// published already (a crash between the commit and the outbox delete) publishes none twice;
+// outcomes wait their interval, and once one partition's is up the others' waiting go with it.
 // What the mock cannot show (read_committed, fencing) is in tests/kafka/outcome_fencing_test.cc.
 #include "processors/outcome_relay.h"
 
@@ -241,6 +242,28 @@ TEST_F(OutcomeRelayTest, AppliedOutcomesWaitTheIntervalForMoreBeforeTheyArePubli
   EXPECT_EQ(sources.back(), funded);
   EXPECT_LT(sources[0], sources[1]);
   EXPECT_LT(sources[1], sources[2]);
+}
+
+TEST_F(OutcomeRelayTest, OnePartitionDueTakesEveryPartitionsWaitingOutcomesIntoItsTransaction) {
+  const std::string first = InstanceOn("first-", [](int32_t) { return true; });
+  const int32_t first_partition = kafka::PartitionForKey(first, kPartitions);
+  const std::string second = InstanceOn("second-", [&](int32_t p) { return p != first_partition; });
+  const int32_t second_partition = kafka::PartitionForKey(second, kPartitions);
+  outcomes_interval_ = std::chrono::seconds(4);
+  StartProcessor();
+  Run();
+  const int64_t first_offset = Append(OpenAccount(first, "cash", v1::ASSET, "USD"));
+  ASSERT_TRUE(Applied(first, first_offset));
+  // The first partition's transaction is due at most 4 s from here.
+  const auto first_applied = std::chrono::steady_clock::now();
+  std::this_thread::sleep_until(first_applied + std::chrono::seconds(2));
+  // Its own interval would end 6 s from `first_applied` at the earliest.
+  const int64_t second_offset = Append(OpenAccount(second, "cash", v1::ASSET, "USD"));
+  ASSERT_TRUE(Applied(second, second_offset));
+  ASSERT_TRUE(Published(first_partition, first_offset));
+  ASSERT_TRUE(Published(second_partition, second_offset));
+  EXPECT_LT(std::chrono::steady_clock::now() - first_applied, std::chrono::milliseconds(5500))
+      << "the second partition's outcome waited for its own interval, not the first's";
 }
 
 }  // namespace
