@@ -474,12 +474,16 @@ void OutcomeRelay::SetPublishedThrough(Partition& part, int64_t offset) {
   part.lag->Set(static_cast<double>(part.progress.Lag()));
 }
 
+std::chrono::milliseconds OutcomeRelay::RetryPause(int attempts) const {
+  const int shift = std::min(attempts - 1, 16);
+  return std::min(options_.retry_cap, options_.retry_base * (1 << shift));
+}
+
 void OutcomeRelay::TransactionFailed(const char* stage, const Status& why,
                                      const std::vector<Share>* failed) {
   failures_.Add({{"stage", stage}}).Increment();
   ++attempts_;
-  const int shift = std::min(attempts_ - 1, 16);
-  const auto pause = std::min(options_.retry_cap, options_.retry_base * (1 << shift));
+  const auto pause = RetryPause(attempts_);
   retry_at_ = Clock::now() + pause;
   spdlog::warn("outcome relay: {} failed (attempt {}), again in {} ms: {}", stage, attempts_,
                pause.count(), why.ToString());
@@ -511,8 +515,7 @@ void OutcomeRelay::TransactionFailed(const char* stage, const Status& why,
 void OutcomeRelay::RecoveryFailed(Partition& part, const Status& why) {
   failures_.Add({{"stage", "recover"}}).Increment();
   ++part.attempts;
-  const int shift = std::min(part.attempts - 1, 16);
-  const auto pause = std::min(options_.retry_cap, options_.retry_base * (1 << shift));
+  const auto pause = RetryPause(part.attempts);
   part.retry_at = Clock::now() + pause;
   spdlog::warn("outcome relay: partition {}: recovery failed (attempt {}), again in {} ms: {}",
                part.partition, part.attempts, pause.count(), why.ToString());

@@ -157,6 +157,8 @@ class OutcomeRelay {
   // position again: whether its commit landed, only the topic knows.
   void TransactionFailed(const char* stage, const Status& why,
                          const std::vector<Share>* failed = nullptr);
+  // The pause after `attempts` failures in a row: retry_base doubling, at most retry_cap.
+  std::chrono::milliseconds RetryPause(int attempts) const;
   // After a failed recovery of one partition: pauses it.
   void RecoveryFailed(Partition& part, const Status& why);
   void SetPublishedThrough(Partition& part, int64_t offset);

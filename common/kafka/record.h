@@ -16,7 +16,7 @@ namespace kledger::kafka {
 // A group consumer's membership as it stands (group, member id, generation): what a
 // transactional producer sends with its offsets (Producer::SendOffsetsToTransaction) so that the
 // group coordinator refuses them, and fails the transaction, once that generation is past
-// (KIP-447). From Consumer::GroupMetadata(); immutable, safe to share.
+// (KIP-447). From Consumer::CurrentGroupMetadata(); immutable, safe to share.
 using GroupMetadata = std::shared_ptr<const rd_kafka_consumer_group_metadata_s>;
 
 struct Header {
