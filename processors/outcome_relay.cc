@@ -72,17 +72,27 @@ Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::s
   }
 }
 
-Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string& topic,
-                              int32_t partition, std::chrono::milliseconds timeout) {
-  // A read_committed consumer's high watermark is the last stable offset.
+Result<std::unique_ptr<OpenTransactionProbe>> OpenTransactionProbe::Create(
+    const kafka::Properties& props) {
   static kafka::NoRebalanceListener no_rebalances;
   kafka::Properties committed = props;
   committed["group.id"] = "kledger-outcome-relay";
   committed["isolation.level"] = "read_committed";
   kafka::Properties uncommitted = committed;
   uncommitted["isolation.level"] = "read_uncommitted";
-  ASSIGN_OR_RETURN(auto stable_reader, kafka::Consumer::Create(committed, &no_rebalances));
-  ASSIGN_OR_RETURN(auto high_reader, kafka::Consumer::Create(uncommitted, &no_rebalances));
+  ASSIGN_OR_RETURN(auto stable, kafka::Consumer::Create(committed, &no_rebalances));
+  ASSIGN_OR_RETURN(auto high, kafka::Consumer::Create(uncommitted, &no_rebalances));
+  return std::unique_ptr<OpenTransactionProbe>(
+      new OpenTransactionProbe(std::move(stable), std::move(high)));
+}
+
+OpenTransactionProbe::OpenTransactionProbe(std::unique_ptr<kafka::Consumer> stable,
+                                           std::unique_ptr<kafka::Consumer> high)
+    : stable_(std::move(stable)), high_(std::move(high)) {}
+
+Status OpenTransactionProbe::Await(const std::string& topic, int32_t partition,
+                                   std::chrono::milliseconds timeout,
+                                   const std::function<bool()>& abandon) {
   const auto deadline = Clock::now() + timeout;
   while (true) {
     const auto left =
@@ -90,8 +100,8 @@ Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string&
                  std::chrono::milliseconds(1));
     // The stable offset first: if the high watermark read after it is no higher, no transaction
     // was open when it was read, and none has added records since.
-    ASSIGN_OR_RETURN(auto stable, stable_reader->QueryWatermarks(topic, partition, left));
-    ASSIGN_OR_RETURN(auto high, high_reader->QueryWatermarks(topic, partition, left));
+    ASSIGN_OR_RETURN(auto stable, stable_->QueryWatermarks(topic, partition, left));
+    ASSIGN_OR_RETURN(auto high, high_->QueryWatermarks(topic, partition, left));
     if (stable.second >= high.second) return Status::Ok();
     if (Clock::now() >= deadline) {
       return Status::Timeout(
@@ -102,6 +112,10 @@ Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string&
           "): a previous owner's, which the broker aborts at its transaction timeout");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (abandon()) {
+      return Status::FailedPrecondition("waiting for the open transaction in partition " +
+                                        std::to_string(partition) + " of " + topic + " abandoned");
+    }
   }
 }
 
@@ -264,7 +278,8 @@ void OutcomeRelay::Loop() {
         ready = part->progress.ready;
       }
       if (ready || Clock::now() < part->retry_at) continue;
-      if (Status s = Recover(*part); !s.ok()) RecoveryFailed(*part, s);
+      // A wait abandoned (stopping, or the partition disowned) is no failure.
+      if (Status s = Recover(part); !s.ok() && Wanted(part)) RecoveryFailed(*part, s);
     }
     if (stopping_) break;
     std::lock_guard transaction(transaction_mu_);
@@ -300,11 +315,28 @@ Status OutcomeRelay::InitProducer() {
   return Status::Ok();
 }
 
-Status OutcomeRelay::Recover(Partition& part) {
+bool OutcomeRelay::Wanted(const std::shared_ptr<Partition>& part) const {
+  if (stopping_) return false;
+  std::lock_guard lock(mu_);
+  auto it = partitions_.find(part->partition);
+  return it != partitions_.end() && it->second == part;
+}
+
+Status OutcomeRelay::Recover(const std::shared_ptr<Partition>& shared) {
+  Partition& part = *shared;
   const int32_t p = part.partition;
   // A previous owner's transaction may still commit: where the topic ends is known once none
   // is open. (This relay's own were aborted by its producer's init.)
-  RETURN_IF_ERROR(AwaitNoOpenTransaction(props_, options_.topic, p, options_.kafka_timeout));
+  if (!probe_) {
+    ASSIGN_OR_RETURN(probe_, OpenTransactionProbe::Create(props_));
+  }
+  if (Status s =
+          probe_->Await(options_.topic, p, options_.kafka_timeout, [&] { return !Wanted(shared); });
+      !s.ok()) {
+    // Unless only the wait was abandoned, the probe's consumers are made anew next time.
+    if (s.code() != StatusCode::kFailedPrecondition) probe_.reset();
+    return s;
+  }
   ASSIGN_OR_RETURN(const int64_t last,
                    LastPublishedOffset(props_, options_.topic, p, options_.kafka_timeout));
   // Entries at or below it are published: whoever wrote them, they are the same records.

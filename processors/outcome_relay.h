@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
 #include "common/kafka/properties.h"
 #include "common/status.h"
@@ -82,16 +83,32 @@ struct RelayProgress {
 // the source offset of its last committed outcome; -1 when it holds none. Records that are not
 // OutcomeRecords (written by someone else) are passed over with a warning. Unavailable/Timeout
 // when Kafka does not answer. It reads up to the last stable offset: an open transaction's
-// records, which may still be committed, are not counted (see AwaitNoOpenTransaction).
+// records, which may still be committed, are not counted (see OpenTransactionProbe).
 Result<int64_t> LastPublishedOffset(const kafka::Properties& props, const std::string& topic,
                                     int32_t partition, std::chrono::milliseconds timeout);
 
-// Waits until no transaction is open in `partition` of `topic`: its last stable offset (where a
-// read_committed reader stops) has reached its high watermark. A previous owner's transaction
-// ends by its commit, by its abort (a zombie's offsets refused), or at its timeout. Timeout
-// (naming the partition) when one is still open after `timeout`.
-Status AwaitNoOpenTransaction(const kafka::Properties& props, const std::string& topic,
-                              int32_t partition, std::chrono::milliseconds timeout);
+// Whether a transaction is open in a partition of the outcomes topic: its last stable offset
+// (where a read_committed reader stops) below its high watermark. Two consumers, one of each
+// isolation level, reused for every partition a relay recovers.
+class OpenTransactionProbe {
+ public:
+  // `props`: bootstrap.servers and any -X overrides.
+  static Result<std::unique_ptr<OpenTransactionProbe>> Create(const kafka::Properties& props);
+
+  // Waits until no transaction is open in `partition` of `topic`. A previous owner's transaction
+  // ends by its commit, by its abort (a zombie's offsets refused), or at its timeout. Timeout
+  // (naming the partition) when one is still open after `timeout`; FailedPrecondition as soon
+  // as `abandon` (asked every 100 ms) says the wait is no longer wanted.
+  Status Await(const std::string& topic, int32_t partition, std::chrono::milliseconds timeout,
+               const std::function<bool()>& abandon);
+
+ private:
+  OpenTransactionProbe(std::unique_ptr<kafka::Consumer> stable,
+                       std::unique_ptr<kafka::Consumer> high);
+
+  std::unique_ptr<kafka::Consumer> stable_;  // read_committed: its high watermark is the LSO
+  std::unique_ptr<kafka::Consumer> high_;    // read_uncommitted
+};
 
 class OutcomeRelay {
  public:
@@ -142,8 +159,12 @@ class OutcomeRelay {
   // earlier producer of the same transactional id left open.
   Status InitProducer();
   // Recovers a newly owned partition's position: waits until no transaction is open in it,
-  // then reads its end and deletes the outbox entries at or below it.
-  Status Recover(Partition& part);
+  // then reads its end and deletes the outbox entries at or below it. The wait is abandoned
+  // (FailedPrecondition) when the relay stops or the partition is disowned.
+  Status Recover(const std::shared_ptr<Partition>& part);
+  // Whether `part` is still what the relay publishes for its partition (not disowned, nor owned
+  // again since) and the relay is not stopping.
+  bool Wanted(const std::shared_ptr<Partition>& part) const;
   // When a transaction is due (one partition's interval is up, or max_records wait), what it
   // takes: every partition with outcomes waiting, within the transaction's limits. Else none,
   // and `next_due` is lowered to when one will be. `more`: another transaction is due at once
@@ -172,8 +193,9 @@ class OutcomeRelay {
 
   // Held by the relay thread through each transaction; Disown takes it to wait for one to end.
   std::mutex transaction_mu_;
-  std::unique_ptr<kafka::Producer> producer_;  // relay thread only
-  int attempts_ = 0;                           // transaction failures in a row; relay thread only
+  std::unique_ptr<kafka::Producer> producer_;    // relay thread only
+  std::unique_ptr<OpenTransactionProbe> probe_;  // relay thread only; made at the first recovery
+  int attempts_ = 0;                             // transaction failures in a row; relay thread only
   std::chrono::steady_clock::time_point retry_at_{};  // relay thread only
 
   mutable std::mutex mu_;

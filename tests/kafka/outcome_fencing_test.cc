@@ -3,7 +3,8 @@
 // transaction of outcomes, its records delivered, and its member leaves the group. Relay B, of the
 // member that owns the partition now, waits for A's open transaction before it reads where the
 // topic ends. A wakes: the group coordinator refuses its offsets (its generation is past), so its
-// transaction is aborted, and B publishes everything. A read_committed consumer sees each outcome
+// transaction is aborted, and B publishes everything. (A third relay, stopped while it waits for
+// A's transaction, gives the wait up.) A read_committed consumer sees each outcome
 // once, in log order, and none of A's; a read_uncommitted one shows that A did write them.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -184,6 +185,22 @@ TEST(OutcomeFencingTest, AZombieRelaysTransactionIsRefusedAndTheNextOwnerWaitsFo
   std::this_thread::sleep_for(3s);
   EXPECT_FALSE(b.Progress()[0].ready) << "B recovered with A's transaction open";
   EXPECT_EQ(b.Progress()[0].published_through, -1);
+  {
+    // A relay that stops while it waits gives up the wait rather than wait out A's transaction.
+    auto store_c = StoreWithOutbox((dir / "c").string(), 1, "stopping");
+    processors::OutcomeRelayOptions c_options = b_options;
+    c_options.transactional_id = tag + ".c";
+    prometheus::Registry registry_c;
+    processors::OutcomeRelay c({{"bootstrap.servers", bootstrap}}, c_options, *store_c, registry_c);
+    c.Own(0, 1);
+    c.Start();
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(c.Progress()[0].ready);
+    const auto stop_began = std::chrono::steady_clock::now();
+    c.Stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - stop_began, 5s)
+        << "Stop() waited for a transaction it no longer needs to see end";
+  }
 
   // A wakes: its offsets are refused, its transaction aborted.
   {
