@@ -281,12 +281,13 @@ void OutcomeRelay::Loop() {
       // A wait abandoned (stopping, or the partition disowned) is no failure.
       if (Status s = Recover(part); !s.ok() && Wanted(part)) RecoveryFailed(*part, s);
     }
-    if (stopping_) break;
+    if (stopping_ || Clock::now() < retry_at_) continue;
     std::lock_guard transaction(transaction_mu_);
     std::vector<Share> shares = Due(work, next_due, more);
     if (shares.empty()) continue;
-    if (Status s = Publish(shares); !s.ok()) {
-      TransactionFailed("publish", s, &shares);
+    bool committing = false;
+    if (Status s = Publish(shares, committing); !s.ok()) {
+      TransactionFailed("publish", s, &shares, committing);
       more = false;
     }
   }
@@ -348,6 +349,7 @@ Status OutcomeRelay::Recover(const std::shared_ptr<Partition>& shared) {
   {
     std::lock_guard lock(mu_);
     part.progress.ready = true;
+    ++part.progress.recoveries;
     part.progress.published_through = std::max(part.progress.published_through, last);
     part.lag->Set(static_cast<double>(part.progress.Lag()));
   }
@@ -426,7 +428,7 @@ std::vector<OutcomeRelay::Share> OutcomeRelay::Due(
   return shares;
 }
 
-Status OutcomeRelay::Publish(std::vector<Share>& shares) {
+Status OutcomeRelay::Publish(std::vector<Share>& shares, bool& committing) {
   RETURN_IF_ERROR(producer_->BeginTransaction());
   // Filled by the delivery reports, which run inside Flush() on this thread, or at the
   // producer's close after a failure: shared, so that they outlive this call.
@@ -476,6 +478,7 @@ Status OutcomeRelay::Publish(std::vector<Share>& shares) {
       offsets.push_back({options_.topic, p, next});
     RETURN_IF_ERROR(producer_->SendOffsetsToTransaction(offsets, group, options_.kafka_timeout));
   }
+  committing = true;
   RETURN_IF_ERROR(producer_->CommitTransaction(options_.kafka_timeout));
   attempts_ = 0;
   for (Share& share : shares) {
@@ -512,23 +515,35 @@ std::chrono::milliseconds OutcomeRelay::RetryPause(int attempts) const {
 }
 
 void OutcomeRelay::TransactionFailed(const char* stage, const Status& why,
-                                     const std::vector<Share>* failed) {
+                                     const std::vector<Share>* failed, bool committing) {
   failures_.Add({{"stage", stage}}).Increment();
   ++attempts_;
   const auto pause = RetryPause(attempts_);
   retry_at_ = Clock::now() + pause;
   spdlog::warn("outcome relay: {} failed (attempt {}), again in {} ms: {}", stage, attempts_,
                pause.count(), why.ToString());
-  // Aborted now if it can be (a zombie's refused offsets, a failed delivery), so that the
-  // partitions' next readers need not wait for its timeout; in any other state the next
-  // producer's init settles it. Whether its commit landed, each partition's end says.
-  if (producer_) {
-    (void)producer_->AbortTransaction(
-        std::min(options_.kafka_timeout, std::chrono::milliseconds(5000)));
-    (void)producer_->Close(std::chrono::milliseconds(0));
-  }
-  producer_.reset();
   const std::string failure = std::string(stage) + ": " + why.ToString();
+  // Aborted now if it can be (a zombie's refused offsets, a rebalance, a failed delivery), so
+  // that the partitions' next readers need not wait for its timeout; in any other state the next
+  // producer's init settles it.
+  bool aborted = false;
+  if (producer_ && failed != nullptr) {
+    aborted =
+        producer_
+            ->AbortTransaction(std::min(options_.kafka_timeout, std::chrono::milliseconds(5000)))
+            .ok();
+  }
+  if (aborted && !committing) {
+    // Nothing of it was published, and the producer may begin the next one.
+    spdlog::info(
+        "outcome relay: the failed transaction is aborted; its partitions keep their "
+        "position");
+    std::lock_guard lock(mu_);
+    for (const Share& share : *failed) share.part->progress.failure = failure;
+    return;
+  }
+  if (producer_) (void)producer_->Close(std::chrono::milliseconds(0));
+  producer_.reset();
   std::lock_guard lock(mu_);
   if (failed == nullptr) {
     // No transaction of the relay's was open: what each partition published is still known,
@@ -536,7 +551,8 @@ void OutcomeRelay::TransactionFailed(const char* stage, const Status& why,
     for (auto& [partition, part] : partitions_) part->progress.failure = failure;
     return;
   }
-  // The other partitions had nothing in the transaction: where they are is still known.
+  // Whether its commit landed, each partition's end says. The other partitions had nothing in
+  // the transaction: where they are is still known.
   for (const Share& share : *failed) {
     share.part->progress.ready = false;
     share.part->progress.failure = failure;

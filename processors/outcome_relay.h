@@ -72,6 +72,9 @@ struct RelayProgress {
   int64_t applied_next = 0;  // the processor's next offset to apply: outcomes below it exist
   bool ready = false;        // recovered its position from the topic, no earlier transaction open
   std::string failure;       // the last failure, until a transaction succeeds; empty otherwise
+  // Times the partition's position was read from the topic: once when owned, and again after
+  // each transaction of it whose end is not known (a commit that failed, an abort that did).
+  int recoveries = 0;
   // Source offsets applied whose outcomes are not yet published.
   int64_t Lag() const { return std::max<int64_t>(0, applied_next - 1 - published_through); }
   // Since when the oldest of them has waited, as far as the relay knows: the commit that ended
@@ -172,12 +175,17 @@ class OutcomeRelay {
   std::vector<Share> Due(const std::vector<std::shared_ptr<Partition>>& parts,
                          std::chrono::steady_clock::time_point& next_due, bool& more);
   // Publishes `shares` in one transaction, with the group's membership (fencing a zombie).
-  Status Publish(std::vector<Share>& shares);
-  // After a failed init or transaction: aborts what it can, drops the producer (the next init
-  // aborts what it left) and pauses. The partitions of a `failed` transaction recover their
-  // position again: whether its commit landed, only the topic knows.
+  // `committing` is set once the commit is asked for: from then on, a failure leaves the
+  // transaction's end unknown.
+  Status Publish(std::vector<Share>& shares, bool& committing);
+  // After a failed init or transaction, and pauses. A `failed` transaction not yet `committing`
+  // (its records or offsets refused: a rebalance, a zombie's membership) is aborted; once the
+  // abort is done, nothing of it was published, so its partitions keep their position and the
+  // producer is kept for the next one. Otherwise the producer is dropped (the next init aborts
+  // what it left) and the transaction's partitions recover their position again: whether its
+  // commit landed, only the topic knows.
   void TransactionFailed(const char* stage, const Status& why,
-                         const std::vector<Share>* failed = nullptr);
+                         const std::vector<Share>* failed = nullptr, bool committing = false);
   // The pause after `attempts` failures in a row: retry_base doubling, at most retry_cap.
   std::chrono::milliseconds RetryPause(int attempts) const;
   // After a failed recovery of one partition: pauses it.
@@ -196,7 +204,8 @@ class OutcomeRelay {
   std::unique_ptr<kafka::Producer> producer_;    // relay thread only
   std::unique_ptr<OpenTransactionProbe> probe_;  // relay thread only; made at the first recovery
   int attempts_ = 0;                             // transaction failures in a row; relay thread only
-  std::chrono::steady_clock::time_point retry_at_{};  // relay thread only
+  // No init nor transaction before this (after a failure); relay thread only.
+  std::chrono::steady_clock::time_point retry_at_{};
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

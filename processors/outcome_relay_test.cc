@@ -1,12 +1,14 @@
 // The outcome stream on the embedded broker: one record per record of the log, in log order,
 // with what changed; the outbox emptied once published; a relay restarted over entries it had
 // published already (a crash between the commit and the outbox delete) publishes none twice;
-// outcomes wait their interval, and once one partition's is up the others' waiting go with it.
+// outcomes wait their interval, and once one partition's is up the others' waiting go with it; a
+// transaction refused before its commit is aborted, and its partition keeps its position.
 // What the mock cannot show (read_committed, fencing) is in tests/kafka/outcome_fencing_test.cc.
 #include "processors/outcome_relay.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -264,6 +266,58 @@ TEST_F(OutcomeRelayTest, OnePartitionDueTakesEveryPartitionsWaitingOutcomesIntoI
   ASSERT_TRUE(Published(second_partition, second_offset));
   EXPECT_LT(std::chrono::steady_clock::now() - first_applied, std::chrono::milliseconds(5500))
       << "the second partition's outcome waited for its own interval, not the first's";
+}
+
+TEST_F(OutcomeRelayTest,
+       ATransactionRefusedBeforeItsCommitIsAbortedAndItsPartitionKeepsItsPosition) {
+  projections::StoreOptions store_options;
+  store_options.path = dir_.string();
+  auto store = projections::ProjectionStore::Open(store_options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto batch = (*store)->BeginBatch(0);
+  for (int offset = 0; offset < 5; ++offset) {
+    v1::OutcomeRecord outcome;
+    outcome.set_schema_version(1);
+    outcome.set_instance_id("refused");
+    outcome.set_event_id("e" + std::to_string(offset));
+    outcome.set_source_partition(0);
+    outcome.set_source_offset(offset);
+    outcome.set_outcome(v1::APPLIED);
+    batch->PutOutbox(offset, outcome.SerializeAsString());
+  }
+  ASSERT_TRUE((*store)->Commit(*batch, 5).ok());
+
+  // The first transaction's membership cannot be read (as when the group is rebalancing), so
+  // its offsets are never sent; the second's is a member's of the group.
+  kafka::NoRebalanceListener no_rebalances;
+  kafka::Properties member_props = props_;
+  member_props["group.id"] = "relay-refused";
+  auto member = kafka::Consumer::Create(member_props, &no_rebalances);
+  ASSERT_TRUE(member.ok()) << member.status().ToString();
+  std::atomic<int> asked{0};
+  OutcomeRelayOptions options;
+  options.transactional_id = "relay-refused";
+  options.interval = std::chrono::milliseconds(0);
+  options.retry_base = std::chrono::milliseconds(50);
+  options.group_metadata = [&]() -> Result<kafka::GroupMetadata> {
+    if (asked++ == 0) return Status::Unavailable("the group is rebalancing (test)");
+    return (*member)->CurrentGroupMetadata();
+  };
+  prometheus::Registry registry;
+  OutcomeRelay relay(props_, options, **store, registry);
+  relay.Own(0, 5);
+  relay.Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (relay.Progress()[0].published_through < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const RelayProgress progress = relay.Progress()[0];
+  relay.Stop();
+  EXPECT_EQ(progress.published_through, 4) << progress.failure;
+  EXPECT_EQ(asked, 2) << "one transaction refused, the next committed";
+  EXPECT_TRUE(progress.failure.empty()) << progress.failure;
+  EXPECT_EQ(progress.recoveries, 1)
+      << "an aborted transaction published nothing: its partition's position is still known";
 }
 
 }  // namespace
