@@ -14,6 +14,7 @@
 
 #include "processors/outcome_record.h"
 #include "processors/processor_test_fixture.h"
+#include "processors/test_records.h"
 #include "processors/topic_scan.h"
 #include "projections/test_util.h"
 
@@ -276,14 +277,7 @@ TEST_F(OutcomeRelayTest,
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto batch = (*store)->BeginBatch(0);
   for (int offset = 0; offset < 5; ++offset) {
-    v1::OutcomeRecord outcome;
-    outcome.set_schema_version(1);
-    outcome.set_instance_id("refused");
-    outcome.set_event_id("e" + std::to_string(offset));
-    outcome.set_source_partition(0);
-    outcome.set_source_offset(offset);
-    outcome.set_outcome(v1::APPLIED);
-    batch->PutOutbox(offset, outcome.SerializeAsString());
+    batch->PutOutbox(offset, testutil::AppliedOutcome("refused", offset).SerializeAsString());
   }
   ASSERT_TRUE((*store)->Commit(*batch, 5).ok());
 

@@ -19,6 +19,7 @@
 #include "common/kafka/consumer.h"
 #include "kledger/v1/outcomes.pb.h"
 #include "processors/outcome_relay.h"
+#include "processors/test_records.h"
 #include "processors/topic_scan.h"
 #include "projections/store.h"
 #include "tests/support/cluster.h"
@@ -39,15 +40,9 @@ std::unique_ptr<projections::ProjectionStore> StoreWithOutbox(const std::string&
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   auto batch = (*store)->BeginBatch(0);
   for (int offset = 0; offset < count; ++offset) {
-    v1::OutcomeRecord outcome;
-    outcome.set_schema_version(1);
-    outcome.set_instance_id("fence");
-    outcome.set_event_id("e" + std::to_string(offset));
-    outcome.set_source_partition(0);
-    outcome.set_source_offset(offset);
-    outcome.set_outcome(v1::APPLIED);
-    outcome.set_correlation_id(who);  // real owners write the same bytes; tagged to tell apart
-    batch->PutOutbox(offset, outcome.SerializeAsString());
+    // Real owners write the same bytes; tagged to tell apart.
+    batch->PutOutbox(
+        offset, processors::testutil::AppliedOutcome("fence", offset, who).SerializeAsString());
   }
   EXPECT_TRUE((*store)->Commit(*batch, count).ok());
   return std::move(*store);
