@@ -73,7 +73,7 @@ struct RelayProgress {
   bool ready = false;        // recovered its position from the topic, no earlier transaction open
   std::string failure;       // the last failure, until a transaction succeeds; empty otherwise
   // Times the partition's position was read from the topic: once when owned, and again after
-  // each transaction of it whose end is not known (a commit that failed, an abort that did).
+  // each transaction of it whose end is not known (its commit failed, or its abort did).
   int recoveries = 0;
   // Source offsets applied whose outcomes are not yet published.
   int64_t Lag() const { return std::max<int64_t>(0, applied_next - 1 - published_through); }
