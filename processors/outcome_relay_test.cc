@@ -271,15 +271,8 @@ TEST_F(OutcomeRelayTest, OnePartitionDueTakesEveryPartitionsWaitingOutcomesIntoI
 
 TEST_F(OutcomeRelayTest,
        ATransactionRefusedBeforeItsCommitIsAbortedAndItsPartitionKeepsItsPosition) {
-  projections::StoreOptions store_options;
-  store_options.path = dir_.string();
-  auto store = projections::ProjectionStore::Open(store_options);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto batch = (*store)->BeginBatch(0);
-  for (int offset = 0; offset < 5; ++offset) {
-    batch->PutOutbox(offset, testutil::AppliedOutcome("refused", offset).SerializeAsString());
-  }
-  ASSERT_TRUE((*store)->Commit(*batch, 5).ok());
+  auto store = testutil::StoreWithOutbox(dir_.string(), 5, "refused");
+  ASSERT_NE(store, nullptr);
 
   // The first transaction's membership cannot be read (as when the group is rebalancing), so
   // its offsets are never sent; the second's is a member's of the group.
@@ -298,7 +291,7 @@ TEST_F(OutcomeRelayTest,
     return (*member)->CurrentGroupMetadata();
   };
   prometheus::Registry registry;
-  OutcomeRelay relay(props_, options, **store, registry);
+  OutcomeRelay relay(props_, options, *store, registry);
   relay.Own(0, 5);
   relay.Start();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

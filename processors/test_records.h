@@ -1,15 +1,20 @@
 // Consumed records of events, for the tests of the processors' apply path and of the
-// benchmark's RocksDB ceiling (app/benchmark/ceilings_test.cc); outcome records, for the outcome
-// relay's tests' outboxes.
+// benchmark's RocksDB ceiling (app/benchmark/ceilings_test.cc); outcome records and stores whose
+// outbox holds them, for the outcome relay's tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "common/event_id.h"
 #include "common/kafka/record.h"
 #include "kledger/v1/events.pb.h"
 #include "kledger/v1/outcomes.pb.h"
+#include "projections/store.h"
 
 namespace kledger::processors::testutil {
 
@@ -38,6 +43,26 @@ inline v1::OutcomeRecord AppliedOutcome(const std::string& instance, int64_t off
   outcome.set_outcome(v1::APPLIED);
   outcome.set_correlation_id(correlation_id);
   return outcome;
+}
+
+// A store, made anew in `dir`, whose outbox holds the outcomes of partition 0's records
+// [0, count) in `instance`, tagged `correlation_id`, all committed.
+inline std::unique_ptr<projections::ProjectionStore> StoreWithOutbox(
+    const std::string& dir, int count, const std::string& instance,
+    const std::string& correlation_id = "") {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  projections::StoreOptions options;
+  options.path = dir;
+  auto store = projections::ProjectionStore::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return nullptr;
+  auto batch = (*store)->BeginBatch(0);
+  for (int offset = 0; offset < count; ++offset) {
+    batch->PutOutbox(offset, AppliedOutcome(instance, offset, correlation_id).SerializeAsString());
+  }
+  EXPECT_TRUE((*store)->Commit(*batch, count).ok());
+  return std::move(*store);
 }
 
 }  // namespace kledger::processors::testutil

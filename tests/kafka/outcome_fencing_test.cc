@@ -29,25 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A store whose outbox holds the outcomes of `partition` 0's records [0, count), tagged `who`.
-std::unique_ptr<projections::ProjectionStore> StoreWithOutbox(const std::string& dir, int count,
-                                                              const std::string& who) {
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  projections::StoreOptions options;
-  options.path = dir;
-  auto store = projections::ProjectionStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  auto batch = (*store)->BeginBatch(0);
-  for (int offset = 0; offset < count; ++offset) {
-    // Real owners write the same bytes; tagged to tell apart.
-    batch->PutOutbox(
-        offset, processors::testutil::AppliedOutcome("fence", offset, who).SerializeAsString());
-  }
-  EXPECT_TRUE((*store)->Commit(*batch, count).ok());
-  return std::move(*store);
-}
-
 // Every record of partition 0 of `topic`, read with `isolation`.
 std::vector<v1::OutcomeRecord> ReadOutcomes(const std::string& bootstrap, const std::string& topic,
                                             const std::string& isolation) {
@@ -128,8 +109,9 @@ TEST(OutcomeFencingTest, AZombieRelaysTransactionIsRefusedAndTheNextOwnerWaitsFo
   ASSERT_TRUE(made.ok() && (*made)[0].ok() && (*made)[1].ok());
 
   const auto dir = std::filesystem::temp_directory_path() / tag;
-  auto store_a = StoreWithOutbox((dir / "a").string(), 10, "zombie");
-  auto store_b = StoreWithOutbox((dir / "b").string(), 15, "owner");
+  // Real owners write the same bytes; tagged to tell the relays apart.
+  auto store_a = processors::testutil::StoreWithOutbox((dir / "a").string(), 10, "fence", "zombie");
+  auto store_b = processors::testutil::StoreWithOutbox((dir / "b").string(), 15, "fence", "owner");
 
   // A's member joins the group and owns the partition; the membership A's relay sends is what
   // it was then, as a zombie's would be.
@@ -182,7 +164,8 @@ TEST(OutcomeFencingTest, AZombieRelaysTransactionIsRefusedAndTheNextOwnerWaitsFo
   EXPECT_EQ(b.Progress()[0].published_through, -1);
   {
     // A relay that stops while it waits gives up the wait rather than wait out A's transaction.
-    auto store_c = StoreWithOutbox((dir / "c").string(), 1, "stopping");
+    auto store_c =
+        processors::testutil::StoreWithOutbox((dir / "c").string(), 1, "fence", "stopping");
     processors::OutcomeRelayOptions c_options = b_options;
     c_options.transactional_id = tag + ".c";
     prometheus::Registry registry_c;
