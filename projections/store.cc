@@ -47,7 +47,12 @@ rocksdb::WriteOptions WriteOptionsFor(const StoreOptions& options) {
 ProjectionStore::Batch::Batch(ProjectionStore& store, int32_t partition)
     : store_(store), partition_(partition) {}
 
-ProjectionStore::Batch::~Batch() = default;
+ProjectionStore::Batch::~Batch() {
+  if (accounts_.empty()) return;
+  // Never settled (dropped after a failure, or abandoned): what it changed is not committed.
+  std::lock_guard lock(store_.cache_mu_);
+  store_.ReleaseAccountsLocked(*this, /*committed=*/false);
+}
 
 int ProjectionStore::Batch::Count() const {
   return static_cast<int>(settings_written_.size() + totals_.size() + records_.size() +
@@ -79,20 +84,19 @@ Result<std::optional<T>> ProjectionStore::Batch::Find(const std::string& key) {
   return {std::optional<T>(std::move(message))};
 }
 
-template <typename T>
-Result<std::optional<T>> ProjectionStore::Batch::FindCached(
-    const std::unordered_map<std::string, T>& written,
-    const std::unordered_map<std::string, T>* below, const std::string& key) {
-  if (auto it = written.find(key); it != written.end()) return {std::optional<T>(it->second)};
-  if (below != nullptr) {
-    if (auto it = below->find(key); it != below->end()) return {std::optional<T>(it->second)};
+Result<std::optional<v1::CurrencyTotals>> ProjectionStore::Batch::FindTotals(
+    const std::string& key) {
+  using Found = std::optional<v1::CurrencyTotals>;
+  if (auto it = totals_.find(key); it != totals_.end()) return {Found(it->second)};
+  if (below_ != nullptr) {
+    if (auto it = below_->totals_.find(key); it != below_->totals_.end()) {
+      return {Found(it->second)};
+    }
   }
-  if (auto node = store_.CacheTake<T>(key); !node.empty()) {
-    return {std::optional<T>(std::move(node.mapped()))};
-  }
-  // Not cached here: the cache holds what commits wrote, and this record is cached when the
-  // batch that changes it commits.
-  return Find<T>(key);
+  if (auto node = store_.TotalsTake(key); !node.empty()) return {Found(std::move(node.mapped()))};
+  // Not cached here: the cache holds what commits wrote, and these totals are cached when the
+  // batch that changes them commits.
+  return Find<v1::CurrencyTotals>(key);
 }
 
 Result<std::optional<std::string>> ProjectionStore::Batch::GetExtension(std::string_view projection,
@@ -149,25 +153,22 @@ void ProjectionStore::Batch::PutOutbox(int64_t offset, std::string record) {
 Result<const v1::AccountView*> ProjectionStore::Batch::FindAccount(std::string_view instance,
                                                                    std::string_view address) {
   std::string key = AccountKey(instance, address);
-  if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second;
-  // First read in this batch: kept, so that later reads (and PutBalances) need no copy.
-  if (below_ != nullptr) {
-    if (auto it = below_->accounts_.find(key); it != below_->accounts_.end()) {
-      return &accounts_.emplace(std::move(key), it->second).first->second;  // below stays as is
-    }
-  }
-  if (auto node = store_.CacheTake<v1::AccountView>(key); !node.empty()) {
-    return &accounts_.insert(std::move(node)).position->second;
-  }
-  ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, store_.ReadAccount(instance, address));
-  if (!stored) return nullptr;
-  return &accounts_.emplace(std::move(key), std::move(*stored)).first->second;
+  if (auto it = accounts_.find(key); it != accounts_.end()) return &it->second.entry->view;
+  // First read in this batch: the table's entry, held, so that later reads and writes (and a
+  // batch stacked on this one) use it in place.
+  ASSIGN_OR_RETURN(CachedAccount * entry,
+                   store_.HoldAccount(*this, std::move(key), instance, address));
+  return entry == nullptr ? nullptr : &entry->view;
 }
 
 Status ProjectionStore::Batch::PutAccount(v1::AccountView account) {
   std::string key = AccountKey(account.instance_id(), account.address());
   settings_written_.insert(key);
-  accounts_.insert_or_assign(std::move(key), std::move(account));  // in place: pointers stay valid
+  if (auto it = accounts_.find(key); it != accounts_.end()) {
+    it->second.entry->view = std::move(account);  // in place: pointers stay valid
+    return Status::Ok();
+  }
+  store_.HoldAccountToReplace(*this, std::move(key)).view = std::move(account);
   return Status::Ok();
 }
 
@@ -178,7 +179,7 @@ Status ProjectionStore::Batch::PutBalances(std::string_view instance, std::strin
     return Status::Internal("balances of account " + Quote(address) + " in instance " +
                             Quote(instance) + " written before the account was found");
   }
-  *it->second.mutable_balances() = balances;
+  *it->second.entry->view.mutable_balances() = balances;
   return Status::Ok();
 }
 
@@ -272,8 +273,7 @@ Status ProjectionStore::Batch::AppendHistory(std::string_view instance, std::str
 
 Result<std::optional<v1::CurrencyTotals>> ProjectionStore::Batch::FindCurrencyTotals(
     std::string_view instance, std::string_view currency) {
-  return FindCached(totals_, below_ ? &below_->totals_ : nullptr,
-                    TrialBalancePrefix(instance) + std::string(currency));
+  return FindTotals(TrialBalancePrefix(instance) + std::string(currency));
 }
 
 Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
@@ -283,41 +283,95 @@ Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
   return Status::Ok();
 }
 
-// ---- The committed-record cache -------------------------------------------------------------
+// ---- The account table and the totals cache ------------------------------------------------
 
-template <>
-std::unordered_map<std::string, v1::AccountView>& ProjectionStore::CacheOf() {
-  return account_cache_;
+namespace {
+
+// Holds the table's entry `slot` for `batch`'s accounts, at its current generation.
+template <typename Slot, typename Held>
+void HoldSlot(Slot& slot, std::unordered_map<std::string_view, Held>& held) {
+  ++slot.second.holders;
+  held.emplace(std::string_view(slot.first), Held{&slot.second, slot.second.generation});
 }
 
-template <>
-std::unordered_map<std::string, v1::CurrencyTotals>& ProjectionStore::CacheOf() {
-  return totals_cache_;
-}
+}  // namespace
 
-template <typename T>
-typename std::unordered_map<std::string, T>::node_type ProjectionStore::CacheTake(
-    const std::string& key) {
-  std::lock_guard lock(cache_mu_);
-  return CacheOf<T>().extract(key);
-}
-
-template <typename T>
-void ProjectionStore::CacheInsertLocked(
-    typename std::unordered_map<std::string, T>::node_type node) {
-  if (options_.cache_entries == 0) return;
-  auto& cache = CacheOf<T>();
-  if (account_cache_.size() + totals_cache_.size() >= options_.cache_entries &&
-      !cache.contains(node.key())) {
-    // Accounts are the many; totals (one per instance and currency) go only when none are left.
-    if (!account_cache_.empty()) {
-      account_cache_.erase(account_cache_.begin());
-    } else {
-      totals_cache_.erase(totals_cache_.begin());
+Result<ProjectionStore::CachedAccount*> ProjectionStore::HoldAccount(Batch& batch, std::string key,
+                                                                     std::string_view instance,
+                                                                     std::string_view address) {
+  {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = account_cache_.find(key); it != account_cache_.end() && !it->second.stale) {
+      HoldSlot(*it, batch.accounts_);
+      return &it->second;
     }
   }
+  // Absent, or stale: the committed account, from the database. Only this partition's batches,
+  // on this thread, use this key, so nothing comes between the read and the entry.
+  ASSIGN_OR_RETURN(std::optional<v1::AccountView> stored, ReadAccount(instance, address));
+  std::lock_guard lock(cache_mu_);
+  auto it = account_cache_.find(key);
+  if (!stored) {
+    // A stale entry still held belongs to batches that failed: they let go of it later.
+    if (it != account_cache_.end() && it->second.holders == 0) account_cache_.erase(it);
+    return nullptr;
+  }
+  if (it == account_cache_.end()) it = account_cache_.try_emplace(std::move(key)).first;
+  CachedAccount& entry = it->second;
+  entry.view = std::move(*stored);
+  entry.stale = false;
+  ++entry.generation;  // whoever held it before (batches that failed) no longer counts it
+  HoldSlot(*it, batch.accounts_);
+  return &entry;
+}
+
+ProjectionStore::CachedAccount& ProjectionStore::HoldAccountToReplace(Batch& batch,
+                                                                      std::string key) {
+  std::lock_guard lock(cache_mu_);
+  auto it = account_cache_.try_emplace(std::move(key)).first;
+  if (it->second.stale) {
+    it->second.stale = false;
+    ++it->second.generation;
+  }
+  HoldSlot(*it, batch.accounts_);
+  return it->second;
+}
+
+void ProjectionStore::ReleaseAccountsLocked(Batch& batch, bool committed) {
+  for (const auto& [key, held] : batch.accounts_) {
+    CachedAccount& entry = *held.entry;
+    --entry.holders;
+    if (!committed && entry.generation == held.generation) entry.stale = true;
+    // `key` views the entry's own key: copied before the entry goes.
+    if (entry.stale && entry.holders == 0) account_cache_.erase(std::string(key));
+  }
+  batch.accounts_.clear();
+  EvictLocked(0);
+}
+
+void ProjectionStore::EvictLocked(size_t room) {
+  auto over = [&] {
+    return account_cache_.size() + totals_cache_.size() + room > options_.cache_entries;
+  };
+  // Accounts are the many; totals (one per instance and currency) go only when no account can.
+  for (auto it = account_cache_.begin(); over() && it != account_cache_.end();) {
+    it = it->second.holders == 0 ? account_cache_.erase(it) : std::next(it);
+  }
+  while (over() && !totals_cache_.empty()) totals_cache_.erase(totals_cache_.begin());
+}
+
+std::unordered_map<std::string, v1::CurrencyTotals>::node_type ProjectionStore::TotalsTake(
+    const std::string& key) {
+  std::lock_guard lock(cache_mu_);
+  return totals_cache_.extract(key);
+}
+
+void ProjectionStore::TotalsInsertLocked(
+    std::unordered_map<std::string, v1::CurrencyTotals>::node_type node) {
+  if (options_.cache_entries == 0) return;
+  if (!totals_cache_.contains(node.key())) EvictLocked(1);
   // One search: a key taken out by the batch now committing (the usual case) is not there.
-  auto inserted = cache.insert(std::move(node));
+  auto inserted = totals_cache_.insert(std::move(node));
   if (!inserted.inserted) inserted.position->second = std::move(inserted.node.mapped());
 }
 
@@ -561,7 +615,7 @@ Result<std::unique_ptr<ProjectionStore::PreparedCommit>> ProjectionStore::Prepar
     // An account's record holds what its own events set; its balances are those of its newest
     // history item, written with it (store_encoding.h, kAccountPrefix): a transfer writes none.
     for (const std::string& key : batch->settings_written_) {
-      v1::AccountView account = batch->accounts_.at(key);
+      v1::AccountView account = batch->accounts_.at(key).entry->view;
       account.clear_balances();
       writes.emplace_back(key, serialized.emplace_back(SerializeDeterministic(account)));
     }
@@ -653,19 +707,16 @@ void ProjectionStore::FinishCommit(PreparedCommit& commit, bool written) {
 }
 
 void ProjectionStore::Settle(const std::vector<PartitionCommit>& commits, bool committed) {
-  // Committed records move, node and all, from the batch into the cache: no copy, no allocation.
-  auto adopt = [&](auto& written) {
-    using T = typename std::decay_t<decltype(written)>::mapped_type;
-    while (!written.empty()) CacheInsertLocked<T>(written.extract(written.begin()));
-  };
   for (const auto& commit : commits) {
     Batch& batch = *commit.batch;
-    if (committed) {
+    {
       std::lock_guard lock(cache_mu_);
-      adopt(batch.accounts_);  // read or changed: what is now committed
-      adopt(batch.totals_);
+      ReleaseAccountsLocked(batch, committed);
+      // Committed totals move, node and all, from the batch into the cache.
+      while (committed && !batch.totals_.empty()) {
+        TotalsInsertLocked(batch.totals_.extract(batch.totals_.begin()));
+      }
     }
-    batch.accounts_.clear();
     batch.settings_written_.clear();
     batch.totals_.clear();
     batch.records_.clear();

@@ -56,9 +56,9 @@ struct StoreOptions {
   bool bloom_filters = true;
   // Maximum number of history items GetHistory returns per page. Default: 1000.
   int max_history_page = 1000;
-  // Committed accounts and trial-balance totals kept decoded in memory for the apply path (a
-  // write-through cache: filled by commits only, never ahead of the database). 0 turns it
-  // off. About 0.5 KiB per entry. Default: 200000.
+  // Accounts and trial-balance totals kept decoded in memory for the apply path, as committed,
+  // beyond the accounts the batches in progress hold (ProjectionStore's account table). 0 keeps
+  // none. About 0.5 KiB per entry. Default: 200000.
   size_t cache_entries = 200000;
   // RocksDB's memtable size in MiB. Smaller inserts faster but flushes and compacts more often
   // (docs/performance.md, "Fifth pass"). Default: 64 (RocksDB's default).
@@ -109,6 +109,8 @@ inline constexpr char kOutboxColumnFamily[] = "outbox";
 std::vector<rocksdb::ColumnFamilyDescriptor> StoreColumnFamilies(const rocksdb::Options& db);
 
 class ProjectionStore {
+  struct CachedAccount;  // an entry of the account table (account_cache_)
+
  public:
   // A set of uncommitted state changes for one partition. The state machine writes into it
   // through LedgerState and reads its own writes back. Not thread-safe; one writer at a time.
@@ -186,12 +188,9 @@ class ProjectionStore {
     // transaction, then writes it.
     const std::string& TransactionKeyOf(std::string_view instance, std::string_view source,
                                         std::string_view source_idempk);
-    // `written` (this batch's decoded writes), then `below` (the batch below's), then the store's
-    // cache, then the store.
-    template <typename T>
-    Result<std::optional<T>> FindCached(const std::unordered_map<std::string, T>& written,
-                                        const std::unordered_map<std::string, T>* below,
-                                        const std::string& key);
+    // Trial-balance totals under `key`: this batch's, then the batch below's, then the store's
+    // cache's, then the store's.
+    Result<std::optional<v1::CurrencyTotals>> FindTotals(const std::string& key);
 
     ProjectionStore& store_;
     int32_t partition_;
@@ -199,13 +198,17 @@ class ProjectionStore {
     const Batch* below_ = nullptr;
     // Accounts and trial-balance totals are read and rewritten by nearly every event: this batch
     // keeps them decoded and serializes what it must once, at commit. Every account the batch
-    // found or wrote, as the ledger sees it (balances included), lent out in place by
-    // FindAccount (from the store, its cache, or a copy of the batch below's) and changed in
-    // place: one map, so that a transfer's account costs one search here, not a move between a
-    // map of accounts read and one of accounts changed. Only those whose own settings were
-    // written (settings_written_, by PutAccount) are written at commit, without their balances,
-    // which live in their history; all go back to the store's cache.
-    std::unordered_map<std::string, v1::AccountView> accounts_;
+    // found or wrote, as the ledger sees it (balances included): the store's account table's
+    // entry (account_cache_), held by this batch until it settles, lent out by FindAccount and
+    // changed in place, so that a transfer's account costs one search of the table per batch
+    // and nothing at commit. Keyed by views of the table's own keys, which stay put while the
+    // entry is held. Only accounts whose own settings were written (settings_written_, by
+    // PutAccount) are written at commit, without their balances, which live in their history.
+    struct HeldAccount {
+      CachedAccount* entry;
+      uint64_t generation;  // the entry's when this batch took hold of it
+    };
+    std::unordered_map<std::string_view, HeldAccount> accounts_;
     std::unordered_set<std::string> settings_written_;
     std::unordered_map<std::string, v1::CurrencyTotals> totals_;
     // Every other write that may be read back or written again in this batch (event records,
@@ -418,9 +421,40 @@ class ProjectionStore {
   // The options of every write: the commits' and the outbox's deletes (ToRocksDbOptions').
   rocksdb::WriteOptions Writing() const;
 
-  // Empties the committed (or failed) batches, moving their accounts and totals into the cache
-  // when `committed`.
+  // Empties the committed (or failed) batches: lets go of their accounts (ReleaseAccountsLocked)
+  // and moves their totals into the cache when `committed`.
   void Settle(const std::vector<PartitionCommit>& commits, bool committed);
+
+  // The account table (account_cache_) is where the apply path's accounts live, decoded: every
+  // account a batch found or wrote, for as long as the batch is not settled, plus up to
+  // StoreOptions::cache_entries more (with the totals cache), as committed. A batch holds the
+  // entries it uses (CachedAccount::holders) and reads and changes them in place; a batch stacked
+  // on one being written (BeginBatch's `below`) holds the same entries, so it reads that batch's
+  // writes. An entry is `stale` when a batch that held it failed or was dropped: it may hold
+  // changes that were never committed. A stale entry is read again from the database by the
+  // next batch that asks for it (its generation then grows, so that the batches that failed no
+  // longer count it as theirs), and is erased once nobody holds it.
+  struct CachedAccount {
+    v1::AccountView view;
+    int holders = 0;
+    bool stale = false;
+    uint64_t generation = 0;
+  };
+  // Holds `key`'s entry for `batch` (once per batch): as the table has it, or, when absent or
+  // stale, the committed account read from the database. nullptr when the account does not
+  // exist. IoError or Corruption on storage failure.
+  Result<CachedAccount*> HoldAccount(Batch& batch, std::string key, std::string_view instance,
+                                     std::string_view address);
+  // Holds `key`'s entry for `batch`, which is about to replace the whole account: created
+  // when absent, taken over (not stale any more) when stale.
+  CachedAccount& HoldAccountToReplace(Batch& batch, std::string key);
+  // Lets go of every entry `batch` holds, marking them stale unless `committed` (unless read
+  // again since the batch took hold), erasing those stale and no longer held, then what is over
+  // the table's size. Under cache_mu_.
+  void ReleaseAccountsLocked(Batch& batch, bool committed);
+  // Erases unheld accounts (then totals, when no account is left to erase) until the cache is
+  // within StoreOptions::cache_entries, or `room` below it. Under cache_mu_.
+  void EvictLocked(size_t room);
 
   // One part of an event record (store_encoding.h, EncodeEventRecord); NotFound naming `what`
   // when the record or that part of it is absent.
@@ -432,20 +466,14 @@ class ProjectionStore {
   Result<std::optional<v1::AccountView>> ReadAccount(std::string_view instance,
                                                      std::string_view address);
 
-  // The committed-record cache (StoreOptions::cache_entries), for AccountView and
-  // CurrencyTotals, filled only by commits: with what they wrote, and with the accounts their
-  // batches read and left unchanged. Take moves a record's node out on a hit
-  // (under cache_mu_; empty on a miss): the batch that took it puts it back when it commits, and
-  // until then a reader finds the committed value in the database. InsertLocked (cache_mu_ held)
-  // adopts a committed batch's node, replacing any entry of its key and evicting an arbitrary one
-  // when full. Nodes move whole, key and record, between the cache and the batches: no copy, no
-  // allocation.
-  template <typename T>
-  typename std::unordered_map<std::string, T>::node_type CacheTake(const std::string& key);
-  template <typename T>
-  void CacheInsertLocked(typename std::unordered_map<std::string, T>::node_type node);
-  template <typename T>
-  std::unordered_map<std::string, T>& CacheOf();  // requires cache_mu_
+  // The committed-record cache of trial-balance totals (StoreOptions::cache_entries, with the
+  // account table), filled only by commits. Take moves a record's node out on a hit (under
+  // cache_mu_; empty on a miss): the batch that took it puts it back when it commits, and until
+  // then a reader finds the committed value in the database. InsertLocked (cache_mu_ held) adopts
+  // a committed batch's node, replacing any entry of its key and evicting one when full. Nodes
+  // move whole, key and record, between the cache and the batches: no copy, no allocation.
+  std::unordered_map<std::string, v1::CurrencyTotals>::node_type TotalsTake(const std::string& key);
+  void TotalsInsertLocked(std::unordered_map<std::string, v1::CurrencyTotals>::node_type node);
 
   const StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -453,7 +481,10 @@ class ProjectionStore {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   // Batches of different partitions may commit from different threads.
   std::mutex cache_mu_;
-  std::unordered_map<std::string, v1::AccountView> account_cache_;    // guarded by cache_mu_
+  // The table's structure, and its entries' holders, stale and generation, are guarded by
+  // cache_mu_; an entry's view belongs to the batches that hold it (one partition's, on the
+  // thread that stages them).
+  std::unordered_map<std::string, CachedAccount> account_cache_;
   std::unordered_map<std::string, v1::CurrencyTotals> totals_cache_;  // guarded by cache_mu_
   std::mutex fault_mu_;
   WriteFault write_fault_;  // guarded by fault_mu_

@@ -140,17 +140,12 @@ TEST_F(StoreTest, TheAccountCacheNeverChangesWhatIsApplied) {
 }
 
 TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
-  // The cache hands a committed account to the batch that reads it; only that batch's commit
-  // puts it back. A batch whose commit fails, or that is dropped, must leave later batches
-  // reading the committed balance, not its own.
-  auto store = OpenStore();
+  // A batch changes the accounts of the store's account table in place. A batch whose commit
+  // fails, or that is dropped, must leave later batches reading the committed balance, not its
+  // own.
+  auto store = StoreWithCashAndSales();  // cash and sales now cached
   ASSERT_TRUE(store);
   const std::vector<v1::EventEnvelope> events = Workload();
-  {
-    auto batch = store->BeginBatch(0);
-    ApplyAll(*batch, {events[0], events[1]}, 0);
-    ASSERT_TRUE(store->Commit(*batch, 2).ok());  // cash and sales now cached
-  }
   const v1::EventEnvelope t1 = events[4];  // cash +100
   store->SetWriteFaultForTesting(
       [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("disk full"); });
@@ -179,17 +174,55 @@ TEST_F(StoreTest, WorkOfAFailedOrAbandonedBatchNeverReachesTheCache) {
   EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
 }
 
+TEST_F(StoreTest, TheRetryOfAFailedWriteReadsCommittedAccountsWhileTheBatchOnItLives) {
+  // The processor retries the records of a write that failed while the batch it staged on top of
+  // that write is still alive (it drops that batch afterwards). Both batches changed the same
+  // accounts in place; the retry must read them as committed, and the batch staged on the retry
+  // must read the retry's writes, whenever the failed batches are dropped.
+  auto store = StoreWithCashAndSales();  // cash and sales now in the table
+  ASSERT_TRUE(store);
+  const std::vector<v1::EventEnvelope> events = Workload();
+  const v1::EventEnvelope t1 = events[4];  // cash +100
+  const v1::EventEnvelope t9 =
+      CreateTx("acme", "t9", v1::POSTED,
+               {MakeEntry("cash", v1::DEBIT, 5), MakeEntry("sales", v1::CREDIT, 5)});
+  store->SetWriteFaultForTesting(
+      [](const ProjectionStore::Batch&, int64_t) { return Status::IoError("disk full"); });
+  auto below = store->BeginBatch(0);
+  ApplyAll(*below, {t1}, 2);
+  auto prepared = store->PrepareCommit({{below.get(), 3}});
+  ASSERT_TRUE(prepared.ok());
+  auto stacked = store->BeginBatch(0, below.get());
+  ApplyAll(*stacked, {t9}, 3);  // cash 105 as the stacked batch sees it
+  ASSERT_FALSE(store->WritePrepared(**prepared).ok());
+  store->FinishCommit(**prepared, /*written=*/false);
+  store->SetWriteFaultForTesting(nullptr);
+
+  // The retry is written while the next batch is staged on it, and the two failed batches are
+  // dropped in between: the next batch must read the retry's writes.
+  auto retry = store->BeginBatch(0);
+  ApplyAll(*retry, {t1}, 2);
+  auto retried = store->PrepareCommit({{retry.get(), 3}});
+  ASSERT_TRUE(retried.ok());
+  stacked.reset();  // dropped, as the processor drops the poll staged on the failed write
+  below.reset();
+  auto next = store->BeginBatch(0, retry.get());
+  ApplyAll(*next, {t9}, 3);
+  ASSERT_TRUE(store->WritePrepared(**retried).ok());
+  store->FinishCommit(**retried, /*written=*/true);
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 100);
+  ProjectionStore::DetachBelow(*next);
+  ASSERT_TRUE(store->Commit(*next, 4).ok());
+  EXPECT_EQ(store->GetAccount("acme", "cash")->balances().posted().amount(), 105);
+  EXPECT_EQ(store->GetAccount("acme", "sales")->balances().posted().amount(), 105);
+}
+
 TEST_F(StoreTest, AnAccountReadThenRewrittenInOneBatchIsCachedAsRewritten) {
   // A rejected transfer only reads cash; the update that follows in the same batch rewrites it.
   // The commit caches the rewrite, never the copy that was only read.
-  auto store = OpenStore();
+  auto store = StoreWithCashAndSales();  // cash may not go negative
   ASSERT_TRUE(store);
   const std::vector<v1::EventEnvelope> events = Workload();
-  {
-    auto batch = store->BeginBatch(0);
-    ApplyAll(*batch, {events[0], events[1]}, 0);  // cash may not go negative
-    ASSERT_TRUE(store->Commit(*batch, 2).ok());
-  }
   v1::EventEnvelope allow = Envelope("acme", "allow-negative");
   allow.mutable_account_updated()->set_address("cash");
   allow.mutable_account_updated()->set_allow_negative(true);

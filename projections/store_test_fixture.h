@@ -73,6 +73,19 @@ class StoreTest : public ::testing::Test {
     }
   }
 
+  // A store (OpenStore) with Workload()'s cash and sales accounts opened and committed (offsets
+  // 0 and 1); nullptr on failure.
+  std::unique_ptr<ProjectionStore> StoreWithCashAndSales() {
+    std::unique_ptr<ProjectionStore> store = OpenStore();
+    if (!store) return nullptr;
+    const std::vector<v1::EventEnvelope> events = Workload();
+    auto batch = store->BeginBatch(0);
+    ApplyAll(*batch, {events[0], events[1]}, 0);
+    Status committed = store->Commit(*batch, 2);
+    EXPECT_TRUE(committed.ok()) << committed.ToString();
+    return committed.ok() ? std::move(store) : nullptr;
+  }
+
   // One of each kind of event, the last a rejection.
   static std::vector<v1::EventEnvelope> Workload() {
     using namespace testutil;  // NOLINT: the event builders
