@@ -285,16 +285,11 @@ Status ProjectionStore::Batch::PutCurrencyTotals(std::string_view instance,
 
 // ---- The account table and the totals cache ------------------------------------------------
 
-namespace {
-
-// Holds the table's entry `slot` for `batch`'s accounts, at its current generation.
-template <typename Slot, typename Held>
-void HoldSlot(Slot& slot, std::unordered_map<std::string_view, Held>& held) {
+void ProjectionStore::HoldLocked(Batch& batch, std::pair<const std::string, CachedAccount>& slot) {
   ++slot.second.holders;
-  held.emplace(std::string_view(slot.first), Held{&slot.second, slot.second.generation});
+  batch.accounts_.emplace(std::string_view(slot.first),
+                          Batch::HeldAccount{&slot.second, slot.second.generation});
 }
-
-}  // namespace
 
 Result<ProjectionStore::CachedAccount*> ProjectionStore::HoldAccount(Batch& batch, std::string key,
                                                                      std::string_view instance,
@@ -302,7 +297,7 @@ Result<ProjectionStore::CachedAccount*> ProjectionStore::HoldAccount(Batch& batc
   {
     std::lock_guard lock(cache_mu_);
     if (auto it = account_cache_.find(key); it != account_cache_.end() && !it->second.stale) {
-      HoldSlot(*it, batch.accounts_);
+      HoldLocked(batch, *it);
       return &it->second;
     }
   }
@@ -321,7 +316,7 @@ Result<ProjectionStore::CachedAccount*> ProjectionStore::HoldAccount(Batch& batc
   entry.view = std::move(*stored);
   entry.stale = false;
   ++entry.generation;  // whoever held it before (batches that failed) no longer counts it
-  HoldSlot(*it, batch.accounts_);
+  HoldLocked(batch, *it);
   return &entry;
 }
 
@@ -333,7 +328,7 @@ ProjectionStore::CachedAccount& ProjectionStore::HoldAccountToReplace(Batch& bat
     it->second.stale = false;
     ++it->second.generation;
   }
-  HoldSlot(*it, batch.accounts_);
+  HoldLocked(batch, *it);
   return it->second;
 }
 

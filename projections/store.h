@@ -448,6 +448,9 @@ class ProjectionStore {
   // Holds `key`'s entry for `batch`, which is about to replace the whole account: created
   // when absent, taken over (not stale any more) when stale.
   CachedAccount& HoldAccountToReplace(Batch& batch, std::string key);
+  // Holds the table's entry `slot` for `batch`, at the entry's current generation. Under
+  // cache_mu_.
+  static void HoldLocked(Batch& batch, std::pair<const std::string, CachedAccount>& slot);
   // Lets go of every entry `batch` holds, marking them stale unless `committed` (unless read
   // again since the batch took hold), erasing those stale and no longer held, then what is over
   // the table's size. Under cache_mu_.
